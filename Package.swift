@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// TomoStore: a chunked, compressed LMDB volume store for cryo-electron tomography.
+import PackageDescription
+
+let package = Package(
+    name: "TomoStore",
+    products: [
+        .executable(name: "tomostore", targets: ["TomoStoreCLI"]),
+        .library(name: "Voxels", targets: ["Voxels"]),
+        .library(name: "MRC", targets: ["MRC"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian, found through pkg-config (which adds the -l flags).
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+
+        // Dense volumes, boxes, dtypes and statistics: the vocabulary every other module speaks.
+        .target(name: "Voxels"),
+        // MRC2014 reading (every mode, byte order, axis order, extended header) and writing.
+        .target(name: "MRC", dependencies: ["Voxels"]),
+        // The `tomostore` command: parses, calls the modules, prints.
+        .executableTarget(
+            name: "TomoStoreCLI",
+            dependencies: [
+                "Voxels", "MRC", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "VoxelsTests", dependencies: ["Voxels"]),
+        .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
+        .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI"]),
+    ]
+)

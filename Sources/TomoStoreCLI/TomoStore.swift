@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import Voxels
+
+/// The `tomostore` command: a chunked, compressed volume store for cryo-electron tomography.
+@main
+struct TomoStore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tomostore",
+        abstract: "A chunked, compressed volume store for cryo-electron tomography, with its own processing engine.",
+        discussion: """
+            Reads and writes MRC2014 exactly (every mode, byte order and axis order).
+
+            Examples:
+              tomostore demo                      # write, read back and convert a small volume
+              tomostore inspect tomo.mrc --json   # header and data statistics as JSON
+              tomostore convert in.mrc out.mrc --mode 2
+            """,
+        version: TomoStoreVersion.string,
+        subcommands: [Demo.self, Inspect.self, Convert.self, Version.self]
+    )
+
+    /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CleanExit {
+            exit(withError: error)
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch let error as CommandError {
+            Self.fail(error.description)
+        } catch let error as CustomStringConvertible where !(error is ValidationError) && isDomainError(error) {
+            Self.fail(error.description)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    /// True for errors raised by TomoStore's modules (as opposed to argument parsing).
+    private static func isDomainError(_ error: Any) -> Bool {
+        let module = String(reflecting: type(of: error))
+        return !module.hasPrefix("ArgumentParser.")
+    }
+
+    /// Prints `tomostore: error: message` on stderr and exits with status 1.
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("tomostore: error: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+}
+
+/// A problem found by a command itself (as opposed to a module), shown as one line.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes a line to stderr (progress, warnings).
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Encodes a value as pretty, key-sorted JSON text.
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

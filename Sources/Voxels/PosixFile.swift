@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An error from the operating system while reading or writing a file.
+public struct FileError: Error, CustomStringConvertible, Sendable {
+    /// The file concerned.
+    public let path: String
+    /// What was being done ("open", "read", "write", …).
+    public let operation: String
+    /// The OS's explanation (strerror).
+    public let reason: String
+
+    public init(path: String, operation: String, errno code: Int32) {
+        self.path = path
+        self.operation = operation
+        reason = String(cString: strerror(code))
+    }
+
+    public init(path: String, operation: String, reason: String) {
+        self.path = path; self.operation = operation; self.reason = reason
+    }
+
+    public var description: String { "\(path): cannot \(operation): \(reason)" }
+}
+
+/// An open file descriptor with positional (thread-safe) reads and writes of any size; closed on deinit.
+public final class PosixFile: @unchecked Sendable {
+    /// The path the file was opened with.
+    public let path: String
+    private let fd: Int32
+
+    /// Opens an existing file for reading.
+    public init(readingFrom path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: errno) }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw FileError(path: path, operation: "read", reason: "it is a directory, not a file")
+        }
+    }
+
+    /// Creates (or truncates) a file for writing, with mode 0644.
+    public init(creating path: String) throws {
+        self.path = path
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FileError(path: path, operation: "create", errno: errno) }
+    }
+
+    deinit { close(fd) }
+
+    /// Size of the file in bytes.
+    public func size() throws -> Int {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
+        return Int(st.st_size)
+    }
+
+    /// Reads exactly `count` bytes at `offset` into `buffer`; throws if the file ends first.
+    public func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws {
+        var done = 0
+        while done < count {
+            let n = pread(fd, buffer + done, count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "read", errno: errno)
+            }
+            if n == 0 {
+                throw FileError(path: path, operation: "read",
+                                reason: "file ends at byte \(offset + done), \(count - done) bytes short of what was expected (truncated or changed while reading)")
+            }
+            done += n
+        }
+    }
+
+    /// Reads exactly `count` bytes at `offset` as an array.
+    public func read(count: Int, at offset: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { try read(into: $0.baseAddress!, count: count, at: offset) }
+        return out
+    }
+
+    /// Writes all of `buffer` at `offset`.
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: Int) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Flushes written data to the disk.
+    public func sync() throws {
+        guard fsync(fd) == 0 else { throw FileError(path: path, operation: "sync", errno: errno) }
+    }
+
+    /// Atomically renames a file (same filesystem).
+    public static func rename(_ from: String, to: String) throws {
+        guard Glibc.rename(from, to) == 0 else { throw FileError(path: to, operation: "rename \(from) to", errno: errno) }
+    }
+
+    /// Removes a file, ignoring errors (used to clean up partial output).
+    public static func removeIfPresent(_ path: String) {
+        _ = unlink(path)
+    }
+}

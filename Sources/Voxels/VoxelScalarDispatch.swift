@@ -1,0 +1,54 @@
+/// Runtime dispatch from a `DType` to typed loops over raw voxel memory.
+public enum VoxelScalarDispatch {
+    /// Calls `body` with the Swift type that stores `dtype`.
+    @inlinable
+    public static func with<R>(_ dtype: DType, _ body: (any VoxelScalar.Type) throws -> R) rethrows -> R {
+        switch dtype {
+        case .uint8: return try body(UInt8.self)
+        case .int8: return try body(Int8.self)
+        case .uint16: return try body(UInt16.self)
+        case .int16: return try body(Int16.self)
+        case .float16: return try body(Float16.self)
+        case .float32: return try body(Float.self)
+        case .uint32: return try body(UInt32.self)
+        }
+    }
+
+    /// Loads element `index` of a raw array of `dtype` as a Double.
+    public static func load(_ dtype: DType, _ base: UnsafeRawPointer, _ index: Int) -> Double {
+        func load<T: VoxelScalar>(_: T.Type) -> Double {
+            base.load(fromByteOffset: index * MemoryLayout<T>.stride, as: T.self).doubleValue
+        }
+        return with(dtype) { load($0) }
+    }
+
+    /// Converts `count` elements from one dtype to another (rounding and clamping as
+    /// `VoxelScalar.init(converting:)`).
+    public static func convert(from source: DType, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
+        func inner<S: VoxelScalar, T: VoxelScalar>(_: S.Type, _: T.Type) {
+            let s = src.assumingMemoryBound(to: S.self)
+            let d = dst.assumingMemoryBound(to: T.self)
+            for i in 0..<count { d[i] = T(converting: s[i].doubleValue) }
+        }
+        with(source) { s in with(target) { t in inner(s, t) } }
+    }
+
+    /// Counts the elements that `convert` would clamp (outside the target's range) or that are NaN
+    /// going to an integer type.
+    public static func countOutOfRange(_ source: DType, _ src: UnsafeRawPointer, count: Int, target: DType) -> Int {
+        if target.isFloatingPoint && target.byteCount >= source.byteCount && source.isFloatingPoint { return 0 }
+        let range = target.range
+        func inner<S: VoxelScalar>(_: S.Type) -> Int {
+            let s = src.assumingMemoryBound(to: S.self)
+            var n = 0
+            for i in 0..<count {
+                let v = s[i].doubleValue
+                if target.isFloatingPoint {
+                    if v.isFinite && !range.contains(v) { n += 1 }
+                } else if v.isNaN || !range.contains(v.rounded()) { n += 1 }
+            }
+            return n
+        }
+        return with(source) { inner($0) }
+    }
+}
