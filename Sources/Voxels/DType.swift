@@ -78,14 +78,18 @@ extension Float: VoxelScalar {
     public init(converting value: Double) { self = Float(value) }
 }
 
-extension FixedWidthInteger {
+extension FixedWidthInteger where Self: VoxelScalar {
     /// Rounds to nearest (ties away from zero) and clamps into the type's range; NaN becomes 0.
+    /// Written with a truncating conversion instead of `rounded()` (a libm call) for speed; exact
+    /// because the fractional part of a Double is computed exactly.
     @inlinable
     init(clampingRounded value: Double) {
         if value.isNaN { self = 0; return }
-        let r = value.rounded()
-        if r <= Double(Self.min) { self = Self.min }
-        else if r >= Double(Self.max) { self = Self.max }
-        else { self = Self(r) }
+        if value <= Double(Self.min) { self = Self.min; return }
+        if value >= Double(Self.max) { self = Self.max; return }
+        var i = Int64(value)
+        let fraction = value - Double(i)
+        if fraction >= 0.5 { i += 1 } else if fraction <= -0.5 { i -= 1 }
+        self = Self(truncatingIfNeeded: Swift.min(Swift.max(i, Int64(Self.min)), Int64(Self.max)))
     }
 }

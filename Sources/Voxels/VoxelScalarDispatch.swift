@@ -25,12 +25,35 @@ public enum VoxelScalarDispatch {
     /// Converts `count` elements from one dtype to another (rounding and clamping as
     /// `VoxelScalar.init(converting:)`).
     public static func convert(from source: DType, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
-        func inner<S: VoxelScalar, T: VoxelScalar>(_: S.Type, _: T.Type) {
-            let s = src.assumingMemoryBound(to: S.self)
-            let d = dst.assumingMemoryBound(to: T.self)
-            for i in 0..<count { d[i] = T(converting: s[i].doubleValue) }
+        // Explicit switches (rather than `with`) so that every (source, target) pair is specialized.
+        switch source {
+        case .uint8: convert(UInt8.self, src, to: target, dst, count: count)
+        case .int8: convert(Int8.self, src, to: target, dst, count: count)
+        case .uint16: convert(UInt16.self, src, to: target, dst, count: count)
+        case .int16: convert(Int16.self, src, to: target, dst, count: count)
+        case .float16: convert(Float16.self, src, to: target, dst, count: count)
+        case .float32: convert(Float.self, src, to: target, dst, count: count)
+        case .uint32: convert(UInt32.self, src, to: target, dst, count: count)
         }
-        with(source) { s in with(target) { t in inner(s, t) } }
+    }
+
+    private static func convert<S: VoxelScalar>(_: S.Type, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
+        switch target {
+        case .uint8: convert(S.self, UInt8.self, src, dst, count: count)
+        case .int8: convert(S.self, Int8.self, src, dst, count: count)
+        case .uint16: convert(S.self, UInt16.self, src, dst, count: count)
+        case .int16: convert(S.self, Int16.self, src, dst, count: count)
+        case .float16: convert(S.self, Float16.self, src, dst, count: count)
+        case .float32: convert(S.self, Float.self, src, dst, count: count)
+        case .uint32: convert(S.self, UInt32.self, src, dst, count: count)
+        }
+    }
+
+    @inline(__always)
+    private static func convert<S: VoxelScalar, T: VoxelScalar>(_: S.Type, _: T.Type, _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int) {
+        let s = src.assumingMemoryBound(to: S.self)
+        let d = dst.assumingMemoryBound(to: T.self)
+        for i in 0..<count { d[i] = T(converting: s[i].doubleValue) }
     }
 
     /// Counts the elements that `convert` would clamp (outside the target's range) or that are NaN
@@ -45,7 +68,7 @@ public enum VoxelScalarDispatch {
                 let v = s[i].doubleValue
                 if target.isFloatingPoint {
                     if v.isFinite && !range.contains(v) { n += 1 }
-                } else if v.isNaN || !range.contains(v.rounded()) { n += 1 }
+                } else if v.isNaN || v <= range.lowerBound - 0.5 || v >= range.upperBound + 0.5 { n += 1 }  // rounds outside
             }
             return n
         }
