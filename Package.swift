@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "tomostore", targets: ["TomoStoreCLI"]),
         .library(name: "Voxels", targets: ["Voxels"]),
         .library(name: "MRC", targets: ["MRC"]),
+        .library(name: "Store", targets: ["Store"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,17 +24,23 @@ let package = Package(
         .target(name: "Voxels"),
         // MRC2014 reading (every mode, byte order, axis order, extended header) and writing.
         .target(name: "MRC", dependencies: ["Voxels"]),
+        // The chunked LMDB volume store: catalog, codecs (shuffle, zstd), chunk I/O, verify.
+        .target(name: "Store", dependencies: ["Voxels", "CLMDB", "CZstd"]),
+        // Moving volumes between the store and files: MRC ingest and export, .npy output.
+        .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "Store", "Transfer", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "VoxelsTests", dependencies: ["Voxels"]),
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
+        .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI"]),
     ]
 )

@@ -49,6 +49,7 @@ public final class MRCWriter {
     private let file: PosixFile
     private var header: MRCHeader
     private var planesWritten = 0
+    private var voxelsWritten = 0
     private var finished = false
 
     /// Starts a file. `mode` defaults to `MRCMode.defaultMode(for: dtype)`; mode 0 with uint8 input
@@ -116,41 +117,62 @@ public final class MRCWriter {
     /// Appends the next z-planes; the slab's x and y sizes must match the file's. Values are converted
     /// to the stored dtype (integers rounded to nearest and clamped; see `clampedCount`).
     public func append(_ slab: Volume) throws {
-        guard !finished else { throw MRCError.writeOrder(path: path, detail: "cannot append after finish()") }
-        guard slab.shape.x == shape.x, slab.shape.y == shape.y else {
+        guard slab.shape.y == shape.y else {
             throw MRCError.writeOrder(path: path, detail: "slab of \(slab.shape) does not match the file's \(shape.x)×\(shape.y) planes")
         }
-        guard planesWritten + slab.shape.z <= shape.z else {
-            throw MRCError.writeOrder(path: path, detail: "more than the \(shape.z) planes the file was created with")
+        try write(band: slab, y: 0, z: planesWritten)
+        planesWritten += slab.shape.z
+    }
+
+    /// Writes a band spanning the whole x extent with its first voxel at row `y`, plane `z`. Bands may
+    /// come in any order; together they must cover every voxel exactly once before `finish()`.
+    public func write(band: Volume, y: Int, z: Int) throws {
+        guard !finished else { throw MRCError.writeOrder(path: path, detail: "cannot write after finish()") }
+        let b = band.shape
+        guard b.x == shape.x, y >= 0, z >= 0, y + b.y <= shape.y, z + b.z <= shape.z else {
+            throw MRCError.writeOrder(path: path, detail: "band of \(b) at y \(y), z \(z) does not fit the file's \(shape)")
         }
         let stored: Volume
-        if slab.dtype == storedDType {
-            stored = slab
+        if band.dtype == storedDType {
+            stored = band
         } else {
-            clampedCount += slab.withUnsafeBytes { VoxelScalarDispatch.countOutOfRange(slab.dtype, $0.baseAddress!, count: slab.count, target: storedDType) }
-            stored = slab.converted(to: storedDType)
+            clampedCount += band.withUnsafeBytes { VoxelScalarDispatch.countOutOfRange(band.dtype, $0.baseAddress!, count: band.count, target: storedDType) }
+            stored = band.converted(to: storedDType)
         }
         statistics.merge(VoxelStatistics.of(stored))
-        let planeBytes = shape.x * shape.y * storedDType.byteCount
-        let offset = MRCHeader.size + Int(header.nsymbt) + planesWritten * planeBytes
+        let width = storedDType.byteCount
+        let planeBytes = shape.x * shape.y * width
+        let bandPlaneBytes = b.x * b.y * width
+        let dataStart = MRCHeader.size + Int(header.nsymbt)
         try stored.withUnsafeBytes { bytes in
-            if ByteOrder.native == .little {
-                try file.write(bytes, at: offset)
-            } else {
-                var copy = Array(bytes)
-                copy.withUnsafeMutableBytes { swapBytes($0.baseAddress!, count: stored.count, width: storedDType.byteCount) }
-                try copy.withUnsafeBytes { try file.write($0, at: offset) }
+            var source = bytes
+            var swapped: [UInt8] = []
+            if ByteOrder.native != .little {
+                swapped = Array(bytes)
+                swapped.withUnsafeMutableBytes { swapBytes($0.baseAddress!, count: stored.count, width: width) }
+            }
+            try swapped.withUnsafeBytes { swappedBytes in
+                if !swapped.isEmpty { source = swappedBytes }
+                if b.y == shape.y {
+                    // Whole planes: one contiguous write.
+                    try file.write(source, at: dataStart + z * planeBytes)
+                } else {
+                    for plane in 0..<b.z {
+                        let part = UnsafeRawBufferPointer(rebasing: source[(plane * bandPlaneBytes)..<((plane + 1) * bandPlaneBytes)])
+                        try file.write(part, at: dataStart + (z + plane) * planeBytes + y * shape.x * width)
+                    }
+                }
             }
         }
-        planesWritten += slab.shape.z
+        voxelsWritten += b.count
     }
 
     /// Writes the final header (with the statistics), flushes, and moves the file into place.
     /// - Throws: `MRCError.writeOrder` when fewer planes than the shape's z were appended.
     public func finish() throws {
         guard !finished else { return }
-        guard planesWritten == shape.z else {
-            throw MRCError.writeOrder(path: path, detail: "only \(planesWritten) of \(shape.z) planes were written")
+        guard voxelsWritten == shape.count else {
+            throw MRCError.writeOrder(path: path, detail: "only \(voxelsWritten) of \(shape.count) voxels were written")
         }
         let s = statistics
         if s.count > 0 && s.nanCount == 0 {

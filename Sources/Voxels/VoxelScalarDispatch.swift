@@ -14,6 +14,12 @@ public enum VoxelScalarDispatch {
         }
     }
 
+    /// The bytes of one value of `dtype` holding `value` (converted as `VoxelScalar.init(converting:)`).
+    public static func bytes(of value: Double, as dtype: DType) -> [UInt8] {
+        func encode<T: VoxelScalar>(_: T.Type) -> [UInt8] { withUnsafeBytes(of: T(converting: value)) { Array($0) } }
+        return with(dtype) { encode($0) }
+    }
+
     /// Loads element `index` of a raw array of `dtype` as a Double.
     public static func load(_ dtype: DType, _ base: UnsafeRawPointer, _ index: Int) -> Double {
         func load<T: VoxelScalar>(_: T.Type) -> Double {

@@ -1,0 +1,249 @@
+import Foundation
+import Voxels
+
+/// One dataset of a store: a 3D array ([z][y][x], x fastest) cut into chunks on a regular grid.
+/// Reads and writes any box; chunks are decoded and encoded on all cores.
+public final class Dataset: @unchecked Sendable {
+    /// The store holding the dataset.
+    public let store: Store
+    /// The catalog entry as of opening (or the last change made through this object).
+    public private(set) var info: DatasetInfo
+    /// The chunk grid.
+    public let grid: ChunkGrid
+
+    init(store: Store, info: DatasetInfo) {
+        self.store = store
+        self.info = info
+        grid = info.grid
+    }
+
+    /// Volume size along x, y, z.
+    public var shape: Extent3 { grid.shape }
+    /// Voxel type.
+    public var dtype: DType { info.dtype }
+    /// The name.
+    public var name: String { info.name }
+
+    /// The key of a chunk.
+    func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: info.id, index: index) }
+
+    /// A chunk-sized volume (edge-cut) filled with the fill value.
+    func filled(_ extent: Extent3) -> Volume {
+        var v = Volume(shape: extent, dtype: dtype)
+        fill(&v)
+        return v
+    }
+
+    /// The fill value's bytes in the dataset's dtype.
+    lazy var fillBytes: [UInt8] = {
+        VoxelScalarDispatch.bytes(of: info.fillValue, as: dtype)
+    }()
+
+    private func fill(_ v: inout Volume) {
+        let pattern = fillBytes
+        if pattern.allSatisfy({ $0 == 0 }) { return }  // new volumes are zeroed
+        let width = pattern.count
+        v.withUnsafeMutableBytes { raw in
+            for i in 0..<(raw.count / width) { for j in 0..<width { raw[i * width + j] = pattern[j] } }
+        }
+    }
+
+    /// True when every voxel of `raw` equals the fill value (such chunks are not stored).
+    func isFill(_ raw: UnsafeRawBufferPointer) -> Bool {
+        let pattern = fillBytes
+        if pattern.allSatisfy({ $0 == 0 }) {
+            // Word-at-a-time scan for the common zero fill.
+            let words = raw.count / 8
+            let w = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            var acc: UInt64 = 0
+            for i in 0..<words { acc |= w[i] }
+            if acc != 0 { return false }
+            for i in (words * 8)..<raw.count where raw[i] != 0 { return false }
+            return true
+        }
+        let width = pattern.count
+        for i in 0..<raw.count where raw[i] != pattern[i % width] { return false }
+        return true
+    }
+
+    // MARK: Reading
+
+    /// Reads a box (half-open voxel ranges in x, y, z) as a volume of the dataset's dtype. Chunks
+    /// not stored read as the fill value.
+    /// - Parameter cached: use (and fill) the store's decoded-chunk cache.
+    /// - Throws: `StoreError.boxOutOfBounds`, `StoreError.corruptChunk` (checksum, header or codec
+    ///   failure, naming the chunk), LMDB errors.
+    public func read(_ box: Box3, cached: Bool = true) throws -> Volume {
+        guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
+        var out = Volume(shape: box.shape, dtype: dtype)
+        if box.isEmpty { return out }
+        let useCache = cached && store.cache.capacity > 0
+        if useCache { store.cache.validate(transaction: store.environment.lastTransactionID) }
+        let indices = grid.chunks(intersecting: box)
+        var pending: [Extent3] = []
+        for index in indices {
+            if useCache, let chunk = store.cache.get(key(index)) {
+                copy(chunk, chunkIndex: index, into: &out, box: box)
+            } else {
+                pending.append(index)
+            }
+        }
+        if pending.isEmpty { return out }
+        try store.environment.read { txn in
+            let db = try txn.database(Store.DB.chunks)
+            // Look values up on this thread (a transaction is single-threaded); decode in parallel
+            // straight from the map, which stays valid while the transaction is open.
+            let values = try pending.map { try txn.get(db, key($0).bytes) }
+            let outPointer = out.withUnsafeMutableBytes { $0.baseAddress! }  // regions are disjoint
+            try Parallel.forEach(pending.count) { i in
+                let index = pending[i]
+                let chunk = try decode(values[i], index: index)
+                Self.copyRegion(chunk, chunkBox: grid.box(of: index), into: outPointer, box: box, width: dtype.byteCount)
+                if useCache && values[i] != nil { store.cache.put(key(index), chunk) }
+            }
+        }
+        return out
+    }
+
+    /// Reads one whole chunk (edge-cut), fill where not stored.
+    public func readChunk(_ index: Extent3) throws -> Volume {
+        try read(grid.box(of: index))
+    }
+
+    /// Decodes a stored value (or makes a filled chunk when absent).
+    func decode(_ value: UnsafeRawBufferPointer?, index: Extent3) throws -> Volume {
+        let extent = grid.box(of: index).shape
+        guard let value else { return filled(extent) }
+        var chunk = Volume(shape: extent, dtype: dtype)
+        do {
+            try chunk.withUnsafeMutableBytes { dst in
+                try store.decoders.with { try $0.decode(value, dtype: dtype, extent: extent, into: dst) }
+            }
+        } catch let error as ChunkCorruption {
+            throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
+        }
+        return chunk
+    }
+
+    private func copy(_ chunk: Volume, chunkIndex: Extent3, into out: inout Volume, box: Box3) {
+        let p = out.withUnsafeMutableBytes { $0.baseAddress! }
+        Self.copyRegion(chunk, chunkBox: grid.box(of: chunkIndex), into: p, box: box, width: dtype.byteCount)
+    }
+
+    /// Copies the overlap of a chunk (covering `chunkBox`) into an output volume covering `box`.
+    static func copyRegion(_ chunk: Volume, chunkBox: Box3, into out: UnsafeMutableRawPointer, box: Box3, width: Int) {
+        guard let overlap = chunkBox.intersection(box) else { return }
+        let cs = chunkBox.shape, bs = box.shape
+        let rowBytes = overlap.shape.x * width
+        chunk.withUnsafeBytes { src in
+            for z in overlap.zRange {
+                for y in overlap.yRange {
+                    let s = (((z - chunkBox.lower.z) * cs.y + (y - chunkBox.lower.y)) * cs.x + (overlap.lower.x - chunkBox.lower.x)) * width
+                    let d = (((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (overlap.lower.x - box.lower.x)) * width
+                    (out + d).copyMemory(from: src.baseAddress! + s, byteCount: rowBytes)
+                }
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// Encodes whole chunks (each volume exactly its chunk's extent, in the dataset's dtype) on all
+    /// cores, then stores them — chunks equal to the fill value are deleted instead — together with
+    /// an update of the catalog entry, in one durable transaction.
+    public func storeChunks(_ chunks: [(index: Extent3, volume: Volume)], update: ((inout DatasetInfo) -> Void)? = nil) throws {
+        for (index, volume) in chunks {
+            guard grid.contains(index), volume.shape == grid.box(of: index).shape, volume.dtype == dtype else {
+                throw StoreError.invalidArgument("chunk \(index) of \(volume.shape) \(volume.dtype) does not fit dataset \"\(name)\"")
+            }
+        }
+        let encoded = try encode(chunks.map(\.volume))
+        try commit(zip(chunks.map(\.index), encoded).map { ($0, $1) }, update: update)
+    }
+
+    /// Encodes chunk volumes in parallel; nil for chunks equal to the fill value.
+    func encode(_ volumes: [Volume]) throws -> [ScratchBuffer?] {
+        let encoders = store.encoders(for: info.codecValue)
+        return try Parallel.map(volumes.count) { i -> ScratchBuffer? in
+            let v = volumes[i]
+            if v.withUnsafeBytes({ isFill($0) }) { return nil }
+            let out = ScratchBuffer()
+            try encoders.with { encoder in
+                try v.withUnsafeBytes { try encoder.encode($0, dtype: dtype, extent: v.shape, into: out) }
+            }
+            return out
+        }
+    }
+
+    /// Stores encoded chunks (nil: delete) and the catalog update in one transaction.
+    func commit(_ chunks: [(Extent3, ScratchBuffer?)], update: ((inout DatasetInfo) -> Void)?) throws {
+        var updated = info
+        try store.environment.write { txn in
+            let db = try txn.database(Store.DB.chunks)
+            for (index, value) in chunks {
+                let k = key(index).bytes
+                if let value {
+                    try txn.putReserved(db, k, count: value.count) { $0.baseAddress!.copyMemory(from: value.pointer, byteCount: value.count) }
+                } else {
+                    try txn.delete(db, k)
+                }
+            }
+            if let update {
+                // Re-read the entry inside the transaction so concurrent catalog changes are kept.
+                guard let current = try store.info(named: name, in: txn), current.id == info.id else {
+                    throw StoreError.unknownDataset(name: name, available: [])
+                }
+                updated = current
+                update(&updated)
+                try store.put(updated, in: txn)
+            }
+        }
+        info = updated
+    }
+
+    /// Writes a volume into the dataset with its (0, 0, 0) voxel at `origin`; chunks the box covers
+    /// partly are read, merged and re-encoded. One durable transaction.
+    public func write(_ volume: Volume, at origin: Extent3) throws {
+        guard volume.dtype == dtype else { throw StoreError.wrongDType(name: name, expected: dtype, got: volume.dtype) }
+        let box = Box3(lower: origin, upper: Extent3(x: origin.x + volume.shape.x, y: origin.y + volume.shape.y, z: origin.z + volume.shape.z))
+        guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
+        if box.isEmpty { return }
+        var chunks: [(index: Extent3, volume: Volume)] = []
+        for index in grid.chunks(intersecting: box) {
+            let chunkBox = grid.box(of: index)
+            let overlap = chunkBox.intersection(box)!
+            var chunk = overlap == chunkBox ? Volume(shape: chunkBox.shape, dtype: dtype) : try read(chunkBox, cached: false)
+            chunk.copyRegion(from: volume, sourceBox: Box3(lower: Extent3(x: overlap.lower.x - origin.x, y: overlap.lower.y - origin.y, z: overlap.lower.z - origin.z),
+                                                           upper: Extent3(x: overlap.upper.x - origin.x, y: overlap.upper.y - origin.y, z: overlap.upper.z - origin.z)),
+                             destinationOrigin: Extent3(x: overlap.lower.x - chunkBox.lower.x, y: overlap.lower.y - chunkBox.lower.y, z: overlap.lower.z - chunkBox.lower.z))
+            chunks.append((index, chunk))
+        }
+        try storeChunks(chunks)
+    }
+
+    /// Stores a named blob (e.g. "mrc.extended_header") with the dataset, in its own transaction.
+    public func putBlob(_ blobName: String, _ bytes: [UInt8]) throws {
+        try store.environment.write { txn in try store.putBlob(dataset: info.id, name: blobName, bytes, in: txn) }
+    }
+
+    // MARK: Inventory
+
+    /// Stored chunks and their encoded sizes, in key order.
+    public func storedChunks() throws -> [(index: Extent3, bytes: Int)] {
+        try store.environment.read { txn in
+            var out: [(Extent3, Int)] = []
+            try txn.scan(try txn.database(Store.DB.chunks), prefix: ChunkKey.prefix(dataset: info.id, level: 0)) { k, v in
+                if let key = ChunkKey(k) { out.append((key.index, v.count)) }
+                return true
+            }
+            return out
+        }
+    }
+
+    /// Number of stored chunks, their total encoded bytes, and the raw bytes of the whole volume.
+    public func storageSummary() throws -> (storedChunks: Int, storedBytes: Int, rawBytes: Int) {
+        let chunks = try storedChunks()
+        return (chunks.count, chunks.reduce(0) { $0 + $1.bytes }, shape.count * dtype.byteCount)
+    }
+}
+

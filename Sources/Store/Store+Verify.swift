@@ -1,0 +1,114 @@
+import Foundation
+import Voxels
+
+/// What `Store.verify()` found.
+public struct VerifyReport: Codable, Sendable {
+    /// One problem: the dataset (or "" for store-level), the chunk when it concerns one, and what is wrong.
+    public struct Problem: Codable, Sendable {
+        public var dataset: String
+        public var chunk: [Int]?
+        public var problem: String
+    }
+    public var ok: Bool { problems.isEmpty }
+    public var datasets = 0
+    public var incompleteDatasets: [String] = []
+    public var chunksChecked = 0
+    public var bytesChecked = 0
+    public var problems: [Problem] = []
+}
+
+extension Store {
+    /// Checks the whole store in one snapshot: the format record, that catalog entries decode and
+    /// agree with the names index, that every chunk key belongs to a dataset and lies in its grid,
+    /// and that every chunk decodes with a matching header and checksum. Chunks are decoded on all
+    /// cores, a batch at a time (memory bounded by the batch).
+    public func verify(progress: ((Int) -> Void)? = nil) throws -> VerifyReport {
+        var report = VerifyReport()
+        try environment.read { txn in
+            var byID: [UInt32: DatasetInfo] = [:]
+            try txn.scan(try txn.database(DB.catalog), prefix: []) { key, value in
+                let id = Array(key).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                do {
+                    let info = try Store.decoder.decode(DatasetInfo.self, from: Data(value))
+                    if key.count != 4 || info.id != id {
+                        report.problems.append(.init(dataset: info.name, chunk: nil, problem: "catalog key does not match dataset id \(info.id)"))
+                    }
+                    byID[info.id] = info
+                } catch {
+                    report.problems.append(.init(dataset: "", chunk: nil, problem: "catalog entry \(id) cannot be decoded: \(error)"))
+                }
+                return true
+            }
+            report.datasets = byID.count
+            report.incompleteDatasets = byID.values.filter { !$0.complete }.map(\.name).sorted()
+            var named: Set<UInt32> = []
+            try txn.scan(try txn.database(DB.names), prefix: []) { key, value in
+                let name = String(decoding: key, as: UTF8.self)
+                let id = Array(value).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                if let info = byID[id], info.name == name {
+                    named.insert(id)
+                } else {
+                    report.problems.append(.init(dataset: name, chunk: nil, problem: "name points to missing or different catalog entry \(id)"))
+                }
+                return true
+            }
+            for (id, info) in byID where !named.contains(id) {
+                report.problems.append(.init(dataset: info.name, chunk: nil, problem: "catalog entry has no name index entry"))
+            }
+
+            // Chunks, decoded in parallel batches straight from the map.
+            var batch: [(ChunkKey, UnsafeRawBufferPointer)] = []
+            func flush() {
+                let items = batch
+                batch.removeAll(keepingCapacity: true)
+                var found = [VerifyReport.Problem?](repeating: nil, count: items.count)
+                found.withUnsafeMutableBufferPointer { slots in
+                    let slots = slots
+                    Parallel.forEach(items.count) { i in
+                        let (key, value) = items[i]
+                        guard let info = byID[key.dataset] else { return }
+                        let extent = info.grid.box(of: key.index).shape
+                        var chunk = Volume(shape: extent, dtype: info.dtype)
+                        do {
+                            try chunk.withUnsafeMutableBytes { dst in
+                                try decoders.with { try $0.decode(value, dtype: info.dtype, extent: extent, into: dst) }
+                            }
+                        } catch {
+                            slots[i] = .init(dataset: info.name, chunk: key.index.array, problem: "\(error)")
+                        }
+                    }
+                }
+                report.problems += found.compactMap { $0 }
+                report.chunksChecked += items.count
+                report.bytesChecked += items.reduce(0) { $0 + $1.1.count }
+                progress?(report.chunksChecked)
+            }
+            try txn.scan(try txn.database(DB.chunks), prefix: []) { rawKey, value in
+                guard let key = ChunkKey(rawKey) else {
+                    report.problems.append(.init(dataset: "", chunk: nil, problem: "chunk key of \(rawKey.count) bytes is malformed"))
+                    return true
+                }
+                guard let info = byID[key.dataset] else {
+                    report.problems.append(.init(dataset: "id \(key.dataset)", chunk: key.index.array, problem: "orphan chunk: no catalog entry for its dataset"))
+                    return true
+                }
+                guard key.level == 0, info.grid.contains(key.index) else {
+                    report.problems.append(.init(dataset: info.name, chunk: key.index.array, problem: "chunk lies outside the dataset's grid (level \(key.level))"))
+                    return true
+                }
+                batch.append((key, value))
+                if batch.count >= 64 { flush() }
+                return true
+            }
+            flush()
+            try txn.scan(try txn.database(DB.blobs), prefix: []) { key, _ in
+                let id = Array(key.prefix(4)).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                if byID[id] == nil {
+                    report.problems.append(.init(dataset: "id \(id)", chunk: nil, problem: "orphan blob \(String(decoding: key.dropFirst(4), as: UTF8.self))"))
+                }
+                return true
+            }
+        }
+        return report
+    }
+}

@@ -1,0 +1,250 @@
+import CLMDB
+import Foundation
+import Voxels
+
+/// A TomoStore store: one LMDB environment (a directory) holding many datasets, each a 3D array
+/// cut into compressed chunks. Layout: formats/store.md. Safe to use from many threads; many
+/// processes may read while one writes (LMDB snapshots).
+public final class Store: @unchecked Sendable {
+    /// The store's directory.
+    public let path: String
+    let environment: LMDBEnvironment
+    let cache: ChunkCache
+    let decoders = Pool { ChunkDecoder() }
+    private var encoderPools: [Codec: Pool<ChunkEncoder>] = [:]
+    private let encoderLock = NSLock()
+
+    /// The pool of encoders for a codec.
+    func encoders(for codec: Codec) -> Pool<ChunkEncoder> {
+        encoderLock.lock(); defer { encoderLock.unlock() }
+        if let pool = encoderPools[codec] { return pool }
+        let pool = Pool { ChunkEncoder(codec: codec) }
+        encoderPools[codec] = pool
+        return pool
+    }
+
+    /// The layout version this build reads and writes.
+    public static let formatVersion = 1
+    /// Default bytes of decoded chunks kept in memory per open store.
+    public static let defaultCacheBytes = 512 << 20
+
+    enum DB {
+        static let meta = "meta", catalog = "catalog", names = "names", chunks = "chunks", blobs = "blobs"
+    }
+
+    /// Creates a new, empty store at `path` (a directory that must not exist or be empty).
+    public static func create(at path: String) throws -> Store {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if FileManager.default.fileExists(atPath: path + "/data.mdb") { throw StoreError.storeExists(path: path) }
+            guard isDirectory.boolValue else { throw StoreError.invalidArgument("\(path) exists and is not a directory; choose a new path for the store") }
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError.invalidArgument("cannot create directory \(path): \(error.localizedDescription)")
+            }
+        }
+        let env = try LMDBEnvironment(path: path)
+        try env.write { txn in
+            let meta = try txn.database(DB.meta)
+            let record = FormatRecord(format: "tomostore", version: formatVersion, created: Store.now(), softwareVersion: TomoStoreVersion.string)
+            try txn.put(meta, Array("format".utf8), try Store.encoder.encode(record).map { $0 })
+            try txn.put(meta, Array("next_id".utf8), ChunkKey.bigEndian(1))
+            for name in [DB.catalog, DB.names, DB.chunks, DB.blobs] { _ = try txn.database(name) }
+        }
+        return try Store(path: path, environment: env)
+    }
+
+    /// Opens an existing store.
+    /// - Parameter cacheBytes: bytes of decoded chunks to keep in memory (0: no cache).
+    public convenience init(path: String, cacheBytes: Int = Store.defaultCacheBytes) throws {
+        guard FileManager.default.fileExists(atPath: path + "/data.mdb") else { throw StoreError.notAStore(path: path) }
+        try self.init(path: path, environment: try LMDBEnvironment(path: path), cacheBytes: cacheBytes)
+    }
+
+    private init(path: String, environment: LMDBEnvironment, cacheBytes: Int = Store.defaultCacheBytes) throws {
+        self.path = path
+        self.environment = environment
+        cache = ChunkCache(capacity: cacheBytes)
+        let record: FormatRecord? = try environment.read { txn in
+            guard let meta = try? txn.database(DB.meta), let raw = try txn.get(meta, Array("format".utf8)) else { return nil }
+            // Open every database once, in a transaction that commits, so the handles stay valid.
+            for name in [DB.catalog, DB.names, DB.chunks, DB.blobs] { _ = try? txn.database(name) }
+            return try? Store.decoder.decode(FormatRecord.self, from: Data(raw))
+        }
+        guard let record, record.format == "tomostore" else { throw StoreError.notAStore(path: path) }
+        guard record.version == Self.formatVersion else { throw StoreError.unsupportedFormat(path: path, version: record.version) }
+    }
+
+    /// The `format` record in the meta database.
+    struct FormatRecord: Codable {
+        var format: String
+        var version: Int
+        var created: String
+        var softwareVersion: String
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }()
+
+    /// The current time as ISO 8601 UTC.
+    static func now() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: Date())
+    }
+
+    // MARK: Catalog
+
+    /// Checks a dataset name: 1–200 bytes of letters, digits and `-_./`.
+    public static func validate(name: String) throws {
+        guard !name.isEmpty else { throw StoreError.invalidName(name: name, reason: "it is empty") }
+        guard name.utf8.count <= 200 else { throw StoreError.invalidName(name: name, reason: "longer than 200 bytes") }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./".utf8)
+        if let bad = name.utf8.first(where: { !allowed.contains($0) }) {
+            throw StoreError.invalidName(name: name, reason: "character \"\(String(decoding: [bad], as: UTF8.self))\" is not allowed (use letters, digits and -_./)")
+        }
+    }
+
+    /// Every dataset's catalog entry, in id order.
+    public func datasets() throws -> [DatasetInfo] {
+        try environment.read { txn in try catalogEntries(txn) }
+    }
+
+    func catalogEntries(_ txn: LMDBTransaction) throws -> [DatasetInfo] {
+        var out: [DatasetInfo] = []
+        try txn.scan(try txn.database(DB.catalog), prefix: []) { _, value in
+            out.append(try decodeInfo(value))
+            return true
+        }
+        return out
+    }
+
+    func decodeInfo(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
+        do { return try Store.decoder.decode(DatasetInfo.self, from: Data(raw)) } catch {
+            throw StoreError.corruptCatalog(reason: "an entry cannot be decoded (\(error))")
+        }
+    }
+
+    /// The catalog entry of a dataset, in a transaction.
+    func info(named name: String, in txn: LMDBTransaction) throws -> DatasetInfo? {
+        guard let id = try txn.get(try txn.database(DB.names), Array(name.utf8)) else { return nil }
+        guard let raw = try txn.get(try txn.database(DB.catalog), Array(id)) else {
+            throw StoreError.corruptCatalog(reason: "name \"\(name)\" points to a missing entry")
+        }
+        return try decodeInfo(raw)
+    }
+
+    /// The catalog entry of a dataset.
+    public func info(named name: String) throws -> DatasetInfo {
+        try environment.read { txn in
+            guard let info = try info(named: name, in: txn) else { throw unknown(name, txn) }
+            return info
+        }
+    }
+
+    func unknown(_ name: String, _ txn: LMDBTransaction) -> StoreError {
+        .unknownDataset(name: name, available: ((try? catalogEntries(txn)) ?? []).map(\.name))
+    }
+
+    /// Writes a catalog entry (and its name) inside a write transaction.
+    func put(_ info: DatasetInfo, in txn: LMDBTransaction) throws {
+        try txn.put(try txn.database(DB.catalog), ChunkKey.bigEndian(info.id), Array(try Store.encoder.encode(info)))
+        try txn.put(try txn.database(DB.names), Array(info.name.utf8), ChunkKey.bigEndian(info.id))
+    }
+
+    /// Opens a dataset for reading and writing.
+    /// - Parameter allowIncomplete: also open a dataset whose ingest or write has not finished.
+    public func dataset(named name: String, allowIncomplete: Bool = false) throws -> Dataset {
+        let info = try info(named: name)
+        if !info.complete && !allowIncomplete { throw StoreError.incomplete(name: name) }
+        return Dataset(store: self, info: info)
+    }
+
+    /// Describes a new dataset; see `createDataset`.
+    public struct NewDataset: Sendable {
+        public var name: String
+        public var kind: DatasetKind
+        public var dtype: DType
+        public var shape: Extent3
+        public var chunk = Extent3(x: 64, y: 64, z: 64)
+        public var codec: Codec? = nil
+        public var fillValue: Double = 0
+        public var voxelSize: [Double] = [1, 1, 1]
+        public var origin: [Double] = [0, 0, 0]
+        public var attributes: [String: JSONValue] = [:]
+        public var classes: [String: String]? = nil
+        public var mrc: MRCSourceInfo? = nil
+
+        public init(name: String, kind: DatasetKind, dtype: DType, shape: Extent3) {
+            self.name = name; self.kind = kind; self.dtype = dtype; self.shape = shape
+        }
+    }
+
+    /// Creates a dataset: all voxels read as the fill value until written. It is `complete` at once
+    /// unless `complete` is false (ingests set it when their last chunk is committed).
+    public func createDataset(_ spec: NewDataset, complete: Bool = true) throws -> Dataset {
+        try Store.validate(name: spec.name)
+        guard spec.shape.isNonEmpty else { throw StoreError.invalidArgument("dataset shape \(spec.shape) must be at least 1 voxel along each axis") }
+        guard spec.chunk.isNonEmpty, spec.chunk.count * spec.dtype.byteCount <= 1 << 30 else {
+            throw StoreError.invalidArgument("chunk shape \(spec.chunk) must be positive and hold at most 1 GiB")
+        }
+        let codec = spec.codec ?? Codec(level: 3, shuffle: spec.dtype.byteCount > 1)
+        let created: DatasetInfo = try environment.write { txn in
+            if let existing = try info(named: spec.name, in: txn) {
+                throw StoreError.datasetExists(name: spec.name, complete: existing.complete)
+            }
+            let meta = try txn.database(DB.meta)
+            let idBytes = try txn.get(meta, Array("next_id".utf8)).map(Array.init) ?? ChunkKey.bigEndian(1)
+            let id = idBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            try txn.put(meta, Array("next_id".utf8), ChunkKey.bigEndian(id + 1))
+            let info = DatasetInfo(
+                id: id, name: spec.name, kind: spec.kind, dtype: spec.dtype, shape: spec.shape.array,
+                chunk: spec.chunk.array, codec: codec.description, shuffle: codec.shuffle, fillValue: spec.fillValue,
+                voxelSize: spec.voxelSize, origin: spec.origin, stats: nil, classes: spec.classes, classVoxels: nil,
+                mrc: spec.mrc, attributes: spec.attributes, created: Store.now(), softwareVersion: TomoStoreVersion.string,
+                complete: complete, progress: complete ? nil : IngestProgress(bandsDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil))
+            try put(info, in: txn)
+            return info
+        }
+        return Dataset(store: self, info: created)
+    }
+
+    /// Removes a dataset, its chunks and blobs, in one transaction.
+    public func remove(named name: String) throws {
+        try environment.write { txn in
+            guard let info = try info(named: name, in: txn) else { throw unknown(name, txn) }
+            try txn.deleteAll(try txn.database(DB.chunks), prefix: ChunkKey.prefix(dataset: info.id))
+            try txn.deleteAll(try txn.database(DB.blobs), prefix: ChunkKey.prefix(dataset: info.id))
+            try txn.delete(try txn.database(DB.catalog), ChunkKey.bigEndian(info.id))
+            try txn.delete(try txn.database(DB.names), Array(name.utf8))
+        }
+    }
+
+    // MARK: Blobs
+
+    /// Stores a named blob of a dataset (e.g. its MRC extended header) inside a write transaction.
+    func putBlob(dataset: UInt32, name: String, _ bytes: [UInt8], in txn: LMDBTransaction) throws {
+        try txn.put(try txn.database(DB.blobs), ChunkKey.prefix(dataset: dataset) + Array(name.utf8), bytes)
+    }
+
+    /// A named blob of a dataset, or nil.
+    public func blob(dataset: UInt32, name: String) throws -> [UInt8]? {
+        try environment.read { txn in
+            try txn.get(try txn.database(DB.blobs), ChunkKey.prefix(dataset: dataset) + Array(name.utf8)).map(Array.init)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Store
+import Transfer
+import Voxels
+
+/// `tomostore get STORE NAME --box x0:x1,y0:y1,z0:z1 -o OUT.(mrc|npy)`: reads a subvolume.
+struct Get: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read any box of a dataset into an MRC or .npy file.",
+        discussion: """
+            Boxes are half-open voxel ranges in x, y, z, aligned to chunks or not. .npy files hold an
+            array of shape (nz, ny, nx) in the dataset's dtype, little-endian. MRC files record the box's
+            corner as nxstart, nystart, nzstart.
+
+            Examples:
+              tomostore get s.store tomo1 --box 100:164,200:264,50:114 -o sub.npy
+              tomostore get s.store tomo1 -o whole.mrc
+            """
+    )
+
+    @OptionGroup var dataset: DatasetArguments
+    @Option(help: "x0:x1,y0:y1,z0:z1 (default: the whole volume).") var box: String?
+    @Option(name: .shortAndLong, help: "Output file ending in .mrc or .npy.") var output: String
+
+    func run() throws {
+        let lower = output.lowercased()
+        guard lower.hasSuffix(".mrc") || lower.hasSuffix(".npy") || lower.hasSuffix(".map") || lower.hasSuffix(".rec") else {
+            throw CommandError("output \(output) must end in .mrc (or .map, .rec) or .npy")
+        }
+        let store = try Store(path: dataset.store)
+        let ds = try store.dataset(named: dataset.name)
+        let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
+        guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
+        try Export.box(ds, region, to: output)
+        print("wrote \(output): box \(region) of \"\(ds.name)\" (\(region.shape), \(ds.dtype.rawValue))")
+    }
+}

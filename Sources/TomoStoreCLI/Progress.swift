@@ -1,0 +1,35 @@
+import Foundation
+
+/// A one-line progress bar on stderr (rate and ETA), shown only when stderr is a terminal and
+/// --quiet was not given.
+final class ProgressBar {
+    private let label: String
+    private let unit: String
+    private let enabled: Bool
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+
+    init(_ label: String, unit: String = "", quiet: Bool = false) {
+        self.label = label
+        self.unit = unit
+        enabled = !quiet && isatty(2) != 0
+    }
+
+    /// Redraws the bar at most 10 times a second (and always at the end).
+    func update(_ done: Int, _ total: Int) {
+        guard enabled else { return }
+        let now = Date()
+        guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        let fraction = total > 0 ? Double(done) / Double(total) : 1
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ %.1f/s ETA %.0fs ", label, bar, fraction * 100, done, total, unit, rate, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

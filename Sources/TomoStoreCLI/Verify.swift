@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Store
+
+/// `tomostore verify STORE [--json]`: checks every chunk and the catalog.
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every chunk's checksum, the catalog's consistency and that no chunk is orphaned.",
+        discussion: """
+            Exits 1 and names the dataset and chunk of every problem found. Incomplete datasets
+            (interrupted ingests) are listed but are not problems.
+
+            Example:
+              tomostore verify s.store --json
+            """
+    )
+
+    @Argument(help: "The store directory.") var store: String
+    @Flag(help: "Print a JSON report.") var json = false
+
+    func run() throws {
+        let store = try Store(path: self.store)
+        let report = try store.verify()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            var dict = try JSONSerialization.jsonObject(with: try encoder.encode(report)) as! [String: Any]
+            dict["ok"] = report.ok
+            print(try jsonText(any: dict))
+        } else {
+            for p in report.problems {
+                let chunk = p.chunk.map { " chunk (x \($0[0]), y \($0[1]), z \($0[2]))" } ?? ""
+                print("PROBLEM: dataset \"\(p.dataset)\"\(chunk): \(p.problem)")
+            }
+            for name in report.incompleteDatasets { print("note: dataset \"\(name)\" is incomplete (interrupted ingest)") }
+            print("\(report.ok ? "ok" : "FAILED"): \(report.datasets) datasets, \(report.chunksChecked) chunks (\(report.bytesChecked) bytes) checked, \(report.problems.count) problems")
+        }
+        if !report.ok { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import MRC
+import Store
+import Voxels
+
+/// How to ingest an MRC file.
+public struct IngestOptions: Sendable {
+    /// Dataset name (1–200 bytes of letters, digits, `-_./`).
+    public var name: String
+    public var kind: DatasetKind = .tomogram
+    /// Chunk size in voxels (x, y, z).
+    public var chunk = Extent3(x: 64, y: 64, z: 64)
+    /// `raw` or `zstd:L`.
+    public var codec = "zstd:3"
+    /// Byte-shuffle multi-byte voxels before zstd.
+    public var shuffle = true
+    /// Continue an interrupted ingest of the same file into the same dataset.
+    public var resume = false
+    /// Raw bytes of chunks per transaction (bounds memory; each commit is durable).
+    public var batchBytes = 32 << 20
+    public var attributes: [String: JSONValue] = [:]
+    /// Class table for labels: id → name (default: "background" for 0, "class N" otherwise).
+    public var classes: [String: String]? = nil
+
+    public init(name: String) { self.name = name }
+}
+
+/// Streams an MRC file into a store dataset, one band of chunks (all chunks at one chunk-row y and
+/// plane z) at a time: memory holds one band plus one batch, whatever the file's size. Chunks are
+/// compressed on all cores and committed in batches together with the progress; the dataset becomes
+/// `complete` only in the last transaction, so an interrupted ingest is never mistaken for a
+/// finished one, and `resume` continues from the last committed batch.
+public enum Ingest {
+    /// Ingests `path` into `store`; `progress(done, total)` counts bands.
+    @discardableResult
+    public static func mrc(_ path: String, into store: Store, options: IngestOptions, progress: ((Int, Int) -> Void)? = nil) throws -> DatasetInfo {
+        try Store.validate(name: options.name)
+        let reader = try MRCReader(path: path)
+        if options.kind == .labels && reader.dtype.isFloatingPoint {
+            throw StoreError.invalidArgument("\(path): labels must be integers but the file holds \(reader.dtype) (mode \(reader.header.mode)); convert it with `tomostore convert \(path) labels.mrc --mode 6` first")
+        }
+        if options.kind == .derived {
+            throw StoreError.invalidArgument("--kind derived is for datasets computed by operators, not ingested files; use tomogram, grand-model, labels or synthetic")
+        }
+        guard let codec = Codec(parsing: options.codec, dtype: reader.dtype, shuffle: options.shuffle) else {
+            throw StoreError.invalidArgument("unknown codec \"\(options.codec)\"; use raw or zstd:L with L from 1 to 19")
+        }
+        guard options.chunk.isNonEmpty else { throw StoreError.invalidArgument("chunk size must be positive") }
+        let source = try sourceInfo(reader)
+
+        let dataset: Dataset
+        if options.resume {
+            let existing = try store.info(named: options.name)
+            guard !existing.complete else { throw StoreError.invalidArgument("dataset \"\(options.name)\" is already complete; nothing to resume") }
+            guard existing.mrc?.headerDigest == source.headerDigest, existing.mrc?.fileSize == source.fileSize else {
+                throw StoreError.invalidArgument("dataset \"\(options.name)\" was ingested from a different file than \(path); resume with the same file or remove it with `tomostore rm`")
+            }
+            dataset = try store.dataset(named: options.name, allowIncomplete: true)
+        } else {
+            var spec = Store.NewDataset(name: options.name, kind: options.kind, dtype: reader.dtype, shape: reader.shape)
+            spec.chunk = options.chunk
+            spec.codec = codec
+            spec.voxelSize = reader.voxelSize.array
+            spec.origin = reader.origin.array
+            spec.attributes = options.attributes
+            spec.mrc = source
+            if options.kind == .labels { spec.classes = options.classes ?? ["0": "background"] }
+            dataset = try store.createDataset(spec, complete: false)
+        }
+        if reader.header.nsymbt > 0 {
+            try dataset.putBlob("mrc.extended_header", try reader.extendedHeader())
+        }
+
+        let grid = dataset.grid
+        let counts = grid.counts
+        let totalBands = counts.y * counts.z
+        var bandsDone = dataset.info.progress?.bandsDone ?? 0
+        var stats = dataset.info.progress?.partialStats ?? VoxelStatistics()
+        var histogram = LabelHistogram(dataset.info.progress?.partialHistogram ?? [:])
+        let countLabels = options.kind == .labels
+        progress?(bandsDone, totalBands)
+
+        var batch: [(index: Extent3, volume: Volume)] = []
+        var batchRaw = 0
+        while bandsDone < totalBands {
+            let cz = bandsDone / counts.y, cy = bandsDone % counts.y
+            let first = grid.box(of: Extent3(x: 0, y: cy, z: cz))
+            let bandBox = Box3(x: 0..<grid.shape.x, y: first.yRange, z: first.zRange)
+            let band = try reader.read(box: bandBox)
+            stats.merge(VoxelStatistics.of(band))
+            if countLabels { histogram.add(band) }
+            for cx in 0..<counts.x {
+                let index = Extent3(x: cx, y: cy, z: cz)
+                let box = grid.box(of: index)
+                batch.append((index, band.extracting(Box3(x: box.xRange, y: 0..<box.shape.y, z: 0..<box.shape.z))))
+                batchRaw += box.shape.count * reader.dtype.byteCount
+            }
+            bandsDone += 1
+            let last = bandsDone == totalBands
+            if batchRaw >= options.batchBytes || last {
+                let done = bandsDone, partial = stats, counted = histogram
+                try dataset.storeChunks(batch) { info in
+                    if last {
+                        info.complete = true
+                        info.progress = nil
+                        info.stats = DatasetStatistics(partial)
+                        if countLabels {
+                            info.classVoxels = counted.counts
+                            var table = info.classes ?? [:]
+                            for id in counted.counts.keys where table[id] == nil { table[id] = id == "0" ? "background" : "class \(id)" }
+                            info.classes = table
+                        }
+                    } else {
+                        info.progress = IngestProgress(bandsDone: done, partialStats: partial, partialHistogram: countLabels ? counted.counts : nil)
+                    }
+                }
+                batch.removeAll(keepingCapacity: true)
+                batchRaw = 0
+                progress?(bandsDone, totalBands)
+            }
+        }
+        return dataset.info
+    }
+
+    /// The MRC header fields recorded in the catalog.
+    static func sourceInfo(_ r: MRCReader) throws -> MRCSourceInfo {
+        let header = try PosixFile(readingFrom: r.path).read(count: MRCHeader.size, at: 0)
+        let h = r.header
+        var s = MRCSourceInfo()
+        s.path = URL(fileURLWithPath: r.path).standardizedFileURL.path
+        s.fileSize = r.fileSize
+        s.headerDigest = String(XXHash64.hash(header), radix: 16)
+        s.mode = h.mode
+        s.fileShape = [Int(h.nx), Int(h.ny), Int(h.nz)]
+        s.axisOrder = r.axisOrder
+        s.endianness = r.byteOrder.rawValue
+        s.start = r.start.array
+        s.cellA = h.cella.array
+        s.cellB = h.cellb.array
+        s.sampling = [h.mx, h.my, h.mz]
+        s.ispg = h.ispg
+        s.nsymbt = h.nsymbt
+        s.exttyp = h.exttyp
+        s.nversion = h.nversion
+        s.nint = h.nint
+        s.nreal = h.nreal
+        s.imodStamp = h.imodStamp
+        s.imodFlags = h.imodFlags
+        s.headerStats = [h.dmin, h.dmax, h.dmean, h.rms]
+        s.labels = r.labels
+        s.extendedHeaderBytes = Int(h.nsymbt)
+        return s
+    }
+}
+
+/// Voxel counts per label value (keys are decimal strings, as in the catalog).
+struct LabelHistogram {
+    private(set) var raw: [Int: Int] = [:]
+
+    init(_ counts: [String: Int]) {
+        for (k, v) in counts { if let id = Int(k) { raw[id] = v } }
+    }
+
+    var counts: [String: Int] { Dictionary(uniqueKeysWithValues: raw.map { (String($0.key), $0.value) }) }
+
+    mutating func add(_ v: Volume) {
+        func count<T: VoxelScalar & BinaryInteger>(_: T.Type) {
+            v.withUnsafeValues(as: T.self) { values in
+                var local: [Int: Int] = [:]
+                var last: T? = nil, run = 0
+                for x in values {
+                    if x == last { run += 1; continue }
+                    if let l = last { local[Int(l), default: 0] += run }
+                    last = x; run = 1
+                }
+                if let l = last { local[Int(l), default: 0] += run }
+                for (k, n) in local { raw[k, default: 0] += n }
+            }
+        }
+        switch v.dtype {
+        case .uint8: count(UInt8.self)
+        case .int8: count(Int8.self)
+        case .uint16: count(UInt16.self)
+        case .int16: count(Int16.self)
+        case .uint32: count(UInt32.self)
+        case .float16, .float32: break
+        }
+    }
+}
