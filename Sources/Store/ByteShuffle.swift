@@ -43,4 +43,25 @@ public enum ByteShuffle {
             for i in 0..<count { for j in 0..<width { d[i * width + j] = s[j * count + i] } }
         }
     }
+
+    /// Unshuffles `length` consecutive elements starting at element `start` of a shuffled stream of
+    /// `count` elements, writing them contiguously to `dst`.
+    public static func unshuffleRun(_ src: UnsafeRawPointer, count: Int, width: Int, from start: Int, length: Int, into dst: UnsafeMutableRawPointer) {
+        let s = src.assumingMemoryBound(to: UInt8.self)
+        switch width {
+        case 4:
+            let w = dst.assumingMemoryBound(to: UInt32.self)
+            let p0 = s + start, p1 = s + count + start, p2 = s + 2 * count + start, p3 = s + 3 * count + start
+            for i in 0..<length {
+                w[i] = UInt32(littleEndian: UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24)
+            }
+        case 2:
+            let w = dst.assumingMemoryBound(to: UInt16.self)
+            let p0 = s + start, p1 = s + count + start
+            for i in 0..<length { w[i] = UInt16(littleEndian: UInt16(p0[i]) | UInt16(p1[i]) << 8) }
+        default:
+            let d = dst.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<length { for j in 0..<width { d[i * width + j] = s[j * count + start + i] } }
+        }
+    }
 }

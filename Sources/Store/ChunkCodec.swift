@@ -126,33 +126,81 @@ final class ChunkEncoder {
 }
 
 /// Decodes stored chunks with one thread's reusable zstd context and buffer, verifying the header
-/// against what the catalog expects and the checksum of the raw bytes.
+/// against what the catalog expects.
+///
+/// Integrity: zstd frames carry a content checksum that zstd verifies while decompressing, so a
+/// flipped bit in a zstd payload always fails the read; raw payloads are checked against the header's
+/// XXH64. Full decodes can also recompute the header's XXH64 of the voxel bytes (`verify` does).
 final class ChunkDecoder {
     private let decompressor = ZstdDecompressor()
-    private let shuffled = ScratchBuffer()
+    private let scratch = ScratchBuffer()
 
     /// Decodes `value` into `dst` (exactly the chunk's raw size).
-    func decode(_ value: UnsafeRawBufferPointer, dtype: DType, extent: Extent3, into dst: UnsafeMutableRawBufferPointer) throws {
+    /// - Parameter checksum: also recompute XXH64 of the decoded voxel bytes against the header.
+    func decode(_ value: UnsafeRawBufferPointer, dtype: DType, extent: Extent3, into dst: UnsafeMutableRawBufferPointer, checksum: Bool) throws {
+        let header = try check(value, dtype: dtype, extent: extent)
+        guard dst.count == header.rawSize else { throw ChunkCorruption(description: "destination size mismatch") }
+        let stream = try decompressedStream(value, header)
+        if header.codec == 2 {
+            ByteShuffle.unshuffle(stream.baseAddress!, dst.baseAddress!, count: header.rawSize / dtype.byteCount, width: dtype.byteCount)
+        } else if header.rawSize > 0 {
+            dst.baseAddress!.copyMemory(from: stream.baseAddress!, byteCount: header.rawSize)
+        }
+        if checksum && header.codec != 0 { try verifyChecksum(UnsafeRawBufferPointer(dst), header) }
+    }
+
+    /// Decodes only the part of a chunk (covering `chunkBox`) that overlaps `box`, writing it into
+    /// `out`, a volume covering `box` ([z][y][x], x fastest). Unshuffles only the voxels needed.
+    func decodeRegion(_ value: UnsafeRawBufferPointer, dtype: DType, chunkBox: Box3, box: Box3, into out: UnsafeMutableRawPointer) throws {
+        guard let overlap = chunkBox.intersection(box) else { return }
+        let header = try check(value, dtype: dtype, extent: chunkBox.shape)
+        let stream = try decompressedStream(value, header)
+        let width = dtype.byteCount
+        let cs = chunkBox.shape, bs = box.shape
+        let count = cs.count
+        let src = stream.baseAddress!
+        for z in overlap.zRange {
+            for y in overlap.yRange {
+                let chunkRow = ((z - chunkBox.lower.z) * cs.y + (y - chunkBox.lower.y)) * cs.x + (overlap.lower.x - chunkBox.lower.x)
+                let outRow = ((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (overlap.lower.x - box.lower.x)
+                let n = overlap.shape.x
+                if header.codec == 2 {
+                    ByteShuffle.unshuffleRun(src, count: count, width: width, from: chunkRow, length: n, into: out + outRow * width)
+                } else {
+                    (out + outRow * width).copyMemory(from: src + chunkRow * width, byteCount: n * width)
+                }
+            }
+        }
+    }
+
+    /// Parses the header and checks it against the expected dtype and extent.
+    private func check(_ value: UnsafeRawBufferPointer, dtype: DType, extent: Extent3) throws -> ChunkHeader {
         let header = try ChunkHeader(parsing: value)
         guard header.dtype == dtype else { throw ChunkCorruption(description: "chunk is \(header.dtype), dataset is \(dtype)") }
         guard header.extent == extent else { throw ChunkCorruption(description: "chunk extent \(header.extent) differs from the grid's \(extent)") }
-        guard dst.count == header.rawSize else { throw ChunkCorruption(description: "destination size mismatch") }
+        return header
+    }
+
+    /// The payload as the byte stream that was compressed (shuffled for codec 2): the raw payload
+    /// itself (checksum verified) or the decompressed zstd frame (zstd verifies its content checksum).
+    private func decompressedStream(_ value: UnsafeRawBufferPointer, _ header: ChunkHeader) throws -> UnsafeRawBufferPointer {
         let payload = UnsafeRawBufferPointer(rebasing: value[ChunkHeader.size...])
+        if header.codec == 0 {
+            try verifyChecksum(payload, header)
+            return payload
+        }
+        scratch.reserve(header.rawSize)
+        let dst = UnsafeMutableRawBufferPointer(start: scratch.pointer, count: header.rawSize)
         do {
-            switch header.codec {
-            case 0:
-                if header.rawSize > 0 { dst.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: header.rawSize) }
-            case 1:
-                try decompressor.decompress(payload, into: dst)
-            default:
-                shuffled.reserve(header.rawSize)
-                try decompressor.decompress(payload, into: UnsafeMutableRawBufferPointer(start: shuffled.pointer, count: header.rawSize))
-                ByteShuffle.unshuffle(shuffled.pointer, dst.baseAddress!, count: header.rawSize / dtype.byteCount, width: dtype.byteCount)
-            }
+            try decompressor.decompress(payload, into: dst)
         } catch let error as ZstdError {
             throw ChunkCorruption(description: error.description)
         }
-        let actual = XXHash64.hash(UnsafeRawBufferPointer(dst))
+        return UnsafeRawBufferPointer(dst)
+    }
+
+    private func verifyChecksum(_ raw: UnsafeRawBufferPointer, _ header: ChunkHeader) throws {
+        let actual = XXHash64.hash(raw)
         guard actual == header.checksum else {
             throw ChunkCorruption(description: "checksum mismatch (stored \(String(header.checksum, radix: 16)), computed \(String(actual, radix: 16)))")
         }

@@ -95,11 +95,25 @@ public final class Dataset: @unchecked Sendable {
             // straight from the map, which stays valid while the transaction is open.
             let values = try pending.map { try txn.get(db, key($0).bytes) }
             let outPointer = out.withUnsafeMutableBytes { $0.baseAddress! }  // regions are disjoint
+            let fillPattern = fillBytes
             try Parallel.forEach(pending.count) { i in
                 let index = pending[i]
-                let chunk = try decode(values[i], index: index)
-                Self.copyRegion(chunk, chunkBox: grid.box(of: index), into: outPointer, box: box, width: dtype.byteCount)
-                if useCache && values[i] != nil { store.cache.put(key(index), chunk) }
+                let chunkBox = grid.box(of: index)
+                guard let value = values[i] else {
+                    Self.fillRegion(chunkBox.intersection(box)!, of: box, with: fillPattern, into: outPointer)
+                    return
+                }
+                if useCache {
+                    let chunk = try decode(value, index: index)
+                    Self.copyRegion(chunk, chunkBox: chunkBox, into: outPointer, box: box, width: dtype.byteCount)
+                    store.cache.put(key(index), chunk)
+                } else {
+                    do {
+                        try store.decoders.with { try $0.decodeRegion(value, dtype: dtype, chunkBox: chunkBox, box: box, into: outPointer) }
+                    } catch let error as ChunkCorruption {
+                        throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
+                    }
+                }
             }
         }
         return out
@@ -111,18 +125,35 @@ public final class Dataset: @unchecked Sendable {
     }
 
     /// Decodes a stored value (or makes a filled chunk when absent).
-    func decode(_ value: UnsafeRawBufferPointer?, index: Extent3) throws -> Volume {
+    /// - Parameter checksum: also recompute the XXH64 of the voxel bytes (zstd checks its own).
+    func decode(_ value: UnsafeRawBufferPointer?, index: Extent3, checksum: Bool = false) throws -> Volume {
         let extent = grid.box(of: index).shape
         guard let value else { return filled(extent) }
         var chunk = Volume(shape: extent, dtype: dtype)
         do {
             try chunk.withUnsafeMutableBytes { dst in
-                try store.decoders.with { try $0.decode(value, dtype: dtype, extent: extent, into: dst) }
+                try store.decoders.with { try $0.decode(value, dtype: dtype, extent: extent, into: dst, checksum: checksum) }
             }
         } catch let error as ChunkCorruption {
             throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
         }
         return chunk
+    }
+
+    /// Fills the part `region` of an output volume covering `box` with a repeated byte pattern.
+    static func fillRegion(_ region: Box3, of box: Box3, with pattern: [UInt8], into out: UnsafeMutableRawPointer) {
+        let width = pattern.count, bs = box.shape
+        let zero = pattern.allSatisfy { $0 == 0 }
+        for z in region.zRange {
+            for y in region.yRange {
+                let start = (((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (region.lower.x - box.lower.x)) * width
+                if zero {
+                    (out + start).initializeMemory(as: UInt8.self, repeating: 0, count: region.shape.x * width)
+                } else {
+                    for i in 0..<(region.shape.x * width) { out.storeBytes(of: pattern[i % width], toByteOffset: start + i, as: UInt8.self) }
+                }
+            }
+        }
     }
 
     private func copy(_ chunk: Volume, chunkIndex: Extent3, into out: inout Volume, box: Box3) {
@@ -148,24 +179,33 @@ public final class Dataset: @unchecked Sendable {
 
     // MARK: Writing
 
+    /// Chunks encoded and ready to commit (see `prepare` and `commit`).
+    public struct PreparedChunks: @unchecked Sendable {
+        fileprivate var items: [(index: Extent3, value: ScratchBuffer?)]
+        /// Number of chunks.
+        public var count: Int { items.count }
+        /// Total encoded bytes.
+        public var encodedBytes: Int { items.reduce(0) { $0 + ($1.value?.count ?? 0) } }
+    }
+
     /// Encodes whole chunks (each volume exactly its chunk's extent, in the dataset's dtype) on all
     /// cores, then stores them — chunks equal to the fill value are deleted instead — together with
     /// an update of the catalog entry, in one durable transaction.
     public func storeChunks(_ chunks: [(index: Extent3, volume: Volume)], update: ((inout DatasetInfo) -> Void)? = nil) throws {
+        try commit(try prepare(chunks), update: update)
+    }
+
+    /// Encodes whole chunks on all cores (no transaction is open meanwhile). Chunks equal to the
+    /// fill value are marked for deletion.
+    public func prepare(_ chunks: [(index: Extent3, volume: Volume)]) throws -> PreparedChunks {
         for (index, volume) in chunks {
             guard grid.contains(index), volume.shape == grid.box(of: index).shape, volume.dtype == dtype else {
                 throw StoreError.invalidArgument("chunk \(index) of \(volume.shape) \(volume.dtype) does not fit dataset \"\(name)\"")
             }
         }
-        let encoded = try encode(chunks.map(\.volume))
-        try commit(zip(chunks.map(\.index), encoded).map { ($0, $1) }, update: update)
-    }
-
-    /// Encodes chunk volumes in parallel; nil for chunks equal to the fill value.
-    func encode(_ volumes: [Volume]) throws -> [ScratchBuffer?] {
         let encoders = store.encoders(for: info.codecValue)
-        return try Parallel.map(volumes.count) { i -> ScratchBuffer? in
-            let v = volumes[i]
+        let values = try Parallel.map(chunks.count) { i -> ScratchBuffer? in
+            let v = chunks[i].volume
             if v.withUnsafeBytes({ isFill($0) }) { return nil }
             let out = ScratchBuffer()
             try encoders.with { encoder in
@@ -173,14 +213,17 @@ public final class Dataset: @unchecked Sendable {
             }
             return out
         }
+        return PreparedChunks(items: zip(chunks, values).map { ($0.index, $1) })
     }
 
-    /// Stores encoded chunks (nil: delete) and the catalog update in one transaction.
-    func commit(_ chunks: [(Extent3, ScratchBuffer?)], update: ((inout DatasetInfo) -> Void)?) throws {
+    /// Stores prepared chunks (deleting fill chunks) and applies `update` to the catalog entry, in one
+    /// durable transaction. The entry is re-read inside the transaction, so concurrent catalog
+    /// changes are kept.
+    public func commit(_ prepared: PreparedChunks, update: ((inout DatasetInfo) -> Void)? = nil) throws {
         var updated = info
         try store.environment.write { txn in
             let db = try txn.database(Store.DB.chunks)
-            for (index, value) in chunks {
+            for (index, value) in prepared.items {
                 let k = key(index).bytes
                 if let value {
                     try txn.putReserved(db, k, count: value.count) { $0.baseAddress!.copyMemory(from: value.pointer, byteCount: value.count) }
@@ -189,7 +232,6 @@ public final class Dataset: @unchecked Sendable {
                 }
             }
             if let update {
-                // Re-read the entry inside the transaction so concurrent catalog changes are kept.
                 guard let current = try store.info(named: name, in: txn), current.id == info.id else {
                     throw StoreError.unknownDataset(name: name, available: [])
                 }

@@ -71,7 +71,7 @@ extension Store {
                         var chunk = Volume(shape: extent, dtype: info.dtype)
                         do {
                             try chunk.withUnsafeMutableBytes { dst in
-                                try decoders.with { try $0.decode(value, dtype: info.dtype, extent: extent, into: dst) }
+                                try decoders.with { try $0.decode(value, dtype: info.dtype, extent: extent, into: dst, checksum: true) }
                             }
                         } catch {
                             slots[i] = .init(dataset: info.name, chunk: key.index.array, problem: "\(error)")

@@ -1,8 +1,9 @@
 import Foundation
 
 /// A one-line progress bar on stderr (rate and ETA), shown only when stderr is a terminal and
+/// (updated from one thread at a time)
 /// --quiet was not given.
-final class ProgressBar {
+final class ProgressBar: @unchecked Sendable {
     private let label: String
     private let unit: String
     private let enabled: Bool

@@ -33,7 +33,7 @@ public struct IngestOptions: Sendable {
 public enum Ingest {
     /// Ingests `path` into `store`; `progress(done, total)` counts bands.
     @discardableResult
-    public static func mrc(_ path: String, into store: Store, options: IngestOptions, progress: ((Int, Int) -> Void)? = nil) throws -> DatasetInfo {
+    public static func mrc(_ path: String, into store: Store, options: IngestOptions, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> DatasetInfo {
         try Store.validate(name: options.name)
         let reader = try MRCReader(path: path)
         if options.kind == .labels && reader.dtype.isFloatingPoint {
@@ -80,46 +80,72 @@ public enum Ingest {
         let countLabels = options.kind == .labels
         progress?(bandsDone, totalBands)
 
+        // Pipeline: while one batch commits on the committer queue, the next is read and encoded.
+        let committer = DispatchQueue(label: "tomostore.ingest.commit")
+        let inFlight = DispatchGroup()
+        let commitFailure = FirstError()
         var batch: [(index: Extent3, volume: Volume)] = []
         var batchRaw = 0
         while bandsDone < totalBands {
             let cz = bandsDone / counts.y, cy = bandsDone % counts.y
             let first = grid.box(of: Extent3(x: 0, y: cy, z: cz))
-            let bandBox = Box3(x: 0..<grid.shape.x, y: first.yRange, z: first.zRange)
-            let band = try reader.read(box: bandBox)
-            stats.merge(VoxelStatistics.of(band))
-            if countLabels { histogram.add(band) }
-            for cx in 0..<counts.x {
-                let index = Extent3(x: cx, y: cy, z: cz)
-                let box = grid.box(of: index)
-                batch.append((index, band.extracting(Box3(x: box.xRange, y: 0..<box.shape.y, z: 0..<box.shape.z))))
-                batchRaw += box.shape.count * reader.dtype.byteCount
+            let band = try reader.read(box: Box3(x: 0..<grid.shape.x, y: first.yRange, z: first.zRange))
+            // Cut the band into chunks and take their statistics on all cores; merge in chunk order.
+            let pieces = try Parallel.map(counts.x) { cx -> (Volume, VoxelStatistics, LabelHistogram?) in
+                let box = grid.box(of: Extent3(x: cx, y: cy, z: cz))
+                let chunk = band.extracting(Box3(x: box.xRange, y: 0..<box.shape.y, z: 0..<box.shape.z))
+                var h: LabelHistogram? = nil
+                if countLabels { h = LabelHistogram([:]); h!.add(chunk) }
+                return (chunk, VoxelStatistics.of(chunk), h)
+            }
+            for (cx, piece) in pieces.enumerated() {
+                stats.merge(piece.1)
+                if let h = piece.2 { histogram.merge(h) }
+                batch.append((Extent3(x: cx, y: cy, z: cz), piece.0))
+                batchRaw += piece.0.byteCount
             }
             bandsDone += 1
             let last = bandsDone == totalBands
             if batchRaw >= options.batchBytes || last {
-                let done = bandsDone, partial = stats, counted = histogram
-                try dataset.storeChunks(batch) { info in
-                    if last {
-                        info.complete = true
-                        info.progress = nil
-                        info.stats = DatasetStatistics(partial)
-                        if countLabels {
-                            info.classVoxels = counted.counts
-                            var table = info.classes ?? [:]
-                            for id in counted.counts.keys where table[id] == nil { table[id] = id == "0" ? "background" : "class \(id)" }
-                            info.classes = table
-                        }
-                    } else {
-                        info.progress = IngestProgress(bandsDone: done, partialStats: partial, partialHistogram: countLabels ? counted.counts : nil)
-                    }
-                }
+                let prepared = try dataset.prepare(batch)
                 batch.removeAll(keepingCapacity: true)
                 batchRaw = 0
-                progress?(bandsDone, totalBands)
+                inFlight.wait()
+                if let error = commitFailure.error { throw error }
+                let done = bandsDone, partial = stats, counted = histogram
+                nonisolated(unsafe) let target = dataset
+                committer.async(group: inFlight) {
+                    do {
+                        try target.commit(prepared) { info in
+                            Self.record(&info, last: last, bandsDone: done, stats: partial, histogram: countLabels ? counted : nil)
+                        }
+                        progress?(done, totalBands)
+                    } catch {
+                        commitFailure.record(error)
+                    }
+                }
             }
         }
+        inFlight.wait()
+        if let error = commitFailure.error { throw error }
         return dataset.info
+    }
+
+    /// Records progress (or completion) in a catalog entry, inside the batch's transaction.
+    static func record(_ info: inout DatasetInfo, last: Bool, bandsDone: Int, stats: VoxelStatistics, histogram: LabelHistogram?) {
+        if last {
+            info.complete = true
+            info.progress = nil
+            info.stats = DatasetStatistics(stats)
+            if let histogram {
+                info.classVoxels = histogram.counts
+                var table = info.classes ?? [:]
+                for id in histogram.counts.keys where table[id] == nil { table[id] = id == "0" ? "background" : "class \(id)" }
+                info.classes = table
+            }
+        } else {
+            info.progress = IngestProgress(bandsDone: bandsDone, partialStats: stats, partialHistogram: histogram?.counts)
+        }
     }
 
     /// The MRC header fields recorded in the catalog.
@@ -162,6 +188,10 @@ struct LabelHistogram {
     }
 
     var counts: [String: Int] { Dictionary(uniqueKeysWithValues: raw.map { (String($0.key), $0.value) }) }
+
+    mutating func merge(_ other: LabelHistogram) {
+        for (k, n) in other.raw { raw[k, default: 0] += n }
+    }
 
     mutating func add(_ v: Volume) {
         func count<T: VoxelScalar & BinaryInteger>(_: T.Type) {
