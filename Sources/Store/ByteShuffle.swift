@@ -6,14 +6,21 @@ public enum ByteShuffle {
         let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
         switch width {
         case 4:
-            let w = src.assumingMemoryBound(to: UInt32.self)
-            for i in 0..<count {
-                let v = UInt32(littleEndian: w[i])
-                d[i] = UInt8(truncatingIfNeeded: v)
-                d[count + i] = UInt8(truncatingIfNeeded: v >> 8)
-                d[2 * count + i] = UInt8(truncatingIfNeeded: v >> 16)
-                d[3 * count + i] = UInt8(truncatingIfNeeded: v >> 24)
+            // 4×4 byte transposes: four elements in, one 32-bit word out to each plane.
+            let blocks = count / 4
+            let raw = UnsafeMutableRawPointer(d)
+            for b in 0..<blocks {
+                let v0 = UInt32(littleEndian: src.loadUnaligned(fromByteOffset: b * 16, as: UInt32.self))
+                let v1 = UInt32(littleEndian: src.loadUnaligned(fromByteOffset: b * 16 + 4, as: UInt32.self))
+                let v2 = UInt32(littleEndian: src.loadUnaligned(fromByteOffset: b * 16 + 8, as: UInt32.self))
+                let v3 = UInt32(littleEndian: src.loadUnaligned(fromByteOffset: b * 16 + 12, as: UInt32.self))
+                for j in 0..<4 {
+                    let shift = UInt32(8 * j)
+                    let word = (v0 >> shift) & 0xff | ((v1 >> shift) & 0xff) << 8 | ((v2 >> shift) & 0xff) << 16 | ((v3 >> shift) & 0xff) << 24
+                    raw.storeBytes(of: word.littleEndian, toByteOffset: j * count + b * 4, as: UInt32.self)
+                }
             }
+            for i in (blocks * 4)..<count { for j in 0..<4 { d[j * count + i] = s[i * 4 + j] } }
         case 2:
             let w = src.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count {

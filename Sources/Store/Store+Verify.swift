@@ -29,7 +29,7 @@ extension Store {
             try txn.scan(try txn.database(DB.catalog), prefix: []) { key, value in
                 let id = Array(key).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
                 do {
-                    let info = try Store.decoder.decode(DatasetInfo.self, from: Data(value))
+                    let info = try Store.decodeInfo(value)
                     if key.count != 4 || info.id != id {
                         report.problems.append(.init(dataset: info.name, chunk: nil, problem: "catalog key does not match dataset id \(info.id)"))
                     }

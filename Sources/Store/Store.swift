@@ -133,10 +133,25 @@ public final class Store: @unchecked Sendable {
         return out
     }
 
-    func decodeInfo(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
-        do { return try Store.decoder.decode(DatasetInfo.self, from: Data(raw)) } catch {
+    /// Decodes a catalog value: an 8-byte little-endian XXH64 of the JSON that follows, then the JSON.
+    static func decodeInfo(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
+        guard raw.count > 8 else { throw StoreError.corruptCatalog(reason: "an entry of \(raw.count) bytes is too short") }
+        let stored = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        let json = UnsafeRawBufferPointer(rebasing: raw[8...])
+        guard XXHash64.hash(json) == stored else {
+            throw StoreError.corruptCatalog(reason: "an entry's checksum does not match its contents (\(String(decoding: json.prefix(60), as: UTF8.self))…)")
+        }
+        do { return try Store.decoder.decode(DatasetInfo.self, from: Data(json)) } catch {
             throw StoreError.corruptCatalog(reason: "an entry cannot be decoded (\(error))")
         }
+    }
+
+    func decodeInfo(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo { try Store.decodeInfo(raw) }
+
+    /// Encodes a catalog value (see `decodeInfo`).
+    static func encodeInfo(_ info: DatasetInfo) throws -> [UInt8] {
+        let json = Array(try Store.encoder.encode(info))
+        return withUnsafeBytes(of: XXHash64.hash(json).littleEndian) { Array($0) } + json
     }
 
     /// The catalog entry of a dataset, in a transaction.
@@ -162,7 +177,7 @@ public final class Store: @unchecked Sendable {
 
     /// Writes a catalog entry (and its name) inside a write transaction.
     func put(_ info: DatasetInfo, in txn: LMDBTransaction) throws {
-        try txn.put(try txn.database(DB.catalog), ChunkKey.bigEndian(info.id), Array(try Store.encoder.encode(info)))
+        try txn.put(try txn.database(DB.catalog), ChunkKey.bigEndian(info.id), try Store.encodeInfo(info))
         try txn.put(try txn.database(DB.names), Array(info.name.utf8), ChunkKey.bigEndian(info.id))
     }
 
@@ -232,6 +247,20 @@ public final class Store: @unchecked Sendable {
             try txn.delete(try txn.database(DB.catalog), ChunkKey.bigEndian(info.id))
             try txn.delete(try txn.database(DB.names), Array(name.utf8))
         }
+    }
+
+    // MARK: Free space
+
+    /// Leaves a contiguous run of at least `bytes` free pages in LMDB's freelist, by writing and then
+    /// deleting a reserve record in two transactions. Other LMDB clients that open the store with a
+    /// small map size (python-lmdb defaults to 10 MiB) can then rewrite a value as large as a chunk
+    /// in place; TomoStore itself grows its map as needed.
+    public func reserveFreeSpace(bytes: Int) throws {
+        let key = Array("free_space_reserve".utf8)
+        try environment.write { txn in
+            try txn.putReserved(try txn.database(DB.meta), key, count: bytes) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        }
+        try environment.write { txn in _ = try txn.delete(try txn.database(DB.meta), key) }
     }
 
     // MARK: Blobs

@@ -128,6 +128,7 @@ public enum Ingest {
         }
         inFlight.wait()
         if let error = commitFailure.error { throw error }
+        try store.reserveFreeSpace(bytes: max(4 << 20, 2 * grid.chunk.count * reader.dtype.byteCount + (64 << 10)))
         return dataset.info
     }
 

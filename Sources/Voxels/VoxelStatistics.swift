@@ -24,6 +24,15 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
 
     /// Adds the values of a buffer.
     public mutating func add<T: VoxelScalar>(_ values: UnsafeBufferPointer<T>) {
+        if T.self == Float.self {
+            add(UnsafeBufferPointer(start: UnsafeRawPointer(values.baseAddress)?.assumingMemoryBound(to: Float.self), count: values.count))
+        } else {
+            addGeneric(values)
+        }
+    }
+
+    /// The scalar two-pass computation for any voxel type.
+    mutating func addGeneric<T: VoxelScalar>(_ values: UnsafeBufferPointer<T>) {
         var part = VoxelStatistics()
         var lo = Double.infinity, hi = -Double.infinity, sum = 0.0, n = 0, nans = 0
         for v in values {
@@ -48,9 +57,70 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
         merge(part)
     }
 
+    /// Adds float32 values with SIMD: min/max in Float, sums of values and of squared deviations in
+    /// Double (two passes, like the generic path, so the result matches it to rounding).
+    public mutating func add(_ values: UnsafeBufferPointer<Float>) {
+        let n8 = values.count / 8 * 8
+        guard n8 > 0, let base = values.baseAddress else { addGeneric(values); return }
+        let raw = UnsafeRawPointer(base)
+        var lo = SIMD8<Float>(repeating: .infinity), hi = SIMD8<Float>(repeating: -.infinity)
+        var sumA = SIMD4<Double>(), sumB = SIMD4<Double>()
+        var nans = 0, n = 0
+        var i = 0
+        while i < n8 {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            if any(v .!= v) {
+                for j in 0..<8 where !v[j].isNaN {
+                    lo[0] = Swift.min(lo[0], v[j]); hi[0] = Swift.max(hi[0], v[j])
+                    sumA[0] += Double(v[j]); n += 1
+                }
+                nans += (0..<8).filter { v[$0].isNaN }.count
+            } else {
+                lo = pointwiseMin(lo, v); hi = pointwiseMax(hi, v)
+                sumA += SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
+                sumB += SIMD4<Double>(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
+                n += 8
+            }
+            i += 8
+        }
+        var minimum = Double(lo.min()), maximum = Double(hi.max()), sum = (sumA + sumB).sum()
+        for j in n8..<values.count {
+            let d = Double(values[j])
+            if d.isNaN { nans += 1; continue }
+            minimum = Swift.min(minimum, d); maximum = Swift.max(maximum, d); sum += d; n += 1
+        }
+        var part = VoxelStatistics()
+        part.nanCount = nans
+        if n > 0 {
+            let mean = sum / Double(n)
+            let m = SIMD4<Double>(repeating: mean)
+            var qA = SIMD4<Double>(), qB = SIMD4<Double>()
+            var q = 0.0
+            i = 0
+            while i < n8 {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                if any(v .!= v) {
+                    for j in 0..<8 where !v[j].isNaN { q += (Double(v[j]) - mean) * (Double(v[j]) - mean) }
+                } else {
+                    let a = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3])) - m
+                    let b = SIMD4<Double>(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7])) - m
+                    qA += a * a; qB += b * b
+                }
+                i += 8
+            }
+            for j in n8..<values.count where !values[j].isNaN { q += (Double(values[j]) - mean) * (Double(values[j]) - mean) }
+            part.count = n; part.min = minimum; part.max = maximum; part.mean = mean; part.m2 = q + (qA + qB).sum()
+        }
+        merge(part)
+    }
+
     /// Adds every voxel of a volume.
     public mutating func add(_ volume: Volume) {
-        func typed<T: VoxelScalar>(_: T.Type) { volume.withUnsafeValues(as: T.self) { add($0) } }
+        if volume.dtype == .float32 {
+            volume.withUnsafeValues(as: Float.self) { add($0) }
+            return
+        }
+        func typed<T: VoxelScalar>(_: T.Type) { volume.withUnsafeValues(as: T.self) { addGeneric($0) } }
         VoxelScalarDispatch.with(volume.dtype) { typed($0) }
     }
 
