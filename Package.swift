@@ -41,6 +41,6 @@ let package = Package(
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
-        .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI"]),
+        .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
 )

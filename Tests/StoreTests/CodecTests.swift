@@ -1,0 +1,120 @@
+import CZstd
+import Foundation
+import Testing
+import Voxels
+@testable import Store
+
+@Suite("XXH64, shuffle, codec, keys")
+struct CodecTests {
+    @Test("XXH64 matches published test vectors")
+    func xxhashVectors() {
+        // Reference values from the xxHash project (XXH64, seed 0).
+        #expect(XXHash64.hash([UInt8]()) == 0xEF46_DB37_51D8_E999)
+        #expect(XXHash64.hash(Array("a".utf8)) == 0xD24E_C4F1_A98C_6E5B)
+        #expect(XXHash64.hash(Array("abc".utf8)) == 0x44BC_2CF5_AD77_0999)
+    }
+
+    @Test("XXH64 agrees with zstd's frame content checksum on every length 0…200 and on 1 MiB")
+    func xxhashAgreesWithZstd() throws {
+        let rng = CounterRNG(seed: 1)
+        for n in Array(0...200) + [1 << 20] {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: rng.bits(counter: UInt64($0))) }
+            let c = ZstdCompressor(level: 1)
+            var frame = [UInt8](repeating: 0, count: ZstdCompressor.bound(n))
+            let size = try bytes.withUnsafeBytes { src in try frame.withUnsafeMutableBytes { try c.compress(src, into: $0.baseAddress!, capacity: $0.count) } }
+            // zstd stores the low 32 bits of XXH64(content) little-endian at the end of the frame.
+            let stored = frame[(size - 4)..<size].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+            #expect(stored == UInt32(truncatingIfNeeded: XXHash64.hash(bytes)), "length \(n)")
+        }
+    }
+
+    @Test("byte shuffle puts byte j of element i at j·count + i and round-trips", arguments: [1, 2, 4])
+    func shuffle(width: Int) {
+        let count = 37
+        let src = (0..<(count * width)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        var shuffled = [UInt8](repeating: 0, count: src.count), back = shuffled
+        src.withUnsafeBytes { s in shuffled.withUnsafeMutableBytes { ByteShuffle.shuffle(s.baseAddress!, $0.baseAddress!, count: count, width: width) } }
+        for i in 0..<count { for j in 0..<width { #expect(shuffled[j * count + i] == src[i * width + j]) } }
+        shuffled.withUnsafeBytes { s in back.withUnsafeMutableBytes { ByteShuffle.unshuffle(s.baseAddress!, $0.baseAddress!, count: count, width: width) } }
+        #expect(back == src)
+        var run = [UInt8](repeating: 0, count: 5 * width)
+        shuffled.withUnsafeBytes { s in run.withUnsafeMutableBytes { ByteShuffle.unshuffleRun(s.baseAddress!, count: count, width: width, from: 11, length: 5, into: $0.baseAddress!) } }
+        #expect(run == Array(src[(11 * width)..<(16 * width)]))
+    }
+
+    @Test("codec strings parse and shuffle applies to multi-byte types only")
+    func codecParsing() {
+        #expect(Codec(parsing: "raw", dtype: .float32) == .raw)
+        #expect(Codec(parsing: "zstd", dtype: .float32) == Codec(level: 3, shuffle: true))
+        #expect(Codec(parsing: "zstd:19", dtype: .uint8) == Codec(level: 19, shuffle: false))
+        #expect(Codec(parsing: "zstd:5", dtype: .int16, shuffle: false) == Codec(level: 5, shuffle: false))
+        for bad in ["zstd:0", "zstd:20", "zstd:x", "lz4", "zstd:3:1", ""] { #expect(Codec(parsing: bad, dtype: .float32) == nil, "\(bad)") }
+    }
+
+    @Test("chunk keys are 17 bytes that sort by (dataset, level, z, y, x)")
+    func keyOrder() {
+        let keys = [ChunkKey(dataset: 2, index: Extent3(x: 0, y: 0, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 300, y: 0, z: 1)),
+                    ChunkKey(dataset: 1, index: Extent3(x: 5, y: 1, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 256, y: 0, z: 0)),
+                    ChunkKey(dataset: 1, level: 1, index: Extent3(x: 0, y: 0, z: 0))]
+        let byBytes = keys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        let byTuple = keys.sorted { ($0.dataset, $0.level, $0.index.z, $0.index.y, $0.index.x) < ($1.dataset, $1.level, $1.index.z, $1.index.y, $1.index.x) }
+        #expect(byBytes == byTuple)
+        for k in keys {
+            #expect(k.bytes.count == 17)
+            #expect(k.bytes.withUnsafeBytes { ChunkKey($0) } == k)
+        }
+    }
+
+    @Test("chunks encode and decode in every codec and dtype; regions decode like whole chunks")
+    func encodeDecode() throws {
+        let extent = Extent3(x: 7, y: 5, z: 3)
+        let rng = CounterRNG(seed: 4)
+        for dtype in DType.allCases {
+            let values = (0..<extent.count).map { Double(Int(rng.uniform(counter: UInt64($0)) * 200)) - 20 }
+            let v = Volume(shape: extent, values: values.map { Float($0) }).converted(to: dtype)
+            for codec in [Codec.raw, Codec(level: 1, shuffle: false), Codec(level: 3, shuffle: true)] {
+                let out = ScratchBuffer()
+                try v.withUnsafeBytes { try ChunkEncoder(codec: codec).encode($0, dtype: dtype, extent: extent, into: out) }
+                var back = Volume(shape: extent, dtype: dtype)
+                try back.withUnsafeMutableBytes { try ChunkDecoder().decode(out.bytes, dtype: dtype, extent: extent, into: $0, checksum: true) }
+                #expect(back == v, "\(dtype) \(codec)")
+                let chunkBox = Box3(x: 10..<17, y: 20..<25, z: 30..<33), box = Box3(x: 12..<19, y: 18..<24, z: 31..<40)
+                var region = Volume(shape: box.shape, dtype: dtype)
+                let p = region.withUnsafeMutableBytes { $0.baseAddress! }
+                try ChunkDecoder().decodeRegion(out.bytes, dtype: dtype, chunkBox: chunkBox, box: box, into: p)
+                let overlap = chunkBox.intersection(box)!
+                for z in overlap.zRange { for y in overlap.yRange { for x in overlap.xRange {
+                    #expect(region.value(x: x - box.lower.x, y: y - box.lower.y, z: z - box.lower.z) == v.value(x: x - 10, y: y - 20, z: z - 30))
+                } } }
+            }
+        }
+    }
+
+    @Test("a flipped bit anywhere in an encoded chunk fails decoding or leaves the voxels right")
+    func flippedBitsDetected() throws {
+        let extent = Extent3(x: 16, y: 16, z: 4)
+        let v = Volume(shape: extent, values: (0..<extent.count).map { Float($0 % 97) * 0.5 })
+        for codec in [Codec.raw, Codec(level: 3, shuffle: true)] {
+            let out = ScratchBuffer()
+            try v.withUnsafeBytes { try ChunkEncoder(codec: codec).encode($0, dtype: .float32, extent: extent, into: out) }
+            let clean = Array(out.bytes)
+            var detected = 0, tried = 0
+            for position in 0..<clean.count {
+                for bit in [UInt8(0x01), 0x04, 0x10, 0x80] where position % 3 == 0 || position < 60 {
+                    var damaged = clean
+                    damaged[position] ^= bit
+                    var back = Volume(shape: extent, dtype: .float32)
+                    tried += 1
+                    do {
+                        try back.withUnsafeMutableBytes { dst in try damaged.withUnsafeBytes { try ChunkDecoder().decode($0, dtype: .float32, extent: extent, into: dst, checksum: true) } }
+                        // Undetected flips (zstd's unused header bits, our level/reserved bytes) must be harmless.
+                        #expect(back == v, "\(codec): flip of bit \(bit) at \(position) of \(clean.count) returned wrong voxels")
+                    } catch {
+                        detected += 1
+                    }
+                }
+            }
+            #expect(detected > tried * 9 / 10, "\(codec): only \(detected) of \(tried) flips detected")
+        }
+    }
+}

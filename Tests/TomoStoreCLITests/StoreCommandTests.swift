@@ -1,0 +1,132 @@
+import Foundation
+import MRC
+import Testing
+import Voxels
+
+/// Writes a random float32 MRC file for CLI tests.
+func randomMRC(_ path: String, shape: Extent3, seed: UInt64) throws -> Volume {
+    let rng = CounterRNG(seed: seed)
+    let v = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+    try MRCWriter.write(v, to: path)
+    return v
+}
+
+func json(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+@Suite("store commands", .serialized)
+struct StoreCommandTests {
+    @Test("init, ingest, ls, info, get (.npy and .mrc), export, rm, verify")
+    func workflow() throws {
+        let dir = try CLI.temporaryDirectory()
+        let v = try randomMRC(dir + "/t.mrc", shape: Extent3(x: 50, y: 40, z: 30), seed: 3)
+        let s = dir + "/s.store"
+        #expect(try CLI.run("init", s).status == 0)
+        #expect(try CLI.run("init", s).status != 0, "init twice")
+        let ingest = try CLI.run("ingest", s, dir + "/t.mrc", "--name", "t", "--chunk", "16", "--attr", "tilt_min=-60")
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let info = try #require(json(try CLI.run("info", s, "t", "--json").stdout) as? [String: Any])
+        #expect(info["complete"] as? Bool == true && info["shape"] as? [Int] == [50, 40, 30])
+        #expect(info["chunk"] as? [Int] == [16, 16, 16] && info["codec"] as? String == "zstd:3")
+        for key in ["stored_chunks", "stored_bytes", "raw_bytes", "stats", "voxel_size", "origin", "mrc", "attributes", "created", "software_version", "fill_value", "kind", "dtype"] {
+            #expect(info[key] != nil, "info lacks \(key)")
+        }
+        let list = try #require(json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]])
+        #expect(list.map { $0["name"] as? String } == ["t"])
+        let box = Box3(x: 7..<41, y: 3..<39, z: 15..<17)
+        #expect(try CLI.run("get", s, "t", "--box", box.description, "-o", dir + "/b.npy").status == 0)
+        let npy = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.npy")))
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        #expect(Array(npy[(10 + headerLength)...]) == v.extracting(box).withUnsafeBytes { Array($0) })
+        #expect(try CLI.run("get", s, "t", "--box", box.description, "-o", dir + "/b.mrc").status == 0)
+        #expect(try MRCReader(path: dir + "/b.mrc").readAll() == v.extracting(box))
+        #expect(try CLI.run("export", s, "t", "-o", dir + "/e.mrc").status == 0)
+        #expect(try MRCReader(path: dir + "/e.mrc").readAll() == v)
+        let verify = try CLI.run("verify", s, "--json")
+        #expect(verify.status == 0 && (json(verify.stdout) as? [String: Any])?["ok"] as? Bool == true)
+        #expect(try CLI.run("rm", s, "t").status == 0)
+        #expect((json(try CLI.run("ls", s, "--json").stdout) as? [Any])?.isEmpty == true)
+    }
+
+    @Test("bad input: one line on stderr, non-zero exit, store untouched")
+    func badInput() throws {
+        let dir = try CLI.temporaryDirectory()
+        _ = try randomMRC(dir + "/t.mrc", shape: Extent3(x: 20, y: 20, z: 20), seed: 1)
+        try Data("not an mrc".utf8).write(to: URL(fileURLWithPath: dir + "/bad.mrc"))
+        let s = dir + "/s.store"
+        _ = try CLI.run("init", s)
+        _ = try CLI.run("ingest", s, dir + "/t.mrc", "--name", "t")
+        let cases: [[String]] = [
+            ["get", s, "t", "--box", "0:21,0:5,0:5", "-o", dir + "/x.npy"],
+            ["get", s, "t", "--box", "5:1,0:5,0:5", "-o", dir + "/x.npy"],
+            ["get", s, "t", "--box", "a:b", "-o", dir + "/x.npy"],
+            ["get", s, "t", "--box", "0:1,0:1", "-o", dir + "/x.npy"],
+            ["get", s, "t", "--box", "0:1,0:1,0:1", "-o", dir + "/x.txt"],
+            ["get", s, "nope", "--box", "0:1,0:1,0:1", "-o", dir + "/x.npy"],
+            ["get", dir + "/no.store", "t", "-o", dir + "/x.npy"],
+            ["ingest", s, dir + "/bad.mrc", "--name", "b"],
+            ["ingest", s, dir + "/t.mrc", "--name", "t"],
+            ["ingest", s, dir + "/t.mrc", "--name", "bad name"],
+            ["ingest", s, dir + "/t.mrc", "--name", "f", "--kind", "labels"],
+            ["ingest", s, dir + "/t.mrc", "--name", "c", "--codec", "lz4"],
+            ["ingest", s, dir + "/t.mrc", "--name", "k", "--kind", "movie"],
+            ["info", s, "nope"],
+            ["rm", s, "nope"],
+        ]
+        for args in cases {
+            let r = try CLI.run(args)
+            #expect(r.status != 0, "\(args) succeeded")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && !r.stderr.contains("Fatal error"), "\(args): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.npy"))
+        let list = try #require(json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]])
+        #expect(list.map { $0["name"] as? String } == ["t"])
+        #expect(try CLI.run("verify", s).status == 0)
+        let out = try CLI.run("get", s, "t", "--box", "0:21,0:5,0:5", "-o", dir + "/x.npy")
+        #expect(out.stderr.contains("0:20,0:20,0:20"), "the error names the volume's extent: \(out.stderr)")
+    }
+
+    @Test("kill -9 at random moments during ingest: the store verifies, complete data survive, --resume finishes")
+    func killDuringIngest() throws {
+        let dir = try CLI.temporaryDirectory()
+        let shape = Extent3(x: 256, y: 256, z: 192)
+        let v = try randomMRC(dir + "/big.mrc", shape: shape, seed: 7)
+        let s = dir + "/s.store"
+        _ = try CLI.run("init", s)
+        _ = try randomMRC(dir + "/small.mrc", shape: Extent3(x: 30, y: 30, z: 30), seed: 8)
+        #expect(try CLI.run("ingest", s, dir + "/small.mrc", "--name", "kept").status == 0)
+        let rng = CounterRNG(seed: UInt64(Date().timeIntervalSince1970))
+        var interrupted = 0
+        for attempt in 0..<5 {
+            let delay = attempt == 0 ? 0.02 : rng.uniform(counter: UInt64(attempt)) * 1.2
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.binary)
+            p.arguments = ["ingest", s, dir + "/big.mrc", "--name", "big\(attempt)", "--quiet"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: delay)
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let verify = try CLI.run("verify", s)
+            #expect(verify.status == 0, "verify after kill at \(delay) s: \(verify.stdout)")
+            #expect((json(try CLI.run("info", s, "kept", "--json").stdout) as? [String: Any])?["complete"] as? Bool == true)
+            let list = (json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]]) ?? []
+            guard let entry = list.first(where: { $0["name"] as? String == "big\(attempt)" }) else { continue }
+            if entry["complete"] as? Bool == false {
+                interrupted += 1
+                #expect(try CLI.run("get", s, "big\(attempt)", "-o", dir + "/no.npy").status != 0, "an incomplete dataset was readable")
+                let resume = try CLI.run("ingest", s, dir + "/big.mrc", "--name", "big\(attempt)", "--resume", "--quiet")
+                #expect(resume.status == 0, "resume: \(resume.stderr)")
+            }
+            let box = Box3(x: 100..<228, y: 0..<256, z: 150..<192)
+            #expect(try CLI.run("get", s, "big\(attempt)", "--box", box.description, "-o", dir + "/b.npy").status == 0)
+            let npy = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.npy")))
+            let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+            #expect(Array(npy[(10 + headerLength)...]) == v.extracting(box).withUnsafeBytes { Array($0) }, "attempt \(attempt) data differ")
+            _ = try CLI.run("rm", s, "big\(attempt)")
+        }
+        #expect(interrupted > 0, "no kill landed during an ingest")
+        #expect(try CLI.run("verify", s).status == 0)
+    }
+}
