@@ -22,6 +22,7 @@ struct TomoStore: ParsableCommand {
 
     /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).
     static func main() {
+        tuneAllocator()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -36,6 +37,18 @@ struct TomoStore: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// Keeps freed chunk-sized buffers in the heap for reuse instead of returning them to the OS with
+    /// munmap: without it every 1 MiB chunk buffer is a fresh mmap whose pages fault in one by one.
+    private static func tuneAllocator() {
+        // glibc's mallopt (declared in malloc.h, which Swift's Glibc module does not export).
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(nil, "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+        _ = mallopt(mmapThreshold, 256 << 20)
+        _ = mallopt(trimThreshold, 512 << 20)
     }
 
     /// True for errors raised by TomoStore's modules (as opposed to argument parsing).

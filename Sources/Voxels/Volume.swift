@@ -5,11 +5,11 @@ public final class AlignedBytes: @unchecked Sendable {
     /// Size in bytes.
     public let count: Int
 
-    /// Allocates `count` zeroed bytes.
-    public init(count: Int) {
+    /// Allocates `count` bytes, zeroed unless `zeroed` is false (then the caller fills every byte).
+    public init(count: Int, zeroed: Bool = true) {
         self.count = count
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1)) }
     }
 
     /// Allocates a copy of other bytes.
@@ -37,6 +37,13 @@ public struct Volume: Sendable {
         self.shape = shape
         self.dtype = dtype
         storage = AlignedBytes(count: shape.count * dtype.byteCount)
+    }
+
+    /// A volume whose bytes the caller overwrites entirely before reading (skips zeroing).
+    init(uninitializedShape shape: Extent3, dtype: DType) {
+        self.shape = shape
+        self.dtype = dtype
+        storage = AlignedBytes(count: shape.count * dtype.byteCount, zeroed: false)
     }
 
     /// A volume holding a copy of the given raw bytes ([z][y][x], x fastest, native byte order).
@@ -123,7 +130,7 @@ public struct Volume: Sendable {
     /// Copies the voxels of `box` (in this volume's coordinates) into a new volume.
     public func extracting(_ box: Box3) -> Volume {
         precondition(box.isInside(shape), "box \(box) is outside the volume \(shape)")
-        var out = Volume(shape: box.shape, dtype: dtype)
+        var out = Volume(uninitializedShape: box.shape, dtype: dtype)
         out.copyRegion(from: self, sourceBox: box, destinationOrigin: Extent3(x: 0, y: 0, z: 0))
         return out
     }
