@@ -80,15 +80,15 @@ public struct MRCSourceInfo: Codable, Equatable, Sendable {
 
 /// Progress of an ingest or write under way, committed with the chunks it describes.
 public struct IngestProgress: Codable, Equatable, Sendable {
-    /// Bands (chunk rows along x at one chunk y and z) completely stored, in (z, y) order.
-    public var bandsDone: Int
-    /// Statistics of the stored bands.
+    /// Chunks stored, counted in (z, y, x) order: every chunk before this index is final.
+    public var chunksDone: Int
+    /// Statistics of the stored chunks.
     public var partialStats: VoxelStatistics
-    /// Label histogram of the stored bands (labels only).
+    /// Label histogram of the stored chunks (labels only).
     public var partialHistogram: [String: Int]?
 
-    public init(bandsDone: Int, partialStats: VoxelStatistics, partialHistogram: [String: Int]?) {
-        self.bandsDone = bandsDone; self.partialStats = partialStats; self.partialHistogram = partialHistogram
+    public init(chunksDone: Int, partialStats: VoxelStatistics, partialHistogram: [String: Int]?) {
+        self.chunksDone = chunksDone; self.partialStats = partialStats; self.partialHistogram = partialHistogram
     }
 }
 

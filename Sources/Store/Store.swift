@@ -231,7 +231,7 @@ public final class Store: @unchecked Sendable {
                 chunk: spec.chunk.array, codec: codec.description, shuffle: codec.shuffle, fillValue: spec.fillValue,
                 voxelSize: spec.voxelSize, origin: spec.origin, stats: nil, classes: spec.classes, classVoxels: nil,
                 mrc: spec.mrc, attributes: spec.attributes, created: Store.now(), softwareVersion: TomoStoreVersion.string,
-                complete: complete, progress: complete ? nil : IngestProgress(bandsDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil))
+                complete: complete, progress: complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil))
             try put(info, in: txn)
             return info
         }

@@ -10,7 +10,7 @@ struct IngestCommand: ParsableCommand {
         commandName: "ingest",
         abstract: "Ingest an MRC file into a store as a chunked, compressed dataset.",
         discussion: """
-            Streams the file band by band (bounded memory for any file size), compresses chunks on all
+            Streams the file a run of chunks at a time (bounded memory for any file size), compresses chunks on all
             cores and commits them in durable batches. The dataset is marked complete only in its last
             transaction; an interrupted ingest shows as incomplete and continues with --resume.
 
@@ -47,7 +47,7 @@ struct IngestCommand: ParsableCommand {
         options.resume = resume
         options.attributes = try parseAttributes(attributes)
         if let classes { options.classes = try parseClasses(classes) }
-        let bar = ProgressBar("ingest \(name)", unit: "bands", quiet: quiet)
+        let bar = ProgressBar("ingest \(name)", unit: "chunks", quiet: quiet)
         let start = Date()
         _ = try Ingest.mrc(file, into: store, options: options) { bar.update($0, $1) }
         let dataset = try store.dataset(named: name)

@@ -17,7 +17,9 @@ public struct IngestOptions: Sendable {
     /// Continue an interrupted ingest of the same file into the same dataset.
     public var resume = false
     /// Raw bytes of chunks per transaction (bounds memory; each commit is durable).
-    public var batchBytes = 32 << 20
+    public var batchBytes = 16 << 20
+    /// Most raw bytes read from the file at once (a run of chunks along x; at least one chunk).
+    public var pieceBytes = 16 << 20
     public var attributes: [String: JSONValue] = [:]
     /// Class table for labels: id → name (default: "background" for 0, "class N" otherwise).
     public var classes: [String: String]? = nil
@@ -25,13 +27,13 @@ public struct IngestOptions: Sendable {
     public init(name: String) { self.name = name }
 }
 
-/// Streams an MRC file into a store dataset, one band of chunks (all chunks at one chunk-row y and
-/// plane z) at a time: memory holds one band plus one batch, whatever the file's size. Chunks are
+/// Streams an MRC file into a store dataset, one piece (a run of chunks along x at one chunk row y
+/// and plane z) at a time: memory holds a piece and two batches, whatever the file's size. Chunks are
 /// compressed on all cores and committed in batches together with the progress; the dataset becomes
 /// `complete` only in the last transaction, so an interrupted ingest is never mistaken for a
 /// finished one, and `resume` continues from the last committed batch.
 public enum Ingest {
-    /// Ingests `path` into `store`; `progress(done, total)` counts bands.
+    /// Ingests `path` into `store`; `progress(done, total)` counts chunks.
     @discardableResult
     public static func mrc(_ path: String, into store: Store, options: IngestOptions, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> DatasetInfo {
         try Store.validate(name: options.name)
@@ -73,12 +75,16 @@ public enum Ingest {
 
         let grid = dataset.grid
         let counts = grid.counts
-        let totalBands = counts.y * counts.z
-        var bandsDone = dataset.info.progress?.bandsDone ?? 0
+        let totalChunks = counts.count
+        // A piece is a run of chunks along x at one chunk row (y, z), read from the file in one box:
+        // at most `pieceBytes` of voxels (and at least one chunk), whatever the volume's width.
+        let chunkBytes = grid.chunk.count * reader.dtype.byteCount
+        let chunksPerPiece = max(1, min(counts.x, options.pieceBytes / max(1, chunkBytes)))
+        var chunksDone = dataset.info.progress?.chunksDone ?? 0
         var stats = dataset.info.progress?.partialStats ?? VoxelStatistics()
         var histogram = LabelHistogram(dataset.info.progress?.partialHistogram ?? [:])
         let countLabels = options.kind == .labels
-        progress?(bandsDone, totalBands)
+        progress?(chunksDone, totalChunks)
 
         // Pipeline: while one batch commits on the committer queue, the next is read and encoded.
         let committer = DispatchQueue(label: "tomostore.ingest.commit")
@@ -86,40 +92,43 @@ public enum Ingest {
         let commitFailure = FirstError()
         var batch: [(index: Extent3, volume: Volume)] = []
         var batchRaw = 0
-        while bandsDone < totalBands {
-            let cz = bandsDone / counts.y, cy = bandsDone % counts.y
-            let first = grid.box(of: Extent3(x: 0, y: cy, z: cz))
-            let band = try reader.read(box: Box3(x: 0..<grid.shape.x, y: first.yRange, z: first.zRange))
-            // Cut the band into chunks and take their statistics on all cores; merge in chunk order.
-            let pieces = try Parallel.map(counts.x) { cx -> (Volume, VoxelStatistics, LabelHistogram?) in
-                let box = grid.box(of: Extent3(x: cx, y: cy, z: cz))
-                let chunk = band.extracting(Box3(x: box.xRange, y: 0..<box.shape.y, z: 0..<box.shape.z))
+        while chunksDone < totalChunks {
+            let cx0 = chunksDone % counts.x, row = chunksDone / counts.x
+            let cy = row % counts.y, cz = row / counts.y
+            let cx1 = min(counts.x, cx0 + chunksPerPiece)
+            let first = grid.box(of: Extent3(x: cx0, y: cy, z: cz)), lastBox = grid.box(of: Extent3(x: cx1 - 1, y: cy, z: cz))
+            let pieceBox = Box3(x: first.lower.x..<lastBox.upper.x, y: first.yRange, z: first.zRange)
+            let piece = try reader.read(box: pieceBox)
+            // Cut the piece into chunks and take their statistics on all cores; merge in chunk order.
+            let chunks = try Parallel.map(cx1 - cx0) { i -> (Volume, VoxelStatistics, LabelHistogram?) in
+                let box = grid.box(of: Extent3(x: cx0 + i, y: cy, z: cz))
+                let chunk = piece.extracting(Box3(x: (box.lower.x - pieceBox.lower.x)..<(box.upper.x - pieceBox.lower.x), y: 0..<box.shape.y, z: 0..<box.shape.z))
                 var h: LabelHistogram? = nil
                 if countLabels { h = LabelHistogram([:]); h!.add(chunk) }
                 return (chunk, VoxelStatistics.of(chunk), h)
             }
-            for (cx, piece) in pieces.enumerated() {
-                stats.merge(piece.1)
-                if let h = piece.2 { histogram.merge(h) }
-                batch.append((Extent3(x: cx, y: cy, z: cz), piece.0))
-                batchRaw += piece.0.byteCount
+            for (i, chunk) in chunks.enumerated() {
+                stats.merge(chunk.1)
+                if let h = chunk.2 { histogram.merge(h) }
+                batch.append((Extent3(x: cx0 + i, y: cy, z: cz), chunk.0))
+                batchRaw += chunk.0.byteCount
             }
-            bandsDone += 1
-            let last = bandsDone == totalBands
+            chunksDone += cx1 - cx0
+            let last = chunksDone == totalChunks
             if batchRaw >= options.batchBytes || last {
                 let prepared = try dataset.prepare(batch)
                 batch.removeAll(keepingCapacity: true)
                 batchRaw = 0
                 inFlight.wait()
                 if let error = commitFailure.error { throw error }
-                let done = bandsDone, partial = stats, counted = histogram
+                let done = chunksDone, partial = stats, counted = histogram
                 nonisolated(unsafe) let target = dataset
                 committer.async(group: inFlight) {
                     do {
                         try target.commit(prepared) { info in
-                            Self.record(&info, last: last, bandsDone: done, stats: partial, histogram: countLabels ? counted : nil)
+                            Self.record(&info, last: last, chunksDone: done, stats: partial, histogram: countLabels ? counted : nil)
                         }
-                        progress?(done, totalBands)
+                        progress?(done, totalChunks)
                     } catch {
                         commitFailure.record(error)
                     }
@@ -133,7 +142,7 @@ public enum Ingest {
     }
 
     /// Records progress (or completion) in a catalog entry, inside the batch's transaction.
-    static func record(_ info: inout DatasetInfo, last: Bool, bandsDone: Int, stats: VoxelStatistics, histogram: LabelHistogram?) {
+    static func record(_ info: inout DatasetInfo, last: Bool, chunksDone: Int, stats: VoxelStatistics, histogram: LabelHistogram?) {
         if last {
             info.complete = true
             info.progress = nil
@@ -145,7 +154,7 @@ public enum Ingest {
                 info.classes = table
             }
         } else {
-            info.progress = IngestProgress(bandsDone: bandsDone, partialStats: stats, partialHistogram: histogram?.counts)
+            info.progress = IngestProgress(chunksDone: chunksDone, partialStats: stats, partialHistogram: histogram?.counts)
         }
     }
 

@@ -76,7 +76,7 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
                 }
                 nans += (0..<8).filter { v[$0].isNaN }.count
             } else {
-                lo = pointwiseMin(lo, v); hi = pointwiseMax(hi, v)
+                lo.replace(with: v, where: v .< lo); hi.replace(with: v, where: v .> hi)
                 sumA += SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
                 sumB += SIMD4<Double>(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
                 n += 8
