@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Voxels", targets: ["Voxels"]),
         .library(name: "MRC", targets: ["MRC"]),
         .library(name: "Store", targets: ["Store"]),
+        .library(name: "Engine", targets: ["Engine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,13 +27,15 @@ let package = Package(
         .target(name: "MRC", dependencies: ["Voxels"]),
         // The chunked LMDB volume store: catalog, codecs (shuffle, zstd), chunk I/O, verify.
         .target(name: "Store", dependencies: ["Voxels", "CLMDB", "CZstd"]),
+        // Tensors, reverse-mode autodiff, 3D convolutions on OpenBLAS, FFTs on FFTW, optimizers, safetensors.
+        .target(name: "Engine", dependencies: ["Voxels", "COpenBLAS", "CFFTW"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "Store", "Transfer", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "Store", "Transfer", "Engine", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -40,6 +43,7 @@ let package = Package(
         .testTarget(name: "VoxelsTests", dependencies: ["Voxels"]),
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
