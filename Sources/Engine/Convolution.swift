@@ -93,8 +93,9 @@ public struct ConvGeometry: Equatable, Sendable {
 /// 3D convolution kernels: im2col of blocks of about 4096 output voxels + single-threaded sgemm
 /// per block, blocks spread over all cores, bias fused into the block while it is in cache.
 public enum Convolution {
-    /// y = conv(x, w) + b. x [N, Cin, D, H, W], w [Cout, Cin, k, k, k], b [Cout] or nil.
-    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, pad: Int? = nil) -> Tensor {
+    /// y = conv(x, w) + b, then LeakyReLU with `slope` when given (fused into each block while it is
+    /// in cache). x [N, Cin, D, H, W], w [Cout, Cin, k, k, k], b [Cout] or nil.
+    public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, pad: Int? = nil, leakySlope: Float? = nil) -> Tensor {
         _ = EngineThreads.configured
         let k = weight.shape[2]
         let g = ConvGeometry(input: x.shape, cout: weight.shape[0], k: k, stride: stride, pad: pad ?? k / 2)
@@ -123,9 +124,11 @@ public enum Convolution {
                     }
                     BLAS.sgemm(m: g.cout, n: nb, k: g.patch, a: wb.baseAddress!, lda: g.patch, b: cols, ldb: ldb, c: ys, ldc: g.outVoxels)
                 }
-                if let bp {
-                    for co in 0..<g.cout {
-                        let row = ys + co * g.outVoxels, value = bp[co]
+                for co in 0..<g.cout {
+                    let row = ys + co * g.outVoxels, value = bp?[co] ?? 0
+                    if let slope = leakySlope {
+                        for i in 0..<nb { let v = row[i] + value; row[i] = v > 0 ? v : slope * v }
+                    } else if bp != nil {
                         for i in 0..<nb { row[i] += value }
                     }
                 }
@@ -135,20 +138,25 @@ public enum Convolution {
     }
 
     /// Gradients of `forward`: (dx, dw, db) from dy [N, Cout, Do, Ho, Wo].
+    ///
+    /// dW accumulates dY_block · cols_blockᵀ per thread (im2col recomputed block by block). For
+    /// stride 1, dX is itself a convolution — of dY with the spatially flipped, channel-transposed
+    /// kernel and padding k − 1 − p — computed by `forward` (gather, no scatter-add); for stride 2,
+    /// dX = col2im(Wᵀ · dY) with per-thread partial sums.
     public static func backward(_ x: Tensor, weight: Tensor, outputGradient dy: Tensor, stride: Int = 1, pad: Int? = nil, needInput: Bool = true) -> (dx: Tensor?, dw: Tensor, db: Tensor) {
         _ = EngineThreads.configured
-        let k = weight.shape[2]
-        let g = ConvGeometry(input: x.shape, cout: weight.shape[0], k: k, stride: stride, pad: pad ?? k / 2)
-        let threads = min(EngineThreads.count, g.n * g.blockCount)
-        // Per-thread partial sums, reduced at the end (no atomics on the hot path).
+        let k = weight.shape[2], p = pad ?? k / 2
+        let g = ConvGeometry(input: x.shape, cout: weight.shape[0], k: k, stride: stride, pad: p)
+        let jobs = g.n * g.blockCount
+        let threads = min(EngineThreads.count, jobs)
+        let viaConvolution = stride == 1 && 2 * p == k - 1
         var dwParts = [Tensor](repeating: Tensor(zeros: [0]), count: threads)
         var dxParts = [Tensor?](repeating: nil, count: threads)
-        let jobs = g.n * g.blockCount
         x.withUnsafeBufferPointer { xb in weight.withUnsafeBufferPointer { wb in dy.withUnsafeBufferPointer { dyb in
             dwParts.withUnsafeMutableBufferPointer { dwSlots in dxParts.withUnsafeMutableBufferPointer { dxSlots in
                 Parallel.forEach(threads) { t in
                     var dw = Tensor(zeros: weight.shape)
-                    var dx: Tensor? = needInput ? Tensor(zeros: x.shape) : nil
+                    var dx: Tensor? = needInput && !viaConvolution ? Tensor(zeros: x.shape) : nil
                     let dwp = dw.withUnsafeMutableBufferPointer { $0.baseAddress! }
                     let dxp = dx?.withUnsafeMutableBufferPointer { $0.baseAddress! }
                     Workspace.with { ws in
@@ -158,14 +166,12 @@ public enum Convolution {
                             let xs = xb.baseAddress! + sample * g.cin * g.inVoxels
                             let dys = dyb.baseAddress! + sample * g.cout * g.outVoxels + rows.lowerBound * g.ow
                             let buffer = ws.floats(2 * g.patch * nb)
-                            // dW += dY_block · cols_blockᵀ
                             let cols: UnsafePointer<Float>, ldc: Int
                             if g.isPointwise { cols = xs + rows.lowerBound * g.ow; ldc = g.inVoxels } else {
                                 g.im2col(xs, rows: rows, into: buffer)
                                 cols = UnsafePointer(buffer); ldc = nb
                             }
                             BLAS.sgemm(transB: true, m: g.cout, n: g.patch, k: nb, a: dys, lda: g.outVoxels, b: cols, ldb: ldc, beta: 1, c: dwp, ldc: g.patch)
-                            // dX += col2im(Wᵀ · dY_block)
                             if let dxp {
                                 let dxs = dxp + sample * g.cin * g.inVoxels
                                 if g.isPointwise {
@@ -185,9 +191,29 @@ public enum Convolution {
         } } }
         var dw = dwParts[0]
         for t in 1..<threads { dw.add(dwParts[t]) }
-        var dx = dxParts[0]
-        if needInput { for t in 1..<threads { dx!.add(dxParts[t]!) } }
+        var dx: Tensor? = nil
+        if needInput {
+            if viaConvolution {
+                dx = forward(dy, weight: flippedTranspose(weight), bias: nil, stride: 1, pad: k - 1 - p)
+            } else {
+                dx = dxParts[0]
+                for t in 1..<threads { dx!.add(dxParts[t]!) }
+            }
+        }
         return (dx, dw, channelSums(dy))
+    }
+
+    /// w [Cout, Cin, k, k, k] → w' [Cin, Cout, k, k, k] with w'[ci, co, a, b, c] = w[co, ci, k−1−a, k−1−b, k−1−c].
+    static func flippedTranspose(_ w: Tensor) -> Tensor {
+        let (cout, cin, k) = (w.shape[0], w.shape[1], w.shape[2])
+        let k3 = k * k * k
+        var out = Tensor(uninitialized: [cin, cout, k, k, k])
+        w.withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
+            for co in 0..<cout { for ci in 0..<cin { for i in 0..<k3 {
+                dst[(ci * cout + co) * k3 + i] = src[(co * cin + ci) * k3 + (k3 - 1 - i)]
+            } } }
+        } }
+        return out
     }
 
     /// Sums of a [N, C, …] tensor per channel: [C].

@@ -16,6 +16,20 @@ extension Tape {
         }
     }
 
+    /// conv3d followed by LeakyReLU, fused: one pass over each output block. The backward pass
+    /// recovers the activation's derivative from the output's sign (slope > 0).
+    public func conv3dLeakyReLU(_ x: Variable, _ w: Variable, _ b: Variable?, stride: Int = 1, slope: Float = 0.2) -> Variable {
+        precondition(slope > 0, "the fused activation needs a positive slope")
+        let y = Convolution.forward(x.value, weight: w.value, bias: b?.value, stride: stride, leakySlope: slope)
+        return record(y, inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
+            let pre = g.zip(y) { gv, yv in yv > 0 ? gv : slope * gv }
+            let grads = Convolution.backward(x.value, weight: w.value, outputGradient: pre, stride: stride, needInput: x.requiresGrad)
+            if let dx = grads.dx { x.accumulate(dx) }
+            w.accumulate(grads.dw)
+            b?.accumulate(grads.db)
+        }
+    }
+
     /// Transposed 3D convolution with kernel 2, stride 2: w [Cin, Cout, 2, 2, 2], b [Cout].
     public func convTranspose3d(_ x: Variable, _ w: Variable, _ b: Variable?) -> Variable {
         let y = TransposedConvolution.forward(x.value, weight: w.value, bias: b?.value)

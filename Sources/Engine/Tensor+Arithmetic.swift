@@ -1,23 +1,34 @@
 import Foundation
+import Voxels
+
+/// Splits 0..<count into one range per core when the work is large enough to be worth it.
+@usableFromInline
+func elementwiseRanges(_ count: Int, _ body: (Range<Int>) -> Void) {
+    let parts = count >= 1 << 17 ? EngineThreads.count : 1
+    if parts == 1 { body(0..<count); return }
+    Parallel.forEach(parts) { p in body((p * count / parts)..<((p + 1) * count / parts)) }
+}
 
 extension Tensor {
-    /// Applies `f` to every element, giving a new tensor of the same shape.
+    /// Applies `f` to every element, giving a new tensor of the same shape (in parallel for large tensors).
     @inlinable
     public func map(_ f: (Float) -> Float) -> Tensor {
         var out = Tensor(uninitialized: shape)
         withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
-            for i in 0..<src.count { dst[i] = f(src[i]) }
+            let s = src.baseAddress!, d = dst.baseAddress!
+            elementwiseRanges(src.count) { range in for i in range { d[i] = f(s[i]) } }
         } }
         return out
     }
 
-    /// Combines two tensors of the same shape element by element.
+    /// Combines two tensors of the same shape element by element (in parallel for large tensors).
     @inlinable
     public func zip(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(shape == other.shape, "shapes \(shape) and \(other.shape) differ")
         var out = Tensor(uninitialized: shape)
         withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in out.withUnsafeMutableBufferPointer { o in
-            for i in 0..<a.count { o[i] = f(a[i], b[i]) }
+            let ap = a.baseAddress!, bp = b.baseAddress!, op = o.baseAddress!
+            elementwiseRanges(a.count) { range in for i in range { op[i] = f(ap[i], bp[i]) } }
         } } }
         return out
     }

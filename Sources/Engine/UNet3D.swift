@@ -49,16 +49,22 @@ public final class UNet3D: Module {
         var h = x
         for (level, (a, b)) in down.enumerated() {
             if level > 0 { h = tape.maxPool(h) }
-            h = tape.leakyReLU(b(tape.leakyReLU(a(h, tape: tape), slope: slope), tape: tape), slope: slope)
+            h = block(a, b, h, tape)
             skips.append(h)
         }
         for (i, u) in ups.enumerated() {
             let skip = skips[depth - 2 - i]
             h = tape.concatChannels(u(h, tape: tape), skip)
             let (a, b) = upConvs[i]
-            h = tape.leakyReLU(b(tape.leakyReLU(a(h, tape: tape), slope: slope), tape: tape), slope: slope)
+            h = block(a, b, h, tape)
         }
         return head(h, tape: tape)
+    }
+
+    /// Two convolutions, each with a fused LeakyReLU.
+    private func block(_ a: Conv3d, _ b: Conv3d, _ x: Variable, _ tape: Tape) -> Variable {
+        let h = tape.conv3dLeakyReLU(x, a.weight, a.bias, slope: slope)
+        return tape.conv3dLeakyReLU(h, b.weight, b.bias, slope: slope)
     }
 
     /// Inference without recording gradients (intermediates freed as soon as they are used).

@@ -38,8 +38,9 @@ final class Workspace: @unchecked Sendable {
 }
 
 /// How many threads the engine's kernels split work across (all cores).
+@usableFromInline
 enum EngineThreads {
-    static let count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    @usableFromInline static let count = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Set once: OpenBLAS runs single-threaded inside the engine's own parallel blocks.
     static let configured: Bool = {
         BLAS.threads = 1
