@@ -1,3 +1,4 @@
+import Foundation
 import Voxels
 
 /// The geometry of a 3D convolution over [N, C, D, H, W] tensors: cubic kernel `k`, stride `s`,
@@ -25,8 +26,14 @@ public struct ConvGeometry: Equatable, Sendable {
         precondition(od > 0 && oh > 0 && ow > 0, "convolution output would be empty for input \(input)")
     }
 
-    /// Output rows (oz, oy) per block: about 4096 output voxels, the size at which sgemm runs best here.
-    var rowsPerBlock: Int { max(1, 4096 / ow) }
+    /// Output rows (oz, oy) per block: about `blockVoxels` output voxels (the size at which sgemm
+    /// runs best here), but small enough that every core gets at least two blocks.
+    var rowsPerBlock: Int {
+        let byCache = max(1, ConvGeometry.blockVoxels / ow)
+        let byCores = max(1, (rowCount * n + 2 * EngineThreads.count - 1) / (2 * EngineThreads.count))
+        return min(byCache, byCores)
+    }
+    static let blockVoxels: Int = Int(ProcessInfo.processInfo.environment["TOMOSTORE_CONV_BLOCK"] ?? "") ?? 2048
     var rowCount: Int { od * oh }
     var blockCount: Int { (rowCount + rowsPerBlock - 1) / rowsPerBlock }
     func rows(ofBlock b: Int) -> Range<Int> { (b * rowsPerBlock)..<min(rowCount, (b + 1) * rowsPerBlock) }

@@ -54,6 +54,24 @@ struct BenchEngine: ParsableCommand {
         let voxels = Double(size * size * size)
         let flops = net.flops(voxels: voxels)
 
+        // Per-layer view: each convolution shape of the network on its own (median of 3).
+        var layers: [[String: Any]] = []
+        let levels = [(1, base, size), (base, base, size), (base, 2 * base, size / 2), (2 * base, 2 * base, size / 2),
+                      (2 * base, 4 * base, size / 4), (4 * base, 4 * base, size / 4), (4 * base, 2 * base, size / 2), (2 * base, base, size)]
+        for (cin, cout, edge) in levels {
+            let input = Tensor.normal([1, cin, edge, edge, edge], seed: 5)
+            let w = Initializers.heNormal([cout, cin, 3, 3, 3], seed: 6), bias = Tensor(zeros: [cout])
+            var times: [Double] = []
+            for _ in 0..<3 {
+                let t = Date()
+                _ = Convolution.forward(input, weight: w, bias: bias, leakySlope: 0.2)
+                times.append(Date().timeIntervalSince(t))
+            }
+            let best = times.sorted()[1]
+            let gflop = 2 * 27 * Double(cin * cout) * pow(Double(edge), 3) / 1e9
+            layers.append(["cin": cin, "cout": cout, "edge": edge, "ms": best * 1000, "gflops": gflop / best])
+        }
+
         let optimizer = AdamW(net.parameters)
         var steps: [Double] = []
         for _ in 0..<3 {
@@ -69,13 +87,16 @@ struct BenchEngine: ParsableCommand {
         let result: [String: Any] = [
             "sgemm_gflops": sgemm, "unet_mvoxel_s": voxels / fwd / 1e6, "unet_gflops": flops / fwd / 1e9,
             "unet_forward_s": fwd, "unet_forward_gflop": flops / 1e9, "train_step_s": step,
-            "size": size, "base": base, "threads": cores, "parameters": net.parameterCount,
+            "size": size, "base": base, "threads": cores, "parameters": net.parameterCount, "layers": layers,
         ]
         if json {
             print(try jsonText(any: result))
         } else {
             print(String(format: "sgemm 2048³: %.1f GFLOP/s; U-Net %d³ (base %d): forward %.3f s = %.2f Mvoxel/s, %.1f GFLOP/s (%.1f%% of sgemm); training step %.3f s",
                          sgemm, size, base, fwd, voxels / fwd / 1e6, flops / fwd / 1e9, 100 * flops / fwd / 1e9 / sgemm, step))
+            for l in layers {
+                print(String(format: "  conv %3d → %3d at %d³: %.1f ms, %.1f GFLOP/s", l["cin"] as! Int, l["cout"] as! Int, l["edge"] as! Int, l["ms"] as! Double, l["gflops"] as! Double))
+            }
         }
     }
 }
