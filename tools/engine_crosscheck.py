@@ -11,23 +11,17 @@ Tolerance: relative error max|a − b| / max|b| < 1e-4. Prints 'N passed, M fail
 Requires: pip install numpy safetensors onnx onnxruntime
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-TOMO = sys.argv[1] if len(sys.argv) > 1 else ".build/release/tomostore"
-passed, failed = 0, []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import Tally, run  # noqa: E402
 
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failed.append(what)
+tally = Tally()
+check = tally.check
 
 
 def rel(a, b):
@@ -57,10 +51,6 @@ def tconv_ref(x, w, b):
             for c in range(2):
                 out[:, :, a::2, bb::2, c::2] = np.einsum("ncdhw,co->nodhw", x.astype(np.float64), w[:, :, a, bb, c].astype(np.float64))
     return out + b.astype(np.float64)[None, :, None, None, None]
-
-
-def run(*args):
-    return subprocess.run([TOMO, *args], capture_output=True, text=True, timeout=600)
 
 
 def onnx_unet(weights, base, depth):
@@ -133,9 +123,7 @@ def main():
         e = rel(np.load(yp), ref)
         check(e < 1e-4, f"unet {shape} vs ONNX Runtime: relative error {e:.2e}")
         print(f"unet {shape}: relative error vs ONNX Runtime {e:.2e}")
-    print("\n".join("FAIL: " + f for f in failed[:20]))
-    print(f"crosscheck: {passed} passed, {len(failed)} failed")
-    return 0 if not failed else 1
+    return tally.finish()
 
 
 if __name__ == "__main__":

@@ -14,27 +14,17 @@ float min/max exactly. Prints 'N passed, M failed' last; exit status 1 on any fa
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import mrcfile
 import numpy as np
 
-TOMO = sys.argv[1] if len(sys.argv) > 1 else ".build/release/tomostore"
-passed, failed = 0, []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import Tally, run  # noqa: E402
 
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failed.append(what)
-
-
-def run(*args):
-    return subprocess.run([TOMO, *args], capture_output=True, text=True, timeout=300)
+tally = Tally()
+check = tally.check
 
 
 def canonical(path):
@@ -166,9 +156,7 @@ def main():
     check(r.returncode == 0, f"demo failed: {r.stderr.strip()[:150]}")
     for f in sorted(x for x in os.listdir(demo) if x.endswith(".mrc")) if os.path.isdir(demo) else []:
         check(mrcfile.validate(os.path.join(demo, f), print_file=io.StringIO()), f"demo output {f} fails mrcfile.validate")
-    print("\n".join("FAIL: " + f for f in failed[:20]))
-    print(f"crosscheck: {passed} passed, {len(failed)} failed")
-    return 0 if not failed else 1
+    return tally.finish()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ Prints 'N passed, M failed' last; exit status 1 on any failure.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -23,22 +22,11 @@ import mrcfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import Tally, run  # noqa: E402
 from read_store import CorruptStore, TomoStoreReader  # noqa: E402
 
-TOMO = sys.argv[1] if len(sys.argv) > 1 else ".build/release/tomostore"
-passed, failed = 0, []
-
-
-def check(cond, what):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failed.append(what)
-
-
-def run(*args):
-    return subprocess.run([TOMO, *args], capture_output=True, text=True, timeout=600)
+tally = Tally()
+check = tally.check
 
 
 def main():
@@ -113,9 +101,7 @@ def main():
     r = run("verify", S2)
     check(r.returncode != 0 and "vol" in r.stdout, f"tomostore verify missed a flipped bit: {r.stdout[-200:]}")
     shutil.rmtree(w, ignore_errors=True)
-    print("\n".join("FAIL: " + f for f in failed[:20]))
-    print(f"crosscheck: {passed} passed, {len(failed)} failed")
-    return 0 if not failed else 1
+    return tally.finish()
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ public enum Ingest {
                 inFlight.wait()
                 if let error = commitFailure.error { throw error }
                 let done = chunksDone, partial = stats, counted = histogram
-                nonisolated(unsafe) let target = dataset
+                let target = dataset
                 committer.async(group: inFlight) {
                     do {
                         try target.commit(prepared) { info in
