@@ -268,6 +268,26 @@ public final class Dataset: @unchecked Sendable {
         try store.environment.write { txn in try store.putBlob(dataset: info.id, name: blobName, bytes, in: txn) }
     }
 
+    // MARK: Iteration
+
+    /// Calls `body` with every chunk in (z, y, x) order, decoded: all chunks of the grid (absent ones
+    /// as fill), or only the stored ones. Decodes a batch of chunks at a time on all cores, so memory
+    /// stays bounded by the batch.
+    public func forEachChunk(storedOnly: Bool = false, batch: Int = 16, _ body: (Extent3, Volume) throws -> Void) throws {
+        let indices = storedOnly ? try storedChunks().map(\.index) : grid.allChunks
+        var start = 0
+        while start < indices.count {
+            let part = Array(indices[start..<min(indices.count, start + batch)])
+            let chunks: [Volume] = try store.environment.read { txn in
+                let db = try txn.database(Store.DB.chunks)
+                let values = try part.map { try txn.get(db, key($0).bytes) }
+                return try Parallel.map(part.count) { i in try decode(values[i], index: part[i]) }
+            }
+            for (index, chunk) in zip(part, chunks) { try body(index, chunk) }
+            start += batch
+        }
+    }
+
     // MARK: Inventory
 
     /// Stored chunks and their encoded sizes, in key order.

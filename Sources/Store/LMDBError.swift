@@ -6,6 +6,8 @@ public struct LMDBError: Error, CustomStringConvertible, Sendable {
     public let code: Int32
     /// What TomoStore was doing.
     public let operation: String
+    /// Bytes free on the store's filesystem when the error happened (for ENOSPC/EIO on commit).
+    public var freeBytes: Int?
 
     public init(_ code: Int32, _ operation: String) {
         self.code = code
@@ -17,8 +19,9 @@ public struct LMDBError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         let text = String(cString: mdb_strerror(code))
-        if code == 28 /* ENOSPC */ {
-            return "\(operation): the disk is full (\(text)); free space and retry — nothing was committed by this step"
+        if code == 28 /* ENOSPC */ || (code == 5 /* EIO */ && (freeBytes ?? Int.max) < 64 << 20) {
+            let free = freeBytes.map { " (\($0 / 1024) KiB free)" } ?? ""
+            return "\(operation): the disk holding the store is full\(free) (\(text)); free space and retry — this transaction was not committed and the store is unchanged"
         }
         return "\(operation): \(text)"
     }

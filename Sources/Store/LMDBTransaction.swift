@@ -1,4 +1,7 @@
 import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An LMDB transaction. Read-only ones see a consistent snapshot; write ones are exclusive across
 /// processes. Ends with `commit()` or `abort()` (also on deinit); LMDB frees a transaction even
@@ -30,7 +33,13 @@ public final class LMDBTransaction: @unchecked Sendable {
     public func commit() throws {
         guard open else { return }
         open = false
-        try LMDBError.check(mdb_txn_commit(handle), "commit transaction")
+        let rc = mdb_txn_commit(handle)
+        if rc != 0 {
+            var error = LMDBError(rc, "commit transaction")
+            var fs = statvfs()
+            if statvfs(environment.path, &fs) == 0 { error.freeBytes = Int(fs.f_bavail) * Int(fs.f_frsize) }
+            throw error
+        }
     }
 
     /// Abandons the transaction's changes (no-op when already ended).

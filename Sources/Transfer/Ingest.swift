@@ -137,7 +137,8 @@ public enum Ingest {
         }
         inFlight.wait()
         if let error = commitFailure.error { throw error }
-        try store.reserveFreeSpace(bytes: max(4 << 20, 2 * grid.chunk.count * reader.dtype.byteCount + (64 << 10)))
+        // Best effort: the dataset is already complete; a full disk here must not fail the ingest.
+        try? store.reserveFreeSpace(bytes: max(4 << 20, 2 * grid.chunk.count * reader.dtype.byteCount + (64 << 10)))
         return dataset.info
     }
 

@@ -62,6 +62,27 @@ struct StoreTests {
         #expect(throws: StoreError.self) { try ds.write(Volume(shape: Extent3(x: 2, y: 2, z: 2), dtype: dtype), at: Extent3(x: 19, y: 0, z: 0)) }
     }
 
+    @Test("iterating chunks visits the grid in (z, y, x) order with the right voxels")
+    func iterateChunks() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 30, y: 20, z: 12)
+        var spec = Store.NewDataset(name: "t", kind: .tomogram, dtype: .float32, shape: shape)
+        spec.chunk = Extent3(x: 16, y: 16, z: 8)
+        let ds = try store.createDataset(spec)
+        var v = referenceVolume(shape)
+        v.withUnsafeMutableValues(as: Float.self) { p in for i in 0..<(30 * 20 * 8) { p[i] = 0 } }  // first chunk plane all fill
+        try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
+        var seen: [Extent3] = []
+        try ds.forEachChunk(batch: 3) { index, chunk in
+            seen.append(index)
+            #expect(chunk == v.extracting(ds.grid.box(of: index)))
+        }
+        #expect(seen == ds.grid.allChunks)
+        var stored: [Extent3] = []
+        try ds.forEachChunk(storedOnly: true) { index, _ in stored.append(index) }
+        #expect(stored == ds.grid.allChunks.filter { $0.z == 1 })
+    }
+
     @Test("chunks equal to the fill value are not stored and read as fill")
     func fillChunksNotStored() throws {
         let store = try temporaryStore()

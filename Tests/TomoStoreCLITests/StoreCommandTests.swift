@@ -129,4 +129,60 @@ struct StoreCommandTests {
         #expect(interrupted > 0, "no kill landed during an ingest")
         #expect(try CLI.run("verify", s).status == 0)
     }
+
+    /// True where this process may mount a tmpfs (root with CAP_SYS_ADMIN); probes and unmounts.
+    static func canMountTmpfs() -> Bool {
+        guard let dir = try? smallFilesystem(megabytes: 1) else { return false }
+        unmount(dir)
+        return true
+    }
+
+    static func unmount(_ dir: String) {
+        let u = Process()
+        u.executableURL = URL(fileURLWithPath: "/bin/umount")
+        u.arguments = [dir]
+        try? u.run()
+        u.waitUntilExit()
+    }
+
+    /// Mounts a tmpfs of `megabytes` at a new directory, or nil where mounting is not permitted.
+    static func smallFilesystem(megabytes: Int) throws -> String? {
+        let dir = try CLI.temporaryDirectory() + "/fs"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/mount")
+        p.arguments = ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", dir]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return nil }
+        p.waitUntilExit()
+        return p.terminationStatus == 0 ? dir : nil
+    }
+
+    @Test("a full disk is one clear error; the store stays consistent and keeps what was committed",
+          .enabled(if: canMountTmpfs()))
+    func fullDisk() throws {
+        guard let fs = try Self.smallFilesystem(megabytes: 6) else { return }
+        defer { Self.unmount(fs) }
+        let dir = try CLI.temporaryDirectory()
+        _ = try randomMRC(dir + "/t.mrc", shape: Extent3(x: 128, y: 96, z: 64), seed: 2)
+        let s = fs + "/s.store"
+        #expect(try CLI.run("init", s).status == 0)
+        var failures = 0
+        for name in ["a", "b", "c", "d"] {
+            let r = try CLI.run("ingest", s, dir + "/t.mrc", "--name", name, "--quiet")
+            if r.status != 0 {
+                failures += 1
+                #expect(r.stderr.contains("full") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            }
+        }
+        #expect(failures > 0, "a 6 MiB filesystem held four 3 MiB ingests")
+        #expect(try CLI.run("verify", s).status == 0)
+        let list = (json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]]) ?? []
+        let complete = list.filter { $0["complete"] as? Bool == true }.compactMap { $0["name"] as? String }
+        #expect(!complete.isEmpty)
+        for name in complete {
+            #expect(try CLI.run("get", s, name, "--box", "0:128,0:96,0:64", "-o", dir + "/\(name).npy").status == 0)
+        }
+    }
 }
