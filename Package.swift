@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "MRC", targets: ["MRC"]),
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,13 +30,15 @@ let package = Package(
         .target(name: "Store", dependencies: ["Voxels", "CLMDB", "CZstd"]),
         // Tensors, reverse-mode autodiff, 3D convolutions on OpenBLAS, FFTs on FFTW, optimizers, safetensors.
         .target(name: "Engine", dependencies: ["Voxels", "COpenBLAS", "CFFTW"]),
+        // Filters, Fourier masks (missing wedge), CTF, metrics (PSNR, SSIM), DoG particle picking.
+        .target(name: "Imaging", dependencies: ["Voxels", "Engine"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "Store", "Transfer", "Engine", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +47,7 @@ let package = Package(
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
