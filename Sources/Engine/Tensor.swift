@@ -10,7 +10,7 @@ public final class FloatStorage: @unchecked Sendable {
     /// Allocates `count` floats, zeroed unless `zeroed` is false (then the caller fills them all).
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let raw = LargeAllocation.allocate(byteCount: count * 4)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         if zeroed { pointer.initialize(repeating: 0, count: max(count, 1)) }
     }

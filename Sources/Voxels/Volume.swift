@@ -8,14 +8,14 @@ public final class AlignedBytes: @unchecked Sendable {
     /// Allocates `count` bytes, zeroed unless `zeroed` is false (then the caller fills every byte).
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        pointer = LargeAllocation.allocate(byteCount: count)
         if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1)) }
     }
 
     /// Allocates a copy of other bytes.
     public init(copying source: UnsafeRawBufferPointer) {
         count = source.count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        pointer = LargeAllocation.allocate(byteCount: count)
         if let base = source.baseAddress, count > 0 { pointer.copyMemory(from: base, byteCount: count) }
     }
 
