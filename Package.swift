@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,13 +33,15 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Voxels", "COpenBLAS", "CFFTW"]),
         // Filters, Fourier masks (missing wedge), CTF, metrics (PSNR, SSIM), DoG particle picking.
         .target(name: "Imaging", dependencies: ["Voxels", "Engine"]),
+        // Grand models (templates, membranes, fiducials, labels) and the tilt-series simulator.
+        .target(name: "Simulation", dependencies: ["Voxels", "Imaging", "Engine"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "Simulation", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -48,6 +51,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]

@@ -24,6 +24,7 @@ struct PickCommand: ParsableCommand {
     @Option(help: "Keep at most this many picks.") var top = 500
     @Option(help: "Minimum distance between picks, voxels (default 3σ).") var minDistance: Double?
     @Option(help: "dark (protein darker than background, as in tomograms) or bright.") var polarity = "dark"
+    @Option(help: "Synthetic sample whose particle table is the truth to score against.") var truth: String?
     @Option(help: "CSV of true positions (columns x, y, z in voxels) to score against.") var truthCsv: String?
     @Option(help: "Match distance for scoring, voxels (default σ).") var matchDistance: Double?
     @Option(help: "x0:x1,y0:y1,z0:z1 to pick in (default: whole volume).") var box: String?
@@ -43,8 +44,15 @@ struct PickCommand: ParsableCommand {
             .map { Imaging.Pick(x: $0.x + Double(region.lower.x), y: $0.y + Double(region.lower.y), z: $0.z + Double(region.lower.z), score: $0.score) }
         try PickTable.write(picks, to: output, voxelSize: ds.info.voxelSize[0])
         var result: [String: Any] = ["picks": picks.count, "output": output]
-        if let truthCsv {
-            let truths = try PickTable.readPositions(csv: truthCsv)
+        var truths: [Imaging.Pick]? = nil
+        if let truthCsv { truths = try PickTable.readPositions(csv: truthCsv) }
+        if let truth {
+            truths = ParticleTable.rows(try ParticleTable.load(store, sample: truth)).compactMap { row in
+                guard let x = Double(row["x"] ?? ""), let y = Double(row["y"] ?? ""), let z = Double(row["z"] ?? "") else { return nil }
+                return Imaging.Pick(x: x, y: y, z: z)
+            }
+        }
+        if let truths {
             let score = PickingScore.match(picks: picks, truths: truths, distance: matchDistance ?? sigma)
             result["precision"] = score.precision; result["recall"] = score.recall; result["f1"] = score.f1
             result["true_positives"] = score.truePositives; result["truths"] = score.truths
