@@ -52,7 +52,7 @@ public struct Template: Sendable {
             Template(name: "double-ring", blobs: ring(7, radius: 48, z: -25, sigma: 17) + ring(7, radius: 48, z: 25, sigma: 17) + [core(22)]),
             // A compact tetrahedral oligomer (≈ 10 nm).
             Template(name: "tetramer", blobs: [Blob(x: 20, y: 20, z: 20, sigma: 14, weight: 1), Blob(x: -20, y: -20, z: 20, sigma: 14, weight: 1),
-                                               Blob(x: -20, y: 20, z: -20, sigma: 14, weight: 1), Blob(x: 20, y: -20, z: -20, sigma: 14, weight: 1)]),
+                                               Blob(x: -20, y: 20, z: -20, sigma: 14, weight: 1), Blob(x: 20, y: -20, z: -20, sigma: 14, weight: 1), core(14)]),
             // An elongated rod (≈ 30 nm × 6 nm).
             Template(name: "rod", blobs: (0..<7).map { Blob(x: Double($0 - 3) * 38, y: 0, z: 0, sigma: 17, weight: 1) }),
             // A flat trimer (≈ 12 nm).

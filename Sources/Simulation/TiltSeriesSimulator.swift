@@ -69,8 +69,10 @@ public enum TiltSeriesSimulator {
         let s = f.shape
         var out = Volume(shape: Extent3(x: s.x, y: s.y, z: tilts.count), dtype: .float32)
         let cx = Double(s.x - 1) / 2, cz = Double(s.z - 1) / 2
-        let half = (Double(s.x * s.x + s.z * s.z)).squareRoot() / 2 + 1
-        let steps = Int(2 * half) + 1
+        // Samples one voxel apart along the beam, placed so that at 0° they fall on voxel centres.
+        let reach = Int((Double(s.x * s.x + s.z * s.z)).squareRoot() / 2) + 1
+        let steps = 2 * reach + 1
+        let offset = cz - cz.rounded(.down)
         f.withUnsafeValues(as: Float.self) { src in out.withUnsafeMutableValues(as: Float.self) { dst in
             let a = src.baseAddress!, o = dst.baseAddress!
             Parallel.forEach(s.y) { y in
@@ -80,7 +82,7 @@ public enum TiltSeriesSimulator {
                         let u = Double(iu) - cx
                         var acc = 0.0
                         for k in 0..<steps {
-                            let tt = Double(k) - half
+                            let tt = Double(k - reach) - offset
                             let x = u * c + tt * sn + cx, z = -u * sn + tt * c + cz
                             if x < 0 || z < 0 || x > Double(s.x - 1) || z > Double(s.z - 1) { continue }
                             let x0 = min(Int(x), s.x - 2 < 0 ? 0 : s.x - 2), z0 = min(Int(z), s.z - 2 < 0 ? 0 : s.z - 2)
