@@ -162,9 +162,10 @@ struct Particles: ParsableCommand {
             print(out, terminator: "")
         case "json":
             let points = ParticleTable.rows(text).map { row -> [String: Any] in
-                ["location": ["x": Double(row["x_angstrom"] ?? "") ?? 0, "y": Double(row["y_angstrom"] ?? "") ?? 0, "z": Double(row["z_angstrom"] ?? "") ?? 0],
-                 "object_type": row["class"] ?? "", "instance_id": Int(row["instance"] ?? "") ?? 0,
-                 "euler_zyz": [Double(row["rot"] ?? "") ?? 0, Double(row["tilt"] ?? "") ?? 0, Double(row["psi"] ?? "") ?? 0]]
+                func number(_ key: String) -> Double { Double(row[key] ?? "") ?? 0 }
+                let location: [String: Double] = ["x": number("x_angstrom"), "y": number("y_angstrom"), "z": number("z_angstrom")]
+                let euler: [Double] = [number("rot"), number("tilt"), number("psi")]
+                return ["location": location, "object_type": row["class"] ?? "", "instance_id": Int(number("instance")), "euler_zyz": euler]
             }
             print(try jsonText(any: ["pickable_object_name": "particles", "user_id": "tomostore", "session_id": name, "points": points]))
         default:
