@@ -62,49 +62,42 @@ public enum GaussianFilter {
 
     /// Along y, plane by plane: output rows are sums of whole input rows (vectorized over x).
     static func passY(_ p: UnsafeMutablePointer<Float>, _ s: Extent3, _ w: [Float]) {
-        let r = w.count / 2, (nx, ny) = (s.x, s.y)
-        w.withUnsafeBufferPointer { wk in
-            let wp = wk.baseAddress! + r
-            Parallel.forEach(s.z) { z in
-                let plane = p + z * nx * ny
-                let copy = UnsafeMutablePointer<Float>.allocate(capacity: nx * ny)
-                defer { copy.deallocate() }
-                copy.update(from: plane, count: nx * ny)
-                for y in 0..<ny {
-                    let out = plane + y * nx
-                    let center = copy + y * nx
-                    for x in 0..<nx { out[x] = wp[0] * center[x] }
-                    if r == 0 { continue }
-                    for k in 1...r {
-                        let a = copy + reflectIndex(y - k, ny) * nx, b = copy + reflectIndex(y + k, ny) * nx
-                        let wk = wp[k]
-                        for x in 0..<nx { out[x] += wk * (a[x] + b[x]) }
-                    }
-                }
-            }
+        let (nx, ny) = (s.x, s.y)
+        Parallel.forEach(s.z) { z in
+            let plane = p + z * nx * ny
+            let copy = UnsafeMutablePointer<Float>.allocate(capacity: nx * ny)
+            defer { copy.deallocate() }
+            copy.update(from: plane, count: nx * ny)
+            filterRows(count: ny, length: nx, weights: w, source: { UnsafePointer(copy + $0 * nx) }, destination: { plane + $0 * nx })
         }
     }
 
-    /// Along z, in bands of y rows: output rows are sums of whole input rows (vectorized over x).
+    /// Along z, in (z, x) slabs of one y row: output rows are sums of whole input rows (vectorized over x).
     static func passZ(_ p: UnsafeMutablePointer<Float>, _ s: Extent3, _ w: [Float]) {
-        let r = w.count / 2, (nx, ny, nz) = (s.x, s.y, s.z)
+        let (nx, ny, nz) = (s.x, s.y, s.z)
+        Parallel.forEach(ny) { y in
+            let slab = UnsafeMutablePointer<Float>.allocate(capacity: nx * nz)
+            defer { slab.deallocate() }
+            for z in 0..<nz { (slab + z * nx).update(from: p + (z * ny + y) * nx, count: nx) }
+            filterRows(count: nz, length: nx, weights: w, source: { UnsafePointer(slab + $0 * nx) }, destination: { p + ($0 * ny + y) * nx })
+        }
+    }
+
+    /// out(i) = Σₖ w[k] · in(reflect(i + k)) for rows i in 0..<count of `length` floats each: the
+    /// 1D filter across rows, run along whole rows so the inner loop vectorizes.
+    static func filterRows(count: Int, length: Int, weights w: [Float], source: (Int) -> UnsafePointer<Float>,
+                           destination: (Int) -> UnsafeMutablePointer<Float>) {
+        let r = w.count / 2
         w.withUnsafeBufferPointer { wk in
             let wp = wk.baseAddress! + r
-            Parallel.forEach(ny) { y in
-                // Gather the (z, x) slab of this y row, filter along z, scatter back.
-                let slab = UnsafeMutablePointer<Float>.allocate(capacity: nx * nz)
-                defer { slab.deallocate() }
-                for z in 0..<nz { (slab + z * nx).update(from: p + (z * ny + y) * nx, count: nx) }
-                for z in 0..<nz {
-                    let out = p + (z * ny + y) * nx
-                    let center = slab + z * nx
-                    for x in 0..<nx { out[x] = wp[0] * center[x] }
-                    if r == 0 { continue }
-                    for k in 1...r {
-                        let a = slab + reflectIndex(z - k, nz) * nx, b = slab + reflectIndex(z + k, nz) * nx
-                        let wk = wp[k]
-                        for x in 0..<nx { out[x] += wk * (a[x] + b[x]) }
-                    }
+            for i in 0..<count {
+                let out = destination(i), center = source(i)
+                for x in 0..<length { out[x] = wp[0] * center[x] }
+                if r == 0 { continue }
+                for k in 1...r {
+                    let a = source(reflectIndex(i - k, count)), b = source(reflectIndex(i + k, count))
+                    let weight = wp[k]
+                    for x in 0..<length { out[x] += weight * (a[x] + b[x]) }
                 }
             }
         }

@@ -243,6 +243,19 @@ public final class Dataset: @unchecked Sendable {
         info = updated
     }
 
+    /// Marks a dataset being written as complete, recording its statistics (computed from the stored
+    /// chunks when not given), in one transaction.
+    public func markComplete(statistics: VoxelStatistics? = nil) throws {
+        var stats = statistics ?? VoxelStatistics()
+        if statistics == nil { try forEachChunk { _, chunk in stats.add(chunk) } }
+        let final = stats
+        try commit(PreparedChunks(items: [])) { info in
+            info.complete = true
+            info.progress = nil
+            info.stats = DatasetStatistics(final)
+        }
+    }
+
     /// Writes a volume into the dataset with its (0, 0, 0) voxel at `origin`; chunks the box covers
     /// partly are read, merged and re-encoded. One durable transaction.
     public func write(_ volume: Volume, at origin: Extent3) throws {

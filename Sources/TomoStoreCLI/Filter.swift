@@ -69,13 +69,7 @@ struct Filter: ParsableCommand {
         let bar = ProgressBar("filter \(name)", unit: "tiles", quiet: quiet)
         do {
             try TiledTransform.run(input: input, output: output, halo: halo, progress: { bar.update($0, $1) }, transform)
-            var stats = VoxelStatistics()
-            try output.forEachChunk { _, chunk in stats.add(chunk) }
-            try output.commit(try output.prepare([])) { info in
-                info.complete = true
-                info.progress = nil
-                info.stats = DatasetStatistics(stats)
-            }
+            try output.markComplete()
         } catch {
             try? store.remove(named: name)
             throw error

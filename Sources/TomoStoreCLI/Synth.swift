@@ -90,12 +90,7 @@ func storeVolume(_ store: Store, _ name: String, _ kind: DatasetKind, _ volume: 
     let ds = try store.createDataset(spec, complete: false)
     do {
         try ds.write(volume, at: Extent3(x: 0, y: 0, z: 0))
-        let stats = VoxelStatistics.of(volume)
-        try ds.commit(try ds.prepare([])) { info in
-            info.complete = true
-            info.progress = nil
-            info.stats = DatasetStatistics(stats)
-        }
+        try ds.markComplete(statistics: VoxelStatistics.of(volume))
     } catch {
         try? store.remove(named: name)
         throw error
