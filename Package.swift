@@ -34,7 +34,7 @@ let package = Package(
         // Filters, Fourier masks (missing wedge), CTF, metrics (PSNR, SSIM), DoG particle picking.
         .target(name: "Imaging", dependencies: ["Voxels", "Engine"]),
         // Grand models (templates, membranes, fiducials, labels) and the tilt-series simulator.
-        .target(name: "Simulation", dependencies: ["Voxels", "Imaging", "Engine"]),
+        .target(name: "Simulation", dependencies: ["Voxels", "MRC", "Imaging", "Engine"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
         // The `tomostore` command: parses, calls the modules, prints.
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "Voxels"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]

@@ -135,6 +135,14 @@ public struct GrandModel: Sendable {
         let xs = range(c.0, r, s.x), ys = range(c.1, r, s.y), zs = range(c.2, r, s.z)
         guard !xs.isEmpty, !ys.isEmpty, !zs.isEmpty else { return }
         var local = [Float](repeating: 0, count: xs.count * ys.count * zs.count)
+        if let grid = t.grid {
+            // Sampled templates: rotate each voxel centre into the template frame and interpolate.
+            let inverse = Rotation(m: [rotation.m[0], rotation.m[3], rotation.m[6], rotation.m[1], rotation.m[4], rotation.m[7], rotation.m[2], rotation.m[5], rotation.m[8]])
+            for z in zs { for y in ys { for x in xs {
+                let q = inverse.apply(((Double(x) - c.0) * v, (Double(y) - c.1) * v, (Double(z) - c.2) * v))
+                local[((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)] = Float(grid.sample(q.0, q.1, q.2))
+            } } }
+        }
         // Blob by blob, each only over its own 4σ box.
         for b in t.blobs {
             let (bx, by, bz) = rotation.apply((b.x, b.y, b.z))

@@ -6,10 +6,59 @@ import Voxels
 /// cryo-ET (10–30 nm particles, 1 nm voxels).
 public struct Template: Sendable {
     public struct Blob: Sendable { public var x, y, z, sigma, weight: Double }
+    /// A density sampled on a cubic grid, centred on its centre of mass (user maps and atomic models).
+    public struct Grid: Sendable {
+        /// Values [z][y][x], x fastest.
+        public let values: [Float]
+        public let size: Extent3
+        /// Grid spacing in Å.
+        public let spacing: Double
+        /// Position (Å, template frame) of voxel (0, 0, 0)'s centre.
+        public let origin: (x: Double, y: Double, z: Double)
+
+        /// Trilinear sample at a point in Å (template frame); 0 outside.
+        func sample(_ x: Double, _ y: Double, _ z: Double) -> Double {
+            let gx = (x - origin.x) / spacing, gy = (y - origin.y) / spacing, gz = (z - origin.z) / spacing
+            guard gx >= 0, gy >= 0, gz >= 0, gx <= Double(size.x - 1), gy <= Double(size.y - 1), gz <= Double(size.z - 1) else { return 0 }
+            let x0 = min(Int(gx), max(0, size.x - 2)), y0 = min(Int(gy), max(0, size.y - 2)), z0 = min(Int(gz), max(0, size.z - 2))
+            let fx = gx - Double(x0), fy = gy - Double(y0), fz = gz - Double(z0)
+            let x1 = min(x0 + 1, size.x - 1), y1 = min(y0 + 1, size.y - 1), z1 = min(z0 + 1, size.z - 1)
+            func v(_ x: Int, _ y: Int, _ z: Int) -> Double { Double(values[(z * size.y + y) * size.x + x]) }
+            let c00 = v(x0, y0, z0) * (1 - fx) + v(x1, y0, z0) * fx, c10 = v(x0, y1, z0) * (1 - fx) + v(x1, y1, z0) * fx
+            let c01 = v(x0, y0, z1) * (1 - fx) + v(x1, y0, z1) * fx, c11 = v(x0, y1, z1) * (1 - fx) + v(x1, y1, z1) * fx
+            return (c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz
+        }
+    }
     public let name: String
     public let blobs: [Blob]
+    /// Set for templates defined by a sampled density instead of blobs.
+    public let grid: Grid?
     /// Radius of a sphere (Å) containing the particle, used for non-overlapping packing.
     public let radius: Double
+
+    /// A template from a density grid (values [z][y][x], spacing in Å): normalized to a peak of 1,
+    /// centred on its centre of mass (negative values count as zero).
+    public init(name: String, grid values: [Float], size: Extent3, spacing: Double) {
+        let peak = Double(values.max() ?? 1)
+        let scale = peak > 0 ? 1 / peak : 1
+        var mass = 0.0, cx = 0.0, cy = 0.0, cz = 0.0
+        for z in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x {
+            let v = max(0, Double(values[(z * size.y + y) * size.x + x]))
+            mass += v; cx += v * Double(x); cy += v * Double(y); cz += v * Double(z)
+        } } }
+        if mass > 0 { cx /= mass; cy /= mass; cz /= mass }
+        let normalized = values.map { Float(max(0, Double($0)) * scale) }
+        let origin = (x: -cx * spacing, y: -cy * spacing, z: -cz * spacing)
+        var radius = 0.0
+        for z in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x where normalized[(z * size.y + y) * size.x + x] > 0.05 {
+            let dx = Double(x) * spacing + origin.x, dy = Double(y) * spacing + origin.y, dz = Double(z) * spacing + origin.z
+            radius = max(radius, (dx * dx + dy * dy + dz * dz).squareRoot())
+        } } }
+        self.name = name
+        blobs = []
+        grid = Grid(values: normalized, size: size, spacing: spacing, origin: origin)
+        self.radius = radius + spacing
+    }
 
     /// Builds a template, moving the centre of mass to the origin.
     public init(name: String, blobs: [Blob]) {
@@ -18,12 +67,14 @@ public struct Template: Sendable {
         let cy = blobs.reduce(0) { $0 + $1.y * $1.weight * pow($1.sigma, 3) } / total
         let cz = blobs.reduce(0) { $0 + $1.z * $1.weight * pow($1.sigma, 3) } / total
         self.name = name
+        grid = nil
         self.blobs = blobs.map { Blob(x: $0.x - cx, y: $0.y - cy, z: $0.z - cz, sigma: $0.sigma, weight: $0.weight) }
         radius = self.blobs.map { ($0.x * $0.x + $0.y * $0.y + $0.z * $0.z).squareRoot() + 2 * $0.sigma }.max() ?? 0
     }
 
     /// Density of the template at a point (Å, template frame).
     public func density(_ x: Double, _ y: Double, _ z: Double) -> Double {
+        if let grid { return grid.sample(x, y, z) }
         var d = 0.0
         for b in blobs {
             let r2 = (x - b.x) * (x - b.x) + (y - b.y) * (y - b.y) + (z - b.z) * (z - b.z)

@@ -31,7 +31,7 @@ struct Synth: ParsableCommand {
     @Option(help: "SNR of each projection (signal variance / noise variance).") var snr = 0.1
     @Option(help: "Defocus in µm (underfocus).") var defocus = 3.0
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
-    @Option(help: "Comma-separated built-in template names, or all.") var templates = "all"
+    @Option(help: "Comma-separated built-in template names (or all), and/or template files: MRC maps (.mrc, .map) and atomic models (.pdb, .cif).") var templates = "all"
     @Flag(help: "Print a JSON summary.") var json = false
 
     func run() throws {
@@ -40,15 +40,12 @@ struct Synth: ParsableCommand {
         let t = tilt.split(separator: ":").compactMap { Double($0) }
         guard t.count == 3, t[0] >= -90, t[1] <= 90, t[0] <= t[1], t[2] > 0 else { throw CommandError("--tilt must be min:max:step in degrees within -90…90, e.g. -60:60:3") }
         guard voxel > 0, snr >= 0, crowding >= 0 && crowding <= 0.6 else { throw CommandError("need --voxel > 0, --snr ≥ 0 and 0 ≤ --crowding ≤ 0.6") }
-        var chosen = Template.builtIn
-        if templates != "all" {
-            let names = templates.split(separator: ",").map(String.init)
-            chosen = try names.map { n in
-                guard let t = Template.builtIn.first(where: { $0.name == n }) else {
-                    throw CommandError("unknown template \(n); built-in: \(Template.builtIn.map(\.name).joined(separator: ", "))")
-                }
-                return t
-            }
+        var chosen: [Template] = []
+        for item in templates.split(separator: ",").map(String.init) {
+            if item == "all" { chosen += Template.builtIn; continue }
+            if let t = Template.builtIn.first(where: { $0.name == item }) { chosen.append(t); continue }
+            if FileManager.default.fileExists(atPath: item) { chosen.append(try TemplateLoader.load(item, voxelSize: voxel)); continue }
+            throw CommandError("unknown template \(item): neither a built-in (\(Template.builtIn.map(\.name).joined(separator: ", "))) nor an existing .mrc/.pdb/.cif file")
         }
         let s = try Store(path: store)
         for suffix in ["grand-model", "labels", "tomogram"] { try Store.validate(name: "\(name)/\(suffix)") }
