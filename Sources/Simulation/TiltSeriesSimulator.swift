@@ -9,8 +9,14 @@ public struct TiltSeriesParameters: Sendable {
     /// Microscope: defocus in Å (positive = underfocus), voltage, Cs, amplitude contrast, B-factor.
     public var ctf = CTF(defocus: 30_000)
     /// Signal-to-noise ratio of each projection: variance of the CTF-modulated projection over the
-    /// variance of the added Gaussian noise.
+    /// variance of the added Gaussian noise (used unless `dose` is set).
     public var snr = 0.1
+    /// Total electron dose in e⁻/Å² over the whole series: when set, noise is shot noise — each pixel
+    /// counts Poisson(λ₀ · (1 + `contrast` · q / rms(q))) electrons, with λ₀ = dose per tilt × voxel
+    /// area and q the CTF-modulated projection; the image is then counts / λ₀ − 1.
+    public var dose: Double? = nil
+    /// RMS relative modulation of the beam by the specimen for shot noise (0.1 = 10%).
+    public var contrast = 0.1
     public var seed: UInt64 = 1
 
     public init() {}
@@ -46,10 +52,22 @@ public enum TiltSeriesSimulator {
             let image = projections.extracting(Box3(x: 0..<s.x, y: 0..<s.y, z: t..<(t + 1)))
             let modulated = p.ctf.multiply(image, voxelSize: voxelSize)
             let sd = VoxelStatistics.of(modulated).rms
-            let noise = p.snr > 0 ? sd / p.snr.squareRoot() : 0
             var noisy = modulated
-            noisy.withUnsafeMutableValues(as: Float.self) { v in
-                for i in 0..<plane { v[i] += Float(noise * rng.normal(stream: 100 + UInt64(t), counter: UInt64(i))) }
+            if let dose = p.dose {
+                let lambda0 = dose / Double(tilts.count) * voxelSize * voxelSize
+                let scale = sd > 0 ? p.contrast / sd : 0
+                noisy.withUnsafeMutableValues(as: Float.self) { v in
+                    for i in 0..<plane {
+                        let expected = lambda0 * max(0, 1 + scale * Double(v[i]))
+                        let counts = Self.poisson(expected, rng, stream: 100 + UInt64(t), counter: UInt64(i))
+                        v[i] = Float(counts / lambda0 - 1)
+                    }
+                }
+            } else {
+                let noise = p.snr > 0 ? sd / p.snr.squareRoot() : 0
+                noisy.withUnsafeMutableValues(as: Float.self) { v in
+                    for i in 0..<plane { v[i] += Float(noise * rng.normal(stream: 100 + UInt64(t), counter: UInt64(i))) }
+                }
             }
             series.copyRegion(from: noisy, sourceBox: Box3(shape: noisy.shape), destinationOrigin: Extent3(x: 0, y: 0, z: t))
         }
@@ -62,6 +80,24 @@ public enum TiltSeriesSimulator {
             filtered.copyRegion(from: ramp, sourceBox: Box3(shape: ramp.shape), destinationOrigin: Extent3(x: 0, y: 0, z: t))
         }
         return (backProject(filtered, tilts: tilts, shape: s), projections)
+    }
+
+    /// A Poisson draw with mean λ from counter-based uniforms: inversion (multiplying uniforms) below
+    /// λ = 30, the normal approximation round(λ + √λ·z) (never negative) above.
+    static func poisson(_ lambda: Double, _ rng: CounterRNG, stream: UInt64, counter: UInt64) -> Double {
+        if lambda <= 0 { return 0 }
+        if lambda >= 30 {
+            return max(0, (lambda + lambda.squareRoot() * rng.normal(stream: stream, counter: counter)).rounded())
+        }
+        let limit = exp(-lambda)
+        var product = 1.0, k = 0.0
+        var draw: UInt64 = 0
+        repeat {
+            product *= rng.uniform(stream: stream + 7_919, counter: counter &* 128 &+ draw)
+            draw += 1
+            k += 1
+        } while product > limit && draw < 128
+        return k - 1
     }
 
     /// Line integrals through each xz-slice for every tilt: [tilt][y][u], u along x of the detector.

@@ -29,6 +29,7 @@ struct Synth: ParsableCommand {
     @Option(help: "Voxel size in Å.") var voxel = 10.0
     @Option(help: "Tilt range and step in degrees: min:max:step.") var tilt = "-60:60:3"
     @Option(help: "SNR of each projection (signal variance / noise variance).") var snr = 0.1
+    @Option(help: "Total electron dose in e⁻/Å² over the series: shot (Poisson) noise instead of --snr.") var dose: Double?
     @Option(help: "Defocus in µm (underfocus).") var defocus = 3.0
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
     @Option(help: "Comma-separated built-in template names (or all), and/or template files: MRC maps (.mrc, .map) and atomic models (.pdb, .cif).") var templates = "all"
@@ -55,11 +56,15 @@ struct Synth: ParsableCommand {
         let model = GrandModel.make(gp)
         var tp = TiltSeriesParameters()
         tp.minTilt = t[0]; tp.maxTilt = t[1]; tp.tiltStep = t[2]; tp.snr = snr; tp.seed = seed
+        if let dose {
+            guard dose > 0 else { throw CommandError("--dose must be positive (e⁻/Å² over the whole series)") }
+            tp.dose = dose
+        }
         tp.ctf = CTF(defocus: defocus * 10_000)
         let (tomogram, _) = TiltSeriesSimulator.simulate(model.density, voxelSize: voxel, parameters: tp)
         let attributes: [String: JSONValue] = [
             "seed": .number(Double(seed)), "tilt_min": .number(t[0]), "tilt_max": .number(t[1]), "tilt_step": .number(t[2]),
-            "snr": .number(snr), "defocus_um": .number(defocus), "voltage_kv": .number(300), "cs_mm": .number(2.7),
+            "snr": .number(snr), "dose_e_per_a2": dose.map { .number($0) } ?? .null, "defocus_um": .number(defocus), "voltage_kv": .number(300), "cs_mm": .number(2.7),
             "amplitude_contrast": .number(0.07), "crowding": .number(crowding), "sample": .string(name),
         ]
         try storeVolume(s, "\(name)/grand-model", .grandModel, model.density, voxel, attributes)

@@ -99,4 +99,34 @@ struct SimulationTests {
         for i in 0..<a.count { cov += Double((a[i] - ma) * (b[i] - mb)) }
         #expect(cov < 0, "protein is not dark")
     }
+
+    @Test("Poisson draws have mean and variance λ (small λ by inversion, large by the normal limit)", arguments: [0.7, 4.0, 200.0])
+    func poisson(lambda: Double) {
+        let rng = CounterRNG(seed: 5)
+        let n = 20_000
+        let draws = (0..<n).map { TiltSeriesSimulator.poisson(lambda, rng, stream: 1, counter: UInt64($0)) }
+        let mean = draws.reduce(0, +) / Double(n)
+        let variance = draws.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+        #expect(abs(mean - lambda) < 5 * (lambda / Double(n)).squareRoot())
+        #expect(abs(variance - lambda) < 0.05 * lambda + 0.02)
+        #expect(draws.allSatisfy { $0 >= 0 && $0 == $0.rounded() })
+    }
+
+    @Test("shot noise: more dose, cleaner tomogram")
+    func dose() {
+        var gp = GrandModelParameters(shape: Extent3(x: 48, y: 48, z: 24))
+        gp.seed = 8
+        let model = GrandModel.make(gp)
+        func quality(_ dose: Double) -> Double {
+            var tp = TiltSeriesParameters()
+            tp.dose = dose
+            let (tomogram, _) = TiltSeriesSimulator.simulate(model.density, voxelSize: 10, parameters: tp)
+            let a = GaussianFilter.apply(tomogram, sigma: 1.5).values(as: Float.self), b = model.density.values(as: Float.self)
+            let ma = a.reduce(0, +) / Float(a.count), mb = b.reduce(0, +) / Float(b.count)
+            var c = 0.0, va = 0.0, vb = 0.0
+            for i in 0..<a.count { c += Double((a[i] - ma) * (b[i] - mb)); va += Double((a[i] - ma) * (a[i] - ma)); vb += Double((b[i] - mb) * (b[i] - mb)) }
+            return -c / (va * vb).squareRoot()  // protein dark: anti-correlation
+        }
+        #expect(quality(2000) > quality(20))
+    }
 }
