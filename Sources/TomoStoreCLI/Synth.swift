@@ -158,13 +158,18 @@ struct Particles: ParsableCommand {
             for row in ParticleTable.rows(text) { out += fields.map { row[$0.1] ?? "0" }.joined(separator: "\t") + "\n" }
             print(out, terminator: "")
         case "json":
+            // copick's picks file: locations in Å, a 4×4 transformation (rotation, no shift) per point.
+            let voxel = (try? Store(path: store).info(named: "\(name)/labels").voxelSize[0]) ?? 10
             let points = ParticleTable.rows(text).map { row -> [String: Any] in
                 func number(_ key: String) -> Double { Double(row[key] ?? "") ?? 0 }
                 let location: [String: Double] = ["x": number("x_angstrom"), "y": number("y_angstrom"), "z": number("z_angstrom")]
-                let euler: [Double] = [number("rot"), number("tilt"), number("psi")]
-                return ["location": location, "object_type": row["class"] ?? "", "instance_id": Int(number("instance")), "euler_zyz": euler]
+                let r = Rotation(rot: number("rot"), tilt: number("tilt"), psi: number("psi")).m
+                let transformation: [[Double]] = [[r[0], r[1], r[2], 0], [r[3], r[4], r[5], 0], [r[6], r[7], r[8], 0], [0, 0, 0, 1]]
+                return ["location": location, "transformation_": transformation, "instance_id": Int(number("instance")),
+                        "score": 1.0, "object_type": row["class"] ?? "", "class_id": Int(number("class_id"))]
             }
-            print(try jsonText(any: ["pickable_object_name": "particles", "user_id": "tomostore", "session_id": name, "points": points]))
+            print(try jsonText(any: ["pickable_object_name": "particles", "user_id": "tomostore", "session_id": name, "run_name": name,
+                                     "voxel_spacing": voxel, "unit": "angstrom", "trust_orientation": true, "points": points]))
         default:
             throw CommandError("--format must be csv, star or json")
         }
