@@ -17,6 +17,44 @@ public final class Dataset: @unchecked Sendable {
         grid = info.grid
     }
 
+    /// Computes missing chunks of a derived dataset (nil for stored datasets).
+    private lazy var materializer: Result<ChunkMaterializer?, Error> = {
+        guard info.kind == .derived, info.derivation != nil else { return .success(nil) }
+        guard let factory = Store.materializerFactory else {
+            return .failure(StoreError.invalidArgument("dataset \"\(name)\" is derived; reading it needs the Operators module to compute its chunks"))
+        }
+        return Result { try factory(self) }
+    }()
+
+    /// For derived datasets: computes and stores every chunk intersecting `box` that is not stored yet.
+    public func materialize(_ box: Box3, progress: ((Int, Int) -> Void)? = nil) throws {
+        guard let m = try materializer.get() else { return }
+        let missing = try missingChunks(grid.chunks(intersecting: box))
+        if !missing.isEmpty { try m.materialize(self, chunks: missing, progress: progress) }
+    }
+
+    /// The chunks among `indices` that have no stored value.
+    public func missingChunks(_ indices: [Extent3]) throws -> [Extent3] {
+        try store.environment.read { txn in
+            let db = try txn.database(Store.DB.chunks)
+            return try indices.filter { try txn.get(db, key($0).bytes) == nil }
+        }
+    }
+
+    /// Deletes every stored chunk (derived datasets whose inputs or definition changed) and applies
+    /// `update` to the catalog entry, in one transaction.
+    public func dropChunks(update: @escaping (inout DatasetInfo) -> Void) throws {
+        var updated = info
+        try store.environment.write { txn in
+            try txn.deleteAll(try txn.database(Store.DB.chunks), prefix: ChunkKey.prefix(dataset: info.id))
+            guard let current = try store.info(named: name, in: txn) else { throw StoreError.unknownDataset(name: name, available: []) }
+            updated = current
+            update(&updated)
+            try store.put(updated, in: txn)
+        }
+        info = updated
+    }
+
     /// Volume size along x, y, z.
     public var shape: Extent3 { grid.shape }
     /// Voxel type.
@@ -77,6 +115,7 @@ public final class Dataset: @unchecked Sendable {
         guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
         var out = Volume(shape: box.shape, dtype: dtype)
         if box.isEmpty { return out }
+        if info.kind == .derived { try materialize(box) }
         let useCache = cached && store.cache.capacity > 0
         if useCache { store.cache.validate(transaction: store.environment.lastTransactionID) }
         let indices = grid.chunks(intersecting: box)
@@ -197,7 +236,7 @@ public final class Dataset: @unchecked Sendable {
 
     /// Encodes whole chunks on all cores (no transaction is open meanwhile). Chunks equal to the
     /// fill value are marked for deletion.
-    public func prepare(_ chunks: [(index: Extent3, volume: Volume)]) throws -> PreparedChunks {
+    public func prepare(_ chunks: [(index: Extent3, volume: Volume)], keepFill: Bool = false) throws -> PreparedChunks {
         for (index, volume) in chunks {
             guard grid.contains(index), volume.shape == grid.box(of: index).shape, volume.dtype == dtype else {
                 throw StoreError.invalidArgument("chunk \(index) of \(volume.shape) \(volume.dtype) does not fit dataset \"\(name)\"")
@@ -206,7 +245,7 @@ public final class Dataset: @unchecked Sendable {
         let encoders = store.encoders(for: info.codecValue)
         let values = try Parallel.map(chunks.count) { i -> ScratchBuffer? in
             let v = chunks[i].volume
-            if v.withUnsafeBytes({ isFill($0) }) { return nil }
+            if !keepFill && v.withUnsafeBytes({ isFill($0) }) { return nil }
             let out = ScratchBuffer()
             try encoders.with { encoder in
                 try v.withUnsafeBytes { try encoder.encode($0, dtype: dtype, extent: v.shape, into: out) }

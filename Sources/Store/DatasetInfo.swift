@@ -92,6 +92,30 @@ public struct IngestProgress: Codable, Equatable, Sendable {
     }
 }
 
+/// How a derived dataset is computed (its provenance). Any change to these gives a new `digest`.
+public struct Derivation: Codable, Equatable, Sendable {
+    /// Operator name (e.g. "gaussian").
+    public var op: String
+    /// Operator parameters.
+    public var params: [String: JSONValue]
+    /// Input dataset names.
+    public var inputs: [String]
+    /// The inputs' digests when the chunks were computed (base datasets: "id-created"; derived: their digest).
+    public var inputDigests: [String]
+    /// Digest of the model weights, for network operators.
+    public var modelDigest: String?
+    /// Seed, for random operators.
+    public var seed: UInt64?
+    public var softwareVersion: String
+    /// Hex XXH64 of the canonical JSON of everything above.
+    public var digest: String
+
+    public init(op: String, params: [String: JSONValue], inputs: [String], inputDigests: [String], modelDigest: String?, seed: UInt64?, softwareVersion: String, digest: String) {
+        self.op = op; self.params = params; self.inputs = inputs; self.inputDigests = inputDigests
+        self.modelDigest = modelDigest; self.seed = seed; self.softwareVersion = softwareVersion; self.digest = digest
+    }
+}
+
 /// A dataset's catalog entry (JSON in the `catalog` database; keys in snake_case).
 public struct DatasetInfo: Codable, Equatable, Sendable {
     public var id: UInt32
@@ -123,6 +147,8 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     /// False while an ingest or write is under way or was interrupted.
     public var complete: Bool
     public var progress: IngestProgress?
+    /// For `derived` datasets: how their chunks are computed.
+    public var derivation: Derivation?
 
     /// Volume size as an extent.
     public var extent: Extent3 { Extent3(x: shape[0], y: shape[1], z: shape[2]) }
@@ -130,6 +156,10 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     public var chunkExtent: Extent3 { Extent3(x: chunk[0], y: chunk[1], z: chunk[2]) }
     /// The dataset's chunk grid.
     public var grid: ChunkGrid { ChunkGrid(shape: extent, chunk: chunkExtent) }
+    /// A token that changes whenever the dataset's content may change: the derivation digest for
+    /// derived datasets, the id and creation time otherwise (a re-ingest gets a new id).
+    public var contentDigest: String { derivation?.digest ?? "\(id)-\(created)" }
+
     /// The codec as a value.
     public var codecValue: Codec {
         Codec(parsing: codec, dtype: dtype, shuffle: shuffle) ?? .raw

@@ -181,6 +181,10 @@ public final class Store: @unchecked Sendable {
         try txn.put(try txn.database(DB.names), Array(info.name.utf8), ChunkKey.bigEndian(info.id))
     }
 
+    /// Installed by the module that computes derived datasets (Operators): makes the object that
+    /// materializes a derived dataset's missing chunks before they are read.
+    nonisolated(unsafe) public static var materializerFactory: ((Dataset) throws -> ChunkMaterializer)?
+
     /// Opens a dataset for reading and writing.
     /// - Parameter allowIncomplete: also open a dataset whose ingest or write has not finished.
     public func dataset(named name: String, allowIncomplete: Bool = false) throws -> Dataset {
@@ -203,6 +207,7 @@ public final class Store: @unchecked Sendable {
         public var attributes: [String: JSONValue] = [:]
         public var classes: [String: String]? = nil
         public var mrc: MRCSourceInfo? = nil
+        public var derivation: Derivation? = nil
 
         public init(name: String, kind: DatasetKind, dtype: DType, shape: Extent3) {
             self.name = name; self.kind = kind; self.dtype = dtype; self.shape = shape
@@ -231,7 +236,8 @@ public final class Store: @unchecked Sendable {
                 chunk: spec.chunk.array, codec: codec.description, shuffle: codec.shuffle, fillValue: spec.fillValue,
                 voxelSize: spec.voxelSize, origin: spec.origin, stats: nil, classes: spec.classes, classVoxels: nil,
                 mrc: spec.mrc, attributes: spec.attributes, created: Store.now(), softwareVersion: TomoStoreVersion.string,
-                complete: complete, progress: complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil))
+                complete: complete, progress: complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil),
+                derivation: spec.derivation)
             try put(info, in: txn)
             return info
         }
@@ -261,6 +267,28 @@ public final class Store: @unchecked Sendable {
             try txn.putReserved(try txn.database(DB.meta), key, count: bytes) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
         }
         try environment.write { txn in _ = try txn.delete(try txn.database(DB.meta), key) }
+    }
+
+    /// Deletes chunks and blobs whose dataset id has no catalog entry; returns how many.
+    public func removeOrphans() throws -> Int {
+        try environment.write { txn in
+            var ids = Set<UInt32>()
+            try txn.scan(try txn.database(DB.catalog), prefix: []) { key, _ in
+                ids.insert(Array(key).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }); return true
+            }
+            var removed = 0
+            for db in [DB.chunks, DB.blobs] {
+                var orphans: [[UInt8]] = []
+                try txn.scan(try txn.database(db), prefix: []) { key, _ in
+                    let id = Array(key.prefix(4)).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                    if key.count < 4 || !ids.contains(id) { orphans.append(Array(key)) }
+                    return true
+                }
+                for k in orphans { try txn.delete(try txn.database(db), k) }
+                removed += orphans.count
+            }
+            return removed
+        }
     }
 
     // MARK: Blobs

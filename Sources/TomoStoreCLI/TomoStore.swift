@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Operators
 import Voxels
 
 /// The `tomostore` command: a chunked, compressed volume store for cryo-electron tomography.
@@ -17,12 +18,13 @@ struct TomoStore: ParsableCommand {
               tomostore convert in.mrc out.mrc --mode 2
             """,
         version: TomoStoreVersion.string,
-        subcommands: [Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self, Verify.self, Inspect.self, Convert.self, Synth.self, Particles.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self]
+        subcommands: [Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self, Verify.self, Inspect.self, Convert.self, Synth.self, Particles.self, Derive.self, Materialize.self, GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self]
     )
 
     /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).
     static func main() {
         tuneAllocator()
+        Derivations.install()
         do {
             var command = try parseAsRoot()
             try command.run()
