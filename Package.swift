@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Operators", targets: ["Operators"]),
+        .library(name: "DUAL", targets: ["DUAL"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -36,15 +37,17 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Voxels", "Engine"]),
         // Grand models (templates, membranes, fiducials, labels) and the tilt-series simulator.
         .target(name: "Simulation", dependencies: ["Voxels", "MRC", "Imaging", "Engine"]),
+        // DUAL: the six networks, losses, trainer and overlap-tile inference.
+        .target(name: "DUAL", dependencies: ["Voxels", "Engine"], resources: [.copy("Resources")]),
         // Lazy derived datasets: operators, their registry, the chunk materializer, provenance.
-        .target(name: "Operators", dependencies: ["Voxels", "Store", "Imaging"]),
+        .target(name: "Operators", dependencies: ["Voxels", "Store", "Imaging", "Engine", "DUAL"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "DUAL", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
+        .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
         .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Imaging", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),

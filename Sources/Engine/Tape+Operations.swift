@@ -307,6 +307,26 @@ extension Tape {
         }
     }
 
+    /// KL divergence of the batch's code distribution from N(0, I): codes [B, K], per dimension the
+    /// batch mean μ and variance v, ½ Σₖ (μ² + v − log v − 1).
+    public func klToStandardNormal(_ codes: Variable, epsilon: Double = 1e-6) -> Variable {
+        let b = codes.shape[0], k = codes.shape[1]
+        let c = codes.value.scalars.map(Double.init)
+        var mu = [Double](repeating: 0, count: k), v = [Double](repeating: 0, count: k)
+        for i in 0..<b { for j in 0..<k { mu[j] += c[i * k + j] / Double(b) } }
+        for i in 0..<b { for j in 0..<k { v[j] += (c[i * k + j] - mu[j]) * (c[i * k + j] - mu[j]) / Double(b) } }
+        var value = 0.0
+        for j in 0..<k { let vv = v[j] + epsilon; value += 0.5 * (mu[j] * mu[j] + vv - Foundation.log(vv) - 1) }
+        return record(Tensor(scalar: Float(value)), inputs: [codes]) { g in
+            var grad = [Float](repeating: 0, count: b * k)
+            for i in 0..<b { for j in 0..<k {
+                let vv = v[j] + epsilon
+                grad[i * k + j] = Float(Double(g.scalar) * (mu[j] + (1 - 1 / vv) * (c[i * k + j] - mu[j])) / Double(b))
+            } }
+            codes.accumulate(Tensor(shape: [b, k], values: grad))
+        }
+    }
+
     /// log(|rfftn(x)| + ε) over the last three axes: [N, C, D, H, W] → [N, C, D, H, W/2+1].
     public func spectralLogMagnitude(_ x: Variable, epsilon: Float = 1e-3) -> Variable {
         let (y, spectrum) = SpectralMagnitude.forward(x.value, epsilon: epsilon)

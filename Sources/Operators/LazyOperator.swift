@@ -17,6 +17,21 @@ public protocol LazyOperator: Sendable {
     /// Computes the output for an input box (float32 volumes, same shape); the result has the same
     /// shape. Borders of the box are treated as mirror borders (scipy's "reflect").
     func compute(_ inputs: [Volume], voxelSize: Double) -> Volume
+    /// Computes one output chunk (its box in volume coordinates) from the input datasets. The
+    /// default reads the inputs grown by `halo` and crops `compute`'s result; network operators
+    /// override it to run overlap tiles anchored to the volume origin.
+    func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume
+}
+
+extension LazyOperator {
+    public func computeChunk(_ chunk: Box3, shape s: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
+        let h = halo ?? max(s.x, s.y, s.z)
+        let box = Box3(x: max(0, chunk.lower.x - h)..<min(s.x, chunk.upper.x + h), y: max(0, chunk.lower.y - h)..<min(s.y, chunk.upper.y + h),
+                       z: max(0, chunk.lower.z - h)..<min(s.z, chunk.upper.z + h))
+        let result = compute(try inputs.map { try $0.read(box).converted(to: .float32) }, voxelSize: voxelSize)
+        return result.extracting(Box3(lower: Extent3(x: chunk.lower.x - box.lower.x, y: chunk.lower.y - box.lower.y, z: chunk.lower.z - box.lower.z),
+                                      upper: Extent3(x: chunk.upper.x - box.lower.x, y: chunk.upper.y - box.lower.y, z: chunk.upper.z - box.lower.z)))
+    }
 }
 
 /// Why a derivation is refused.
@@ -62,13 +77,13 @@ extension Dictionary where Key == String, Value == JSONValue {
 /// The operators that `derive` knows.
 public enum OperatorRegistry {
     public static let all: [any LazyOperator.Type] = [GaussianOperator.self, DoGOperator.self, NADOperator.self, BandPassOperator.self,
-                                                      WedgeMaskOperator.self, CTFOperator.self]
+                                                      WedgeMaskOperator.self, CTFOperator.self, DenoiseOperator.self, SimulateOperator.self]
 
     /// The operator type with this name, or an error listing the known ones.
     public static func type(named name: String) throws -> any LazyOperator.Type {
         if let t = all.first(where: { $0.name == name }) { return t }
-        if name == "denoise" || name == "simulate" || name == "compensate" {
-            throw OperatorError("operator \(name) runs a DUAL model, which this build cannot train or load yet; available: \(all.map { $0.name }.joined(separator: ", "))")
+        if name == "compensate" {
+            throw OperatorError("operator compensate needs missing-wedge compensation, which this build does not have yet; available: \(all.map { $0.name }.joined(separator: ", "))")
         }
         throw OperatorError("unknown operator \(name); available: \(all.map { $0.name }.joined(separator: ", "))")
     }

@@ -54,12 +54,8 @@ final class OperatorMaterializer: ChunkMaterializer {
                 for box in grown { try input.materialize(box) }
             }
             let pieces = try Parallel.map(part.count) { i -> (index: Extent3, volume: Volume) in
-                let core = dataset.grid.box(of: part[i]), box = grown[i]
-                let volumes = try inputs.map { try $0.read(box).converted(to: .float32) }
-                let result = op.compute(volumes, voxelSize: voxel)
-                let inner = Box3(lower: Extent3(x: core.lower.x - box.lower.x, y: core.lower.y - box.lower.y, z: core.lower.z - box.lower.z),
-                                 upper: Extent3(x: core.upper.x - box.lower.x, y: core.upper.y - box.lower.y, z: core.upper.z - box.lower.z))
-                return (part[i], result.extracting(inner).converted(to: dataset.dtype))
+                let core = dataset.grid.box(of: part[i])
+                return (part[i], try op.computeChunk(core, shape: shape, voxelSize: voxel, inputs: inputs).converted(to: dataset.dtype))
             }
             try dataset.commit(try dataset.prepare(pieces, keepFill: true))
             done += part.count

@@ -291,6 +291,18 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    // MARK: Models
+
+    /// Stores model bytes (a safetensors file) under its digest, so derived datasets can refer to it.
+    public func putModel(digest: String, _ bytes: [UInt8]) throws {
+        try environment.write { txn in try txn.put(try txn.database(DB.meta), Array("model/\(digest)".utf8), bytes) }
+    }
+
+    /// The bytes of a stored model, or nil.
+    public func model(digest: String) throws -> [UInt8]? {
+        try environment.read { txn in try txn.get(try txn.database(DB.meta), Array("model/\(digest)".utf8)).map(Array.init) }
+    }
+
     // MARK: Blobs
 
     /// Stores a named blob of a dataset (e.g. its MRC extended header) inside a write transaction.

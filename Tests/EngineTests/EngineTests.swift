@@ -111,6 +111,7 @@ struct GradientTests {
             ("mse", { t, x in t.mse(x[0], x[1]) }), ("pearson", { t, x in t.pearson(x[0], x[1]) }),
             ("log(1 - pearson)", { t, x in t.log(t.addScalar(t.scale(t.pearson(x[0], x[1]), -1), 1)) }),
             ("bce", { t, x in t.bceWithLogits(x[0], target: target) }),
+            ("kl", { t, x in t.klToStandardNormal(x[0]) }),
         ]
         for (name, op) in ops {
             let failures = gradientCheck([v([3, 8], 1), v([3, 8], 2)], h: 1e-3, rtol: 2e-2, atol: 1e-3) { t, x in op(t, x) }

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Sizes and training settings of a DUAL model (paper, Methods), with a default that trains in
+/// minutes on two cores. Stored as JSON in the model's safetensors metadata.
+public struct DUALConfig: Codable, Equatable, Sendable {
+    /// U-Net levels and base channels (Dn and Gs).
+    public var depth = 3
+    public var base = 8
+    /// Length of the noise code z.
+    public var codeLength = 8
+    /// Discriminator base channels.
+    public var discriminatorBase = 8
+    /// Edge of the cubic training subvolumes (and inference tiles).
+    public var patch = 32
+    /// Loss weights λ1 (reconstruction), λ2 (adversarial), λ3 (KL): paper 1, 1, 0.1.
+    public var lambdaReconstruction = 1.0
+    public var lambdaAdversarial = 1.0
+    public var lambdaKL = 0.1
+    /// Reconstruction loss: "paper" = log‖·‖² + log(1 − Pearson); "plain" = MSE + (1 − Pearson),
+    /// which our CPU-budget runs found steadier (notes/dual-training.md).
+    public var reconstruction = "paper"
+    /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
+    public var learningRate = 1e-4
+    public var weightDecay = 1e-6
+    public var batch = 4
+
+    public init() {}
+
+    /// JSON with sorted keys: the same configuration always gives the same bytes (digests depend on it).
+    public static let canonicalEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    /// Applies `key=value` overrides (the CLI's --config).
+    public mutating func apply(_ key: String, _ value: String) throws {
+        func int() throws -> Int { guard let v = Int(value), v > 0 else { throw DUALError("config \(key)=\(value): a positive integer is needed") }; return v }
+        func double() throws -> Double { guard let v = Double(value), v >= 0 else { throw DUALError("config \(key)=\(value): a non-negative number is needed") }; return v }
+        switch key {
+        case "depth": depth = try int()
+        case "base": base = try int()
+        case "code_length": codeLength = try int()
+        case "discriminator_base": discriminatorBase = try int()
+        case "patch": patch = try int()
+        case "lambda_reconstruction": lambdaReconstruction = try double()
+        case "lambda_adversarial": lambdaAdversarial = try double()
+        case "lambda_kl": lambdaKL = try double()
+        case "reconstruction":
+            guard ["paper", "plain"].contains(value) else { throw DUALError("config reconstruction must be paper or plain") }
+            reconstruction = value
+        case "learning_rate": learningRate = try double()
+        case "weight_decay": weightDecay = try double()
+        case "batch": batch = try int()
+        default: throw DUALError("unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, learning_rate, weight_decay, batch")
+        }
+        guard patch % 8 == 0, patch % (1 << (depth - 1)) == 0 else { throw DUALError("config patch \(patch) must be a multiple of 8 and of 2^(depth−1)") }
+    }
+}
+
+/// Why a DUAL operation cannot run.
+public struct DUALError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,122 @@
+import Engine
+import Foundation
+import Voxels
+
+/// Overlap-tile inference anchored to the volume origin: tiles of P³ voxels at every multiple of
+/// P/2 along each axis (the first starting at −P/2), each weighted by a separable sin² window, which
+/// sums to exactly 1 over the two tiles covering any voxel; voxels outside the volume are mirrored
+/// (scipy's "reflect"). The value of a voxel therefore depends only on the input and its position,
+/// never on how the volume was split into requests.
+public enum DUALInference {
+    /// The window weight of position i in a tile of P voxels: sin²(π (i + ½) / P).
+    static func window(_ p: Int) -> [Float] {
+        (0..<p).map { i in let s = sin(Double.pi * (Double(i) + 0.5) / Double(p)); return Float(s * s) }
+    }
+
+    /// Applies `network` (one tile [1, 1, P, P, P] → same shape) to the box `box` of a volume whose
+    /// full extent is `shape`, reading input voxels through `input` (any box, possibly partly
+    /// outside the volume: the caller mirrors). Tiles of one batch run together.
+    public static func apply(box: Box3, shape: Extent3, tile p: Int, batch: Int = 4,
+                             input: (Box3) throws -> Volume, network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor) throws -> Volume {
+        let s = p / 2
+        let w = window(p)
+        // Tile origins (multiples of s, from the first tile that reaches into the box).
+        func origins(_ lo: Int, _ hi: Int) -> [Int] {
+            let first = Int((Double(lo - p + 1) / Double(s)).rounded(.up)) * s
+            return Array(stride(from: first, to: hi, by: s))
+        }
+        let tiles = origins(box.lower.z, box.upper.z).flatMap { z in origins(box.lower.y, box.upper.y).flatMap { y in origins(box.lower.x, box.upper.x).map { x in (x, y, z) } } }
+        var out = [Float](repeating: 0, count: box.shape.count)
+        let bs = box.shape
+        for start in stride(from: 0, to: tiles.count, by: batch) {
+            let group = Array(tiles[start..<min(tiles.count, start + batch)])
+            var values: [Float] = []
+            values.reserveCapacity(group.count * p * p * p)
+            for (x, y, z) in group {
+                values += try input(Box3(x: x..<(x + p), y: y..<(y + p), z: z..<(z + p))).converted(to: .float32).values(as: Float.self)
+            }
+            let result = network(Tensor(shape: [group.count, 1, p, p, p], values: values), group.map { (x: $0.0, y: $0.1, z: $0.2) }).scalars
+            for (g, (x0, y0, z0)) in group.enumerated() {
+                let base = g * p * p * p
+                for tz in 0..<p {
+                    let z = z0 + tz
+                    guard z >= box.lower.z && z < box.upper.z else { continue }
+                    for ty in 0..<p {
+                        let y = y0 + ty
+                        guard y >= box.lower.y && y < box.upper.y else { continue }
+                        let wzy = w[tz] * w[ty]
+                        for tx in 0..<p {
+                            let x = x0 + tx
+                            guard x >= box.lower.x && x < box.upper.x else { continue }
+                            out[((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (x - box.lower.x)] += wzy * w[tx] * result[base + (tz * p + ty) * p + tx]
+                        }
+                    }
+                }
+            }
+        }
+        _ = shape
+        return Volume(shape: bs, values: out)
+    }
+
+    /// Reads any box of a volume of `shape` through `read` (boxes inside the volume), mirroring
+    /// voxels outside (reflect), standardized with the given mean and standard deviation.
+    public static func mirroredReader(shape: Extent3, mean: Double, std: Double, read: @escaping (Box3) throws -> Volume) -> (Box3) throws -> Volume {
+        { box in
+            let inside = Box3(x: max(0, box.lower.x)..<min(shape.x, box.upper.x), y: max(0, box.lower.y)..<min(shape.y, box.upper.y),
+                              z: max(0, box.lower.z)..<min(shape.z, box.upper.z))
+            // Mirror covers at most one period here (tiles are smaller than twice the volume).
+            let needed = Box3(x: reflectRange(box.xRange, shape.x), y: reflectRange(box.yRange, shape.y), z: reflectRange(box.zRange, shape.z))
+            let source = try read(needed.isEmpty ? inside : needed).converted(to: .float32)
+            let b = box.shape
+            var values = [Float](repeating: 0, count: b.count)
+            let scale = Float(1 / max(std, 1e-12)), offset = Float(mean)
+            source.withUnsafeValues(as: Float.self) { src in
+                for z in 0..<b.z { for y in 0..<b.y { for x in 0..<b.x {
+                    let gx = reflect(box.lower.x + x, shape.x) - needed.lower.x, gy = reflect(box.lower.y + y, shape.y) - needed.lower.y
+                    let gz = reflect(box.lower.z + z, shape.z) - needed.lower.z
+                    values[(z * b.y + y) * b.x + x] = (src[(gz * needed.shape.y + gy) * needed.shape.x + gx] - offset) * scale
+                } } }
+            }
+            return Volume(shape: b, values: values)
+        }
+    }
+
+    static func reflect(_ i: Int, _ n: Int) -> Int {
+        if i >= 0 && i < n { return i }
+        if n == 1 { return 0 }
+        let period = 2 * n
+        var m = i % period
+        if m < 0 { m += period }
+        return m < n ? m : period - 1 - m
+    }
+
+    static func reflectRange(_ r: Range<Int>, _ n: Int) -> Range<Int> {
+        let values = r.map { reflect($0, n) }
+        return (values.min() ?? 0)..<((values.max() ?? 0) + 1)
+    }
+}
+
+extension DUALModel {
+    /// Dn over tiles: noisy (standardized) → clean domain.
+    public func denoiseTiles(_ x: Tensor) -> Tensor { denoiser.infer(x) }
+
+    /// Gs(v + P·Gn(z)) over tiles, with the code z and the permutation P of each tile drawn from
+    /// (seed, tile origin), so any tile can be recomputed alone.
+    public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], seed: UInt64) -> Tensor {
+        let p = config.patch, n = p * p * p, b = origins.count
+        var codes = [Float](repeating: 0, count: b * config.codeLength)
+        var masks = [Float](repeating: 0, count: b * n)
+        for (i, o) in origins.enumerated() {
+            let key = UInt64(bitPattern: Int64(o.x)) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: Int64(o.y)) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(bitPattern: Int64(o.z)) &* 0x1656_67B1_9E37_79F9
+            let rng = CounterRNG(seed: seed ^ key)
+            for k in 0..<config.codeLength { codes[i * config.codeLength + k] = Float(rng.normal(stream: 1, counter: UInt64(k))) }
+            let tape = Tape(recording: false)
+            let mask = noiseDecoder(Variable(Tensor(shape: [1, config.codeLength], values: Array(codes[(i * config.codeLength)..<((i + 1) * config.codeLength)]))), tape: tape).value.scalars
+            var perm = (0..<n).map { Int32($0) }
+            for j in stride(from: n - 1, to: 0, by: -1) { perm.swapAt(j, Int(rng.uniform(stream: 2, counter: UInt64(j)) * Double(j + 1))) }
+            for j in 0..<n { masks[i * n + j] = mask[Int(perm[j])] }
+        }
+        let noisy = v + Tensor(shape: v.shape, values: masks)
+        return generator.infer(noisy)
+    }
+}

@@ -1,0 +1,104 @@
+import Engine
+import Foundation
+import Voxels
+
+/// One batch of unpaired training patches ([B, 1, P, P, P], each volume standardized).
+public struct DUALBatch {
+    public var clean: Tensor
+    public var noisy: Tensor
+    public init(clean: Tensor, noisy: Tensor) { self.clean = clean; self.noisy = noisy }
+}
+
+/// Losses of one iteration (for progress and logs).
+public struct DUALLosses: Sendable, Codable {
+    public var reconstruction: Float = 0, adversarial: Float = 0, kl: Float = 0, discriminator: Float = 0
+}
+
+/// The DUAL objective and its alternating updates (paper Eq. 1–9): the generators (Dn, Gs, Gn, E)
+/// minimize λ1·Lrec + λ2·Ladv + λ3·LKL over both cycles, then the discriminators (Dt, Dv, each
+/// spatial + spectral) minimize their binary cross-entropy on real patches vs the generators'
+/// (detached) fakes.
+public final class DUALTrainer {
+    public let model: DUALModel
+    public let generatorOptimizer: AdamW
+    public let discriminatorOptimizer: AdamW
+    public private(set) var iteration = 0
+    let seed: UInt64
+
+    public init(model: DUALModel, seed: UInt64) {
+        self.model = model
+        self.seed = seed
+        let c = model.config
+        generatorOptimizer = AdamW(model.generatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
+        discriminatorOptimizer = AdamW(model.discriminatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
+    }
+
+    /// Continues from a checkpoint's iteration count.
+    public func resume(at iteration: Int) { self.iteration = iteration }
+
+    /// Reconstruction loss between a cycle's output and its input.
+    func reconstruction(_ t: Tape, _ a: Variable, _ b: Variable) -> Variable {
+        let oneMinusR = t.addScalar(t.scale(t.pearson(a, b), -1), 1)
+        if model.config.reconstruction == "plain" { return t.add(t.mse(a, b), oneMinusR) }
+        return t.add(t.log(t.addScalar(t.mse(a, b), 1e-6)), t.log(t.addScalar(oneMinusR, 1e-6)))
+    }
+
+    /// Mean BCE of a discriminator's two logits against a label (1 real, 0 fake).
+    func adversarial(_ t: Tape, _ scores: (Variable, Variable), label: Float) -> Variable {
+        let target = Tensor(repeating: label, shape: scores.0.shape)
+        return t.scale(t.add(t.bceWithLogits(scores.0, target: target), t.bceWithLogits(scores.1, target: target)), 0.5)
+    }
+
+    /// A voxel permutation of one patch, drawn from (seed, iteration).
+    func permutation(_ n: Int) -> [Int32] {
+        let rng = CounterRNG(seed: seed ^ 0x5bd1_e995)
+        var p = (0..<n).map { Int32($0) }
+        for i in stride(from: n - 1, to: 0, by: -1) {
+            let j = Int(rng.uniform(stream: UInt64(iteration), counter: UInt64(i)) * Double(i + 1))
+            p.swapAt(i, j)
+        }
+        return p
+    }
+
+    /// One alternating update on a batch; returns the losses.
+    @discardableResult
+    public func step(_ batch: DUALBatch) -> DUALLosses {
+        let c = model.config
+        let b = batch.clean.shape[0], p = c.patch
+        var losses = DUALLosses()
+        let clean = Variable(batch.clean), noisy = Variable(batch.noisy)
+        let z = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919))
+        let perm = permutation(p * p * p)
+
+        // Generators.
+        let t = Tape()
+        let noiseMask = t.permuteVoxels(model.noiseDecoder(z, tape: t), perm)
+        let fakeNoisy = model.generator(t.add(clean, noiseMask), tape: t)                     // tf = Gs(vr + P·Gn(z))
+        let cycleClean = model.denoiser(fakeNoisy, tape: t)                                    // v̂r = Dn(tf)
+        let fakeClean = model.denoiser(noisy, tape: t)                                         // vf = Dn(tr)
+        let codes = model.noiseEncoder(noisy, tape: t)
+        let cycleNoisy = model.generator(t.add(fakeClean, model.noiseDecoder(codes, tape: t)), tape: t)  // t̂r = Gs(vf + Gn(E(tr)))
+        let rec = t.add(reconstruction(t, cycleClean, clean), reconstruction(t, cycleNoisy, noisy))
+        let adv = t.add(adversarial(t, model.noisyDiscriminator(fakeNoisy, tape: t), label: 1),
+                        adversarial(t, model.cleanDiscriminator(fakeClean, tape: t), label: 1))
+        let kl = t.klToStandardNormal(codes)
+        let total = t.add(t.add(t.scale(rec, Float(c.lambdaReconstruction)), t.scale(adv, Float(c.lambdaAdversarial))), t.scale(kl, Float(c.lambdaKL)))
+        t.backward(total)
+        for p in model.discriminatorParameters { p.zeroGradient() }  // the generator step must not move D
+        generatorOptimizer.update()
+        losses.reconstruction = rec.value.scalar; losses.adversarial = adv.value.scalar; losses.kl = kl.value.scalar
+
+        // Discriminators, on real patches vs the fakes computed above (detached).
+        let d = Tape()
+        let dt = d.add(adversarial(d, model.noisyDiscriminator(noisy, tape: d), label: 1),
+                       adversarial(d, model.noisyDiscriminator(Variable(fakeNoisy.value), tape: d), label: 0))
+        let dv = d.add(adversarial(d, model.cleanDiscriminator(clean, tape: d), label: 1),
+                       adversarial(d, model.cleanDiscriminator(Variable(fakeClean.value), tape: d), label: 0))
+        let dLoss = d.scale(d.add(dt, dv), 0.5)
+        d.backward(dLoss)
+        discriminatorOptimizer.update()
+        losses.discriminator = dLoss.value.scalar
+        iteration += 1
+        return losses
+    }
+}

@@ -1,0 +1,74 @@
+import DUAL
+import Engine
+import Foundation
+import Store
+import Voxels
+
+/// Models used by network operators, loaded once per process from the store (by digest).
+enum ModelCache {
+    nonisolated(unsafe) static var models: [String: DUALModel] = [:]
+    static let lock = NSLock()
+
+    static func model(_ digest: String, store: Store) throws -> DUALModel {
+        lock.lock(); defer { lock.unlock() }
+        if let m = models[digest] { return m }
+        guard let bytes = try store.model(digest: digest) else {
+            throw OperatorError("model \(digest) is not in the store; define the dataset again with --model")
+        }
+        let path = NSTemporaryDirectory() + "tomostore-model-\(getpid())-\(digest).safetensors"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let m = try DUALModelFile.load(path)
+        models[digest] = m
+        return m
+    }
+}
+
+/// DUAL denoising (Dn) with overlap tiles anchored to the volume origin; the input is standardized
+/// with its dataset statistics; the output is in the clean domain (standardized, protein bright).
+public struct DenoiseOperator: LazyOperator {
+    public static let name = "denoise"
+    let digest: String
+    public init(parameters p: [String: JSONValue]) throws {
+        try p.only(["model"], op: Self.name)
+        guard case .string(let d)? = p["model"] else { throw OperatorError("denoise: parameter model (a model digest) is required") }
+        digest = d
+    }
+    public var inputCount: Int { 1 }
+    public var halo: Int? { 64 }
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { inputs[0] }
+
+    public func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
+        let input = inputs[0]
+        let model = try ModelCache.model(digest, store: input.store)
+        let stats = input.info.stats
+        let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
+        return try DUALInference.apply(box: chunk, shape: shape, tile: model.config.patch, input: reader) { x, _ in model.denoiseTiles(x) }
+    }
+}
+
+/// DUAL simulation Gs(v + P·Gn(z)) with z and P drawn from (seed, tile origin).
+public struct SimulateOperator: LazyOperator {
+    public static let name = "simulate"
+    let digest: String, seed: UInt64
+    public init(parameters p: [String: JSONValue]) throws {
+        try p.only(["model", "seed"], op: Self.name)
+        guard case .string(let d)? = p["model"] else { throw OperatorError("simulate: parameter model (a model digest) is required") }
+        digest = d
+        seed = UInt64(try p.number("seed", default: 1, in: 0...1e15, op: Self.name))
+    }
+    public var inputCount: Int { 1 }
+    public var halo: Int? { 64 }
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { inputs[0] }
+
+    public func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
+        let input = inputs[0]
+        let model = try ModelCache.model(digest, store: input.store)
+        let stats = input.info.stats
+        let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
+        let s = seed
+        return try DUALInference.apply(box: chunk, shape: shape, tile: model.config.patch, input: reader) { x, origins in
+            model.simulateTiles(x, origins: origins, seed: s)
+        }
+    }
+}

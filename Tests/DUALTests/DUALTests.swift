@@ -1,0 +1,62 @@
+import Engine
+import Foundation
+import Testing
+import Voxels
+@testable import DUAL
+
+@Suite("DUAL")
+struct DUALTests {
+    var small: DUALConfig {
+        var c = DUALConfig()
+        c.base = 4; c.patch = 16; c.batch = 2; c.codeLength = 4; c.discriminatorBase = 4
+        return c
+    }
+
+    @Test("one alternating step: finite losses, every generator and discriminator parameter moves")
+    func step() {
+        let model = DUALModel(config: small, seed: 3)
+        let trainer = DUALTrainer(model: model, seed: 3)
+        let before = model.namedParameters.map { $0.1.value.scalars }
+        let batch = DUALBatch(clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2))
+        let losses = trainer.step(batch)
+        #expect(losses.reconstruction.isFinite && losses.adversarial.isFinite && losses.kl.isFinite && losses.discriminator.isFinite)
+        let moved = zip(before, model.namedParameters).filter { $0.0 != $0.1.1.value.scalars }.count
+        #expect(moved == model.namedParameters.count, "\(model.namedParameters.count - moved) parameters did not move")
+        #expect(trainer.iteration == 1)
+    }
+
+    @Test("training is deterministic for a seed")
+    func determinism() {
+        func run() -> [Float] {
+            let model = DUALModel(config: small, seed: 5)
+            let trainer = DUALTrainer(model: model, seed: 5)
+            for i in 0..<2 {
+                trainer.step(DUALBatch(clean: Tensor.normal([2, 1, 16, 16, 16], seed: UInt64(10 + i)), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: UInt64(20 + i))))
+            }
+            return model.denoiser.parameters[0].value.scalars
+        }
+        #expect(run() == run())
+    }
+
+    @Test("the sin² window of half-overlapping tiles sums to one")
+    func window() {
+        let w = DUALInference.window(16)
+        for i in 0..<8 { #expect(abs(w[i] + w[i + 8] - 1) < 1e-6) }
+    }
+
+    @Test("overlap-tile inference: any box equals the same voxels of the whole volume")
+    func tileInvariance() throws {
+        let shape = Extent3(x: 23, y: 17, z: 11)
+        let rng = CounterRNG(seed: 2)
+        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let net = UNet3D(base: 2, depth: 2, seed: 4)
+        let reader = DUALInference.mirroredReader(shape: shape, mean: 0.1, std: 1.2) { volume.extracting($0) }
+        func run(_ box: Box3) throws -> Volume {
+            try DUALInference.apply(box: box, shape: shape, tile: 8, input: reader) { x, _ in net.infer(x) }
+        }
+        let whole = try run(Box3(shape: shape))
+        for box in [Box3(x: 0..<5, y: 3..<17, z: 2..<9), Box3(x: 11..<23, y: 0..<1, z: 10..<11), Box3(x: 7..<8, y: 8..<9, z: 5..<6)] {
+            #expect(try run(box) == whole.extracting(box), "\(box)")
+        }
+    }
+}

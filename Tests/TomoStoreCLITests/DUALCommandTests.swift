@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+
+@Suite("train, denoise, simulate", .serialized)
+struct DUALCommandTests {
+    @Test("train a tiny model, resume it, denoise now and lazily with equal voxels, simulate deterministically")
+    func workflow() throws {
+        let dir = try CLI.temporaryDirectory()
+        let s = "\(dir)/s.store"
+        _ = try CLI.run("init", s)
+        for (name, seed) in [("a", "1"), ("b", "2")] {
+            #expect(try CLI.run("synth", s, "--name", name, "--size", "40,36,24", "--seed", seed).status == 0)
+        }
+        let model = "\(dir)/m.safetensors"
+        let tiny = ["--config", "base=2", "--config", "patch=16", "--config", "batch=2", "--config", "code_length=4", "--config", "discriminator_base=2"]
+        let train = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "2", "--checkpoint-every", "1", "--quiet"] + tiny)
+        #expect(train.status == 0, "\(train.stderr)")
+        let resumed = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", "\(dir)/m2.safetensors", "--iterations", "3", "--resume", "--quiet"] + tiny)
+        #expect(resumed.status != 0, "resume without a checkpoint for that output must fail")
+        let again = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "3", "--resume", "--quiet"] + tiny)
+        #expect(again.status == 0 && again.stdout.contains("1 iterations"), "\(again.stdout) \(again.stderr)")
+        // Denoise the whole volume into a file, and lazily; boxes of the lazy dataset equal the file.
+        #expect(try CLI.run("denoise", s, "b/tomogram", "--model", model, "-o", "\(dir)/d.mrc").status == 0)
+        #expect(try CLI.run("denoise", s, "b/tomogram", "--model", model, "--name", "b/dual").status == 0)
+        #expect(try CLI.run("ingest", s, "\(dir)/d.mrc", "--name", "b/dual-file").status == 0)
+        for box in ["0:40,0:36,0:24", "5:19,7:30,3:11", "39:40,0:1,23:24"] {
+            _ = try CLI.run("get", s, "b/dual", "--box", box, "-o", "\(dir)/x.npy")
+            _ = try CLI.run("get", s, "b/dual-file", "--box", box, "-o", "\(dir)/y.npy")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/x.npy")) == Data(contentsOf: URL(fileURLWithPath: "\(dir)/y.npy")), "box \(box)")
+        }
+        // Simulation: same seed, same bytes; another seed, other bytes.
+        for (out, seed) in [("s1", "4"), ("s2", "4"), ("s3", "5")] {
+            #expect(try CLI.run("simulate", s, "a/grand-model", "--model", model, "--seed", seed, "-o", "\(dir)/\(out).mrc").status == 0)
+        }
+        let (s1, s2, s3) = try (Data(contentsOf: URL(fileURLWithPath: "\(dir)/s1.mrc")), Data(contentsOf: URL(fileURLWithPath: "\(dir)/s2.mrc")), Data(contentsOf: URL(fileURLWithPath: "\(dir)/s3.mrc")))
+        #expect(s1 == s2 && s1 != s3)
+        let bad = try CLI.run("denoise", s, "b/tomogram", "--model", "\(dir)/none.safetensors", "-o", "\(dir)/z.mrc")
+        #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1)
+    }
+}
