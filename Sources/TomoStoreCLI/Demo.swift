@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import DUAL
 import Imaging
 import MRC
+import Operators
 import Simulation
 import Store
 import Transfer
@@ -100,6 +102,24 @@ struct Demo: ParsableCommand {
             let quality = String(format: "PSNR %.2f dB, SSIM %.4f", Metrics.psnr(truth: model.density, test: volume), Metrics.ssim(truth: model.density, test: volume))
             print(String(format: "10. DoG picking on the %@ tomogram (σ 3, top 300): precision %.3f, recall %.3f, F1 %.3f; %@",
                          label, score.precision, score.recall, score.f1, quality))
+        }
+        if DefaultModel.url != nil {
+            try storeVolume(store, "sample/grand-model", .grandModel, model.density, 10, [:])
+            try storeVolume(store, "sample/tomogram", .synthetic, tomogram, 10, [:])
+            let (dual, bytes) = try resolveModel("default", store: store)
+            try store.putModel(digest: dual.digest, bytes)
+            let box = Box3(x: 32..<96, y: 32..<96, z: 0..<64)
+            for (op, input) in [("denoise", "sample/tomogram"), ("simulate", "sample/grand-model")] {
+                var params: [String: JSONValue] = ["model": .string(dual.digest)]
+                if op == "simulate" { params["seed"] = .number(Double(seed)) }
+                let lazy = try Derivations.define(in: store, name: "sample/\(op)", op: op, inputs: [input], params: params, modelDigest: dual.digest)
+                let t = Date()
+                let values = try lazy.read(box)
+                let stats = VoxelStatistics.of(values)
+                let stored = try lazy.storageSummary().storedChunks
+                print(String(format: "11. defined %@(%@) lazily with the shipped DUAL model; read box %@ in %.2f s (%d of %d chunks computed; mean %.3f, rms %.3f)",
+                             op, input, box.description, Date().timeIntervalSince(t), stored, lazy.grid.counts.count, stats.mean, stats.rms))
+            }
         }
         print("demo complete")
     }
