@@ -2,9 +2,9 @@ import Foundation
 import Store
 import Voxels
 
-/// Computes derived chunks: each missing chunk from its inputs' box grown by the operator's halo
-/// (clamped to the volume, where the operator's mirror border then applies, so the chunk equals
-/// the whole-volume result), chunks of a batch on all cores, each batch committed at once. Global
+/// Computes derived chunks from their inputs' box grown by the operator's halo (clamped to the
+/// volume, where the operator's mirror border then applies, so every chunk equals the whole-volume
+/// result), a block of neighbouring requested chunks at a time, each block committed at once. Global
 /// operators compute the whole volume once and store every chunk. Inputs may be derived themselves:
 /// their chunks are materialized first.
 final class OperatorMaterializer: ChunkMaterializer {
@@ -44,18 +44,27 @@ final class OperatorMaterializer: ChunkMaterializer {
             }
             return
         }
-        let batch = max(EngineCores.count * 2, 8)
+        // Group the requested chunks into blocks of up to 4×4×4 chunks (at most about 16 Mvoxel):
+        // each block is computed once from its union box grown by the halo, then split. A voxel's
+        // value does not depend on the grouping: the operators are exact on any box with its halo.
+        let g = dataset.grid.chunk
+        let side = max(1, min(4, Int(cbrt(Double(16 << 20) / Double(g.count)))))
+        var blocks: [Extent3: [Extent3]] = [:]
+        for c in chunks { blocks[Extent3(x: c.x / side, y: c.y / side, z: c.z / side), default: []].append(c) }
+        let order = blocks.keys.sorted { ($0.z, $0.y, $0.x) < ($1.z, $1.y, $1.x) }
         var done = 0
-        for start in stride(from: 0, to: chunks.count, by: batch) {
-            let part = Array(chunks[start..<min(chunks.count, start + batch)])
-            let grown = part.map { grow(dataset.grid.box(of: $0), by: halo, in: shape) }
-            // Derived inputs: materialize what this batch will read, before computing in parallel.
-            for input in inputs where input.info.kind == .derived {
-                for box in grown { try input.materialize(box) }
-            }
-            let pieces = try Parallel.map(part.count) { i -> (index: Extent3, volume: Volume) in
-                let core = dataset.grid.box(of: part[i])
-                return (part[i], try op.computeChunk(core, shape: shape, voxelSize: voxel, inputs: inputs).converted(to: dataset.dtype))
+        for key in order {
+            let part = blocks[key]!
+            let boxes = part.map { dataset.grid.box(of: $0) }
+            let union = Box3(x: boxes.map(\.lower.x).min()!..<boxes.map(\.upper.x).max()!, y: boxes.map(\.lower.y).min()!..<boxes.map(\.upper.y).max()!,
+                             z: boxes.map(\.lower.z).min()!..<boxes.map(\.upper.z).max()!)
+            // Derived inputs: materialize what this block will read first.
+            for input in inputs where input.info.kind == .derived { try input.materialize(grow(union, by: halo, in: shape)) }
+            let result = try op.computeChunk(union, shape: shape, voxelSize: voxel, inputs: inputs).converted(to: dataset.dtype)
+            let pieces = part.map { index -> (index: Extent3, volume: Volume) in
+                let b = dataset.grid.box(of: index)
+                return (index, result.extracting(Box3(lower: Extent3(x: b.lower.x - union.lower.x, y: b.lower.y - union.lower.y, z: b.lower.z - union.lower.z),
+                                                      upper: Extent3(x: b.upper.x - union.lower.x, y: b.upper.y - union.lower.y, z: b.upper.z - union.lower.z))))
             }
             try dataset.commit(try dataset.prepare(pieces, keepFill: true))
             done += part.count
