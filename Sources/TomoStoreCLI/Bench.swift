@@ -9,7 +9,7 @@ import Voxels
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure TomoStore's speed on your data.",
-        subcommands: [BenchStore.self, BenchEngine.self, BenchFilter.self]
+        subcommands: [BenchStore.self, BenchEngine.self, BenchFilter.self, BenchLazy.self]
     )
 }
 
