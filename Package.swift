@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Operators", targets: ["Operators"]),
         .library(name: "DUAL", targets: ["DUAL"]),
+        .library(name: "Corpus", targets: ["Corpus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -39,6 +40,8 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["Voxels", "MRC", "Imaging", "Engine"]),
         // DUAL: the six networks, losses, trainer and overlap-tile inference.
         .target(name: "DUAL", dependencies: ["Voxels", "Engine"], resources: [.copy("Resources")]),
+        // Synthetic training corpora: stored recipes, samples on demand, labelled tiles.
+        .target(name: "Corpus", dependencies: ["Voxels", "Store", "Imaging", "Simulation", "DUAL"]),
         // Lazy derived datasets: operators, their registry, the chunk materializer, provenance.
         .target(name: "Operators", dependencies: ["Voxels", "Store", "Imaging", "Engine", "DUAL"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
@@ -47,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "DUAL", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "DUAL", "Corpus", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,6 +62,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
         .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Store", "Simulation", "Voxels"]),
         .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Imaging", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),

@@ -12,6 +12,11 @@ public struct Particle: Sendable, Codable, Equatable {
     public var x: Double, y: Double, z: Double
     /// ZYZ Euler angles in degrees (rot, tilt, psi).
     public var rot: Double, tilt: Double, psi: Double
+
+    public init(classID: Int, className: String, instance: Int, x: Double, y: Double, z: Double, rot: Double, tilt: Double, psi: Double) {
+        self.classID = classID; self.className = className; self.instance = instance
+        self.x = x; self.y = y; self.z = z; self.rot = rot; self.tilt = tilt; self.psi = psi
+    }
 }
 
 /// What to pack into a grand model.

@@ -291,6 +291,18 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    // MARK: Meta records
+
+    /// A named record of the meta database (corpus recipes, …), or nil.
+    public func metaValue(_ key: String) throws -> [UInt8]? {
+        try environment.read { txn in try txn.get(try txn.database(DB.meta), Array(key.utf8)).map(Array.init) }
+    }
+
+    /// Writes a named record of the meta database.
+    public func putMetaValue(_ key: String, _ bytes: [UInt8]) throws {
+        try environment.write { txn in try txn.put(try txn.database(DB.meta), Array(key.utf8), bytes) }
+    }
+
     // MARK: Models
 
     /// Stores model bytes (a safetensors file) under its digest, so derived datasets can refer to it.

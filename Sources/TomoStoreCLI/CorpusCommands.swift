@@ -1,0 +1,216 @@
+import ArgumentParser
+import Corpus
+import Foundation
+import MRC
+import Simulation
+import Store
+import Transfer
+import Voxels
+
+/// `tomostore corpus …`: synthetic training corpora on demand.
+struct CorpusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corpus",
+        abstract: "Synthetic training corpora: store a recipe, produce any sample on demand, reproducibly.",
+        subcommands: [CorpusCreate.self, CorpusInfo.self, CorpusGet.self, CorpusExport.self]
+    )
+}
+
+/// Loads sample i from the store's cache or generates it (caching it unless `cache` is false).
+func corpusSample(_ store: Store, _ recipe: CorpusRecipe, _ i: Int, cache: Bool) throws -> CorpusSample {
+    let prefix = String(format: "%@/%06d", recipe.name, i)
+    if let t = try? store.dataset(named: "\(prefix)/tomogram"), let g = try? store.dataset(named: "\(prefix)/grand-model"),
+       let l = try? store.dataset(named: "\(prefix)/labels"), let table = try? ParticleTable.load(store, sample: prefix) {
+        let particles = ParticleTable.rows(table).map { r in
+            Particle(classID: Int(r["class_id"] ?? "") ?? 0, className: r["class"] ?? "", instance: Int(r["instance"] ?? "") ?? 0,
+                     x: Double(r["x"] ?? "") ?? 0, y: Double(r["y"] ?? "") ?? 0, z: Double(r["z"] ?? "") ?? 0,
+                     rot: Double(r["rot"] ?? "") ?? 0, tilt: Double(r["tilt"] ?? "") ?? 0, psi: Double(r["psi"] ?? "") ?? 0)
+        }
+        let classes = Dictionary(uniqueKeysWithValues: (l.info.classes ?? [:]).compactMap { k, v in Int(k).map { ($0, v) } })
+        return CorpusSample(index: i, grandModel: try g.read(Box3(shape: g.shape)), labels: try l.read(Box3(shape: l.shape)),
+                            tomogram: try t.read(Box3(shape: t.shape)), particles: particles, classes: classes)
+    }
+    let sample = try Corpus.sample(i, of: recipe, store: store)
+    if cache {
+        let attributes: [String: JSONValue] = ["corpus": .string(recipe.name), "sample": .number(Double(i))]
+        try storeVolume(store, "\(prefix)/grand-model", .grandModel, sample.grandModel, recipe.voxelSize, attributes)
+        let labels = try storeVolume(store, "\(prefix)/labels", .labels, sample.labels, recipe.voxelSize, attributes,
+                                     classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
+        try labels.putBlob("particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: recipe.voxelSize).utf8))
+        try storeVolume(store, "\(prefix)/tomogram", .synthetic, sample.tomogram, recipe.voxelSize, attributes)
+    }
+    return sample
+}
+
+/// Writes a volume as .mrc or .npy.
+func writeVolume(_ v: Volume, to path: String, voxelSize: Double) throws {
+    if path.hasSuffix(".npy") { try NPYWriter.write(v, to: path) } else {
+        var o = MRCWriteOptions()
+        o.voxelSize = Triple(voxelSize, voxelSize, voxelSize)
+        try MRCWriter.write(v, to: path, options: o)
+    }
+}
+
+struct CorpusCreate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Store a corpus recipe (returns at once; samples are made when read).",
+        discussion: "Example:\n  tomostore corpus create s.store c1 --samples 1000 --size 128,128,128 --seed 6789 --simulator physics"
+    )
+    @Argument(help: "The store directory.") var store: String
+    @Argument(help: "Corpus name.") var name: String
+    @Option(help: "Number of samples.") var samples: Int
+    @Option(help: "Sample size X,Y,Z in voxels.") var size: String
+    @Option(help: "Seed.") var seed: UInt64
+    @Option(help: "Voxel size in Å.") var voxel = 10.0
+    @Option(help: "Comma-separated built-in template names (default: all).") var templates: String?
+    @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
+    @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator = "physics"
+    @Option(help: "SNR per projection (physics).") var snr = 0.1
+    @Option(help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
+
+    func run() throws {
+        let s = try Store(path: store)
+        let dims = size.split(separator: ",").compactMap { Int($0) }
+        guard dims.count == 3 else { throw CommandError("--size must be X,Y,Z") }
+        var recipe = CorpusRecipe(name: name, samples: samples, size: dims, seed: seed)
+        recipe.voxelSize = voxel
+        recipe.crowding = crowding
+        recipe.snr = snr
+        if let templates {
+            let names = templates.split(separator: ",").map(String.init)
+            if let bad = names.first(where: { n in !Template.builtIn.contains { $0.name == n } }) { throw CommandError("unknown template \(bad)") }
+            recipe.templates = names
+        }
+        let t = tilt.split(separator: ":").compactMap { Double($0) }
+        guard t.count == 3, t[0] <= t[1], t[2] > 0 else { throw CommandError("--tilt must be min:max:step") }
+        recipe.tilt = t
+        if simulator.hasPrefix("dual:") {
+            let (model, bytes) = try resolveModel(String(simulator.dropFirst(5)), store: s)
+            try s.putModel(digest: model.digest, bytes)
+            recipe.simulator = "dual"
+            recipe.modelDigest = model.digest
+        } else if simulator != "physics" {
+            throw CommandError("--simulator must be physics or dual:MODEL")
+        }
+        try Corpus.create(recipe, in: s)
+        print("created corpus \"\(name)\": \(samples) samples of \(dims.map(String.init).joined(separator: "×")) (\(recipe.simulator)), generated on demand")
+    }
+}
+
+struct CorpusInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a corpus's recipe, class table and class abundance (from the first samples).")
+    @Argument(help: "The store directory.") var store: String
+    @Argument(help: "Corpus name.") var name: String
+    @Option(help: "Samples to measure abundance on.") var measure = 2
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let s = try Store(path: store)
+        let recipe = try Corpus.recipe(name, in: s)
+        var voxels: [String: Int] = [:], particles: [String: Int] = [:]
+        var classes: [Int: String] = [:]
+        for i in 0..<min(measure, recipe.samples) {
+            let sample = try corpusSample(s, recipe, i, cache: true)
+            classes = sample.classes
+            for v in sample.labels.values(as: UInt8.self) { voxels[classes[Int(v)] ?? "\(v)", default: 0] += 1 }
+            for p in sample.particles { particles[p.className, default: 0] += 1 }
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let recipeJSON = try JSONSerialization.jsonObject(with: try encoder.encode(recipe))
+        let result: [String: Any] = ["recipe": recipeJSON, "classes": Dictionary(uniqueKeysWithValues: classes.map { (String($0.key), $0.value) }),
+                                     "voxels_per_class": voxels, "particles_per_class": particles, "measured_samples": min(measure, recipe.samples)]
+        print(try jsonText(any: result))
+        _ = json
+    }
+}
+
+struct CorpusGet: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Write one sample's tomogram (or grand model, labels) or a box of it.",
+                                                    discussion: "Example:\n  tomostore corpus get s.store c1 --sample 42 --box 0:64,0:64,0:64 -o t42.npy")
+    @Argument(help: "The store directory.") var store: String
+    @Argument(help: "Corpus name.") var name: String
+    @Option(help: "Sample index.") var sample: Int
+    @Option(help: "tomogram, grand-model or labels.") var volume = "tomogram"
+    @Option(help: "x0:x1,y0:y1,z0:z1.") var box: String?
+    @Option(name: .shortAndLong, help: "Output .mrc or .npy.") var output: String
+    @Flag(name: .customLong("no-cache"), help: "Do not keep the sample in the store.") var noCache = false
+
+    func run() throws {
+        let s = try Store(path: store)
+        let recipe = try Corpus.recipe(name, in: s)
+        let x = try corpusSample(s, recipe, sample, cache: !noCache)
+        guard let v = ["tomogram": x.tomogram, "grand-model": x.grandModel, "labels": x.labels][volume] else { throw CommandError("--volume must be tomogram, grand-model or labels") }
+        let region = try box.map { try parseBox($0, shape: v.shape) } ?? Box3(shape: v.shape)
+        guard region.isInside(v.shape) else { throw CommandError("box \(region) is outside the sample's 0:\(v.shape.x),0:\(v.shape.y),0:\(v.shape.z)") }
+        try writeVolume(v.extracting(region), to: output, voxelSize: recipe.voxelSize)
+        print("wrote \(output): sample \(sample) \(volume) box \(region)")
+    }
+}
+
+struct CorpusExport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write samples a..b (half-open) as folders DIR/000003/ with tomogram, grand_model, labels and particles.csv, or as training tiles.",
+        discussion: """
+            With --tiles N --per-sample K, each sample folder holds tiles/KKK/ with tomogram and labels
+            tiles of N³ voxels and particles.csv of the particles inside (coordinates relative to the
+            tile), at positions drawn from (seed, sample, k). Layout: formats/corpus.md.
+
+            Example:
+              tomostore corpus export s.store c1 --range 0..100 -o corpus/ --format npy --tiles 64 --per-sample 8
+            """
+    )
+    @Argument(help: "The store directory.") var store: String
+    @Argument(help: "Corpus name.") var name: String
+    @Option(help: "a..b (half-open).") var range: String
+    @Option(name: .shortAndLong, help: "Output directory.") var output: String
+    @Option(help: "mrc or npy.") var format = "mrc"
+    @Option(help: "Tile edge in voxels.") var tiles: Int?
+    @Option(help: "Tiles per sample.") var perSample = 4
+    @Flag(name: .customLong("no-cache"), help: "Do not keep samples in the store.") var noCache = false
+    @Flag(help: "No progress bar.") var quiet = false
+
+    func run() throws {
+        let parts = range.components(separatedBy: "..").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1] else { throw CommandError("--range must be a..b with 0 ≤ a < b") }
+        guard format == "mrc" || format == "npy" else { throw CommandError("--format must be mrc or npy") }
+        let s = try Store(path: store)
+        let recipe = try Corpus.recipe(name, in: s)
+        guard parts[1] <= recipe.samples else { throw CommandError("--range \(range) exceeds the corpus's \(recipe.samples) samples") }
+        let bar = ProgressBar("export \(name)", unit: "samples", quiet: quiet)
+        let start = Date()
+        for i in parts[0]..<parts[1] {
+            let x = try corpusSample(s, recipe, i, cache: !noCache)
+            let dir = output + String(format: "/%06d", i)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            if let edge = tiles {
+                let rng = CounterRNG(seed: recipe.sampleSeed(i) ^ 0x71e5)
+                let shape = x.tomogram.shape
+                guard edge >= 1, edge <= min(shape.x, shape.y, shape.z) else { throw CommandError("--tiles \(edge) must fit in the sample (\(shape))") }
+                for k in 0..<perSample {
+                    func at(_ a: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: a, counter: UInt64(k)) * Double(n - edge + 1)) }
+                    let o = Extent3(x: at(1, shape.x), y: at(2, shape.y), z: at(3, shape.z))
+                    let box = Box3(x: o.x..<o.x + edge, y: o.y..<o.y + edge, z: o.z..<o.z + edge)
+                    let tdir = dir + String(format: "/tiles/%03d", k)
+                    try FileManager.default.createDirectory(atPath: tdir, withIntermediateDirectories: true)
+                    try writeVolume(x.tomogram.extracting(box), to: "\(tdir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
+                    try writeVolume(x.labels.extracting(box), to: "\(tdir)/labels.\(format)", voxelSize: recipe.voxelSize)
+                    let inside = x.particles.filter { box.xRange.contains(Int($0.x.rounded())) && box.yRange.contains(Int($0.y.rounded())) && box.zRange.contains(Int($0.z.rounded())) }
+                        .map { p -> Particle in var q = p; q.x -= Double(o.x); q.y -= Double(o.y); q.z -= Double(o.z); return q }
+                    try ParticleTable.csv(inside, voxelSize: recipe.voxelSize).write(toFile: "\(tdir)/particles.csv", atomically: true, encoding: .utf8)
+                }
+            } else {
+                try writeVolume(x.tomogram, to: "\(dir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
+                try writeVolume(x.grandModel, to: "\(dir)/grand_model.\(format)", voxelSize: recipe.voxelSize)
+                try writeVolume(x.labels, to: "\(dir)/labels.\(format)", voxelSize: recipe.voxelSize)
+                try ParticleTable.csv(x.particles, voxelSize: recipe.voxelSize).write(toFile: "\(dir)/particles.csv", atomically: true, encoding: .utf8)
+            }
+            bar.update(i - parts[0] + 1, parts[1] - parts[0])
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let n = parts[1] - parts[0], voxels = Double(recipe.size.reduce(1, *) * n)
+        print(String(format: "exported %d samples to %@ in %.1f s (%.2f samples/s, %.1f Mvoxel/s)", n, output, seconds, Double(n) / seconds, voxels / seconds / 1e6))
+    }
+}
