@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Corpus
 import DUAL
 import Imaging
 import MRC
@@ -120,6 +121,18 @@ struct Demo: ParsableCommand {
                 print(String(format: "11. defined %@(%@) lazily with the shipped DUAL model; read box %@ in %.2f s (%d of %d chunks computed; mean %.3f, rms %.3f)",
                              op, input, box.description, Date().timeIntervalSince(t), stored, lazy.grid.counts.count, stats.mean, stats.rms))
             }
+        }
+        var recipe = CorpusRecipe(name: "corpus", samples: 100, size: [64, 64, 48], seed: seed)
+        recipe.crowding = 0.25
+        try Corpus.create(recipe, in: store)
+        var tiles = CorpusTileIterator(recipe: recipe, store: store, tile: 32)
+        for k in 0..<2 {
+            guard let tile = tiles.next() else { break }
+            let path = directory + "/corpus-tile-\(k)-tomogram.npy"
+            try NPYWriter.write(tile.tomogram, to: path)
+            try NPYWriter.write(tile.labels, to: directory + "/corpus-tile-\(k)-labels.npy")
+            let classes = Set(tile.labels.values(as: UInt8.self)).subtracting([0]).count
+            print("12. corpus \"corpus\" (100 samples on demand): tile \(k) of sample \(tile.sample) at \(tile.origin.array) written to \(path) with its labels (\(classes) classes)")
         }
         print("demo complete")
     }
