@@ -65,6 +65,22 @@ def main():
     check(abs(e.get("ssim", 9) - ssim) < 1e-4, f"SSIM {e.get('ssim')} vs skimage {ssim}")
     check(abs(e.get("psnr", 99) - psnr) < 1e-6 * max(1, abs(psnr)), f"PSNR {e.get('psnr')} vs {psnr}")
     print(f"SSIM {e.get('ssim')} (skimage {ssim}), PSNR {e.get('psnr')} (numpy {psnr})")
+    # preview PNGs decode with Python's zlib: right size, every CRC right
+    import struct, zlib
+    png = os.path.join(w, "p.png")
+    r = run("preview", S, "truth", "--with", "test", "--axis", "y", "--spectrum", "-o", png)
+    check(r.returncode == 0, f"preview: {r.stderr.strip()[:200]}")
+    if r.returncode == 0:
+        data = open(png, "rb").read()
+        pos, idat, width, height, crc_ok = 8, b"", 0, 0, True
+        while pos < len(data):
+            n, kind = struct.unpack(">I4s", data[pos:pos + 8]); body = data[pos + 8:pos + 8 + n]
+            crc_ok &= zlib.crc32(kind + body) == struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]
+            if kind == b"IHDR": width, height = struct.unpack(">II", body[:8])
+            if kind == b"IDAT": idat += body
+            pos += 12 + n
+        raw = zlib.decompress(idat)
+        check(crc_ok and width == 3 * 52 + 2 * 4 and height == 37 and len(raw) == height * (width + 1), f"preview PNG: {width}x{height}, crc {crc_ok}")
     return tally.finish()
 
 

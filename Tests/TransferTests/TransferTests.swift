@@ -149,3 +149,22 @@ struct TransferTests {
         #expect(r.start == Triple(3, 2, 1))
     }
 }
+
+@Suite("PNG")
+struct PNGTests {
+    @Test("PNG chunks carry the right CRC-32 and the stored deflate stream holds every row")
+    func png() {
+        #expect(PNGWriter.crc32(Array("IEND".utf8)) == 0xAE42_6082)  // the constant every PNG ends with
+        #expect(PNGWriter.crc32(Array("123456789".utf8)) == 0xCBF4_3926)  // the CRC-32 check value
+        let pixels: [UInt8] = (0..<12).map { UInt8($0 * 20) }
+        let png = PNGWriter.encode(width: 4, height: 3, pixels: pixels)
+        #expect(Array(png[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(Array(png[12..<16]) == Array("IHDR".utf8) && png[19] == 4 && png[23] == 3 && png[24] == 8 && png[25] == 0)
+        // IDAT: zlib header, one stored block of 3 × (1 + 4) bytes, the rows with filter byte 0.
+        let idat = png[(8 + 25 + 8)...]
+        let data = Array(idat.prefix(2 + 5 + 15))
+        #expect(Array(data[0..<2]) == [0x78, 0x01] && data[2] == 1 && data[3] == 15 && data[4] == 0)
+        #expect(Array(data[7...]) == [0, 0, 20, 40, 60, 0, 80, 100, 120, 140, 0, 160, 180, 200, 220])
+        #expect(Array(png.suffix(12)) == [0, 0, 0, 0] + Array("IEND".utf8) + [0xAE, 0x42, 0x60, 0x82])
+    }
+}
