@@ -51,3 +51,27 @@ final class ZstdDecompressor {
         if n != dst.count { throw ZstdError(message: "zstd decompress: \(n) bytes instead of \(dst.count)") }
     }
 }
+
+/// One-shot zstd compression and decompression of byte arrays, for exchange formats (Zarr).
+public enum ZstdCodec {
+    /// A zstd frame (with content size; checksum when asked) of `bytes` at `level`.
+    public static func compress(_ bytes: UnsafeRawBufferPointer, level: Int, checksum: Bool = false) throws -> [UInt8] {
+        let context = ZSTD_createCCtx()!
+        defer { ZSTD_freeCCtx(context) }
+        ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
+        ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, checksum ? 1 : 0)
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
+        let n = out.withUnsafeMutableBytes { ZSTD_compress2(context, $0.baseAddress, $0.count, bytes.baseAddress, bytes.count) }
+        if ZSTD_isError(n) != 0 { throw ZstdError(n, "zstd compress") }
+        return Array(out.prefix(n))
+    }
+
+    /// Decompresses one or more zstd frames into exactly `size` bytes.
+    public static func decompress(_ frame: UnsafeRawBufferPointer, size: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
+        let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, frame.baseAddress, frame.count) }
+        if ZSTD_isError(n) != 0 { throw ZstdError(n, "zstd decompress") }
+        guard n == size else { throw ZstdError(message: "zstd decompress: \(n) bytes instead of \(size)") }
+        return out
+    }
+}
