@@ -1,5 +1,7 @@
 import Foundation
+import MRC
 import Testing
+import Voxels
 
 /// Runs the built `tomostore` binary (found beside the test bundle, or at $TOMOSTORE_BIN).
 struct CLI {
@@ -50,10 +52,18 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: dir + "/tomogram.mrc"))
     }
 
+    /// A 128×96×64 float32 MRC with 10 Å voxels, written directly (no demo run).
+    func tomogram(_ dir: String) throws {
+        var o = MRCWriteOptions()
+        o.voxelSize = Triple(10, 10, 10)
+        let s = Extent3(x: 128, y: 96, z: 64)
+        try MRCWriter.write(Volume(shape: s, values: (0..<s.count).map { Float($0 % 1000) * 0.01 }), to: dir + "/tomogram.mrc", options: o)
+    }
+
     @Test("inspect --json reports the named keys in canonical terms")
     func inspectJSON() throws {
         let dir = try CLI.temporaryDirectory()
-        _ = try CLI.run("demo", "--dir", dir)
+        try tomogram(dir)
         let r = try CLI.run("inspect", dir + "/tomogram.mrc", "--json")
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
@@ -73,7 +83,7 @@ struct CLITests {
     @Test("convert with --mode changes the mode and keeps the geometry")
     func convertMode() throws {
         let dir = try CLI.temporaryDirectory()
-        _ = try CLI.run("demo", "--dir", dir)
+        try tomogram(dir)
         let out = dir + "/half.mrc"
         let r = try CLI.run("convert", dir + "/tomogram.mrc", out, "--mode", "12")
         #expect(r.status == 0, "stderr: \(r.stderr)")
