@@ -7,14 +7,26 @@ public final class Dataset: @unchecked Sendable {
     /// The store holding the dataset.
     public let store: Store
     /// The catalog entry as of opening (or the last change made through this object).
-    public private(set) var info: DatasetInfo
+    public internal(set) var info: DatasetInfo
     /// The chunk grid.
     public let grid: ChunkGrid
 
-    init(store: Store, info: DatasetInfo) {
+    /// The pyramid level this object reads and writes (0: full resolution).
+    public let level: UInt8
+
+    init(store: Store, info: DatasetInfo, level: UInt8 = 0) {
         self.store = store
         self.info = info
-        grid = info.grid
+        self.level = level
+        grid = info.grid(level: Int(level))
+    }
+
+    /// The same dataset at pyramid level l (reduced 2^l times); `tomostore pyramid` fills it.
+    public func atLevel(_ l: Int) throws -> Dataset {
+        guard l >= 0 && l < max(1, info.levels ?? 1) else {
+            throw StoreError.invalidArgument("dataset \"\(name)\" has \(info.levels ?? 1) level(s); level \(l) does not exist (build them with `tomostore pyramid`)")
+        }
+        return l == 0 && level == 0 ? self : Dataset(store: store, info: info, level: UInt8(l))
     }
 
     /// Computes missing chunks of a derived dataset (nil for stored datasets).
@@ -63,7 +75,7 @@ public final class Dataset: @unchecked Sendable {
     public var name: String { info.name }
 
     /// The key of a chunk.
-    func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: info.id, index: index) }
+    func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: info.id, level: level, index: index) }
 
     /// A chunk-sized volume (edge-cut) filled with the fill value.
     func filled(_ extent: Extent3) -> Volume {
@@ -115,7 +127,7 @@ public final class Dataset: @unchecked Sendable {
         guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
         var out = Volume(shape: box.shape, dtype: dtype)
         if box.isEmpty { return out }
-        if info.kind == .derived { try materialize(box) }
+        if info.kind == .derived && level == 0 { try materialize(box) }
         let useCache = cached && store.cache.capacity > 0
         if useCache { store.cache.validate(transaction: store.environment.lastTransactionID) }
         let indices = grid.chunks(intersecting: box)
@@ -346,7 +358,7 @@ public final class Dataset: @unchecked Sendable {
     public func storedChunks() throws -> [(index: Extent3, bytes: Int)] {
         try store.environment.read { txn in
             var out: [(Extent3, Int)] = []
-            try txn.scan(try txn.database(Store.DB.chunks), prefix: ChunkKey.prefix(dataset: info.id, level: 0)) { k, v in
+            try txn.scan(try txn.database(Store.DB.chunks), prefix: ChunkKey.prefix(dataset: info.id, level: level)) { k, v in
                 if let key = ChunkKey(k) { out.append((key.index, v.count)) }
                 return true
             }

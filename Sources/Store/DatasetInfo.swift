@@ -149,6 +149,8 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     public var progress: IngestProgress?
     /// For `derived` datasets: how their chunks are computed.
     public var derivation: Derivation?
+    /// Resolution levels stored (1 when there is no pyramid; level l is reduced 2^l times).
+    public var levels: Int?
 
     /// Volume size as an extent.
     public var extent: Extent3 { Extent3(x: shape[0], y: shape[1], z: shape[2]) }
@@ -156,6 +158,13 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     public var chunkExtent: Extent3 { Extent3(x: chunk[0], y: chunk[1], z: chunk[2]) }
     /// The dataset's chunk grid.
     public var grid: ChunkGrid { ChunkGrid(shape: extent, chunk: chunkExtent) }
+
+    /// The chunk grid of pyramid level l (shape halved, rounding up, l times; same chunk shape).
+    public func grid(level l: Int) -> ChunkGrid {
+        var s = extent
+        for _ in 0..<l { s = Extent3(x: (s.x + 1) / 2, y: (s.y + 1) / 2, z: (s.z + 1) / 2) }
+        return ChunkGrid(shape: s, chunk: chunkExtent)
+    }
     /// A token that changes whenever the dataset's content may change: the derivation digest for
     /// derived datasets, the id and creation time otherwise (a re-ingest gets a new id).
     public var contentDigest: String { derivation?.digest ?? "\(id)-\(created)" }

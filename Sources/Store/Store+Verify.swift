@@ -67,7 +67,7 @@ extension Store {
                     Parallel.forEach(items.count) { i in
                         let (key, value) = items[i]
                         guard let info = byID[key.dataset] else { return }
-                        let extent = info.grid.box(of: key.index).shape
+                        let extent = info.grid(level: Int(key.level)).box(of: key.index).shape
                         var chunk = Volume(shape: extent, dtype: info.dtype)
                         do {
                             try chunk.withUnsafeMutableBytes { dst in
@@ -92,7 +92,7 @@ extension Store {
                     report.problems.append(.init(dataset: "id \(key.dataset)", chunk: key.index.array, problem: "orphan chunk: no catalog entry for its dataset"))
                     return true
                 }
-                guard key.level == 0, info.grid.contains(key.index) else {
+                guard Int(key.level) < max(1, info.levels ?? 1), info.grid(level: Int(key.level)).contains(key.index) else {
                     report.problems.append(.init(dataset: info.name, chunk: key.index.array, problem: "chunk lies outside the dataset's grid (level \(key.level))"))
                     return true
                 }

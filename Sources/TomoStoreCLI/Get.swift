@@ -20,7 +20,8 @@ struct Get: ParsableCommand {
     )
 
     @OptionGroup var dataset: DatasetArguments
-    @Option(help: "x0:x1,y0:y1,z0:z1 (default: the whole volume).") var box: String?
+    @Option(help: "x0:x1,y0:y1,z0:z1 (default: the whole volume), in the level's voxels.") var box: String?
+    @Option(help: "Pyramid level (0: full resolution; see `tomostore pyramid`).") var level = 0
     @Option(name: .shortAndLong, help: "Output file ending in .mrc or .npy.") var output: String
 
     func run() throws {
@@ -29,7 +30,7 @@ struct Get: ParsableCommand {
             throw CommandError("output \(output) must end in .mrc (or .map, .rec) or .npy")
         }
         let store = try Store(path: dataset.store)
-        let ds = try store.dataset(named: dataset.name)
+        let ds = try store.dataset(named: dataset.name).atLevel(level)
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
         guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
         try Export.box(ds, region, to: output)

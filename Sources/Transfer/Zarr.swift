@@ -59,7 +59,7 @@ public enum ZarrExport {
             let factor = Double(1 << level)
             try writeArray(volume, chunk: chunk, to: "\(path)/\(level)", shard: shard, zstdLevel: zstdLevel, attributes: [:])
             datasets.append(["path": "\(level)", "coordinateTransformations": [["type": "scale", "scale": [v[2] * factor, v[1] * factor, v[0] * factor]]]])
-            if level + 1 < levels { volume = downsample(volume, labels: isLabels) }
+            if level + 1 < levels { volume = volume.downsampledByTwo(labels: isLabels) }
         }
         let axes = ["z", "y", "x"].map { ["name": $0, "type": "space", "unit": "angstrom"] }
         var multiscale: [String: Any] = ["axes": axes, "datasets": datasets, "name": dataset.name]
@@ -69,27 +69,6 @@ public enum ZarrExport {
             ome["image-label"] = ["version": "0.5", "properties": classes.compactMap { k, v in Int(k).map { ["label-value": $0, "name": v] } }]
         }
         try writeJSON(["zarr_format": 3, "node_type": "group", "attributes": ["ome": ome]], to: "\(path)/zarr.json")
-    }
-
-    /// 2×2×2 reduction: mean (densities) or most frequent value (labels), edge cells partial.
-    static func downsample(_ v: Volume, labels: Bool) -> Volume {
-        let s = v.shape, o = Extent3(x: (s.x + 1) / 2, y: (s.y + 1) / 2, z: (s.z + 1) / 2)
-        var out = [Double](repeating: 0, count: o.count)
-        for z in 0..<o.z { for y in 0..<o.y { for x in 0..<o.x {
-            var values: [Double] = []
-            for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 {
-                let (xx, yy, zz) = (2 * x + dx, 2 * y + dy, 2 * z + dz)
-                if xx < s.x && yy < s.y && zz < s.z { values.append(v.value(x: xx, y: yy, z: zz)) }
-            } } }
-            if labels {
-                var counts: [Double: Int] = [:]
-                for value in values { counts[value, default: 0] += 1 }
-                out[(z * o.y + y) * o.x + x] = counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }!.key
-            } else {
-                out[(z * o.y + y) * o.x + x] = values.reduce(0, +) / Double(values.count)
-            }
-        } } }
-        return Volume(shape: o, values: out.map { Float($0) }).converted(to: v.dtype)
     }
 
     static func writeJSON(_ object: Any, to path: String) throws {

@@ -62,6 +62,15 @@ public enum VoxelScalarDispatch {
         for i in 0..<count { d[i] = T(converting: s[i].doubleValue) }
     }
 
+    /// Converts Doubles into `count` elements of `target` (rounding and clamping as `convert`).
+    public static func convertFromDouble(_ src: UnsafePointer<Double>, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
+        func inner<T: VoxelScalar>(_: T.Type) {
+            let d = dst.assumingMemoryBound(to: T.self)
+            for i in 0..<count { d[i] = T(converting: src[i]) }
+        }
+        with(target) { inner($0) }
+    }
+
     /// Counts the elements that `convert` would clamp (outside the target's range) or that are NaN
     /// going to an integer type.
     public static func countOutOfRange(_ source: DType, _ src: UnsafeRawPointer, count: Int, target: DType) -> Int {

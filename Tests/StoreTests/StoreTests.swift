@@ -236,4 +236,33 @@ struct StoreTests {
         try ds.write(referenceVolume(Extent3(x: 4, y: 4, z: 4)), at: Extent3(x: 0, y: 0, z: 0))
         #expect(try store.verify().ok)
     }
+
+    @Test("pyramid levels: means for densities, modes for labels, stored under their level and verified")
+    func pyramid() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 20, y: 12, z: 9)
+        var spec = Store.NewDataset(name: "t", kind: .tomogram, dtype: .float32, shape: shape)
+        spec.chunk = Extent3(x: 8, y: 8, z: 8)
+        let ds = try store.createDataset(spec)
+        let v = referenceVolume(shape)
+        try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
+        try ds.buildPyramid(levels: 3)
+        let l1 = try ds.atLevel(1)
+        #expect(l1.shape == Extent3(x: 10, y: 6, z: 5))
+        let cell = (0..<8).map { v.value(x: 2 * 3 + $0 % 2, y: 2 * 1 + ($0 / 2) % 2, z: 2 * 3 + $0 / 4) }
+        let expected = cell.reduce(0, +) / 8
+        #expect(abs(try l1.read(Box3(x: 3..<4, y: 1..<2, z: 3..<4)).value(x: 0, y: 0, z: 0) - expected) < 1e-6)
+        // The last level-1 plane holds the partial cells of the odd z edge: the mean of 4 values.
+        let edge = (0..<4).map { v.value(x: 2 * 3 + $0 % 2, y: 2 * 1 + $0 / 2, z: 8) }.reduce(0, +) / 4
+        #expect(abs(try l1.read(Box3(x: 3..<4, y: 1..<2, z: 4..<5)).value(x: 0, y: 0, z: 0) - edge) < 1e-6)
+        #expect(try ds.atLevel(2).shape == Extent3(x: 5, y: 3, z: 3))
+        #expect(throws: StoreError.self) { try ds.atLevel(3) }
+        #expect(try store.verify().ok)
+        var labels = Store.NewDataset(name: "l", kind: .labels, dtype: .uint8, shape: Extent3(x: 4, y: 2, z: 2))
+        labels.chunk = Extent3(x: 4, y: 4, z: 4)
+        let l = try store.createDataset(labels)
+        try l.write(Volume(shape: Extent3(x: 4, y: 2, z: 2), values: [UInt8](arrayLiteral: 1, 1, 2, 2, 1, 3, 2, 2, 1, 3, 5, 5, 3, 3, 5, 6)), at: Extent3(x: 0, y: 0, z: 0))
+        try l.buildPyramid(levels: 2)
+        #expect(try l.atLevel(1).read(Box3(x: 0..<2, y: 0..<1, z: 0..<1)).values(as: UInt8.self) == [1, 2])
+    }
 }
