@@ -109,7 +109,7 @@ struct Train: ParsableCommand {
 
 /// Shared by denoise and simulate: whole-volume inference to a file, or a lazy dataset.
 enum NetworkOperatorCommand {
-    static func run(store: String, input: String, modelReference: String, output: String?, name: String?, op: String, seed: UInt64?) throws {
+    static func run(store: String, input: String, modelReference: String, output: String?, name: String?, op: String, seed: UInt64?, quiet: Bool = false) throws {
         guard (output == nil) != (name == nil) else { throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)") }
         let s = try Store(path: store)
         let source = try s.dataset(named: input)
@@ -131,7 +131,9 @@ enum NetworkOperatorCommand {
         let writer = try MRCWriter(path: output!, shape: shape, dtype: .float32, options: options)
         let start = Date()
         let slab = max(1, min(shape.z, 32))
+        let bar = ProgressBar("\(op) \(input)", unit: "slabs", quiet: quiet)
         for z in stride(from: 0, to: shape.z, by: slab) {
+            defer { bar.update(z / slab + 1, (shape.z + slab - 1) / slab) }
             let box = Box3(x: 0..<shape.x, y: 0..<shape.y, z: z..<min(shape.z, z + slab))
             try writer.write(band: try operation.computeChunk(box, shape: shape, voxelSize: source.info.voxelSize[0], inputs: [source]), y: 0, z: z)
         }
@@ -160,8 +162,9 @@ struct Denoise: ParsableCommand {
     @Option(help: "Model: .safetensors file, default, or a stored digest.") var model = "default"
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
+    @Flag(help: "No progress bar.") var quiet = false
 
-    func run() throws { try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "denoise", seed: nil) }
+    func run() throws { try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "denoise", seed: nil, quiet: quiet) }
 }
 
 /// `tomostore simulate STORE GRAND_MODEL --model M --seed S (-o OUT | --name OUT)`.
@@ -176,6 +179,7 @@ struct Simulate: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
+    @Flag(help: "No progress bar.") var quiet = false
 
-    func run() throws { try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "simulate", seed: seed) }
+    func run() throws { try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "simulate", seed: seed, quiet: quiet) }
 }

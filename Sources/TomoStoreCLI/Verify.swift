@@ -17,10 +17,16 @@ struct Verify: ParsableCommand {
 
     @Argument(help: "The store directory.") var store: String
     @Flag(help: "Print a JSON report.") var json = false
+    @Flag(help: "No progress on stderr.") var quiet = false
 
     func run() throws {
         let store = try Store(path: self.store)
-        let report = try store.verify()
+        var total = 0
+        for info in try store.datasets() {
+            if let ds = try? store.dataset(named: info.name, allowIncomplete: true), let s = try? ds.storageSummary() { total += s.storedChunks }
+        }
+        let bar = ProgressBar("verify", unit: "chunks", quiet: quiet)
+        let report = try store.verify { bar.update(min($0, total), max(total, $0)) }
         if json {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
