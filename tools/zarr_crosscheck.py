@@ -3,10 +3,10 @@
 
 Usage: python3 tools/zarr_crosscheck.py [path/to/tomostore]
 
-export-zarr (plain, sharded, OME multiscale, labels) is read back by zarr-python and TensorStore;
+export-zarr (plain, sharded, OME multiscale, labels) is read back by zarr-python, TensorStore and ome-zarr;
 import-zarr reads arrays zarr-python wrote (v3 plain and sharded, v2 with zstd and none) and
 TensorStore wrote. Values compared exactly. Prints 'N passed, M failed' last.
-Requires: pip install numpy mrcfile zarr tensorstore
+Requires: pip install numpy mrcfile zarr tensorstore ome-zarr
 """
 import os
 import sys
@@ -51,6 +51,11 @@ def main():
     check(np.array_equal(g["0"][:], lab), "OME level 0 differs")
     check(g["1"].shape == (17, 21, 25) and "image-label" in ome, f"OME level 1 shape {g['1'].shape} or no image-label")
     check(np.allclose(ome["multiscales"][0]["datasets"][1]["coordinateTransformations"][0]["scale"], [15, 15, 15]), "level 1 scale")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+    nodes = list(Reader(parse_url(out))())
+    check(len(nodes) >= 1 and np.array_equal(np.asarray(nodes[0].data[0]), lab) and len(nodes[0].data) == 3,
+          "the ome-zarr package does not read the OME-Zarr export")
     # imports
     cases = []
     a = zarr.create_array(store=os.path.join(w, "in3.zarr"), shape=vol.shape, chunks=(8, 16, 32), dtype="float32"); a[:] = vol; cases.append(("v3", "in3.zarr", vol))
