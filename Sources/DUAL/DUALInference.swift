@@ -72,8 +72,8 @@ public enum DUALInference {
             let scale = Float(1 / max(std, 1e-12)), offset = Float(mean)
             source.withUnsafeValues(as: Float.self) { src in
                 for z in 0..<b.z { for y in 0..<b.y { for x in 0..<b.x {
-                    let gx = reflect(box.lower.x + x, shape.x) - needed.lower.x, gy = reflect(box.lower.y + y, shape.y) - needed.lower.y
-                    let gz = reflect(box.lower.z + z, shape.z) - needed.lower.z
+                    let gx = reflectIndex(box.lower.x + x, shape.x) - needed.lower.x, gy = reflectIndex(box.lower.y + y, shape.y) - needed.lower.y
+                    let gz = reflectIndex(box.lower.z + z, shape.z) - needed.lower.z
                     values[(z * b.y + y) * b.x + x] = (src[(gz * needed.shape.y + gy) * needed.shape.x + gx] - offset) * scale
                 } } }
             }
@@ -81,17 +81,8 @@ public enum DUALInference {
         }
     }
 
-    static func reflect(_ i: Int, _ n: Int) -> Int {
-        if i >= 0 && i < n { return i }
-        if n == 1 { return 0 }
-        let period = 2 * n
-        var m = i % period
-        if m < 0 { m += period }
-        return m < n ? m : period - 1 - m
-    }
-
     static func reflectRange(_ r: Range<Int>, _ n: Int) -> Range<Int> {
-        let values = r.map { reflect($0, n) }
+        let values = r.map { reflectIndex($0, n) }
         return (values.min() ?? 0)..<((values.max() ?? 0) + 1)
     }
 }

@@ -22,6 +22,16 @@ enum ModelCache {
         models[digest] = m
         return m
     }
+
+    /// Runs a network over the overlap tiles of `box`, reading the input standardized with its
+    /// dataset statistics and mirrored at the volume's borders.
+    static func tiles(_ box: Box3, shape: Extent3, input: Dataset, digest: String,
+                      _ network: (DUALModel, Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor) throws -> Volume {
+        let model = try model(digest, store: input.store)
+        let stats = input.info.stats
+        let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
+        return try DUALInference.apply(box: box, shape: shape, tile: model.config.patch, input: reader) { network(model, $0, $1) }
+    }
 }
 
 /// DUAL denoising (Dn) with overlap tiles anchored to the volume origin; the input is standardized
@@ -39,11 +49,7 @@ public struct DenoiseOperator: LazyOperator {
     public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { inputs[0] }
 
     public func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
-        let input = inputs[0]
-        let model = try ModelCache.model(digest, store: input.store)
-        let stats = input.info.stats
-        let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
-        return try DUALInference.apply(box: chunk, shape: shape, tile: model.config.patch, input: reader) { x, _ in model.denoiseTiles(x) }
+        try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest) { model, x, _ in model.denoiseTiles(x) }
     }
 }
 
@@ -62,13 +68,7 @@ public struct SimulateOperator: LazyOperator {
     public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { inputs[0] }
 
     public func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
-        let input = inputs[0]
-        let model = try ModelCache.model(digest, store: input.store)
-        let stats = input.info.stats
-        let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
         let s = seed
-        return try DUALInference.apply(box: chunk, shape: shape, tile: model.config.patch, input: reader) { x, origins in
-            model.simulateTiles(x, origins: origins, seed: s)
-        }
+        return try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest) { model, x, origins in model.simulateTiles(x, origins: origins, seed: s) }
     }
 }
