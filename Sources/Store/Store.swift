@@ -315,6 +315,43 @@ public final class Store: @unchecked Sendable {
         try environment.read { txn in try txn.get(try txn.database(DB.meta), Array("model/\(digest)".utf8)).map(Array.init) }
     }
 
+    /// Stores model bytes under their digest and points `name` at them, in one transaction
+    /// (a later model of the same name replaces the pointer; the older bytes stay under their digest).
+    public func putModel(digest: String, _ bytes: [UInt8], name: String) throws {
+        try Store.validateModelName(name)
+        try environment.write { txn in
+            let meta = try txn.database(DB.meta)
+            try txn.put(meta, Array("model/\(digest)".utf8), bytes)
+            try txn.put(meta, Array("model-name/\(name)".utf8), Array(digest.utf8))
+        }
+    }
+
+    /// Throws unless `name` can name a stored model: 1–200 UTF-8 bytes, no '/', not `default`
+    /// (which always means the model shipped with TomoStore).
+    public static func validateModelName(_ name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), name.utf8.count <= 200, name != "default" else {
+            throw StoreError.invalidArgument("invalid model name \"\(name)\": a model name has 1–200 bytes, no '/', and is not \"default\"; choose another with --model-name")
+        }
+    }
+
+    /// The digest a model name points at, or nil.
+    public func modelDigest(named name: String) throws -> String? {
+        try metaValue("model-name/\(name)").map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Every named model as (name, digest), sorted by name.
+    public func modelNames() throws -> [(name: String, digest: String)] {
+        let prefix = Array("model-name/".utf8)
+        var names: [(name: String, digest: String)] = []
+        try environment.read { txn in
+            try txn.scan(try txn.database(DB.meta), prefix: prefix) { key, value in
+                names.append((String(decoding: key.dropFirst(prefix.count), as: UTF8.self), String(decoding: value, as: UTF8.self)))
+                return true
+            }
+        }
+        return names
+    }
+
     // MARK: Blobs
 
     /// Stores a named blob of a dataset (e.g. its MRC extended header) inside a write transaction.

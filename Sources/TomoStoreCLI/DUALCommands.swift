@@ -7,22 +7,47 @@ import Operators
 import Store
 import Voxels
 
-/// Finds a DUAL model: a safetensors file, `default` (shipped with TomoStore), or a digest of a model
-/// stored in the store. Returns the model and its file bytes.
+/// Finds a DUAL model: a safetensors file, `default` (shipped with TomoStore), or the name or digest
+/// of a model stored in the store. Returns the model and its file bytes.
 func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UInt8]) {
     var path = reference
     if reference == "default" {
         guard let url = DefaultModel.url else { throw CommandError("this build ships no default DUAL model; train one with `tomostore train` and pass --model FILE") }
         path = url.path
-    } else if !FileManager.default.fileExists(atPath: reference), let store, let bytes = try store.model(digest: reference) {
+    } else if !FileManager.default.fileExists(atPath: reference), let store,
+              let bytes = try store.model(digest: store.modelDigest(named: reference) ?? reference) {
         let tmp = NSTemporaryDirectory() + "tomostore-model-\(getpid()).safetensors"
         try Data(bytes).write(to: URL(fileURLWithPath: tmp))
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         return (try DUALModelFile.load(tmp), bytes)
     }
-    guard FileManager.default.fileExists(atPath: path) else { throw CommandError("no model \(reference): give a .safetensors file, default, or the digest of a model stored in the store") }
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw CommandError("no model \(reference): give a .safetensors file, default, or the name or digest of a model stored in the store (tomostore models STORE)")
+    }
     let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     return (try DUALModelFile.load(path), bytes)
+}
+
+/// `tomostore models STORE`: the named DUAL models stored in a store.
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the DUAL models stored in a store by name (train stores each model it writes).",
+        discussion: "Any name or digest listed works as --model for denoise, simulate and corpus recipes.\n\nExamples:\n  tomostore models s.store\n  tomostore models s.store --json"
+    )
+
+    @Argument(help: "The store directory.") var store: String
+    @Flag(help: "Print a JSON array of {name, digest, bytes}.") var json = false
+
+    func run() throws {
+        let s = try Store(path: store)
+        let entries = try s.modelNames().map { entry -> (String, String, Int) in (entry.name, entry.digest, try s.model(digest: entry.digest)?.count ?? 0) }
+        if json {
+            print(try jsonText(any: entries.map { ["name": $0.0, "digest": $0.1, "bytes": $0.2] as [String: Any] }))
+            return
+        }
+        if entries.isEmpty { print("(no named models)"); return }
+        for (name, digest, bytes) in entries { print("\(name)  \(digest)  \(bytes) bytes") }
+    }
 }
 
 /// `tomostore train STORE --clean … --noisy … -o MODEL`: trains DUAL on unpaired patches from the store.
@@ -46,6 +71,7 @@ struct Train: ParsableCommand {
     @Option(help: "Clean-domain datasets (grand models), comma-separated.") var clean: String
     @Option(help: "Noisy-domain datasets (tomograms), comma-separated.") var noisy: String
     @Option(name: .shortAndLong, help: "Output model (.safetensors).") var output: String
+    @Option(name: .customLong("model-name"), help: "Name of the model inside the store (default: the output file's name without .safetensors).") var modelName: String?
     @Option(help: "Iterations.") var iterations = 200
     @Option(help: "Patches per batch (default: the config's).") var batch: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
@@ -64,6 +90,8 @@ struct Train: ParsableCommand {
         if let batch { try config.apply("batch", "\(batch)") }
         guard iterations > 0 else { throw CommandError("--iterations must be positive") }
         let s = try Store(path: store)
+        let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
+        try Store.validateModelName(storedName)
         let cleanSets = try clean.split(separator: ",").map { try s.dataset(named: String($0)) }
         let noisySets = try noisy.split(separator: ",").map { try s.dataset(named: String($0)) }
         for d in cleanSets + noisySets where min(d.shape.x, d.shape.y, d.shape.z) < config.patch {
@@ -103,7 +131,8 @@ struct Train: ParsableCommand {
             if trainer.iteration % checkpointEvery == 0 || left == 0 { try DUALModelFile.checkpoint(trainer, to: checkpoint) }
         }
         try DUALModelFile.save(model, to: output, extra: ["iterations": "\(iterations)", "seed": "\(seed)", "clean": clean, "noisy": noisy])
-        print(String(format: "trained %@: %d iterations in %.1f s, digest %@", output, iterations - first, Date().timeIntervalSince(start), model.digest))
+        try s.putModel(digest: model.digest, Array(try Data(contentsOf: URL(fileURLWithPath: output))), name: storedName)
+        print(String(format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName, iterations - first, Date().timeIntervalSince(start), model.digest))
     }
 }
 
@@ -150,7 +179,7 @@ struct Denoise: ParsableCommand {
         discussion: """
             Overlap tiles anchored to the volume origin, blended with a sin² window that sums to one, so
             a voxel's value does not depend on how the volume was split. --model: a .safetensors file,
-            default, or the digest of a model stored in the store.
+            default, or the name or digest of a model stored in the store (tomostore models STORE).
 
             Examples:
               tomostore denoise s.store t1 --model dual.safetensors -o t1-denoised.mrc
@@ -159,7 +188,7 @@ struct Denoise: ParsableCommand {
     )
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The tomogram dataset.") var input: String
-    @Option(help: "Model: .safetensors file, default, or a stored digest.") var model = "default"
+    @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
     @Flag(help: "No progress bar.") var quiet = false
@@ -175,7 +204,7 @@ struct Simulate: ParsableCommand {
     )
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The grand-model dataset.") var input: String
-    @Option(help: "Model: .safetensors file, default, or a stored digest.") var model = "default"
+    @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?

@@ -19,6 +19,20 @@ struct DUALCommandTests {
         #expect(resumed.status != 0, "resume without a checkpoint for that output must fail")
         let again = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "3", "--resume", "--quiet"] + tiny)
         #expect(again.status == 0 && again.stdout.contains("1 iterations"), "\(again.stdout) \(again.stderr)")
+        // train stored the model by name; --model by name, by digest and by file give the same voxels.
+        let listed = try CLI.run("models", s, "--json")
+        let entries = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+        #expect(entries.count == 1 && entries.first?["name"] as? String == "m", "\(listed.stdout)")
+        let digest = entries.first?["digest"] as? String ?? "?"
+        for reference in ["m", digest] {
+            #expect(try CLI.run("denoise", s, "b/tomogram", "--model", reference, "-o", "\(dir)/by-\(reference.prefix(8)).mrc").status == 0)
+        }
+        #expect(try CLI.run("denoise", s, "b/tomogram", "--model", model, "-o", "\(dir)/by-file.mrc").status == 0)
+        let byFile = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/by-file.mrc"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/by-m.mrc")) == byFile)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/by-\(digest.prefix(8)).mrc")) == byFile)
+        let unknown = try CLI.run("denoise", s, "b/tomogram", "--model", "no-such-model", "-o", "\(dir)/z.mrc")
+        #expect(unknown.status != 0 && unknown.stderr.contains("no model no-such-model"))
         // Denoise the whole volume into a file, and lazily; boxes of the lazy dataset equal the file.
         #expect(try CLI.run("denoise", s, "b/tomogram", "--model", model, "-o", "\(dir)/d.mrc").status == 0)
         #expect(try CLI.run("denoise", s, "b/tomogram", "--model", model, "--name", "b/dual").status == 0)
