@@ -93,10 +93,7 @@ public enum Corpus {
         let tomogram: Volume
         if recipe.simulator == "dual" {
             guard let digest = recipe.modelDigest, let bytes = try store.model(digest: digest) else { throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store") }
-            let path = NSTemporaryDirectory() + "tomostore-corpus-model-\(getpid())-\(digest).safetensors"
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let dual = try DUALModelFile.load(path)
+            let dual = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
             let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) { model.density.extracting($0) }

@@ -1,23 +1,34 @@
 import Engine
 import Foundation
+import Voxels
 
 /// Saving and loading DUAL models as safetensors: every parameter under its dotted name
 /// (formats/weights.md), the configuration as JSON in the metadata key "dual_config", and the
 /// digest in "dual_digest". Checkpoints add the optimizers' moment estimates ("opt.g.m.i",
 /// "opt.g.v.i", "opt.d.m.i", "opt.d.v.i") and the iteration ("iteration" metadata).
 public enum DUALModelFile {
-    public static func save(_ model: DUALModel, to path: String, extra: [String: String] = [:]) throws {
+    /// Writes the model to `path` (atomically) and returns the file's bytes.
+    @discardableResult
+    public static func save(_ model: DUALModel, to path: String, extra: [String: String] = [:]) throws -> [UInt8] {
         let config = String(decoding: try DUALConfig.canonicalEncoder.encode(model.config), as: UTF8.self)
-        try Safetensors.save(model, metadata: extra.merging(["dual_config": config, "dual_digest": model.digest, "format": "tomostore-dual-1"]) { a, _ in a }, to: path)
+        let metadata = extra.merging(["dual_config": config, "dual_digest": model.digest, "format": "tomostore-dual-1"]) { a, _ in a }
+        return try Safetensors.save(model, metadata: metadata, to: path)
     }
 
+    /// Reads a model file.
     public static func load(_ path: String) throws -> DUALModel {
-        let (_, metadata) = try Safetensors.read(path)
+        let file = try PosixFile(readingFrom: path)
+        return try load(bytes: try file.read(count: try file.size(), at: 0), source: path)
+    }
+
+    /// A model from the bytes of a model file (e.g. one stored in a store); `source` names it in errors.
+    public static func load(bytes: [UInt8], source: String) throws -> DUALModel {
+        let (tensors, metadata) = try Safetensors.decode(bytes, source: source)
         guard let json = metadata["dual_config"], let config = try? JSONDecoder().decode(DUALConfig.self, from: Data(json.utf8)) else {
-            throw DUALError("\(path) is not a TomoStore DUAL model (no dual_config metadata)")
+            throw DUALError("\(source) is not a TomoStore DUAL model (no dual_config metadata)")
         }
         let model = DUALModel(config: config)
-        _ = try Safetensors.load(into: model, from: path)
+        try Safetensors.assign(tensors, to: model, source: source)
         return model
     }
 
@@ -35,10 +46,7 @@ public enum DUALModelFile {
     /// Restores a checkpoint into a trainer of the same configuration.
     public static func restore(_ trainer: DUALTrainer, from path: String) throws {
         let (tensors, metadata) = try Safetensors.read(path)
-        for (name, p) in trainer.model.namedParameters {
-            guard let t = tensors[name], t.shape == p.shape else { throw DUALError("\(path): checkpoint lacks \(name) or its shape differs") }
-            p.value = t
-        }
+        try Safetensors.assign(tensors, to: trainer.model, source: path)
         for (tag, opt, key) in [("g", trainer.generatorOptimizer, "opt_g_step"), ("d", trainer.discriminatorOptimizer, "opt_d_step")] {
             let m = try (0..<opt.parameters.count).map { i -> Tensor in guard let t = tensors["opt.\(tag).m.\(i)"] else { throw DUALError("\(path): no optimizer state") }; return t }
             let v = try (0..<opt.parameters.count).map { i -> Tensor in guard let t = tensors["opt.\(tag).v.\(i)"] else { throw DUALError("\(path): no optimizer state") }; return t }

@@ -38,6 +38,12 @@ public struct ConvGeometry: Equatable, Sendable {
     var blockCount: Int { (rowCount + rowsPerBlock - 1) / rowsPerBlock }
     func rows(ofBlock b: Int) -> Range<Int> { (b * rowsPerBlock)..<min(rowCount, (b + 1) * rowsPerBlock) }
 
+    /// The output x range lo..<hi whose input column ox·stride + kx − pad lies inside 0..<w.
+    func validColumns(kx: Int) -> (lo: Int, hi: Int) {
+        let lo = min(ow, max(0, (pad - kx + stride - 1) / stride))
+        return (lo, max(lo, min(ow, (w - 1 + pad - kx) / stride + 1)))
+    }
+
     /// Fills cols[patch][rows.count · ow] with the input patches of the given output rows
     /// (zero outside the volume). `x` points at one sample's [Cin, D, H, W].
     func im2col(_ x: UnsafePointer<Float>, rows: Range<Int>, into cols: UnsafeMutablePointer<Float>) {
@@ -47,9 +53,7 @@ public struct ConvGeometry: Equatable, Sendable {
             for kz in 0..<k { for ky in 0..<k { for kx in 0..<k {
                 let r = ((ci * k + kz) * k + ky) * k + kx
                 var dst = cols + r * nb
-                // Valid output x range for this kx: 0 <= ox·s + kx − p < w.
-                let lo = min(ow, max(0, (pad - kx + stride - 1) / stride))
-                let hi = max(lo, min(ow, (w - 1 + pad - kx) / stride + 1))
+                let (lo, hi) = validColumns(kx: kx)
                 for row in rows {
                     let oz = row / oh, oy = row % oh
                     let zi = oz * stride + kz - pad, yi = oy * stride + ky - pad
@@ -80,8 +84,7 @@ public struct ConvGeometry: Equatable, Sendable {
             for kz in 0..<k { for ky in 0..<k { for kx in 0..<k {
                 let r = ((ci * k + kz) * k + ky) * k + kx
                 var src = dcols + r * nb
-                let lo = min(ow, max(0, (pad - kx + stride - 1) / stride))
-                let hi = max(lo, min(ow, (w - 1 + pad - kx) / stride + 1))
+                let (lo, hi) = validColumns(kx: kx)
                 for row in rows {
                     let oz = row / oh, oy = row % oh
                     let zi = oz * stride + kz - pad, yi = oy * stride + ky - pad

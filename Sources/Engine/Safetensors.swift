@@ -11,8 +11,8 @@ public struct SafetensorsError: Error, CustomStringConvertible, Sendable {
 /// {string: string}} padded with spaces to a multiple of 8 bytes, then the tensors' bytes. TomoStore
 /// writes F32 little-endian, tensors in name order, and reads F32 (and F16/BF16 converted to F32).
 public enum Safetensors {
-    /// Writes named tensors and string metadata to `path` (atomically: temporary file + rename).
-    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws {
+    /// The bytes of a safetensors file holding named tensors (F32, in name order) and string metadata.
+    public static func encode(_ tensors: [(String, Tensor)], metadata: [String: String] = [:]) throws -> [UInt8] {
         let sorted = tensors.sorted { $0.0 < $1.0 }
         var header: [String: Any] = [:]
         var offset = 0
@@ -30,6 +30,14 @@ public enum Safetensors {
                 for v in p { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
             }
         }
+        return out
+    }
+
+    /// Writes named tensors and string metadata to `path` (atomically: temporary file + rename);
+    /// returns the bytes written.
+    @discardableResult
+    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws -> [UInt8] {
+        let out = try encode(tensors, metadata: metadata)
         let temporary = path + ".partial"
         let file = try PosixFile(creating: temporary)
         do {
@@ -40,17 +48,22 @@ public enum Safetensors {
             PosixFile.removeIfPresent(temporary)
             throw error
         }
+        return out
     }
 
     /// Reads every tensor and the metadata of a safetensors file.
     public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         let file = try PosixFile(readingFrom: path)
-        let size = try file.size()
+        return try decode(try file.read(count: try file.size(), at: 0), source: path)
+    }
+
+    /// Every tensor and the metadata of safetensors bytes; `source` names them in errors.
+    public static func decode(_ bytes: [UInt8], source path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let size = bytes.count
         guard size >= 8 else { throw SafetensorsError(description: "\(path): not a safetensors file (\(size) bytes)") }
-        let n = try file.read(count: 8, at: 0).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n > 0, n <= UInt64(size - 8) else { throw SafetensorsError(description: "\(path): header length \(n) does not fit the file") }
-        let headerBytes = try file.read(count: Int(n), at: 8)
-        guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
+        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + Int(n)])) as? [String: Any] else {
             throw SafetensorsError(description: "\(path): header is not a JSON object")
         }
         let dataStart = 8 + Int(n)
@@ -68,13 +81,14 @@ public enum Safetensors {
             guard offsets[1] - offsets[0] == count * width, offsets[0] >= 0, dataStart + offsets[1] <= size else {
                 throw SafetensorsError(description: "\(path): tensor \(name) offsets \(offsets) do not match shape \(shape)")
             }
-            let raw = try file.read(count: count * width, at: dataStart + offsets[0])
+            let base = dataStart + offsets[0]
             var values = [Float](repeating: 0, count: count)
             for i in 0..<count {
+                let j = base + width * i
                 switch dtype {
-                case "F32": values[i] = Float(bitPattern: UInt32(raw[4 * i]) | UInt32(raw[4 * i + 1]) << 8 | UInt32(raw[4 * i + 2]) << 16 | UInt32(raw[4 * i + 3]) << 24)
-                case "F16": values[i] = Float(Float16(bitPattern: UInt16(raw[2 * i]) | UInt16(raw[2 * i + 1]) << 8))
-                default: values[i] = Float(bitPattern: (UInt32(raw[2 * i]) | UInt32(raw[2 * i + 1]) << 8) << 16)
+                case "F32": values[i] = Float(bitPattern: UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(bytes[j + 3]) << 24)
+                case "F16": values[i] = Float(Float16(bitPattern: UInt16(bytes[j]) | UInt16(bytes[j + 1]) << 8))
+                default: values[i] = Float(bitPattern: (UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8) << 16)
                 }
             }
             tensors[name] = Tensor(shape: shape, values: values)
@@ -82,19 +96,26 @@ public enum Safetensors {
         return (tensors, metadata)
     }
 
-    /// Saves a module's parameters under their dotted names.
-    public static func save(_ module: Module, metadata: [String: String] = [:], to path: String) throws {
+    /// Saves a module's parameters under their dotted names; returns the bytes written.
+    @discardableResult
+    public static func save(_ module: Module, metadata: [String: String] = [:], to path: String) throws -> [UInt8] {
         try write(module.namedParameters.map { ($0.0, $0.1.value) }, metadata: metadata, to: path)
     }
 
     /// Loads parameters into a module; every parameter must be present with its exact shape.
     public static func load(into module: Module, from path: String) throws -> [String: String] {
         let (tensors, metadata) = try read(path)
+        try assign(tensors, to: module, source: path)
+        return metadata
+    }
+
+    /// Sets every parameter of `module` from the tensor of its dotted name, which must exist with the
+    /// parameter's exact shape; `source` names the tensors in errors.
+    public static func assign(_ tensors: [String: Tensor], to module: Module, source path: String) throws {
         for (name, p) in module.namedParameters {
             guard let t = tensors[name] else { throw SafetensorsError(description: "\(path): no tensor named \(name)") }
             guard t.shape == p.shape else { throw SafetensorsError(description: "\(path): \(name) has shape \(t.shape), the model needs \(p.shape)") }
             p.value = t
         }
-        return metadata
     }
 }

@@ -15,10 +15,7 @@ enum ModelCache {
         guard let bytes = try store.model(digest: digest) else {
             throw OperatorError("model \(digest) is not in the store; define the dataset again with --model")
         }
-        let path = NSTemporaryDirectory() + "tomostore-model-\(getpid())-\(digest).safetensors"
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let m = try DUALModelFile.load(path)
+        let m = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
         models[digest] = m
         return m
     }

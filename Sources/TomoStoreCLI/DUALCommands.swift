@@ -16,16 +16,13 @@ func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UIn
         path = url.path
     } else if !FileManager.default.fileExists(atPath: reference), let store,
               let bytes = try store.model(digest: store.modelDigest(named: reference) ?? reference) {
-        let tmp = NSTemporaryDirectory() + "tomostore-model-\(getpid()).safetensors"
-        try Data(bytes).write(to: URL(fileURLWithPath: tmp))
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        return (try DUALModelFile.load(tmp), bytes)
+        return (try DUALModelFile.load(bytes: bytes, source: "stored model \(reference)"), bytes)
     }
     guard FileManager.default.fileExists(atPath: path) else {
         throw CommandError("no model \(reference): give a .safetensors file, default, or the name or digest of a model stored in the store (tomostore models STORE)")
     }
     let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-    return (try DUALModelFile.load(path), bytes)
+    return (try DUALModelFile.load(bytes: bytes, source: path), bytes)
 }
 
 /// `tomostore models STORE`: the named DUAL models stored in a store.
@@ -130,8 +127,8 @@ struct Train: ParsableCommand {
             }
             if trainer.iteration % checkpointEvery == 0 || left == 0 { try DUALModelFile.checkpoint(trainer, to: checkpoint) }
         }
-        try DUALModelFile.save(model, to: output, extra: ["iterations": "\(iterations)", "seed": "\(seed)", "clean": clean, "noisy": noisy])
-        try s.putModel(digest: model.digest, Array(try Data(contentsOf: URL(fileURLWithPath: output))), name: storedName)
+        let bytes = try DUALModelFile.save(model, to: output, extra: ["iterations": "\(iterations)", "seed": "\(seed)", "clean": clean, "noisy": noisy])
+        try s.putModel(digest: model.digest, bytes, name: storedName)
         print(String(format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName, iterations - first, Date().timeIntervalSince(start), model.digest))
     }
 }
