@@ -92,8 +92,9 @@ public enum Corpus {
         let model = GrandModel.make(gp)
         let tomogram: Volume
         if recipe.simulator == "dual" {
-            guard let digest = recipe.modelDigest, let bytes = try store.model(digest: digest) else { throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store") }
-            let dual = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
+            guard let digest = recipe.modelDigest, let dual = try LoadedModels.model(digest: digest, bytes: { try store.model(digest: digest) }) else {
+                throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store")
+            }
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
             let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) { model.density.extracting($0) }

@@ -4,19 +4,12 @@ import Foundation
 import Store
 import Voxels
 
-/// Models used by network operators, loaded once per process from the store (by digest).
+/// Runs network operators over overlap tiles with models stored in the store (by digest).
 enum ModelCache {
-    nonisolated(unsafe) static var models: [String: DUALModel] = [:]
-    static let lock = NSLock()
-
     static func model(_ digest: String, store: Store) throws -> DUALModel {
-        lock.lock(); defer { lock.unlock() }
-        if let m = models[digest] { return m }
-        guard let bytes = try store.model(digest: digest) else {
+        guard let m = try LoadedModels.model(digest: digest, bytes: { try store.model(digest: digest) }) else {
             throw OperatorError("model \(digest) is not in the store; define the dataset again with --model")
         }
-        let m = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
-        models[digest] = m
         return m
     }
 

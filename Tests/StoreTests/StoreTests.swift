@@ -12,6 +12,13 @@ func temporaryStore(cacheBytes: Int = Store.defaultCacheBytes) throws -> Store {
 }
 
 /// A deterministic float32 reference volume.
+/// Creates a dataset with the given chunk shape and otherwise default settings.
+func createDataset(in store: Store, name: String, kind: DatasetKind, dtype: DType, shape: Extent3, chunk: Extent3) throws -> Dataset {
+    var spec = Store.NewDataset(name: name, kind: kind, dtype: dtype, shape: shape)
+    spec.chunk = chunk
+    return try store.createDataset(spec)
+}
+
 func referenceVolume(_ shape: Extent3, seed: UInt64 = 1) -> Volume {
     let rng = CounterRNG(seed: seed)
     return Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
@@ -24,9 +31,7 @@ struct StoreTests {
         for cache in [0, 64 << 20] {
             let store = try temporaryStore(cacheBytes: cache)
             let shape = Extent3(x: 45, y: 38, z: 29)
-            var spec = Store.NewDataset(name: "t", kind: .tomogram, dtype: .float32, shape: shape)
-            spec.chunk = Extent3(x: 16, y: 12, z: 10)
-            let ds = try store.createDataset(spec)
+            let ds = try createDataset(in: store, name: "t", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 12, z: 10))
             let v = referenceVolume(shape)
             try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
             let rng = CounterRNG(seed: 9)
@@ -48,9 +53,7 @@ struct StoreTests {
     func partialWrites(dtype: DType) throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 17, z: 9)
-        var spec = Store.NewDataset(name: "d", kind: .grandModel, dtype: dtype, shape: shape)
-        spec.chunk = Extent3(x: 8, y: 8, z: 8)
-        let ds = try store.createDataset(spec)
+        let ds = try createDataset(in: store, name: "d", kind: .grandModel, dtype: dtype, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         var reference = Volume(shape: shape, dtype: dtype)
         let patches = [Box3(x: 0..<20, y: 0..<17, z: 0..<9), Box3(x: 3..<11, y: 5..<6, z: 2..<9), Box3(x: 19..<20, y: 16..<17, z: 8..<9)]
         for (n, patch) in patches.enumerated() {
@@ -66,9 +69,7 @@ struct StoreTests {
     func iterateChunks() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 20, z: 12)
-        var spec = Store.NewDataset(name: "t", kind: .tomogram, dtype: .float32, shape: shape)
-        spec.chunk = Extent3(x: 16, y: 16, z: 8)
-        let ds = try store.createDataset(spec)
+        let ds = try createDataset(in: store, name: "t", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 16, z: 8))
         var v = referenceVolume(shape)
         v.withUnsafeMutableValues(as: Float.self) { p in for i in 0..<(30 * 20 * 8) { p[i] = 0 } }  // first chunk plane all fill
         try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
@@ -158,9 +159,7 @@ struct StoreTests {
     func flippedChunk() throws {
         let store = try temporaryStore(cacheBytes: 0)
         let shape = Extent3(x: 40, y: 40, z: 40)
-        var spec = Store.NewDataset(name: "tomo", kind: .tomogram, dtype: .float32, shape: shape)
-        spec.chunk = Extent3(x: 20, y: 20, z: 20)
-        let ds = try store.createDataset(spec)
+        let ds = try createDataset(in: store, name: "tomo", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 20, y: 20, z: 20))
         try ds.write(referenceVolume(shape), at: Extent3(x: 0, y: 0, z: 0))
         let index = Extent3(x: 1, y: 0, z: 1)
         let key = ChunkKey(dataset: ds.info.id, index: index).bytes
@@ -241,9 +240,7 @@ struct StoreTests {
     func pyramid() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 12, z: 9)
-        var spec = Store.NewDataset(name: "t", kind: .tomogram, dtype: .float32, shape: shape)
-        spec.chunk = Extent3(x: 8, y: 8, z: 8)
-        let ds = try store.createDataset(spec)
+        let ds = try createDataset(in: store, name: "t", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         let v = referenceVolume(shape)
         try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
         try ds.buildPyramid(levels: 3)

@@ -24,4 +24,19 @@ struct CorpusCommandTests {
         let bad = try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "5..2", "-o", "\(dir)/x")
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1)
     }
+
+    @Test("a DUAL-simulated corpus: sample i alone equals sample i of a range export; other samples differ")
+    func dualSimulator() throws {
+        let dir = try CLI.temporaryDirectory()
+        for store in ["a", "b"] {
+            _ = try CLI.run("init", "\(dir)/\(store).store")
+            let created = try CLI.run("corpus", "create", "\(dir)/\(store).store", "c", "--samples", "4", "--size", "32,32,32", "--seed", "9", "--simulator", "dual:default")
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        #expect(try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "0..3", "-o", "\(dir)/range", "--format", "npy").status == 0)
+        #expect(try CLI.run("corpus", "export", "\(dir)/b.store", "c", "--range", "2..3", "-o", "\(dir)/alone", "--format", "npy", "--no-cache").status == 0)
+        let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000002/tomogram.npy")), b = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/alone/000002/tomogram.npy"))
+        #expect(a == b)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000001/tomogram.npy")) != a)
+    }
 }
