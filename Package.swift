@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
         .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Store", "Simulation", "Voxels"]),
-        .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Imaging", "Voxels"]),
+        .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Imaging", "DUAL", "Engine", "Voxels"]),
         .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]

@@ -23,13 +23,19 @@ public enum DUALModelFile {
 
     /// A model from the bytes of a model file (e.g. one stored in a store); `source` names it in errors.
     public static func load(bytes: [UInt8], source: String) throws -> DUALModel {
+        try decode(bytes: bytes, source: source).model
+    }
+
+    /// A model and its file's metadata (e.g. "task": "compensate" with "tilt_min"/"tilt_max" for
+    /// missing-wedge compensation models) from the bytes of a model file.
+    public static func decode(bytes: [UInt8], source: String) throws -> (model: DUALModel, metadata: [String: String]) {
         let (tensors, metadata) = try Safetensors.decode(bytes, source: source)
         guard let json = metadata["dual_config"], let config = try? JSONDecoder().decode(DUALConfig.self, from: Data(json.utf8)) else {
             throw DUALError("\(source) is not a TomoStore DUAL model (no dual_config metadata)")
         }
         let model = DUALModel(config: config)
         try Safetensors.assign(tensors, to: model, source: source)
-        return model
+        return (model, metadata)
     }
 
     /// Writes a training checkpoint (model, optimizer state, iteration).

@@ -36,6 +36,21 @@ public enum FourierFilter {
         return real
     }
 
+    /// `mask(kx, ky, kz)` (cycles/voxel, signed) sampled on the r2c half spectrum of a volume of
+    /// `shape`: [kz][ky][kx] with kx in 0…nx/2, the layout `FFTPlans.forward` writes.
+    public static func halfSpectrum(_ shape: Extent3, mask: (Double, Double, Double) -> Double) -> [Float] {
+        let (d, h, w) = (shape.z, shape.y, shape.x), wc = w / 2 + 1
+        var out = [Float](repeating: 0, count: d * h * wc)
+        for kz in 0..<d {
+            let fz = Double(kz <= d / 2 ? kz : kz - d) / Double(d)
+            for ky in 0..<h {
+                let fy = Double(ky <= h / 2 ? ky : ky - h) / Double(h)
+                for kx in 0..<wc { out[(kz * h + ky) * wc + kx] = Float(mask(Double(kx) / Double(w), fy, fz)) }
+            }
+        }
+        return out
+    }
+
     /// A radial band-pass: passes |k| in [low, high] cycles/voxel with raised-cosine edges of width
     /// `rolloff` (low = 0: low-pass; high ≥ 0.87: high-pass).
     public static func bandPass(_ volume: Volume, low: Double, high: Double, rolloff: Double = 0.02) -> Volume {
@@ -79,6 +94,33 @@ public struct MissingWedge: Sendable {
         if across == 0 { return minDegrees <= -90 || maxDegrees >= 90 }
         let theta = atan(-along / across) * 180 / Double.pi  // (−90, 90)
         return theta >= minDegrees && theta <= maxDegrees
+    }
+
+    /// The tilt angle θ(k) (degrees, in (−90, 90]) of the central plane that contains k; nil at the origin.
+    public func angle(kx: Double, kz: Double) -> Double? {
+        let (along, across) = beam == .z ? (kz, kx) : (kx, kz)
+        if along == 0 && across == 0 { return nil }
+        if across == 0 { return 90 }
+        return atan(-along / across) * 180 / Double.pi
+    }
+
+    /// How many degrees θ(k) lies outside the tilt range (angles wrap every 180°): negative inside
+    /// the range (minus the distance to its nearer edge), positive in the missing wedge.
+    public func degreesIntoWedge(kx: Double, kz: Double) -> Double {
+        guard maxDegrees - minDegrees < 180, let theta = angle(kx: kx, kz: kz) else { return -90 }
+        if theta >= minDegrees && theta <= maxDegrees { return -min(theta - minDegrees, maxDegrees - theta) }
+        func positive(_ a: Double) -> Double { let r = a.truncatingRemainder(dividingBy: 180); return r < 0 ? r + 180 : r }
+        return min(positive(minDegrees - theta), positive(theta - maxDegrees))
+    }
+
+    /// A smooth missing-wedge indicator: 0 where measured, 1 in the wedge, with a raised-cosine
+    /// transition `transition` degrees wide centred on the wedge's edges (0: a hard edge, where the
+    /// edge itself counts as measured). The origin is measured.
+    public func wedgeWeight(kx: Double, ky: Double, kz: Double, transition: Double) -> Double {
+        let d = degreesIntoWedge(kx: kx, kz: kz), h = transition / 2
+        if d <= -h || (transition == 0 && d <= 0) { return 0 }
+        if d >= h { return 1 }
+        return 0.5 - 0.5 * cos(Double.pi * (d + h) / transition)
     }
 
     /// The volume with its missing-wedge components removed (what a tomogram over this range keeps).

@@ -77,14 +77,12 @@ extension Dictionary where Key == String, Value == JSONValue {
 /// The operators that `derive` knows.
 public enum OperatorRegistry {
     public static let all: [any LazyOperator.Type] = [GaussianOperator.self, DoGOperator.self, NADOperator.self, BandPassOperator.self,
-                                                      WedgeMaskOperator.self, CTFOperator.self, DenoiseOperator.self, SimulateOperator.self]
+                                                      WedgeMaskOperator.self, CTFOperator.self, DenoiseOperator.self, SimulateOperator.self,
+                                                      CompensateOperator.self]
 
     /// The operator type with this name, or an error listing the known ones.
     public static func type(named name: String) throws -> any LazyOperator.Type {
         if let t = all.first(where: { $0.name == name }) { return t }
-        if name == "compensate" {
-            throw OperatorError("operator compensate needs missing-wedge compensation, which this build does not have yet; available: \(all.map { $0.name }.joined(separator: ", "))")
-        }
         throw OperatorError("unknown operator \(name); available: \(all.map { $0.name }.joined(separator: ", "))")
     }
 }

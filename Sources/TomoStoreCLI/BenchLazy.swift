@@ -40,7 +40,7 @@ struct BenchLazy: ParsableCommand {
         try fresh.dataset(named: "g").materialize(Box3(shape: shape))
         let materialize = Date().timeIntervalSince(t)
 
-        let (dual, bytes) = try resolveModel(model, store: store)
+        let (dual, bytes, _) = try resolveModel(model, store: store)
         try store.putModel(digest: dual.digest, bytes)
         try Derivations.define(in: store, name: "d", op: "denoise", inputs: ["t"], params: ["model": .string(dual.digest)], modelDigest: dual.digest)
         t = Date()

@@ -67,7 +67,7 @@ struct CorpusCreate: ParsableCommand {
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
     @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator = "physics"
     @Option(help: "SNR per projection (physics).") var snr = 0.1
-    @Option(help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
+    @Option(parsing: .unconditional, help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
 
     func run() throws {
         let s = try Store(path: store)
@@ -86,7 +86,7 @@ struct CorpusCreate: ParsableCommand {
         guard t.count == 3, t[0] <= t[1], t[2] > 0 else { throw CommandError("--tilt must be min:max:step") }
         recipe.tilt = t
         if simulator.hasPrefix("dual:") {
-            let (model, bytes) = try resolveModel(String(simulator.dropFirst(5)), store: s)
+            let (model, bytes, _) = try resolveModel(String(simulator.dropFirst(5)), store: s)
             try s.putModel(digest: model.digest, bytes)
             recipe.simulator = "dual"
             recipe.modelDigest = model.digest

@@ -8,21 +8,35 @@ import Store
 import Voxels
 
 /// Finds a DUAL model: a safetensors file, `default` (shipped with TomoStore), or the name or digest
-/// of a model stored in the store. Returns the model and its file bytes.
-func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UInt8]) {
+/// of a model stored in the store. Returns the model, its file bytes and its file metadata.
+func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UInt8], [String: String]) {
     var path = reference
+    var bytes: [UInt8]
     if reference == "default" {
         guard let url = DefaultModel.url else { throw CommandError("this build ships no default DUAL model; train one with `tomostore train` and pass --model FILE") }
         path = url.path
-    } else if !FileManager.default.fileExists(atPath: reference), let store,
-              let bytes = try store.model(digest: store.modelDigest(named: reference) ?? reference) {
-        return (try DUALModelFile.load(bytes: bytes, source: "stored model \(reference)"), bytes)
     }
-    guard FileManager.default.fileExists(atPath: path) else {
-        throw CommandError("no model \(reference): give a .safetensors file, default, or the name or digest of a model stored in the store (tomostore models STORE)")
+    if !FileManager.default.fileExists(atPath: path), let store, let stored = try store.model(digest: store.modelDigest(named: reference) ?? reference) {
+        bytes = stored
+        path = "stored model \(reference)"
+    } else {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError("no model \(reference): give a .safetensors file, default, or the name or digest of a model stored in the store (tomostore models STORE)")
+        }
+        bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
-    let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-    return (try DUALModelFile.load(bytes: bytes, source: path), bytes)
+    let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: path)
+    return (model, bytes, metadata)
+}
+
+/// Rejects a model trained for another task: `task` nil is denoising/simulation (`train`),
+/// "compensate" is missing-wedge compensation (`train-compensate`).
+func requireTask(_ task: String?, of metadata: [String: String], model reference: String) throws {
+    guard metadata["task"] != task else { return }
+    if task == nil {
+        throw CommandError("model \(reference) was trained for missing-wedge compensation (train-compensate); use it with `tomostore compensate`, or give a model from `tomostore train`")
+    }
+    throw CommandError("model \(reference) was trained for denoising and simulation (train), not missing-wedge compensation; train one with `tomostore train-compensate`")
 }
 
 /// `tomostore models STORE`: the named DUAL models stored in a store.
@@ -47,6 +61,74 @@ struct Models: ParsableCommand {
     }
 }
 
+/// Options shared by the DUAL training commands (train, train-compensate).
+struct DUALTrainingOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Output model (.safetensors); it is also stored in the store.") var output: String
+    @Option(name: .customLong("model-name"), help: "Name of the model inside the store (default: the output file's name without its extension).") var modelName: String?
+    @Option(help: "Iterations.") var iterations = 200
+    @Option(help: "Patches per batch (default: the config's).") var batch: Int?
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(name: .customLong("config"), help: "key=value overrides (repeatable).") var overrides: [String] = []
+    @Option(help: "Checkpoint interval in iterations.") var checkpointEvery = 50
+    @Flag(help: "Continue from OUTPUT.checkpoint.") var resume = false
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    /// `base` with the --config overrides and --batch applied.
+    func config(from base: DUALConfig) throws -> DUALConfig {
+        var config = base
+        for item in overrides {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw CommandError("malformed --config \(item): write key=value") }
+            try config.apply(kv[0], kv[1])
+        }
+        if let batch { try config.apply("batch", "\(batch)") }
+        return config
+    }
+
+    /// Trains a model between two domains with progress on stderr and checkpoints beside the
+    /// output, then writes the model (with `metadata`) and stores it under its name.
+    func train(store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String]) throws {
+        guard iterations > 0 else { throw CommandError("--iterations must be positive") }
+        guard checkpointEvery > 0 else { throw CommandError("--checkpoint-every must be positive") }
+        let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
+        try Store.validateModelName(storedName)
+        let model = DUALModel(config: config, seed: seed)
+        let trainer = DUALTrainer(model: model, seed: seed)
+        let checkpoint = output + ".checkpoint"
+        if resume {
+            guard FileManager.default.fileExists(atPath: checkpoint) else { throw CommandError("no checkpoint \(checkpoint) to resume from") }
+            try DUALModelFile.restore(trainer, from: checkpoint)
+        }
+        let start = Date(), first = trainer.iteration
+        try trainer.train(until: iterations, clean: PatchSampler(volumes: clean, seed: seed, stream: 1), noisy: PatchSampler(volumes: noisy, seed: seed, stream: 2),
+                          checkpointEvery: checkpointEvery, checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) }) { losses in
+            let done = trainer.iteration - first, left = iterations - trainer.iteration
+            let eta = Date().timeIntervalSince(start) / Double(done) * Double(left)
+            if !quiet && (isatty(2) != 0 || trainer.iteration % max(1, iterations / 20) == 0 || left == 0) {
+                printError(String(format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s", trainer.iteration, iterations,
+                                  losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
+            }
+        }
+        let bytes = try DUALModelFile.save(model, to: output, extra: metadata.merging(["iterations": "\(iterations)", "seed": "\(seed)"]) { a, _ in a })
+        try s.putModel(digest: model.digest, bytes, name: storedName)
+        print(String(format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName, iterations - first, Date().timeIntervalSince(start), model.digest))
+    }
+}
+
+extension Dataset {
+    /// This dataset as a training volume, standardized with its statistics.
+    var patchVolume: PatchVolume {
+        PatchVolume(name: "dataset \(name)", shape: shape, mean: info.stats?.mean ?? 0, std: info.stats?.rms ?? 1) { try self.read($0) }
+    }
+}
+
+/// Datasets named in a comma-separated list.
+func datasets(_ list: String, in s: Store) throws -> [Dataset] {
+    let names = list.split(separator: ",").map(String.init)
+    guard !names.isEmpty else { throw CommandError("no dataset named in \"\(list)\": give NAME[,NAME…]") }
+    return try names.map { try s.dataset(named: $0) }
+}
+
 /// `tomostore train STORE --clean … --noisy … -o MODEL`: trains DUAL on unpaired patches from the store.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -67,82 +149,30 @@ struct Train: ParsableCommand {
     @Argument(help: "The store directory.") var store: String
     @Option(help: "Clean-domain datasets (grand models), comma-separated.") var clean: String
     @Option(help: "Noisy-domain datasets (tomograms), comma-separated.") var noisy: String
-    @Option(name: .shortAndLong, help: "Output model (.safetensors).") var output: String
-    @Option(name: .customLong("model-name"), help: "Name of the model inside the store (default: the output file's name without .safetensors).") var modelName: String?
-    @Option(help: "Iterations.") var iterations = 200
-    @Option(help: "Patches per batch (default: the config's).") var batch: Int?
-    @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(name: .customLong("config"), help: "key=value overrides (repeatable).") var overrides: [String] = []
-    @Option(help: "Checkpoint interval in iterations.") var checkpointEvery = 50
-    @Flag(help: "Continue from OUTPUT.checkpoint.") var resume = false
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @OptionGroup var training: DUALTrainingOptions
 
     func run() throws {
-        var config = DUALConfig()
-        for item in overrides {
-            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw CommandError("malformed --config \(item): write key=value") }
-            try config.apply(kv[0], kv[1])
-        }
-        if let batch { try config.apply("batch", "\(batch)") }
-        guard iterations > 0 else { throw CommandError("--iterations must be positive") }
+        let config = try training.config(from: DUALConfig())
         let s = try Store(path: store)
-        let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
-        try Store.validateModelName(storedName)
-        let cleanSets = try clean.split(separator: ",").map { try s.dataset(named: String($0)) }
-        let noisySets = try noisy.split(separator: ",").map { try s.dataset(named: String($0)) }
-        for d in cleanSets + noisySets where min(d.shape.x, d.shape.y, d.shape.z) < config.patch {
-            throw CommandError("dataset \(d.name) (\(d.shape)) is smaller than the \(config.patch)³ training patch")
-        }
-        let model = DUALModel(config: config, seed: seed)
-        let trainer = DUALTrainer(model: model, seed: seed)
-        let checkpoint = output + ".checkpoint"
-        if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint) else { throw CommandError("no checkpoint \(checkpoint) to resume from") }
-            try DUALModelFile.restore(trainer, from: checkpoint)
-        }
-        let start = Date(), first = trainer.iteration
-        let rng = CounterRNG(seed: seed ^ 0xda7a)
-        func patches(_ sets: [Dataset], domain: UInt64) throws -> Tensor {
-            let p = config.patch
-            var values: [Float] = []
-            for b in 0..<config.batch {
-                let counter = UInt64(trainer.iteration * config.batch + b)
-                let d = sets[Int(rng.uniform(stream: domain, counter: 4 * counter) * Double(sets.count)) % sets.count]
-                func at(_ k: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: domain, counter: 4 * counter + k) * Double(n - p + 1)) }
-                let x = at(1, d.shape.x), y = at(2, d.shape.y), z = at(3, d.shape.z)
-                let v = try d.read(Box3(x: x..<x + p, y: y..<y + p, z: z..<z + p)).converted(to: .float32)
-                let mean = Float(d.info.stats?.mean ?? 0), sd = Float(max(d.info.stats?.rms ?? 1, 1e-12))
-                values += v.values(as: Float.self).map { ($0 - mean) / sd }
-            }
-            return Tensor(shape: [config.batch, 1, p, p, p], values: values)
-        }
-        while trainer.iteration < iterations {
-            let losses = trainer.step(DUALBatch(clean: try patches(cleanSets, domain: 1), noisy: try patches(noisySets, domain: 2)))
-            let done = trainer.iteration - first, left = iterations - trainer.iteration
-            let eta = Date().timeIntervalSince(start) / Double(done) * Double(left)
-            if !quiet && (isatty(2) != 0 || trainer.iteration % max(1, iterations / 20) == 0 || left == 0) {
-                printError(String(format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s", trainer.iteration, iterations,
-                                  losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
-            }
-            if trainer.iteration % checkpointEvery == 0 || left == 0 { try DUALModelFile.checkpoint(trainer, to: checkpoint) }
-        }
-        let bytes = try DUALModelFile.save(model, to: output, extra: ["iterations": "\(iterations)", "seed": "\(seed)", "clean": clean, "noisy": noisy])
-        try s.putModel(digest: model.digest, bytes, name: storedName)
-        print(String(format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName, iterations - first, Date().timeIntervalSince(start), model.digest))
+        try training.train(store: s, config: config, clean: try datasets(clean, in: s).map(\.patchVolume),
+                           noisy: try datasets(noisy, in: s).map(\.patchVolume), metadata: ["clean": clean, "noisy": noisy])
     }
 }
 
 /// Shared by denoise and simulate: whole-volume inference to a file, or a lazy dataset.
 enum NetworkOperatorCommand {
-    static func run(store: String, input: String, modelReference: String, output: String?, name: String?, op: String, seed: UInt64?, quiet: Bool = false) throws {
+    /// `parameters` gives the operator's parameters besides model and seed from the input dataset
+    /// and the model file's metadata (and rejects a model trained for another task).
+    static func run(store: String, input: String, modelReference: String, output: String?, name: String?, op: String, seed: UInt64?, quiet: Bool = false,
+                    parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }) throws {
         guard (output == nil) != (name == nil) else { throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)") }
         let s = try Store(path: store)
         let source = try s.dataset(named: input)
-        let (model, bytes) = try resolveModel(modelReference, store: s)
+        let (model, bytes, metadata) = try resolveModel(modelReference, store: s)
+        var params = try parameters(source, metadata)
         let digest = model.digest
         if try s.model(digest: digest) == nil { try s.putModel(digest: digest, bytes) }
-        var params: [String: JSONValue] = ["model": .string(digest)]
+        params["model"] = .string(digest)
         if let seed { params["seed"] = .number(Double(seed)) }
         if let name {
             let ds = try Derivations.define(in: s, name: name, op: op, inputs: [input], params: params, modelDigest: digest, seed: seed)
@@ -190,7 +220,11 @@ struct Denoise: ParsableCommand {
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
     @Flag(help: "No progress bar.") var quiet = false
 
-    func run() throws { try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "denoise", seed: nil, quiet: quiet) }
+    func run() throws {
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "denoise", seed: nil, quiet: quiet) { _, metadata in
+            try requireTask(nil, of: metadata, model: model); return [:]
+        }
+    }
 }
 
 /// `tomostore simulate STORE GRAND_MODEL --model M --seed S (-o OUT | --name OUT)`.
@@ -207,5 +241,9 @@ struct Simulate: ParsableCommand {
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
     @Flag(help: "No progress bar.") var quiet = false
 
-    func run() throws { try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "simulate", seed: seed, quiet: quiet) }
+    func run() throws {
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "simulate", seed: seed, quiet: quiet) { _, metadata in
+            try requireTask(nil, of: metadata, model: model); return [:]
+        }
+    }
 }

@@ -107,7 +107,7 @@ struct Demo: ParsableCommand {
         if DefaultModel.url != nil {
             try storeVolume(store, "sample/grand-model", .grandModel, model.density, 10, [:])
             try storeVolume(store, "sample/tomogram", .synthetic, tomogram, 10, [:])
-            let (dual, bytes) = try resolveModel("default", store: store)
+            let (dual, bytes, _) = try resolveModel("default", store: store)
             try store.putModel(digest: dual.digest, bytes)
             let box = Box3(x: 32..<96, y: 32..<96, z: 0..<64)
             for (op, input) in [("denoise", "sample/tomogram"), ("simulate", "sample/grand-model")] {

@@ -27,7 +27,7 @@ struct Synth: ParsableCommand {
     @Option(help: "Size in voxels X,Y,Z.") var size: String
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Voxel size in Å.") var voxel = 10.0
-    @Option(help: "Tilt range and step in degrees: min:max:step.") var tilt = "-60:60:3"
+    @Option(parsing: .unconditional, help: "Tilt range and step in degrees: min:max:step.") var tilt = "-60:60:3"
     @Option(help: "SNR of each projection (signal variance / noise variance).") var snr = 0.1
     @Option(help: "Total electron dose in e⁻/Å² over the series: shot (Poisson) noise instead of --snr.") var dose: Double?
     @Option(help: "Defocus in µm (underfocus).") var defocus = 3.0

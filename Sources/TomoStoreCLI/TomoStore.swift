@@ -18,7 +18,7 @@ struct TomoStore: ParsableCommand {
               tomostore convert in.mrc out.mrc --mode 2
             """,
         version: TomoStoreVersion.string,
-        subcommands: [Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self, Verify.self, Inspect.self, Convert.self, Preview.self, ExportZarr.self, ImportZarr.self, PyramidCommand.self, Synth.self, Particles.self, Train.self, Models.self, Denoise.self, Simulate.self, CorpusCommand.self, Derive.self, Materialize.self, GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self]
+        subcommands: [Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self, Verify.self, Inspect.self, Convert.self, Preview.self, ExportZarr.self, ImportZarr.self, PyramidCommand.self, Synth.self, Particles.self, Train.self, TrainCompensate.self, Models.self, Denoise.self, Simulate.self, Compensate.self, CorpusCommand.self, Derive.self, Materialize.self, GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self]
     )
 
     /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).

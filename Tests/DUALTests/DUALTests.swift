@@ -60,3 +60,42 @@ struct DUALTests {
         }
     }
 }
+
+@Suite("Training patches")
+struct PatchTests {
+    @Test("a transposed view reads the transposed patch of the original; samples depend only on (seed, iteration)")
+    func transposedView() throws {
+        let shape = Extent3(x: 20, y: 18, z: 12)
+        let rng = CounterRNG(seed: 9)
+        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        var reads: [Box3] = []
+        let original = PatchVolume(name: "v", shape: shape, mean: 0.5, std: 2) { reads.append($0); return volume.extracting($0) }
+        let view = original.transposedXZ()
+        #expect(view.shape == Extent3(x: 12, y: 18, z: 20))
+        let box = Box3(x: 2..<10, y: 3..<11, z: 5..<13)
+        #expect(try view.read(box) == volume.swappingXZ().extracting(box))
+        #expect(reads == [box.swappingXZ], "the view reads only the original's box")
+        let sampler = PatchSampler(volumes: [view], seed: 3, stream: 1)
+        let a = try sampler.batch(iteration: 4, batch: 2, patch: 8), b = try sampler.batch(iteration: 4, batch: 2, patch: 8)
+        #expect(a.shape == [2, 1, 8, 8, 8] && a.scalars == b.scalars)
+        #expect(try sampler.batch(iteration: 5, batch: 2, patch: 8).scalars != a.scalars)
+        // Each patch is standardized with the volume's mean and std and comes from a box of the view.
+        let t = volume.swappingXZ().values(as: Float.self).map { ($0 - 0.5) / 2 }
+        let first = Array(a.scalars[0..<512])
+        let found = (0...(12 - 8)).contains { x in (0...(18 - 8)).contains { y in (0...(20 - 8)).contains { z in
+            (0..<512).allSatisfy { i in abs(t[((z + i / 64) * 18 + y + (i / 8) % 8) * 12 + x + i % 8] - first[i]) < 1e-6 }
+        } } }
+        #expect(found)
+    }
+
+    @Test("training refuses volumes smaller than the patch")
+    func tooSmall() {
+        var c = DUALConfig(); c.base = 2; c.patch = 16; c.batch = 1; c.codeLength = 2; c.discriminatorBase = 2
+        let trainer = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
+        let small = PatchVolume(name: "tiny", shape: Extent3(x: 20, y: 20, z: 8), mean: 0, std: 1) { Volume(shape: $0.shape, dtype: .float32) }
+        #expect(throws: DUALError.self) {
+            try trainer.train(until: 1, clean: PatchSampler(volumes: [small], seed: 1, stream: 1), noisy: PatchSampler(volumes: [small], seed: 1, stream: 2),
+                              checkpointEvery: 1, checkpoint: {}, progress: { _ in })
+        }
+    }
+}

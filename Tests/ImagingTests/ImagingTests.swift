@@ -207,3 +207,38 @@ struct MetricsTests {
         #expect(double.truePositives == 1 && double.precision == 0.5 && double.recall == 1)
     }
 }
+
+@Suite("Smooth missing-wedge weight")
+struct WedgeWeightTests {
+    func direction(_ degrees: Double, _ r: Double = 0.2) -> (Double, Double) {
+        // θ = atan(−kz/kx): kx = r cos θ, kz = −r sin θ.
+        (r * cos(degrees * Double.pi / 180), -r * sin(degrees * Double.pi / 180))
+    }
+
+    @Test("with no transition the weight is exactly the complement of contains")
+    func hardEdge() {
+        let rng = CounterRNG(seed: 8)
+        for w in [MissingWedge(), MissingWedge(minDegrees: -45, maxDegrees: 62), MissingWedge(minDegrees: -50, maxDegrees: 50, beam: .x)] {
+            for i in 0..<2000 {
+                let k = (0..<3).map { rng.uniform(stream: $0, counter: UInt64(i)) - 0.5 }
+                #expect(w.wedgeWeight(kx: k[0], ky: k[1], kz: k[2], transition: 0) == (w.contains(kx: k[0], ky: k[1], kz: k[2]) ? 0 : 1))
+            }
+            #expect(w.wedgeWeight(kx: 0, ky: 0, kz: 0, transition: 0) == 0 && w.wedgeWeight(kx: 0, ky: 0.3, kz: 0, transition: 6) == 0)
+        }
+    }
+
+    @Test("a raised cosine across the edges: ½ on the edge, 0 and 1 half a transition away, the wedge wraps at ±90°")
+    func transition() {
+        let w = MissingWedge(minDegrees: -50, maxDegrees: 60)
+        func weight(_ deg: Double) -> Double { let (kx, kz) = direction(deg); return w.wedgeWeight(kx: kx, ky: 0.1, kz: kz, transition: 10) }
+        #expect(abs(weight(60) - 0.5) < 1e-9 && abs(weight(-50) - 0.5) < 1e-9)
+        #expect(weight(55) == 0 && weight(65) == 1 && weight(-45) == 0 && weight(-55) == 1)
+        #expect(abs(weight(62.5) - (0.5 - 0.5 * cos(Double.pi * 7.5 / 10))) < 1e-9)
+        #expect(weight(89.9) == 1 && weight(-89.9) == 1 && weight(0) == 0)
+        var last = -1.0
+        for d in stride(from: 50.0, through: 70, by: 0.5) { #expect(weight(d) >= last); last = weight(d) }
+        #expect(abs(w.degreesIntoWedge(kx: direction(80).0, kz: direction(80).1) - 20) < 1e-9)
+        #expect(abs(w.degreesIntoWedge(kx: direction(-80).0, kz: direction(-80).1) - 30) < 1e-9)
+        #expect(abs(w.degreesIntoWedge(kx: direction(10).0, kz: direction(10).1) + 50) < 1e-9)
+    }
+}

@@ -1,4 +1,6 @@
 import Foundation
+import DUAL
+import Engine
 import Imaging
 @testable import Store
 import Testing
@@ -111,5 +113,70 @@ struct OperatorsTests {
         }
         #expect(try Derivations.collectGarbage(in: store) == 1)
         #expect(try store.verify().ok)
+    }
+}
+
+@Suite("Missing-wedge compensation")
+struct CompensateTests {
+    @Test("the merge keeps the observed components and takes the wedge's from the translation (hard edge: exactly)")
+    func merge() {
+        let p = 16, shape = Extent3(x: p, y: p, z: p)
+        let wedge = MissingWedge(minDegrees: -55, maxDegrees: 60)
+        let rng = CounterRNG(seed: 12)
+        func random(_ stream: UInt64) -> [Float] { (0..<(2 * shape.count)).map { Float(rng.normal(stream: stream, counter: UInt64($0))) } }
+        let observed = Tensor(shape: [2, 1, p, p, p], values: random(1)), translated = Tensor(shape: [2, 1, p, p, p], values: random(2))
+        let hard = FourierFilter.halfSpectrum(shape) { wedge.wedgeWeight(kx: $0, ky: $1, kz: $2, transition: 0) }
+        let out = CompensateOperator.merge(observed: observed, translated: translated, wedgeWeights: hard, matchGain: false)
+        for b in 0..<2 {
+            func tile(_ t: [Float]) -> Volume { Volume(shape: shape, values: Array(t[(b * shape.count)..<((b + 1) * shape.count)])) }
+            let (o, g, c) = (tile(observed.scalars), tile(translated.scalars), tile(out.scalars))
+            #expect(maxDifference(wedge.apply(to: c), wedge.apply(to: o)) < 1e-4, "observed components kept")
+            let inWedge = { (v: Volume) in Volume(shape: shape, values: zip(v.values(as: Float.self), wedge.apply(to: v).values(as: Float.self)).map { $0 - $1 }) }
+            #expect(maxDifference(inWedge(c), inWedge(g)) < 1e-4, "wedge components from the translation")
+        }
+        // A translation equal to the input changes nothing, whatever the transition.
+        let smooth = FourierFilter.halfSpectrum(shape) { wedge.wedgeWeight(kx: $0, ky: $1, kz: $2, transition: 8) }
+        let same = CompensateOperator.merge(observed: observed, translated: observed, wedgeWeights: smooth, matchGain: false)
+        #expect(zip(same.scalars, observed.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        // With the gain matched, a translation at a tenth of the amplitude fills the wedge of white
+        // noise with the measured components' power density (Parseval: energy / share of bins).
+        let tenth = Tensor(shape: observed.shape, values: translated.scalars.map { $0 / 10 })
+        let wedgeShare = hard.enumerated().reduce(0.0) { $0 + Double($1.element) * ($1.offset % (p / 2 + 1) == 0 || $1.offset % (p / 2 + 1) == p / 2 ? 1 : 2) } / Double(shape.count)
+        func density(_ t: Tensor, wedgePart: Bool) -> Double {
+            let v = Volume(shape: shape, values: Array(t.scalars[0..<shape.count]))
+            let measured = wedge.apply(to: v).values(as: Float.self), all = v.values(as: Float.self)
+            let energy = zip(all, measured).reduce(0.0) { let e = Double(wedgePart ? $1.0 - $1.1 : $1.1); return $0 + e * e }
+            return energy / (wedgePart ? wedgeShare : 1 - wedgeShare)
+        }
+        let matched = CompensateOperator.merge(observed: observed, translated: tenth, wedgeWeights: hard, matchGain: true)
+        let ratio = density(matched, wedgePart: true) / density(observed, wedgePart: false)
+        #expect(ratio > 0.8 && ratio < 1.25, "matched wedge / measured power density \(ratio)")
+        let unmatched = CompensateOperator.merge(observed: observed, translated: tenth, wedgeWeights: hard, matchGain: false)
+        let low = density(unmatched, wedgePart: true) / density(observed, wedgePart: false)
+        #expect(low > 0.005 && low < 0.02, "a tenth of the amplitude is a hundredth of the power: \(low)")
+    }
+
+    @Test("lazy compensation: any box equals the whole volume's voxels; units of the input; parameters checked")
+    func lazy() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 30, y: 20, z: 18)
+        _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
+        var c = DUALConfig(); c.base = 2; c.patch = 16; c.codeLength = 2; c.discriminatorBase = 2
+        let model = DUALModel(config: c, seed: 3)
+        let path = NSTemporaryDirectory() + "tomostore-compensate-\(getpid()).safetensors"
+        try store.putModel(digest: model.digest, try DUALModelFile.save(model, to: path))
+        let params: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16), "tilt_min": .number(-50), "tilt_max": .number(60)]
+        let d = try Derivations.define(in: store, name: "c", op: "compensate", inputs: ["t"], params: params)
+        let whole = try CompensateOperator(parameters: params).computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")])
+        for box in [Box3(x: 3..<17, y: 0..<20, z: 5..<6), Box3(x: 29..<30, y: 19..<20, z: 17..<18), Box3(shape: shape)] {
+            #expect(try d.read(box) == whole.extracting(box), "\(box)")
+        }
+        #expect(VoxelStatistics.of(whole).rms > 0.1, "the output is in the input's units (unit-variance noise), not zero")
+        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "tilt_min": .number(60), "tilt_max": .number(-60)]) }
+        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "tile": .number(20)]) }
+        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "beam": .string("z")]) }
+        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "gain": .string("double")]) }
+        let big = try CompensateOperator(parameters: ["model": .string(model.digest), "tile": .number(64)])
+        #expect(throws: OperatorError.self) { try big.computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")]) }
     }
 }

@@ -128,3 +128,23 @@ struct CounterRNGTests {
         #expect(abs(gv - 1) < 5 * (2.0 / Double(n)).squareRoot())
     }
 }
+
+@Suite("x↔z transposition")
+struct TransposeTests {
+    @Test("swappingXZ puts voxel (z, y, x) at (x, y, z) for every dtype, and twice is the identity")
+    func swap() {
+        let shape = Extent3(x: 5, y: 3, z: 4)
+        let v = Volume(shape: shape, values: (0..<shape.count).map { Int16($0 * 7 - 30) })
+        let t = v.swappingXZ()
+        #expect(t.shape == Extent3(x: 4, y: 3, z: 5) && t.dtype == .int16)
+        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
+            #expect(t.value(x: z, y: y, z: x) == v.value(x: x, y: y, z: z))
+        } } }
+        #expect(t.swappingXZ() == v)
+        let f = Volume(shape: shape, values: (0..<shape.count).map { Float($0) / 3 })
+        #expect(f.swappingXZ().swappingXZ() == f)
+        let box = Box3(x: 1..<3, y: 0..<2, z: 2..<4)
+        #expect(box.swappingXZ == Box3(x: 2..<4, y: 0..<2, z: 1..<3))
+        #expect(v.extracting(box).swappingXZ() == t.extracting(box.swappingXZ))
+    }
+}
