@@ -42,13 +42,13 @@ struct TrainCompensate: ParsableCommand {
         commandName: "train-compensate",
         abstract: "Train a DUAL missing-wedge compensation model between tomograms (beam z) and their x↔z transposes (beam x).",
         discussion: """
-            Paper section 2.5: the two domains' missing wedges do not overlap, so the translation from
-            the original domain to the transposed one supplies the components the original misses.
-            Both domains are read from the store patch by patch (the transposition is a view, not a
-            copy) and trained with the same trainer, progress, checkpoints (--resume) and --config keys
-            as `tomostore train`. The tilt range (--tilt, else the datasets' tilt_min/tilt_max
-            attributes, else -60:60) is stored with the model as the default for `compensate`.
-            Defaults differ from `train` where our runs found them steadier: reconstruction=plain,
+            Paper section 2.5: the two domains' missing wedges do not overlap, so the translation from \
+            the original domain to the transposed one supplies the components the original misses. \
+            Both domains are read from the store patch by patch (the transposition is a view, not a \
+            copy) and trained with the same trainer, progress, checkpoints (--resume) and --config keys \
+            as `tomostore train`. The tilt range (--tilt, else the datasets' tilt_min/tilt_max \
+            attributes, else -60:60) is stored with the model as the default for `compensate`. \
+            Defaults differ from `train` where our runs found them steadier: reconstruction=plain, \
             lambda_adversarial=0.3, learning_rate=0.0002.
 
             Example:
@@ -91,11 +91,11 @@ struct Compensate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compensate a tomogram's missing wedge with a train-compensate model: lazily (--name) or now into an MRC file (-o).",
         discussion: """
-            On overlap tiles anchored to the volume origin (like denoise), the output keeps the observed
-            Fourier components and takes those inside the missing wedge from DUAL's translation, with a
-            raised-cosine transition --transition degrees wide at the wedge's edges; values stay in the
-            input's units. The translation's amplitude is matched per tile and radial shell to the measured components
-            (--gain match; --gain none takes it as is). Tilt range: --tilt, else the dataset's tilt_min/tilt_max attributes, else
+            On overlap tiles anchored to the volume origin (like denoise), the output keeps the observed \
+            Fourier components and takes those inside the missing wedge from DUAL's translation, with a \
+            raised-cosine transition --transition degrees wide at the wedge's edges; values stay in the \
+            input's units. The translation's amplitude is matched per tile and radial shell to the measured components \
+            (--gain match; --gain none takes it as is). Tilt range: --tilt, else the dataset's tilt_min/tilt_max attributes, else \
             the range the model was trained for.
 
             Examples:
