@@ -20,9 +20,11 @@ enum ModelCache {
     static func tiles(_ box: Box3, shape: Extent3, input: Dataset, digest: String, tile: Int? = nil,
                       _ network: (DUALModel, Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor) throws -> Volume {
         let model = try model(digest, store: input.store)
+        let edge = tile ?? model.config.patch, levels = 1 << (model.config.depth - 1)
+        guard edge % levels == 0 else { throw OperatorError("tile \(edge) is not a multiple of \(levels), which the model's \(model.config.depth)-level U-Net needs") }
         let stats = input.info.stats
         let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
-        return try DUALInference.apply(box: box, shape: shape, tile: tile ?? model.config.patch, input: reader) { network(model, $0, $1) }
+        return try DUALInference.apply(box: box, shape: shape, tile: edge, input: reader) { network(model, $0, $1) }
     }
 }
 

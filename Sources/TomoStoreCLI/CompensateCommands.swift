@@ -108,7 +108,7 @@ struct Compensate: ParsableCommand {
     @Option(help: "Model from train-compensate: a file, or a stored name or digest.") var model: String
     @Option(parsing: .unconditional, help: "Tilt range MIN:MAX in degrees (default: the dataset's tilt_min/tilt_max attributes, else the model's).") var tilt: String?
     @Option(help: "Width of the transition at the wedge's edges, degrees.") var transition = 6.0
-    @Option(help: "Inference tile edge in voxels (a multiple of 8).") var tile = 64
+    @Option(help: "Inference tile edge in voxels, a multiple of 8 (default: 64, or the largest multiple of 8 below twice the shortest axis).") var tile: Int?
     @Option(help: "match: scale the translation per tile and radial shell so its power on the measured components equals the tile's; none: use it as is.") var gain = "match"
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
@@ -120,6 +120,8 @@ struct Compensate: ParsableCommand {
             try requireTask("compensate", of: metadata, model: reference)
             let trained = TiltRange(attributes: ["tilt_min": .string(metadata["tilt_min"] ?? ""), "tilt_max": .string(metadata["tilt_max"] ?? "")])
             let range = explicit ?? TiltRange(attributes: source.info.attributes) ?? trained ?? TiltRange(min: -60, max: 60)
+            let shortest = min(source.shape.x, source.shape.y, source.shape.z)
+            let edge = edge ?? min(64, max(8, (2 * shortest - 1) / 8 * 8))
             return ["tilt_min": .number(range.min), "tilt_max": .number(range.max), "transition": .number(width), "tile": .number(Double(edge)), "gain": .string(scaling)]
         }
     }

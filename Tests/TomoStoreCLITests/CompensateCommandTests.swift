@@ -28,6 +28,9 @@ struct CompensateCommandTests {
             _ = try CLI.run("get", s, "a/comp-file", "--box", box, "-o", "\(dir)/y.npy")
             #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/x.npy")) == Data(contentsOf: URL(fileURLWithPath: "\(dir)/y.npy")), "box \(box)")
         }
+        // Without --tile, a volume thinner than 33 voxels gets a tile that fits (here 40 for 24 slices).
+        let auto = try CLI.run("compensate", s, "a/tomogram", "--model", "mw", "-o", "\(dir)/auto.mrc", "--quiet")
+        #expect(auto.status == 0, "\(auto.stderr)")
         let info = try CLI.run("info", s, "a/comp", "--json")
         #expect(info.stdout.contains("compensate") && info.stdout.contains("-50"), "\(info.stdout.prefix(600))")
 
