@@ -27,10 +27,13 @@ public struct ConvGeometry: Equatable, Sendable {
     }
 
     /// Output rows (oz, oy) per block: about `blockVoxels` output voxels (the size at which sgemm
-    /// runs best here), but small enough that every core gets at least two blocks.
+    /// runs best here), but small enough that every core gets at least two blocks of one sample.
+    /// The split never depends on the batch size: sgemm's rounding depends on its block shape, so a
+    /// sample's result must not change with the samples batched beside it (overlap tiles are
+    /// batched differently depending on the box asked for).
     var rowsPerBlock: Int {
         let byCache = max(1, ConvGeometry.blockVoxels / ow)
-        let byCores = max(1, (rowCount * n + 2 * EngineThreads.count - 1) / (2 * EngineThreads.count))
+        let byCores = max(1, (rowCount + 2 * EngineThreads.count - 1) / (2 * EngineThreads.count))
         return min(byCache, byCores)
     }
     static let blockVoxels: Int = Int(ProcessInfo.processInfo.environment["TOMOSTORE_CONV_BLOCK"] ?? "") ?? 2048

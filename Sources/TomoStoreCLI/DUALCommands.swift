@@ -186,7 +186,9 @@ enum NetworkOperatorCommand {
         options.action = "\(op) of \(input) with DUAL model \(digest)"
         let writer = try MRCWriter(path: output!, shape: shape, dtype: .float32, options: options)
         let start = Date()
-        let slab = max(1, min(shape.z, 32))
+        // Slabs as thick as 64 MiB of output allows (at least 32 slices): overlap tiles that straddle
+        // two slabs are computed for both, so thicker slabs waste less.
+        let slab = max(1, min(shape.z, max(32, (64 << 20) / max(1, shape.x * shape.y * 4) / 32 * 32)))
         let bar = ProgressBar("\(op) \(input)", unit: "slabs", quiet: quiet)
         for z in stride(from: 0, to: shape.z, by: slab) {
             defer { bar.update(z / slab + 1, (shape.z + slab - 1) / slab) }

@@ -44,6 +44,19 @@ struct DUALTests {
         for i in 0..<8 { #expect(abs(w[i] + w[i + 8] - 1) < 1e-6) }
     }
 
+    @Test("a tile's result does not depend on the tiles batched with it (bit for bit)")
+    func batchInvariance() throws {
+        let shape = Extent3(x: 40, y: 24, z: 24)
+        let rng = CounterRNG(seed: 6)
+        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let net = UNet3D(base: 4, depth: 3, seed: 2)
+        let reader = DUALInference.mirroredReader(shape: shape, mean: 0, std: 1) { volume.extracting($0) }
+        let results = try [1, 3, 4, 7].map { batch in
+            try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: 16, batch: batch, input: reader) { x, _ in net.infer(x) }
+        }
+        for r in results.dropFirst() { #expect(r == results[0]) }
+    }
+
     @Test("overlap-tile inference: any box equals the same voxels of the whole volume")
     func tileInvariance() throws {
         let shape = Extent3(x: 23, y: 17, z: 11)
