@@ -24,7 +24,10 @@ enum ModelCache {
         guard edge % levels == 0 else { throw OperatorError("tile \(edge) is not a multiple of \(levels), which the model's \(model.config.depth)-level U-Net needs") }
         let stats = input.info.stats
         let reader = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: stats?.rms ?? 1) { try input.read($0) }
-        return try DUALInference.apply(box: box, shape: shape, tile: edge, input: reader) { network(model, $0, $1) }
+        // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
+        // result does not depend on its batch.
+        let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))
+        return try DUALInference.apply(box: box, shape: shape, tile: edge, batch: batch, input: reader) { network(model, $0, $1) }
     }
 }
 
