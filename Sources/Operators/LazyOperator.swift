@@ -151,12 +151,15 @@ public struct BandPassOperator: LazyOperator {
     }
 }
 
-/// Removes the missing wedge of a tilt range (degrees; beam z or x) in Fourier space (global).
+/// Removes the missing wedge of a tilt range (degrees; beam z or x) in Fourier space (global),
+/// with a hard edge or a raised-cosine transition `transition` degrees wide (`MissingWedge.wedgeWeight`).
 public struct WedgeMaskOperator: LazyOperator {
     public static let name = "wedge-mask"
     let wedge: MissingWedge
+    let transition: Double
     public init(parameters p: [String: JSONValue]) throws {
-        try p.only(["tilt_min", "tilt_max", "beam"], op: Self.name)
+        try p.only(["tilt_min", "tilt_max", "beam", "transition"], op: Self.name)
+        transition = try p.number("transition", default: 0, in: 0...30, op: Self.name)
         let lo = try p.number("tilt_min", default: -60, in: -90...90, op: Self.name), hi = try p.number("tilt_max", default: 60, in: -90...90, op: Self.name)
         guard lo <= hi else { throw OperatorError("wedge-mask: tilt_min \(lo) exceeds tilt_max \(hi)") }
         let beam = try p.choice("beam", default: "z", among: ["z", "x"], op: Self.name)
@@ -164,7 +167,10 @@ public struct WedgeMaskOperator: LazyOperator {
     }
     public var inputCount: Int { 1 }
     public var halo: Int? { nil }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { wedge.apply(to: inputs[0]) }
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
+        let (w, t) = (wedge, transition)
+        return FourierFilter.apply(inputs[0]) { kx, ky, kz in 1 - w.wedgeWeight(kx: kx, ky: ky, kz: kz, transition: t) }
+    }
 }
 
 /// Multiplies by the CTF (or flips phases) of |k| in 3D (global), defocus in µm.

@@ -10,7 +10,7 @@ struct Derive: ParsableCommand {
         abstract: "Define a derived dataset lazily: nothing is computed until a box of it is read.",
         discussion: """
             Operators: gaussian (sigma), dog (sigma[, sigma2]), nad (kappa[, lambda, iterations]),
-            bandpass (low, high[, rolloff] in cycles/voxel), wedge-mask (tilt_min, tilt_max[, beam z|x]),
+            bandpass (low, high[, rolloff] in cycles/voxel), wedge-mask (tilt_min, tilt_max[, beam z|x, transition °]),
             ctf (defocus µm[, voltage kV, cs mm, amplitude, bfactor, mode multiply|flip]); the network
             operators denoise (model), simulate (model[, seed]) and compensate (model[, tilt_min, tilt_max,
             transition, tile, gain match|none]) take a model digest and are easier to define with their own
