@@ -72,16 +72,11 @@ public struct SimulateOperator: LazyOperator {
 
 /// DUAL missing-wedge compensation (paper, section 2.5): Dn translates a tomogram (beam z) into the
 /// style of its x↔z transposed copy (beam x), whose measured components cover the original's
-/// missing wedge. On every overlap tile x (standardized), with X = F(x), Y = F(Dn(x)) and W the
-/// smooth missing-wedge weight of the tilt range (0 where measured, 1 in the wedge), the output is
-/// F⁻¹[(1 − W)·X + W·g(|k|)·Y]: observed components kept, the wedge's taken from the translation.
-/// The gain g(|k|), per radial shell of width 1/P cycles/voxel, makes the filled wedge's mean power
-/// in the shell equal to the mean power of the tile's measured components in it (`gain` "match",
-/// the default: the transposed domain has the original's statistics, so a full tomogram's power
-/// does not depend on direction, while a briefly trained Dn translates at too low an amplitude and
-/// with another radial spectrum); or g = 1 (`gain` "none"). Dn supplies the wedge's content, the
-/// measured components its power. Tiles are
-/// blended like denoise's; the result is in the input's units (mean and rms restored).
+/// missing wedge. On every overlap tile x (standardized) the observed components are kept and those
+/// in the wedge taken from Dn(x), with a raised-cosine edge `transition` degrees wide and, with `gain`
+/// "match" (the default), the fill's power equalized to the measured components' (`WedgeFill`);
+/// `gain` "none" takes the translation as is. Tiles are blended like denoise's; the result is in the
+/// input's units (mean and rms restored).
 public struct CompensateOperator: LazyOperator {
     public static let name = "compensate"
     let digest: String
@@ -110,57 +105,12 @@ public struct CompensateOperator: LazyOperator {
         guard min(shape.x, shape.y, shape.z) * 2 > tile else {
             throw OperatorError("compensate: \(inputs[0].name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than half the \(tile)³ tile; use a smaller tile (compensate --tile, derive --param tile=…)")
         }
-        let (w, t) = (wedge, transition)
-        let weights = FourierFilter.halfSpectrum(Extent3(x: tile, y: tile, z: tile)) { kx, ky, kz in w.wedgeWeight(kx: kx, ky: ky, kz: kz, transition: t) }
-        let match = matchGain
+        let fill = WedgeFill(tile: tile, wedge: wedge, transition: transition), match = matchGain
         let standardized = try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, tile: tile) { model, x, _ in
-            Self.merge(observed: x, translated: model.denoiseTiles(x), wedgeWeights: weights, matchGain: match)
+            fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
         }
         let stats = inputs[0].info.stats
         let mean = Float(stats?.mean ?? 0), std = Float(stats?.rms ?? 1)
         return Volume(shape: standardized.shape, values: standardized.values(as: Float.self).map { $0 * std + mean })
-    }
-
-    /// Per tile of a batch [B, 1, P, P, P]: F⁻¹[(1 − W)·F(observed) + W·g(|k|)·F(translated)], W given
-    /// on the r2c half spectrum ([kz][ky][kx ≤ P/2]); g(|k|) as in the type's description.
-    static func merge(observed: Tensor, translated: Tensor, wedgeWeights w: [Float], matchGain: Bool) -> Tensor {
-        let p = observed.shape[2], n = p * p * p, wc = p / 2 + 1, bins = p * p * wc
-        precondition(w.count == bins, "wedge weights for another tile size")
-        var out = observed.scalars
-        var fill = translated.scalars
-        var x = [Float](repeating: 0, count: 2 * bins), y = [Float](repeating: 0, count: 2 * bins)
-        let shell = FourierFilter.halfSpectrum(Extent3(x: p, y: p, z: p)) { kx, ky, kz in ((kx * kx + ky * ky + kz * kz).squareRoot() * Double(p)).rounded() }.map { Int($0) }
-        let shells = (shell.max() ?? 0) + 1
-        for b in 0..<observed.shape[0] {
-            out.withUnsafeMutableBufferPointer { o in fill.withUnsafeMutableBufferPointer { f in
-                FFTPlans.shared.forward([p, p, p], o.baseAddress! + b * n, &x)
-                FFTPlans.shared.forward([p, p, p], f.baseAddress! + b * n, &y)
-            } }
-            // Radial shell of each bin (|k|·P rounded) and, when matching, each shell's gain.
-            var gain = [Float](repeating: 1, count: shells)
-            if matchGain {
-                // Per shell: mean power of the measured bins of X and of the wedge bins of Y.
-                var measuredX = [Double](repeating: 0, count: shells), measuredBins = [Double](repeating: 0, count: shells)
-                var wedgeY = [Double](repeating: 0, count: shells), wedgeBins = [Double](repeating: 0, count: shells)
-                for i in 1..<bins {  // bin 0 is the mean
-                    let kx = i % wc, m = (kx == 0 || 2 * kx == p) ? 1.0 : 2.0, s = shell[i]
-                    measuredX[s] += m * Double(1 - w[i]) * Double(x[2 * i] * x[2 * i] + x[2 * i + 1] * x[2 * i + 1])
-                    measuredBins[s] += m * Double(1 - w[i])
-                    wedgeY[s] += m * Double(w[i]) * Double(y[2 * i] * y[2 * i] + y[2 * i + 1] * y[2 * i + 1])
-                    wedgeBins[s] += m * Double(w[i])
-                }
-                for s in 0..<shells where measuredBins[s] > 0 && wedgeY[s] > 0 {
-                    gain[s] = Float(((measuredX[s] / measuredBins[s]) / (wedgeY[s] / wedgeBins[s])).squareRoot())
-                }
-            }
-            let scale = 1 / Float(n)
-            for i in 0..<bins {
-                let a = (1 - w[i]) * scale, c = w[i] * gain[shell[i]] * scale
-                x[2 * i] = a * x[2 * i] + c * y[2 * i]
-                x[2 * i + 1] = a * x[2 * i + 1] + c * y[2 * i + 1]
-            }
-            out.withUnsafeMutableBufferPointer { o in FFTPlans.shared.inverse([p, p, p], &x, o.baseAddress! + b * n) }
-        }
-        return Tensor(shape: observed.shape, values: out)
     }
 }

@@ -126,7 +126,7 @@ struct CompensateTests {
         func random(_ stream: UInt64) -> [Float] { (0..<(2 * shape.count)).map { Float(rng.normal(stream: stream, counter: UInt64($0))) } }
         let observed = Tensor(shape: [2, 1, p, p, p], values: random(1)), translated = Tensor(shape: [2, 1, p, p, p], values: random(2))
         let hard = FourierFilter.halfSpectrum(shape) { wedge.wedgeWeight(kx: $0, ky: $1, kz: $2, transition: 0) }
-        let out = CompensateOperator.merge(observed: observed, translated: translated, wedgeWeights: hard, matchGain: false)
+        let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: translated, matchGain: false)
         for b in 0..<2 {
             func tile(_ t: [Float]) -> Volume { Volume(shape: shape, values: Array(t[(b * shape.count)..<((b + 1) * shape.count)])) }
             let (o, g, c) = (tile(observed.scalars), tile(translated.scalars), tile(out.scalars))
@@ -135,8 +135,7 @@ struct CompensateTests {
             #expect(maxDifference(inWedge(c), inWedge(g)) < 1e-4, "wedge components from the translation")
         }
         // A translation equal to the input changes nothing, whatever the transition.
-        let smooth = FourierFilter.halfSpectrum(shape) { wedge.wedgeWeight(kx: $0, ky: $1, kz: $2, transition: 8) }
-        let same = CompensateOperator.merge(observed: observed, translated: observed, wedgeWeights: smooth, matchGain: false)
+        let same = WedgeFill(tile: p, wedge: wedge, transition: 8).merge(observed: observed, translated: observed, matchGain: false)
         #expect(zip(same.scalars, observed.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
         // With the gain matched, a translation at a tenth of the amplitude fills the wedge of white
         // noise with the measured components' power density (Parseval: energy / share of bins).
@@ -148,12 +147,39 @@ struct CompensateTests {
             let energy = zip(all, measured).reduce(0.0) { let e = Double(wedgePart ? $1.0 - $1.1 : $1.1); return $0 + e * e }
             return energy / (wedgePart ? wedgeShare : 1 - wedgeShare)
         }
-        let matched = CompensateOperator.merge(observed: observed, translated: tenth, wedgeWeights: hard, matchGain: true)
+        let matched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: tenth, matchGain: true)
         let ratio = density(matched, wedgePart: true) / density(observed, wedgePart: false)
         #expect(ratio > 0.8 && ratio < 1.25, "matched wedge / measured power density \(ratio)")
-        let unmatched = CompensateOperator.merge(observed: observed, translated: tenth, wedgeWeights: hard, matchGain: false)
+        let unmatched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: tenth, matchGain: false)
         let low = density(unmatched, wedgePart: true) / density(observed, wedgePart: false)
         #expect(low > 0.005 && low < 0.02, "a tenth of the amplitude is a hundredth of the power: \(low)")
+
+    }
+
+    @Test("matched gains equalize a translation that is three times stronger near the wedge's edges than deep inside")
+    func equalization() {
+        let p = 32, shape = Extent3(x: p, y: p, z: p)
+        let wedge = MissingWedge(minDegrees: -60, maxDegrees: 60)
+        let rng = CounterRNG(seed: 13)
+        let observed = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(stream: 1, counter: UInt64($0))) })
+        let noise = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(stream: 2, counter: UInt64($0))) })
+        let uneven = FourierFilter.apply(noise) { kx, _, kz in wedge.degreesIntoWedge(kx: kx, kz: kz) < 12 ? 3 : 1 }
+        let tensor = { (v: Volume) in Tensor(shape: [1, 1, p, p, p], values: v.values(as: Float.self)) }
+        let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: tensor(observed), translated: tensor(uneven), matchGain: true)
+        let v = Volume(shape: shape, values: out.scalars)
+        func bandDensity(_ v: Volume, _ band: ClosedRange<Double>) -> Double {
+            let inBand = { (kx: Double, ky: Double, kz: Double) -> Double in (kx == 0 && ky == 0 && kz == 0) || !band.contains(wedge.degreesIntoWedge(kx: kx, kz: kz)) ? 0 : 1 }
+            let share = FourierFilter.halfSpectrum(shape, mask: inBand).enumerated()
+                .reduce(0.0) { $0 + Double($1.element) * ($1.offset % (p / 2 + 1) == 0 || $1.offset % (p / 2 + 1) == p / 2 ? 1 : 2) } / Double(shape.count)
+            return FourierFilter.apply(v, mask: inBand).values(as: Float.self).reduce(0.0) { $0 + Double($1 * $1) } / share
+        }
+        let reference = bandDensity(observed, -90...0)
+        for band in [0.001...12.0, 12.001...90.0] {
+            let ratio = bandDensity(v, band) / reference
+            #expect(ratio > 0.6 && ratio < 1.6, "band \(band): filled / measured power density \(ratio)")
+        }
+        let raw = bandDensity(uneven, 0.001...12.0) / bandDensity(uneven, 12.001...90.0)
+        #expect(raw > 5, "the translation itself is uneven (\(raw))")
     }
 
     @Test("lazy compensation: any box equals the whole volume's voxels; units of the input; parameters checked")
