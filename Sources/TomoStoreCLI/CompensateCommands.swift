@@ -94,7 +94,7 @@ struct Compensate: ParsableCommand {
             On overlap tiles anchored to the volume origin (like denoise), the output keeps the observed \
             Fourier components and takes those inside the missing wedge from DUAL's translation, with a \
             raised-cosine transition --transition degrees wide at the wedge's edges; values stay in the \
-            input's units. The translation's amplitude is matched per tile and radial shell to the measured components \
+            input's units. The translation's power is matched per tile, radial shell and band of angle to the measured components \
             (--gain match; --gain none takes it as is). Tilt range: --tilt, else the dataset's tilt_min/tilt_max attributes, else \
             the range the model was trained for.
 
@@ -109,7 +109,7 @@ struct Compensate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Tilt range MIN:MAX in degrees (default: the dataset's tilt_min/tilt_max attributes, else the model's).") var tilt: String?
     @Option(help: "Width of the transition at the wedge's edges, degrees.") var transition = 6.0
     @Option(help: "Inference tile edge in voxels, a multiple of 8 (default: 64, or the largest multiple of 8 below twice the shortest axis).") var tile: Int?
-    @Option(help: "match: scale the translation per tile and radial shell so its power on the measured components equals the tile's; none: use it as is.") var gain = "match"
+    @Option(help: "match: scale the translation per tile, radial shell and band of angle so the filled wedge has the measured components' power; none: use it as is.") var gain = "match"
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
     @Flag(help: "No progress bar.") var quiet = false
