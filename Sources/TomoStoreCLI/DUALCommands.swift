@@ -42,22 +42,26 @@ func requireTask(_ task: String?, of metadata: [String: String], model reference
 /// `tomostore models STORE`: the named DUAL models stored in a store.
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the DUAL models stored in a store by name (train stores each model it writes).",
+        abstract: "List the DUAL models stored in a store by name, with their task (train and train-compensate store each model they write).",
         discussion: "Any name or digest listed works as --model for denoise, simulate and corpus recipes.\n\nExamples:\n  tomostore models s.store\n  tomostore models s.store --json"
     )
 
     @Argument(help: "The store directory.") var store: String
-    @Flag(help: "Print a JSON array of {name, digest, bytes}.") var json = false
+    @Flag(help: "Print a JSON array of {name, digest, bytes, task}; task is denoise (train) or compensate (train-compensate).") var json = false
 
     func run() throws {
         let s = try Store(path: store)
-        let entries = try s.modelNames().map { entry -> (String, String, Int) in (entry.name, entry.digest, try s.model(digest: entry.digest)?.count ?? 0) }
+        let entries = try s.modelNames().map { entry -> (String, String, Int, String) in
+            let bytes = try s.model(digest: entry.digest) ?? []
+            let task = (try? Safetensors.decode(bytes, source: entry.name).metadata["task"]) ?? nil
+            return (entry.name, entry.digest, bytes.count, task ?? "denoise")
+        }
         if json {
-            print(try jsonText(any: entries.map { ["name": $0.0, "digest": $0.1, "bytes": $0.2] as [String: Any] }))
+            print(try jsonText(any: entries.map { ["name": $0.0, "digest": $0.1, "bytes": $0.2, "task": $0.3] as [String: Any] }))
             return
         }
         if entries.isEmpty { print("(no named models)"); return }
-        for (name, digest, bytes) in entries { print("\(name)  \(digest)  \(bytes) bytes") }
+        for (name, digest, bytes, task) in entries { print("\(name)  \(digest)  \(bytes) bytes  \(task)") }
     }
 }
 

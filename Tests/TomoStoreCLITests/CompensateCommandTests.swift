@@ -34,6 +34,8 @@ struct CompensateCommandTests {
         let info = try CLI.run("info", s, "a/comp", "--json")
         #expect(info.stdout.contains("compensate") && info.stdout.contains("-50"), "\(info.stdout.prefix(600))")
 
+        let listed = try CLI.run("models", s, "--json")
+        #expect(listed.stdout.contains("\"task\" : \"compensate\""), "\(listed.stdout)")
         // Each model serves its own task only.
         let wrong = try CLI.run("denoise", s, "a/tomogram", "--model", "mw", "-o", "\(dir)/d.mrc")
         #expect(wrong.status != 0 && wrong.stderr.contains("train-compensate") && wrong.stderr.split(separator: "\n").count == 1, "\(wrong.stderr)")
