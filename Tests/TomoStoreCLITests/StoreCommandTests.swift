@@ -95,10 +95,16 @@ struct StoreCommandTests {
         _ = try CLI.run("init", s)
         _ = try randomMRC(dir + "/small.mrc", shape: Extent3(x: 30, y: 30, z: 30), seed: 8)
         #expect(try CLI.run("ingest", s, dir + "/small.mrc", "--name", "kept").status == 0)
+        // Kill moments adapt to this machine's speed: within [lo, hi], where lo is the latest moment
+        // known to be too early (no dataset yet) and hi the earliest known to be too late (finished).
+        let started = Date()
+        #expect(try CLI.run("ingest", s, dir + "/big.mrc", "--name", "timing", "--quiet").status == 0)
+        var lo = 0.0, hi = Date().timeIntervalSince(started) * 1.2
+        _ = try CLI.run("rm", s, "timing")
         let rng = CounterRNG(seed: UInt64(Date().timeIntervalSince1970))
         var interrupted = 0
-        for attempt in 0..<5 {
-            let delay = attempt == 0 ? 0.02 : rng.uniform(counter: UInt64(attempt)) * 1.2
+        for attempt in 0..<10 where attempt < 5 || interrupted < 2 {
+            let delay = lo + (hi - lo) * (attempt < 2 ? 0.5 : rng.uniform(counter: UInt64(attempt)))
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLI.binary)
             p.arguments = ["ingest", s, dir + "/big.mrc", "--name", "big\(attempt)", "--quiet"]
@@ -112,7 +118,8 @@ struct StoreCommandTests {
             #expect(verify.status == 0, "verify after kill at \(delay) s: \(verify.stdout)")
             #expect((json(try CLI.run("info", s, "kept", "--json").stdout) as? [String: Any])?["complete"] as? Bool == true)
             let list = (json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]]) ?? []
-            guard let entry = list.first(where: { $0["name"] as? String == "big\(attempt)" }) else { continue }
+            guard let entry = list.first(where: { $0["name"] as? String == "big\(attempt)" }) else { lo = delay; continue }
+            if entry["complete"] as? Bool != false { hi = delay }
             if entry["complete"] as? Bool == false {
                 interrupted += 1
                 #expect(try CLI.run("get", s, "big\(attempt)", "-o", dir + "/no.npy").status != 0, "an incomplete dataset was readable")
@@ -126,7 +133,7 @@ struct StoreCommandTests {
             #expect(Array(npy[(10 + headerLength)...]) == v.extracting(box).withUnsafeBytes { Array($0) }, "attempt \(attempt) data differ")
             _ = try CLI.run("rm", s, "big\(attempt)")
         }
-        #expect(interrupted > 0, "no kill landed during an ingest")
+        #expect(interrupted > 0, "no kill landed during an ingest (last window \(lo)…\(hi) s)")
         #expect(try CLI.run("verify", s).status == 0)
     }
 
