@@ -2,28 +2,43 @@ import Engine
 import Foundation
 import Voxels
 
-/// Overlap-tile inference anchored to the volume origin: tiles of P³ voxels at every multiple of
-/// P/2 along each axis (the first starting at −P/2), each weighted by a separable sin² window, which
-/// sums to exactly 1 over the two tiles covering any voxel; voxels outside the volume are mirrored
-/// (scipy's "reflect"). The value of a voxel therefore depends only on the input and its position,
-/// never on how the volume was split into requests.
+/// Overlap-tile inference anchored to the volume origin: tiles of P³ voxels overlapping their
+/// neighbours by o voxels (o = P/2 by default), at origins k·(P − o) − o along each axis, each
+/// weighted by a separable window whose overlapping ramps sum to exactly 1; voxels outside the volume
+/// are mirrored (scipy's "reflect"). The value of a voxel therefore depends only on the input, the
+/// tile and the overlap, never on how the volume was split into requests. A smaller overlap runs
+/// fewer tiles ((P / (P − o))³ per voxel: 8 at one half, 2.4 at one quarter).
 public enum DUALInference {
     /// The window weight of position i in a tile of P voxels: sin²(π (i + ½) / P).
     static func window(_ p: Int) -> [Float] {
         (0..<p).map { i in let s = sin(Double.pi * (Double(i) + 0.5) / Double(p)); return Float(s * s) }
     }
 
+    /// The window of a tile of P voxels overlapping each neighbour by o voxels (1 ≤ o ≤ P/2): a
+    /// sin² ramp over the first o positions, 1 between, a cos² ramp over the last o, so that a tile's
+    /// falling ramp and its neighbour's rising ramp sum to 1. At o = P/2 it is `window(P)`.
+    static func window(_ p: Int, overlap o: Int) -> [Float] {
+        if 2 * o == p { return window(p) }
+        return (0..<p).map { i in
+            if i < o { let s = sin(Double.pi * (Double(i) + 0.5) / Double(2 * o)); return Float(s * s) }
+            if i >= p - o { let c = cos(Double.pi * (Double(i - (p - o)) + 0.5) / Double(2 * o)); return Float(c * c) }
+            return 1
+        }
+    }
+
     /// Applies `network` (one tile [1, 1, P, P, P] → same shape) to the box `box` of a volume whose
     /// full extent is `shape`, reading input voxels through `input` (any box, possibly partly
-    /// outside the volume: the caller mirrors). Tiles of one batch run together.
-    public static func apply(box: Box3, shape: Extent3, tile p: Int, batch: Int = 4,
+    /// outside the volume: the caller mirrors). Tiles overlap by `overlap` voxels (default P/2, at
+    /// most P/2); tiles of one batch run together.
+    public static func apply(box: Box3, shape: Extent3, tile p: Int, overlap: Int? = nil, batch: Int = 4,
                              input: (Box3) throws -> Volume, network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor) throws -> Volume {
-        let s = p / 2
-        let w = window(p)
-        // Tile origins (multiples of s, from the first tile that reaches into the box).
+        let o = min(p / 2, max(1, overlap ?? p / 2)), s = p - o
+        let w = window(p, overlap: o)
+        // Tile origins k·s − o, from the first tile that reaches into [lo, hi) to the last.
         func origins(_ lo: Int, _ hi: Int) -> [Int] {
-            let first = Int((Double(lo - p + 1) / Double(s)).rounded(.up)) * s
-            return Array(stride(from: first, to: hi, by: s))
+            let numerator = lo - p + o
+            let kMin = (numerator >= 0 ? numerator / s : -((-numerator + s - 1) / s)) + 1
+            return Array(stride(from: kMin * s - o, to: hi, by: s))
         }
         let tiles = origins(box.lower.z, box.upper.z).flatMap { z in origins(box.lower.y, box.upper.y).flatMap { y in origins(box.lower.x, box.upper.x).map { x in (x, y, z) } } }
         var out = [Float](repeating: 0, count: box.shape.count)

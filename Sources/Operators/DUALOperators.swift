@@ -14,10 +14,16 @@ enum ModelCache {
         return m
     }
 
+    /// The `overlap` parameter of the network operators: the fraction of a tile shared with each
+    /// neighbour along an axis, 0.05…0.5 (default 0.5, the paper's half-overlapping tiles).
+    static func overlap(_ p: [String: JSONValue], op: String) throws -> Double {
+        try p.number("overlap", default: 0.5, in: 0.05...0.5, op: op)
+    }
+
     /// Runs a network over the overlap tiles of `box`, reading the input standardized with its
-    /// dataset statistics and mirrored at the volume's borders.
-    /// `tile` defaults to the model's training patch.
-    static func tiles(_ box: Box3, shape: Extent3, input: Dataset, digest: String, tile: Int? = nil,
+    /// dataset statistics and mirrored at the volume's borders. `tile` defaults to the model's
+    /// training patch; tiles share `overlap` of their edge with each neighbour.
+    static func tiles(_ box: Box3, shape: Extent3, input: Dataset, digest: String, tile: Int? = nil, overlap: Double = 0.5,
                       _ network: (DUALModel, Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor) throws -> Volume {
         let model = try model(digest, store: input.store)
         let edge = tile ?? model.config.patch, levels = 1 << (model.config.depth - 1)
@@ -27,7 +33,8 @@ enum ModelCache {
         // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
         // result does not depend on its batch.
         let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))
-        return try DUALInference.apply(box: box, shape: shape, tile: edge, batch: batch, input: reader) { network(model, $0, $1) }
+        let shared = max(1, min(edge / 2, Int((overlap * Double(edge)).rounded())))
+        return try DUALInference.apply(box: box, shape: shape, tile: edge, overlap: shared, batch: batch, input: reader) { network(model, $0, $1) }
     }
 }
 
@@ -35,30 +42,32 @@ enum ModelCache {
 /// with its dataset statistics; the output is in the clean domain (standardized, protein bright).
 public struct DenoiseOperator: LazyOperator {
     public static let name = "denoise"
-    let digest: String
+    let digest: String, overlap: Double
     public init(parameters p: [String: JSONValue]) throws {
-        try p.only(["model"], op: Self.name)
+        try p.only(["model", "overlap"], op: Self.name)
         guard case .string(let d)? = p["model"] else { throw OperatorError("denoise: parameter model (a model digest) is required") }
         digest = d
+        overlap = try ModelCache.overlap(p, op: Self.name)
     }
     public var inputCount: Int { 1 }
     public var halo: Int? { 64 }
     public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { inputs[0] }
 
     public func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
-        try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest) { model, x, _ in model.denoiseTiles(x) }
+        try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, overlap: overlap) { model, x, _ in model.denoiseTiles(x) }
     }
 }
 
 /// DUAL simulation Gs(v + P·Gn(z)) with z and P drawn from (seed, tile origin).
 public struct SimulateOperator: LazyOperator {
     public static let name = "simulate"
-    let digest: String, seed: UInt64
+    let digest: String, seed: UInt64, overlap: Double
     public init(parameters p: [String: JSONValue]) throws {
-        try p.only(["model", "seed"], op: Self.name)
+        try p.only(["model", "seed", "overlap"], op: Self.name)
         guard case .string(let d)? = p["model"] else { throw OperatorError("simulate: parameter model (a model digest) is required") }
         digest = d
         seed = UInt64(try p.number("seed", default: 1, in: 0...1e15, op: Self.name))
+        overlap = try ModelCache.overlap(p, op: Self.name)
     }
     public var inputCount: Int { 1 }
     public var halo: Int? { 64 }
@@ -66,7 +75,7 @@ public struct SimulateOperator: LazyOperator {
 
     public func computeChunk(_ chunk: Box3, shape: Extent3, voxelSize: Double, inputs: [Dataset]) throws -> Volume {
         let s = seed
-        return try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest) { model, x, origins in model.simulateTiles(x, origins: origins, seed: s) }
+        return try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, overlap: overlap) { model, x, origins in model.simulateTiles(x, origins: origins, seed: s) }
     }
 }
 
@@ -84,9 +93,11 @@ public struct CompensateOperator: LazyOperator {
     let transition: Double
     let tile: Int
     let matchGain: Bool
+    let overlap: Double
 
     public init(parameters p: [String: JSONValue]) throws {
-        try p.only(["model", "tilt_min", "tilt_max", "transition", "tile", "gain"], op: Self.name)
+        try p.only(["model", "tilt_min", "tilt_max", "transition", "tile", "gain", "overlap"], op: Self.name)
+        overlap = try ModelCache.overlap(p, op: Self.name)
         guard case .string(let d)? = p["model"] else { throw OperatorError("compensate: parameter model (a model digest) is required") }
         digest = d
         let lo = try p.number("tilt_min", default: -60, in: -90...90, op: Self.name), hi = try p.number("tilt_max", default: 60, in: -90...90, op: Self.name)
@@ -106,7 +117,7 @@ public struct CompensateOperator: LazyOperator {
             throw OperatorError("compensate: \(inputs[0].name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than half the \(tile)³ tile; use a smaller tile (compensate --tile, derive --param tile=…)")
         }
         let fill = WedgeFill(tile: tile, wedge: wedge, transition: transition), match = matchGain
-        let standardized = try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, tile: tile) { model, x, _ in
+        let standardized = try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, tile: tile, overlap: overlap) { model, x, _ in
             fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
         }
         let stats = inputs[0].info.stats

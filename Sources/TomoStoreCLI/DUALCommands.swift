@@ -224,11 +224,13 @@ struct Denoise: ParsableCommand {
     @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
+    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() throws {
+        let shared = overlap
         try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "denoise", seed: nil, quiet: quiet) { _, metadata in
-            try requireTask(nil, of: metadata, model: model); return [:]
+            try requireTask(nil, of: metadata, model: model); return shared.map { ["overlap": .number($0)] } ?? [:]
         }
     }
 }
@@ -245,11 +247,13 @@ struct Simulate: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
+    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() throws {
+        let shared = overlap
         try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "simulate", seed: seed, quiet: quiet) { _, metadata in
-            try requireTask(nil, of: metadata, model: model); return [:]
+            try requireTask(nil, of: metadata, model: model); return shared.map { ["overlap": .number($0)] } ?? [:]
         }
     }
 }

@@ -44,6 +44,38 @@ struct DUALTests {
         for i in 0..<8 { #expect(abs(w[i] + w[i + 8] - 1) < 1e-6) }
     }
 
+    @Test("windows of tiles overlapping by o voxels: rising and falling ramps sum to one, 1 between; o = P/2 is the sin² window")
+    func partialOverlapWindow() {
+        for (p, o) in [(32, 8), (16, 4), (24, 5)] {
+            let w = DUALInference.window(p, overlap: o), s = p - o
+            for i in 0..<o { #expect(abs(w[i] + w[s + i] - 1) < 1e-6, "P \(p), o \(o), i \(i)") }
+            for i in o..<s { #expect(w[i] == 1) }
+        }
+        #expect(DUALInference.window(16, overlap: 8) == DUALInference.window(16))
+    }
+
+    @Test("with a quarter overlap, any box still equals the same voxels of the whole volume, and fewer tiles run")
+    func partialOverlapInvariance() throws {
+        let shape = Extent3(x: 37, y: 21, z: 19)
+        let rng = CounterRNG(seed: 5)
+        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let net = UNet3D(base: 2, depth: 2, seed: 4)
+        let reader = DUALInference.mirroredReader(shape: shape, mean: 0, std: 1) { volume.extracting($0) }
+        var tiles = [0, 0]
+        func run(_ box: Box3, overlap: Int, count: Int) throws -> Volume {
+            try DUALInference.apply(box: box, shape: shape, tile: 16, overlap: overlap, input: reader) { x, origins in tiles[count] += origins.count; return net.infer(x) }
+        }
+        let whole = try run(Box3(shape: shape), overlap: 4, count: 0)
+        _ = try run(Box3(shape: shape), overlap: 8, count: 1)
+        #expect(tiles[0] * 2 < tiles[1], "\(tiles[0]) tiles at a quarter overlap, \(tiles[1]) at a half")
+        for box in [Box3(x: 0..<5, y: 3..<21, z: 2..<9), Box3(x: 11..<37, y: 0..<1, z: 18..<19), Box3(x: 23..<24, y: 11..<12, z: 12..<13)] {
+            #expect(try run(box, overlap: 4, count: 0) == whole.extracting(box), "\(box)")
+        }
+        // A constant network output (all ones) blends to exactly one everywhere: the weights sum to one.
+        let ones = try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: 16, overlap: 4, input: reader) { x, _ in Tensor(repeating: 1, shape: x.shape) }
+        #expect(ones.values(as: Float.self).allSatisfy { abs($0 - 1) < 1e-5 })
+    }
+
     @Test("a tile's result does not depend on the tiles batched with it (bit for bit)")
     func batchInvariance() throws {
         let shape = Extent3(x: 40, y: 24, z: 24)

@@ -198,6 +198,15 @@ struct CompensateTests {
             #expect(try d.read(box) == whole.extracting(box), "\(box)")
         }
         #expect(VoxelStatistics.of(whole).rms > 0.1, "the output is in the input's units (unit-variance noise), not zero")
+        var quarter = params
+        quarter["overlap"] = .number(0.25)
+        let q = try Derivations.define(in: store, name: "q", op: "compensate", inputs: ["t"], params: quarter)
+        let wholeQuarter = try CompensateOperator(parameters: quarter).computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")])
+        for box in [Box3(x: 3..<17, y: 0..<20, z: 5..<6), Box3(x: 29..<30, y: 19..<20, z: 17..<18)] {
+            #expect(try q.read(box) == wholeQuarter.extracting(box), "quarter overlap \(box)")
+        }
+        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "overlap": .number(0.7)]) }
+        #expect(throws: OperatorError.self) { try DenoiseOperator(parameters: ["model": .string("x"), "overlap": .number(0)]) }
         #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "tilt_min": .number(60), "tilt_max": .number(-60)]) }
         #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "tile": .number(20)]) }
         #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "beam": .string("z")]) }
