@@ -7,7 +7,7 @@ its best σ among 2…8 with as many picks as the sample has particles (so preci
 the same tuning for every row, as the classical filters get their best σ. Everything runs through the
 `tomostore` CLI.
 
-Usage: python3 tools/benchmark_denoise.py [path/to/tomostore] [--model default|FILE] [--size 160,160,80] [--seeds 2345,3456]
+Usage: python3 tools/benchmark_denoise.py [path/to/tomostore] [--model default|FILE] [--size 160,160,80] [--seeds 2345,3456] [--overlap 0.25]
 Requires: pip install numpy scipy scikit-image
 """
 import json
@@ -54,7 +54,7 @@ def pick_best(S, w, ds, truth, polarities, sigmas, top):
 def main():
     args = sys.argv[1:]
     opt = lambda name, default: args[args.index(name) + 1] if name in args else default
-    model, size = opt("--model", "default"), opt("--size", "160,160,80")
+    model, size, overlap = opt("--model", "default"), opt("--size", "160,160,80"), opt("--overlap", None)
     seeds = [int(s) for s in opt("--seeds", "2345").split(",")]
     nx, ny, nz = (int(v) for v in size.split(","))
     w = tempfile.mkdtemp(prefix="tomostore-bench-denoise-")
@@ -80,7 +80,7 @@ def main():
         run("filter", S, f"h{seed}/tomogram", "--nad", "--kappa", "1", "--iterations", "15", "--name", f"h{seed}/nad", "--quiet")
         nad = npy(f"h{seed}/nad")
         nad_sign = max((1, -1), key=lambda s: score(g, s * nad)[1])
-        r = run("denoise", S, f"h{seed}/tomogram", "--model", model, "--name", f"h{seed}/dual")
+        r = run("denoise", S, f"h{seed}/tomogram", "--model", model, "--name", f"h{seed}/dual", *(["--overlap", overlap] if overlap else []))
         dual = npy(f"h{seed}/dual") if r.returncode == 0 else None
         if dual is None:
             print("denoise failed:", r.stderr.strip())
