@@ -110,23 +110,17 @@ struct Compensate: ParsableCommand {
     @Option(help: "Width of the transition at the wedge's edges, degrees.") var transition = 6.0
     @Option(help: "Inference tile edge in voxels, a multiple of 8 (default: 64, or the largest multiple of 8 below twice the shortest axis).") var tile: Int?
     @Option(help: "match: scale the translation per tile, radial shell and band of angle so the filled wedge has the measured components' power; none: use it as is.") var gain = "match"
-    @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
-    @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
-    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
-    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        let (explicit, width, edge, reference, scaling, shared) = (try tilt.map { try TiltRange(parsing: $0) }, transition, tile, model, gain, overlap)
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "compensate", seed: nil, quiet: quiet) { source, metadata in
+        let (explicit, width, edge, reference, scaling) = (try tilt.map { try TiltRange(parsing: $0) }, transition, tile, model, gain)
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, destination: destination, op: "compensate", seed: nil) { source, metadata in
             try requireTask("compensate", of: metadata, model: reference)
             let trained = TiltRange(attributes: ["tilt_min": .string(metadata["tilt_min"] ?? ""), "tilt_max": .string(metadata["tilt_max"] ?? "")])
             let range = explicit ?? TiltRange(attributes: source.info.attributes) ?? trained ?? TiltRange(min: -60, max: 60)
             let shortest = min(source.shape.x, source.shape.y, source.shape.z)
             let edge = edge ?? min(64, max(8, (2 * shortest - 1) / 8 * 8))
-            var params: [String: JSONValue] = ["tilt_min": .number(range.min), "tilt_max": .number(range.max), "transition": .number(width),
-                                               "tile": .number(Double(edge)), "gain": .string(scaling)]
-            if let shared { params["overlap"] = .number(shared) }
-            return params
+            return ["tilt_min": .number(range.min), "tilt_max": .number(range.max), "transition": .number(width), "tile": .number(Double(edge)), "gain": .string(scaling)]
         }
     }
 }

@@ -163,17 +163,28 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Shared by denoise and simulate: whole-volume inference to a file, or a lazy dataset.
+/// Where a network operator's result goes (a file now, or a lazy dataset) and how its overlap
+/// tiles are laid out: shared by denoise, simulate and compensate.
+struct NetworkOutputOptions: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
+    @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
+    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
+    @Flag(help: "No progress bar.") var quiet = false
+}
+
+/// Shared by denoise, simulate and compensate: whole-volume inference to a file, or a lazy dataset.
 enum NetworkOperatorCommand {
     /// `parameters` gives the operator's parameters besides model and seed from the input dataset
     /// and the model file's metadata (and rejects a model trained for another task).
-    static func run(store: String, input: String, modelReference: String, output: String?, name: String?, op: String, seed: UInt64?, quiet: Bool = false,
+    static func run(store: String, input: String, modelReference: String, destination: NetworkOutputOptions, op: String, seed: UInt64?,
                     parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }) throws {
+        let (output, name, quiet) = (destination.output, destination.name, destination.quiet)
         guard (output == nil) != (name == nil) else { throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)") }
         let s = try Store(path: store)
         let source = try s.dataset(named: input)
         let (model, bytes, metadata) = try resolveModel(modelReference, store: s)
         var params = try parameters(source, metadata)
+        if let overlap = destination.overlap { params["overlap"] = .number(overlap) }
         let digest = model.digest
         if try s.model(digest: digest) == nil { try s.putModel(digest: digest, bytes) }
         params["model"] = .string(digest)
@@ -222,15 +233,11 @@ struct Denoise: ParsableCommand {
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The tomogram dataset.") var input: String
     @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
-    @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
-    @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
-    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
-    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        let shared = overlap
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "denoise", seed: nil, quiet: quiet) { _, metadata in
-            try requireTask(nil, of: metadata, model: model); return shared.map { ["overlap": .number($0)] } ?? [:]
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, destination: destination, op: "denoise", seed: nil) { _, metadata in
+            try requireTask(nil, of: metadata, model: model); return [:]
         }
     }
 }
@@ -245,15 +252,11 @@ struct Simulate: ParsableCommand {
     @Argument(help: "The grand-model dataset.") var input: String
     @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
     @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
-    @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
-    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
-    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        let shared = overlap
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, output: output, name: name, op: "simulate", seed: seed, quiet: quiet) { _, metadata in
-            try requireTask(nil, of: metadata, model: model); return shared.map { ["overlap": .number($0)] } ?? [:]
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, destination: destination, op: "simulate", seed: seed) { _, metadata in
+            try requireTask(nil, of: metadata, model: model); return [:]
         }
     }
 }
