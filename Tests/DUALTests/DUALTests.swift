@@ -4,6 +4,12 @@ import Testing
 import Voxels
 @testable import DUAL
 
+/// Unit normal noise of a shape, from a seed.
+func noiseVolume(_ shape: Extent3, seed: UInt64) -> Volume {
+    let rng = CounterRNG(seed: seed)
+    return Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+}
+
 @Suite("DUAL")
 struct DUALTests {
     var small: DUALConfig {
@@ -57,8 +63,7 @@ struct DUALTests {
     @Test("with a quarter overlap, any box still equals the same voxels of the whole volume, and fewer tiles run")
     func partialOverlapInvariance() throws {
         let shape = Extent3(x: 37, y: 21, z: 19)
-        let rng = CounterRNG(seed: 5)
-        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let volume = noiseVolume(shape, seed: 5)
         let net = UNet3D(base: 2, depth: 2, seed: 4)
         let reader = DUALInference.mirroredReader(shape: shape, mean: 0, std: 1) { volume.extracting($0) }
         var tiles = [0, 0]
@@ -79,8 +84,7 @@ struct DUALTests {
     @Test("a tile's result does not depend on the tiles batched with it (bit for bit)")
     func batchInvariance() throws {
         let shape = Extent3(x: 40, y: 24, z: 24)
-        let rng = CounterRNG(seed: 6)
-        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let volume = noiseVolume(shape, seed: 6)
         let net = UNet3D(base: 4, depth: 3, seed: 2)
         let reader = DUALInference.mirroredReader(shape: shape, mean: 0, std: 1) { volume.extracting($0) }
         let results = try [1, 3, 4, 7].map { batch in
@@ -92,8 +96,7 @@ struct DUALTests {
     @Test("overlap-tile inference: any box equals the same voxels of the whole volume")
     func tileInvariance() throws {
         let shape = Extent3(x: 23, y: 17, z: 11)
-        let rng = CounterRNG(seed: 2)
-        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let volume = noiseVolume(shape, seed: 2)
         let net = UNet3D(base: 2, depth: 2, seed: 4)
         let reader = DUALInference.mirroredReader(shape: shape, mean: 0.1, std: 1.2) { volume.extracting($0) }
         func run(_ box: Box3) throws -> Volume {
@@ -111,8 +114,7 @@ struct PatchTests {
     @Test("a transposed view reads the transposed patch of the original; samples depend only on (seed, iteration)")
     func transposedView() throws {
         let shape = Extent3(x: 20, y: 18, z: 12)
-        let rng = CounterRNG(seed: 9)
-        let volume = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
+        let volume = noiseVolume(shape, seed: 9)
         var reads: [Box3] = []
         let original = PatchVolume(name: "v", shape: shape, mean: 0.5, std: 2) { reads.append($0); return volume.extracting($0) }
         let view = original.transposedXZ()
