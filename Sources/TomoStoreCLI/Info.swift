@@ -35,6 +35,18 @@ struct Info: ParsableCommand {
         if let s = i.stats { lines.append(String(format: "stats:       min %g max %g mean %g rms %g", s.min, s.max, s.mean, s.rms)) }
         if let c = i.classes { lines.append("classes:     " + c.sorted { (Int($0.key) ?? 0) < (Int($1.key) ?? 0) }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
         if let m = i.mrc { lines.append("source:      \(m.path) (mode \(m.mode), \(m.endianness)-endian, axes \(m.axisOrder.map(String.init).joined(separator: ",")))") }
+        if let d = i.derivation {
+            func text(_ v: JSONValue) -> String {
+                switch v {
+                case .string(let s): return s
+                case .number(let n): return String(format: "%g", n)
+                case .bool(let b): return String(b)
+                default: return "…"
+                }
+            }
+            let params = d.params.sorted { $0.key < $1.key }.map { "\($0.key)=\(text($0.value))" }.joined(separator: " ")
+            lines.append("derived:     \(d.op)(\(d.inputs.joined(separator: ", ")))\(params.isEmpty ? "" : "  " + params)")
+        }
         lines.append("created:     \(i.created) by TomoStore \(i.softwareVersion)")
         print(lines.joined(separator: "\n"))
     }
