@@ -31,6 +31,7 @@ struct CompensateCommandTests {
         // Without --tile, a volume thinner than 33 voxels gets a tile that fits (here 40 for 24 slices).
         let auto = try CLI.run("compensate", s, "a/tomogram", "--model", "mw", "-o", "\(dir)/auto.mrc", "--quiet")
         #expect(auto.status == 0, "\(auto.stderr)")
+        #expect(try CLI.run("info", s, "a/comp").stdout.contains("derived:     compensate(a/tomogram)  gain=match"))
         let info = try CLI.run("info", s, "a/comp", "--json")
         #expect(info.stdout.contains("compensate") && info.stdout.contains("-50"), "\(info.stdout.prefix(600))")
 
