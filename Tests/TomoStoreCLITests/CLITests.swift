@@ -49,6 +49,7 @@ struct CLITests {
         let r = try CLI.run("demo", "--dir", dir)
         #expect(r.status == 0, "stderr: \(r.stderr)")
         #expect(r.stdout.contains("demo complete"))
+        #expect(r.stdout.contains("defined compensate(sample/tomogram) lazily"), "\(r.stdout)")
         #expect(FileManager.default.fileExists(atPath: dir + "/tomogram.mrc"))
     }
 
