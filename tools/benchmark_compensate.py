@@ -39,29 +39,9 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import run  # noqa: E402
+from checklib import run, wedge_weight  # noqa: E402
 
 TILE, TRANSITION = 64, 6.0
-
-
-def wedge_weight(shape, beam="z", lo=-60.0, hi=60.0, transition=TRANSITION):
-    """0 where a ±60° tilt series measures, 1 in the missing wedge, raised cosine `transition`
-    degrees wide at the edges; arrays in numpy (z, y, x) order, frequencies in cycles/voxel."""
-    kz, _, kx = np.meshgrid(np.fft.fftfreq(shape[0]), np.fft.fftfreq(shape[1]), np.fft.fftfreq(shape[2]), indexing="ij")
-    along, across = (kz, kx) if beam == "z" else (kx, kz)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        theta = np.degrees(np.arctan(-along / across))
-    theta = np.where(across == 0, 90.0, theta)
-    inside = (theta >= lo) & (theta <= hi)
-    outside = np.minimum(np.mod(lo - theta, 180), np.mod(theta - hi, 180))
-    d = np.where(inside, -np.minimum(theta - lo, hi - theta), outside)
-    h = transition / 2
-    if transition == 0:
-        w = (d > 0).astype(float)
-    else:
-        w = np.where(d <= -h, 0.0, np.where(d >= h, 1.0, 0.5 - 0.5 * np.cos(np.pi * (np.clip(d, -h, h) + h) / transition)))
-    w[(along == 0) & (across == 0)] = 0
-    return w
 
 
 def rotated_copy_fill(v):
@@ -69,7 +49,7 @@ def rotated_copy_fill(v):
     p, s = TILE, TILE // 2
     win1 = np.sin(np.pi * (np.arange(p) + 0.5) / p) ** 2
     win = win1[:, None, None] * win1[None, :, None] * win1[None, None, :]
-    W = wedge_weight((p, p, p))
+    W = wedge_weight((p, p, p), transition=TRANSITION)
     pads = [(s, s + (-(n + s) % s) + s) for n in v.shape]
     padded = np.pad(v, pads, mode="symmetric")
     out = np.zeros_like(padded)

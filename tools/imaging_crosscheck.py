@@ -22,32 +22,10 @@ import scipy.ndimage as ndi
 from skimage.metrics import structural_similarity
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import Tally, run  # noqa: E402
+from checklib import Tally, run, wedge_weight  # noqa: E402
 
 tally = Tally()
 check = tally.check
-
-
-def wedge_weight(shape, lo, hi, beam, transition):
-    """The missing-wedge weight on numpy's rfftn half spectrum of a (z, y, x) volume: the tilt angle of
-    a component is θ = atan(−k_beam / k_across) in (−90°, 90°] (90° when k_across = 0); 0 where θ is
-    inside [lo, hi], 1 outside, a raised cosine `transition` degrees wide centred on each edge (angles
-    wrap every 180°); the origin counts as measured."""
-    kz = np.fft.fftfreq(shape[0])[:, None, None]
-    ky = np.fft.fftfreq(shape[1])[None, :, None]
-    kx = np.fft.rfftfreq(shape[2])[None, None, :]
-    kz, ky, kx = np.broadcast_arrays(kz, ky, kx)
-    along, across = (kz, kx) if beam == "z" else (kx, kz)
-    theta = np.degrees(np.arctan2(-along, across))
-    theta = np.where(theta > 90, theta - 180, np.where(theta <= -90, theta + 180, theta))
-    inside = (theta >= lo) & (theta <= hi)
-    d = np.where(inside, -np.minimum(theta - lo, hi - theta), np.minimum(np.mod(lo - theta, 180), np.mod(theta - hi, 180)))
-    if transition == 0:
-        w = (d > 0).astype(float)
-    else:
-        h = transition / 2
-        w = np.where(d <= -h, 0.0, np.where(d >= h, 1.0, 0.5 - 0.5 * np.cos(np.pi * (np.clip(d, -h, h) + h) / transition)))
-    return np.where((along == 0) & (across == 0), 0.0, w)
 
 
 def main():
@@ -88,7 +66,7 @@ def main():
         r = run("get", S, name, "-o", out)
         if r.returncode != 0:
             check(False, f"get {name}: {r.stderr.strip()[:200]}"); continue
-        ref = np.fft.irfftn(np.fft.rfftn(test.astype(np.float64)) * (1 - wedge_weight(test.shape, lo, hi, beam, transition)), s=test.shape, axes=(0, 1, 2))
+        ref = np.fft.irfftn(np.fft.rfftn(test.astype(np.float64)) * (1 - wedge_weight(test.shape, lo, hi, beam, transition, half=True)), s=test.shape, axes=(0, 1, 2))
         err = float(np.abs(np.load(out) - ref).max() / np.abs(ref).max())
         check(err < 1e-5, f"{name}: relative error {err:.2e} vs numpy")
     r = run("eval", S, "--truth", "truth", "--test", "test", "--json")

@@ -59,18 +59,9 @@ public enum Safetensors {
 
     /// Every tensor and the metadata of safetensors bytes; `source` names them in errors.
     public static func decode(_ bytes: [UInt8], source path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-        let size = bytes.count
-        guard size >= 8 else { throw SafetensorsError(description: "\(path): not a safetensors file (\(size) bytes)") }
-        let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard n > 0, n <= UInt64(size - 8) else { throw SafetensorsError(description: "\(path): header length \(n) does not fit the file") }
-        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + Int(n)])) as? [String: Any] else {
-            throw SafetensorsError(description: "\(path): header is not a JSON object")
-        }
-        let dataStart = 8 + Int(n)
+        let (header, dataStart, metadata) = try parseHeader(bytes, source: path)
         var tensors: [String: Tensor] = [:]
-        var metadata: [String: String] = [:]
-        for (name, entry) in header {
-            if name == "__metadata__" { metadata = entry as? [String: String] ?? [:]; continue }
+        for (name, entry) in header where name != "__metadata__" {
             guard let e = entry as? [String: Any], let dtype = e["dtype"] as? String, let shape = e["shape"] as? [Int],
                   let offsets = e["data_offsets"] as? [Int], offsets.count == 2 else {
                 throw SafetensorsError(description: "\(path): entry \(name) is malformed")
@@ -78,22 +69,39 @@ public enum Safetensors {
             let count = shape.reduce(1, *)
             let width = dtype == "F32" ? 4 : (dtype == "F16" || dtype == "BF16" ? 2 : 0)
             guard width > 0 else { throw SafetensorsError(description: "\(path): tensor \(name) has dtype \(dtype); only F32, F16 and BF16 are read") }
-            guard offsets[1] - offsets[0] == count * width, offsets[0] >= 0, dataStart + offsets[1] <= size else {
+            guard offsets[1] - offsets[0] == count * width, offsets[0] >= 0, dataStart + offsets[1] <= bytes.count else {
                 throw SafetensorsError(description: "\(path): tensor \(name) offsets \(offsets) do not match shape \(shape)")
             }
             let base = dataStart + offsets[0]
-            var values = [Float](repeating: 0, count: count)
-            for i in 0..<count {
-                let j = base + width * i
-                switch dtype {
-                case "F32": values[i] = Float(bitPattern: UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(bytes[j + 3]) << 24)
-                case "F16": values[i] = Float(Float16(bitPattern: UInt16(bytes[j]) | UInt16(bytes[j + 1]) << 8))
-                default: values[i] = Float(bitPattern: (UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8) << 16)
-                }
+            let values: [Float]
+            switch dtype {
+            case "F32":
+                values = (0..<count).map { i in let j = base + 4 * i; return Float(bitPattern: UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(bytes[j + 3]) << 24) }
+            case "F16":
+                values = (0..<count).map { i in let j = base + 2 * i; return Float(Float16(bitPattern: UInt16(bytes[j]) | UInt16(bytes[j + 1]) << 8)) }
+            default:  // BF16: the high half of a float32
+                values = (0..<count).map { i in let j = base + 2 * i; return Float(bitPattern: (UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8) << 16) }
             }
             tensors[name] = Tensor(shape: shape, values: values)
         }
         return (tensors, metadata)
+    }
+
+    /// Only the metadata of safetensors bytes (the header is parsed, no tensor is decoded).
+    public static func metadata(_ bytes: [UInt8], source path: String) throws -> [String: String] {
+        try parseHeader(bytes, source: path).metadata
+    }
+
+    /// The JSON header, where the tensor data start, and the "__metadata__" strings.
+    static func parseHeader(_ bytes: [UInt8], source path: String) throws -> (header: [String: Any], dataStart: Int, metadata: [String: String]) {
+        let size = bytes.count
+        guard size >= 8 else { throw SafetensorsError(description: "\(path): not a safetensors file (\(size) bytes)") }
+        let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard n > 0, n <= UInt64(size - 8) else { throw SafetensorsError(description: "\(path): header length \(n) does not fit the file") }
+        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + Int(n)])) as? [String: Any] else {
+            throw SafetensorsError(description: "\(path): header is not a JSON object")
+        }
+        return (header, 8 + Int(n), header["__metadata__"] as? [String: String] ?? [:])
     }
 
     /// Saves a module's parameters under their dotted names; returns the bytes written.

@@ -20,9 +20,9 @@ public enum FourierFilter {
                 let scale = 1 / Float(d * h * w)
                 let base = sp.baseAddress!
                 Parallel.forEach(d) { kz in
-                    let fz = Double(kz <= d / 2 ? kz : kz - d) / Double(d)
+                    let fz = frequency(kz, d)
                     for ky in 0..<h {
-                        let fy = Double(ky <= h / 2 ? ky : ky - h) / Double(h)
+                        let fy = frequency(ky, h)
                         for kx in 0..<wc {
                             let m = Float(mask(Double(kx) / Double(w), fy, fz)) * scale
                             let i = (kz * h + ky) * wc + kx
@@ -36,15 +36,19 @@ public enum FourierFilter {
         return real
     }
 
+    /// The signed frequency (cycles/voxel) of FFT index i along an axis of n samples; index n/2 of
+    /// an even n is +0.5.
+    static func frequency(_ i: Int, _ n: Int) -> Double { Double(i <= n / 2 ? i : i - n) / Double(n) }
+
     /// `mask(kx, ky, kz)` (cycles/voxel, signed) sampled on the r2c half spectrum of a volume of
     /// `shape`: [kz][ky][kx] with kx in 0…nx/2, the layout `FFTPlans.forward` writes.
     public static func halfSpectrum(_ shape: Extent3, mask: (Double, Double, Double) -> Double) -> [Float] {
         let (d, h, w) = (shape.z, shape.y, shape.x), wc = w / 2 + 1
         var out = [Float](repeating: 0, count: d * h * wc)
         for kz in 0..<d {
-            let fz = Double(kz <= d / 2 ? kz : kz - d) / Double(d)
+            let fz = frequency(kz, d)
             for ky in 0..<h {
-                let fy = Double(ky <= h / 2 ? ky : ky - h) / Double(h)
+                let fy = frequency(ky, h)
                 for kx in 0..<wc { out[(kz * h + ky) * wc + kx] = Float(mask(Double(kx) / Double(w), fy, fz)) }
             }
         }

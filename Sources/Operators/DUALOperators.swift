@@ -89,11 +89,11 @@ public struct SimulateOperator: LazyOperator {
 public struct CompensateOperator: LazyOperator {
     public static let name = "compensate"
     let digest: String
-    let wedge: MissingWedge
-    let transition: Double
     let tile: Int
     let matchGain: Bool
     let overlap: Double
+    /// The tile's spectral weights, built once from tilt range, transition and tile.
+    let fill: WedgeFill
 
     public init(parameters p: [String: JSONValue]) throws {
         try p.only(["model", "tilt_min", "tilt_max", "transition", "tile", "gain", "overlap"], op: Self.name)
@@ -102,11 +102,11 @@ public struct CompensateOperator: LazyOperator {
         digest = d
         let lo = try p.number("tilt_min", default: -60, in: -90...90, op: Self.name), hi = try p.number("tilt_max", default: 60, in: -90...90, op: Self.name)
         guard lo < hi else { throw OperatorError("compensate: tilt_min \(lo) must be below tilt_max \(hi)") }
-        wedge = MissingWedge(minDegrees: lo, maxDegrees: hi, beam: .z)
-        transition = try p.number("transition", default: 6, in: 0...30, op: Self.name)
+        let transition = try p.number("transition", default: 6, in: 0...30, op: Self.name)
         tile = Int(try p.number("tile", default: 64, in: 8...256, op: Self.name))
         guard tile % 8 == 0 else { throw OperatorError("compensate: tile \(tile) must be a multiple of 8") }
         matchGain = try p.choice("gain", default: "match", among: ["match", "none"], op: Self.name) == "match"
+        fill = WedgeFill(tile: tile, wedge: MissingWedge(minDegrees: lo, maxDegrees: hi, beam: .z), transition: transition)
     }
     public var inputCount: Int { 1 }
     public var halo: Int? { tile }
@@ -116,7 +116,7 @@ public struct CompensateOperator: LazyOperator {
         guard min(shape.x, shape.y, shape.z) * 2 > tile else {
             throw OperatorError("compensate: \(inputs[0].name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than half the \(tile)³ tile; use a smaller tile (compensate --tile, derive --param tile=…)")
         }
-        let fill = WedgeFill(tile: tile, wedge: wedge, transition: transition), match = matchGain
+        let (fill, match) = (fill, matchGain)
         let standardized = try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, tile: tile, overlap: overlap) { model, x, _ in
             fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
         }

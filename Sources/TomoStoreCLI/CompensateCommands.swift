@@ -6,10 +6,16 @@ import Store
 import Voxels
 
 /// A tilt range in degrees, from `--tilt MIN:MAX` (a step, as synth writes it, is allowed and ignored).
-struct TiltRange: Equatable {
+struct TiltRange: Hashable {
     var min: Double, max: Double
 
     init(min: Double, max: Double) { self.min = min; self.max = max }
+
+    /// A range from two recorded values, or nil when either is missing or they make no range.
+    init?(checking lo: Double?, _ hi: Double?) {
+        guard let lo, let hi, lo >= -90, hi <= 90, lo < hi else { return nil }
+        self.init(min: lo, max: hi)
+    }
 
     init(parsing text: String, option: String = "--tilt") throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
@@ -28,8 +34,7 @@ struct TiltRange: Equatable {
             default: return nil
             }
         }
-        guard let lo = number("tilt_min"), let hi = number("tilt_max"), lo >= -90, hi <= 90, lo < hi else { return nil }
-        self.init(min: lo, max: hi)
+        self.init(checking: number("tilt_min"), number("tilt_max"))
     }
 
     var text: String { "\(Self.format(min)):\(Self.format(max))" }
@@ -74,11 +79,11 @@ struct TrainCompensate: ParsableCommand {
         let sets = try datasets(input, in: s)
         let range: TiltRange
         if let tilt { range = try TiltRange(parsing: tilt) } else {
-            let recorded = Set(sets.compactMap { TiltRange(attributes: $0.info.attributes).map(\.text) })
+            let recorded = Set(sets.compactMap { TiltRange(attributes: $0.info.attributes) })
             guard recorded.count <= 1 else {
-                throw CommandError("the input datasets record different tilt ranges (\(recorded.sorted().joined(separator: ", "))); train one model per range or pass --tilt")
+                throw CommandError("the input datasets record different tilt ranges (\(recorded.map(\.text).sorted().joined(separator: ", "))); train one model per range or pass --tilt")
             }
-            range = try recorded.first.map { try TiltRange(parsing: $0) } ?? TiltRange(min: -60, max: 60)
+            range = recorded.first ?? TiltRange(min: -60, max: 60)
         }
         let original = sets.map(\.patchVolume)
         try training.train(store: s, config: config, clean: original.map { $0.transposedXZ() }, noisy: original,
@@ -113,10 +118,9 @@ struct Compensate: ParsableCommand {
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        let (explicit, width, edge, reference, scaling) = (try tilt.map { try TiltRange(parsing: $0) }, transition, tile, model, gain)
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, destination: destination, op: "compensate", seed: nil) { source, metadata in
-            try requireTask("compensate", of: metadata, model: reference)
-            let trained = TiltRange(attributes: ["tilt_min": .string(metadata["tilt_min"] ?? ""), "tilt_max": .string(metadata["tilt_max"] ?? "")])
+        let (explicit, width, edge, scaling) = (try tilt.map { try TiltRange(parsing: $0) }, transition, tile, gain)
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, task: "compensate", destination: destination, op: "compensate", seed: nil) { source, metadata in
+            let trained = TiltRange(checking: metadata["tilt_min"].flatMap(Double.init), metadata["tilt_max"].flatMap(Double.init))
             let range = explicit ?? TiltRange(attributes: source.info.attributes) ?? trained ?? TiltRange(min: -60, max: 60)
             let shortest = min(source.shape.x, source.shape.y, source.shape.z)
             let edge = edge ?? min(64, max(8, (2 * shortest - 1) / 8 * 8))

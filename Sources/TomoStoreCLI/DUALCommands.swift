@@ -53,7 +53,7 @@ struct Models: ParsableCommand {
         let s = try Store(path: store)
         let entries = try s.modelNames().map { entry -> (String, String, Int, String) in
             let bytes = try s.model(digest: entry.digest) ?? []
-            let task = (try? Safetensors.decode(bytes, source: entry.name).metadata["task"]) ?? nil
+            let task = (try? Safetensors.metadata(bytes, source: entry.name)["task"]) ?? nil
             return (entry.name, entry.digest, bytes.count, task ?? "denoise")
         }
         if json {
@@ -174,15 +174,17 @@ struct NetworkOutputOptions: ParsableArguments {
 
 /// Shared by denoise, simulate and compensate: whole-volume inference to a file, or a lazy dataset.
 enum NetworkOperatorCommand {
-    /// `parameters` gives the operator's parameters besides model and seed from the input dataset
-    /// and the model file's metadata (and rejects a model trained for another task).
-    static func run(store: String, input: String, modelReference: String, destination: NetworkOutputOptions, op: String, seed: UInt64?,
+    /// The model must have been trained for `task` (see `requireTask`); `parameters` gives the
+    /// operator's parameters besides model, seed and overlap from the input dataset and the model
+    /// file's metadata.
+    static func run(store: String, input: String, modelReference: String, task: String?, destination: NetworkOutputOptions, op: String, seed: UInt64?,
                     parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }) throws {
         let (output, name, quiet) = (destination.output, destination.name, destination.quiet)
         guard (output == nil) != (name == nil) else { throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)") }
         let s = try Store(path: store)
         let source = try s.dataset(named: input)
         let (model, bytes, metadata) = try resolveModel(modelReference, store: s)
+        try requireTask(task, of: metadata, model: modelReference)
         var params = try parameters(source, metadata)
         if let overlap = destination.overlap { params["overlap"] = .number(overlap) }
         let digest = model.digest
@@ -236,9 +238,7 @@ struct Denoise: ParsableCommand {
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, destination: destination, op: "denoise", seed: nil) { _, metadata in
-            try requireTask(nil, of: metadata, model: model); return [:]
-        }
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, task: nil, destination: destination, op: "denoise", seed: nil)
     }
 }
 
@@ -255,8 +255,6 @@ struct Simulate: ParsableCommand {
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, destination: destination, op: "simulate", seed: seed) { _, metadata in
-            try requireTask(nil, of: metadata, model: model); return [:]
-        }
+        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, task: nil, destination: destination, op: "simulate", seed: seed)
     }
 }

@@ -116,6 +116,16 @@ struct OperatorsTests {
     }
 }
 
+/// The mean power per spectral bin of a volume's components where `inside(kx, ky, kz)` holds
+/// (Parseval: the energy of the volume filtered to them, over their share of all bins).
+func powerDensity(_ v: Volume, _ inside: @escaping (Double, Double, Double) -> Bool) -> Double {
+    let s = v.shape, wc = s.x / 2 + 1
+    let mask = { (kx: Double, ky: Double, kz: Double) -> Double in inside(kx, ky, kz) ? 1 : 0 }
+    let share = FourierFilter.halfSpectrum(s, mask: mask).enumerated()
+        .reduce(0.0) { $0 + Double($1.element) * ($1.offset % wc == 0 || 2 * ($1.offset % wc) == s.x ? 1 : 2) } / Double(s.count)
+    return FourierFilter.apply(v, mask: mask).values(as: Float.self).reduce(0.0) { $0 + Double($1 * $1) } / share
+}
+
 @Suite("Missing-wedge compensation")
 struct CompensateTests {
     @Test("the merge keeps the observed components and takes the wedge's from the translation (hard edge: exactly)")
@@ -125,7 +135,6 @@ struct CompensateTests {
         let rng = CounterRNG(seed: 12)
         func random(_ stream: UInt64) -> [Float] { (0..<(2 * shape.count)).map { Float(rng.normal(stream: stream, counter: UInt64($0))) } }
         let observed = Tensor(shape: [2, 1, p, p, p], values: random(1)), translated = Tensor(shape: [2, 1, p, p, p], values: random(2))
-        let hard = FourierFilter.halfSpectrum(shape) { wedge.wedgeWeight(kx: $0, ky: $1, kz: $2, transition: 0) }
         let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: translated, matchGain: false)
         for b in 0..<2 {
             func tile(_ t: [Float]) -> Volume { Volume(shape: shape, values: Array(t[(b * shape.count)..<((b + 1) * shape.count)])) }
@@ -140,20 +149,15 @@ struct CompensateTests {
         // With the gain matched, a translation at a tenth of the amplitude fills the wedge of white
         // noise with the measured components' power density (Parseval: energy / share of bins).
         let tenth = Tensor(shape: observed.shape, values: translated.scalars.map { $0 / 10 })
-        let wedgeShare = hard.enumerated().reduce(0.0) { $0 + Double($1.element) * ($1.offset % (p / 2 + 1) == 0 || $1.offset % (p / 2 + 1) == p / 2 ? 1 : 2) } / Double(shape.count)
-        func density(_ t: Tensor, wedgePart: Bool) -> Double {
-            let v = Volume(shape: shape, values: Array(t.scalars[0..<shape.count]))
-            let measured = wedge.apply(to: v).values(as: Float.self), all = v.values(as: Float.self)
-            let energy = zip(all, measured).reduce(0.0) { let e = Double(wedgePart ? $1.0 - $1.1 : $1.1); return $0 + e * e }
-            return energy / (wedgePart ? wedgeShare : 1 - wedgeShare)
-        }
+        func first(_ t: Tensor) -> Volume { Volume(shape: shape, values: Array(t.scalars[0..<shape.count])) }
+        let inWedge = { (kx: Double, ky: Double, kz: Double) in !wedge.contains(kx: kx, ky: ky, kz: kz) }
+        let measured = { (kx: Double, ky: Double, kz: Double) in wedge.contains(kx: kx, ky: ky, kz: kz) && (kx, ky, kz) != (0, 0, 0) }
         let matched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: tenth, matchGain: true)
-        let ratio = density(matched, wedgePart: true) / density(observed, wedgePart: false)
+        let ratio = powerDensity(first(matched), inWedge) / powerDensity(first(observed), measured)
         #expect(ratio > 0.8 && ratio < 1.25, "matched wedge / measured power density \(ratio)")
         let unmatched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: tenth, matchGain: false)
-        let low = density(unmatched, wedgePart: true) / density(observed, wedgePart: false)
+        let low = powerDensity(first(unmatched), inWedge) / powerDensity(first(observed), measured)
         #expect(low > 0.005 && low < 0.02, "a tenth of the amplitude is a hundredth of the power: \(low)")
-
     }
 
     @Test("matched gains equalize a translation that is three times stronger near the wedge's edges than deep inside")
@@ -168,10 +172,7 @@ struct CompensateTests {
         let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: tensor(observed), translated: tensor(uneven), matchGain: true)
         let v = Volume(shape: shape, values: out.scalars)
         func bandDensity(_ v: Volume, _ band: ClosedRange<Double>) -> Double {
-            let inBand = { (kx: Double, ky: Double, kz: Double) -> Double in (kx == 0 && ky == 0 && kz == 0) || !band.contains(wedge.degreesIntoWedge(kx: kx, kz: kz)) ? 0 : 1 }
-            let share = FourierFilter.halfSpectrum(shape, mask: inBand).enumerated()
-                .reduce(0.0) { $0 + Double($1.element) * ($1.offset % (p / 2 + 1) == 0 || $1.offset % (p / 2 + 1) == p / 2 ? 1 : 2) } / Double(shape.count)
-            return FourierFilter.apply(v, mask: inBand).values(as: Float.self).reduce(0.0) { $0 + Double($1 * $1) } / share
+            powerDensity(v) { kx, ky, kz in (kx, ky, kz) != (0, 0, 0) && band.contains(wedge.degreesIntoWedge(kx: kx, kz: kz)) }
         }
         let reference = bandDensity(observed, -90...0)
         for band in [0.001...12.0, 12.001...90.0] {
