@@ -55,17 +55,19 @@ public struct PatchSampler {
 }
 
 extension DUALTrainer {
-    /// Trains until `iterations`, drawing unpaired batches from the two domains; `checkpoint` is
-    /// called every `checkpointEvery` iterations and after the last, `progress` after each one.
-    public func train(until iterations: Int, clean: PatchSampler, noisy: PatchSampler, checkpointEvery: Int,
+    /// Trains until `iterations` on unpaired batches drawn from the two domains' volumes (patch
+    /// positions from the trainer's seed, stream 1 clean, 2 noisy); `checkpoint` is called every
+    /// `checkpointEvery` iterations and after the last, `progress` after each one.
+    public func train(until iterations: Int, clean: [PatchVolume], noisy: [PatchVolume], checkpointEvery: Int,
                       checkpoint: () throws -> Void, progress: (DUALLosses) -> Void) throws {
         let c = model.config
-        for v in clean.volumes + noisy.volumes where min(v.shape.x, v.shape.y, v.shape.z) < c.patch {
+        for v in clean + noisy where min(v.shape.x, v.shape.y, v.shape.z) < c.patch {
             throw DUALError("\(v.name) (\(v.shape.x)×\(v.shape.y)×\(v.shape.z)) is smaller than the \(c.patch)³ training patch")
         }
+        let (cleanPatches, noisyPatches) = (PatchSampler(volumes: clean, seed: seed, stream: 1), PatchSampler(volumes: noisy, seed: seed, stream: 2))
         while iteration < iterations {
-            let losses = step(DUALBatch(clean: try clean.batch(iteration: iteration, batch: c.batch, patch: c.patch),
-                                        noisy: try noisy.batch(iteration: iteration, batch: c.batch, patch: c.patch)))
+            let losses = step(DUALBatch(clean: try cleanPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch),
+                                        noisy: try noisyPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch)))
             progress(losses)
             if iteration % max(1, checkpointEvery) == 0 || iteration == iterations { try checkpoint() }
         }

@@ -81,9 +81,8 @@ struct DUALTrainingOptions: ParsableArguments {
     func config(from base: DUALConfig) throws -> DUALConfig {
         var config = base
         for item in overrides {
-            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw CommandError("malformed --config \(item): write key=value") }
-            try config.apply(kv[0], kv[1])
+            let (key, value) = try splitKeyValue(item, option: "--config")
+            try config.apply(key, value)
         }
         if let batch { try config.apply("batch", "\(batch)") }
         return config
@@ -104,7 +103,7 @@ struct DUALTrainingOptions: ParsableArguments {
             try DUALModelFile.restore(trainer, from: checkpoint)
         }
         let start = Date(), first = trainer.iteration
-        try trainer.train(until: iterations, clean: PatchSampler(volumes: clean, seed: seed, stream: 1), noisy: PatchSampler(volumes: noisy, seed: seed, stream: 2),
+        try trainer.train(until: iterations, clean: clean, noisy: noisy,
                           checkpointEvery: checkpointEvery, checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) }) { losses in
             let done = trainer.iteration - first, left = iterations - trainer.iteration
             let eta = Date().timeIntervalSince(start) / Double(done) * Double(left)

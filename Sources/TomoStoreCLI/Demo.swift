@@ -150,8 +150,7 @@ struct Demo: ParsableCommand {
         let toy = DUALModel(config: config, seed: seed)
         let trainer = DUALTrainer(model: toy, seed: seed)
         let started = Date()
-        try trainer.train(until: 20, clean: PatchSampler(volumes: [sample.transposedXZ()], seed: seed, stream: 1),
-                          noisy: PatchSampler(volumes: [sample], seed: seed, stream: 2), checkpointEvery: 20, checkpoint: {}, progress: { _ in })
+        try trainer.train(until: 20, clean: [sample.transposedXZ()], noisy: [sample], checkpointEvery: 20, checkpoint: {}, progress: { _ in })
         let bytes = try DUALModelFile.save(toy, to: directory + "/compensate-toy.safetensors", extra: ["task": "compensate", "tilt_min": "-60", "tilt_max": "60"])
         try store.putModel(digest: toy.digest, bytes, name: "compensate-toy")
         let lazy = try Derivations.define(in: store, name: "sample/compensate", op: "compensate", inputs: ["sample/tomogram"],

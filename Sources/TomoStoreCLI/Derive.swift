@@ -35,7 +35,7 @@ struct Derive: ParsableCommand {
     func run() throws {
         let s = try Store(path: store)
         let ds = try Derivations.define(in: s, name: name, op: op, inputs: input.split(separator: ",").map(String.init),
-                                        params: try parseAttributes(params), seed: seed)
+                                        params: try parseAttributes(params, option: "--param"), seed: seed)
         if json { print(try jsonText(any: try infoDictionary(ds))) } else {
             print("defined \"\(name)\" = \(op)(\(input)) lazily: \(ds.grid.counts.count) chunks to compute on demand (digest \(ds.info.derivation?.digest ?? ""))")
         }

@@ -70,12 +70,17 @@ func parseChunk(_ text: String) throws -> Extent3 {
     throw CommandError("malformed --chunk \"\(text)\": give N (for N³ voxels) or X,Y,Z, all positive")
 }
 
-/// Parses `key=value` attributes; numbers and true/false become JSON numbers and booleans.
-func parseAttributes(_ items: [String]) throws -> [String: JSONValue] {
+/// Splits one `key=value` item of a repeatable option (the value may contain '=').
+func splitKeyValue(_ item: String, option: String) throws -> (key: String, value: String) {
+    guard let eq = item.firstIndex(of: "="), eq != item.startIndex else { throw CommandError("malformed \(option) \"\(item)\": write key=value") }
+    return (String(item[..<eq]), String(item[item.index(after: eq)...]))
+}
+
+/// Parses `key=value` attributes or parameters; numbers and true/false become JSON numbers and booleans.
+func parseAttributes(_ items: [String], option: String = "--attr") throws -> [String: JSONValue] {
     var out: [String: JSONValue] = [:]
     for item in items {
-        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else { throw CommandError("malformed --attr \"\(item)\": write key=value") }
-        let key = String(item[..<eq]), value = String(item[item.index(after: eq)...])
+        let (key, value) = try splitKeyValue(item, option: option)
         if let n = Double(value) { out[key] = .number(n) }
         else if value == "true" || value == "false" { out[key] = .bool(value == "true") }
         else { out[key] = .string(value) }

@@ -141,7 +141,7 @@ struct PatchTests {
         let trainer = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
         let small = PatchVolume(name: "tiny", shape: Extent3(x: 20, y: 20, z: 8), mean: 0, std: 1) { Volume(shape: $0.shape, dtype: .float32) }
         #expect(throws: DUALError.self) {
-            try trainer.train(until: 1, clean: PatchSampler(volumes: [small], seed: 1, stream: 1), noisy: PatchSampler(volumes: [small], seed: 1, stream: 2),
+            try trainer.train(until: 1, clean: [small], noisy: [small],
                               checkpointEvery: 1, checkpoint: {}, progress: { _ in })
         }
     }
