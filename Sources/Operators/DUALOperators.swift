@@ -117,11 +117,12 @@ public struct CompensateOperator: LazyOperator {
             throw OperatorError("compensate: \(inputs[0].name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than half the \(tile)³ tile; use a smaller tile (compensate --tile, derive --param tile=…)")
         }
         let (fill, match) = (fill, matchGain)
-        let standardized = try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, tile: tile, overlap: overlap) { model, x, _ in
+        var result = try ModelCache.tiles(chunk, shape: shape, input: inputs[0], digest: digest, tile: tile, overlap: overlap) { model, x, _ in
             fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
         }
         let stats = inputs[0].info.stats
         let mean = Float(stats?.mean ?? 0), std = Float(stats?.rms ?? 1)
-        return Volume(shape: standardized.shape, values: standardized.values(as: Float.self).map { $0 * std + mean })
+        result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = v[i] * std + mean } }  // back to the input's units
+        return result
     }
 }
