@@ -7,6 +7,7 @@ struct KernelTests {
     static let geometries: [(shape: [Int], cout: Int, k: Int, stride: Int)] = [
         ([1, 1, 8, 8, 8], 4, 3, 1), ([2, 3, 5, 7, 6], 5, 3, 1), ([1, 4, 9, 6, 7], 3, 3, 2),
         ([2, 5, 4, 4, 4], 6, 1, 1), ([1, 2, 70, 3, 130], 3, 3, 1), ([1, 3, 6, 5, 4], 2, 1, 2),
+        ([1, 9, 5, 6, 7], 8, 3, 1),  // Winograd forward, and Winograd for dx (a convolution with 8 input channels)
     ]
 
     @Test("conv3d forward equals direct convolution (relative error < 1e-5)")
@@ -17,6 +18,27 @@ struct KernelTests {
             let y = Convolution.forward(x, weight: w, bias: b, stride: g.stride)
             let r = Reference.conv3d(x, w, b, stride: g.stride, pad: g.k / 2)
             #expect(y.shape == r.shape && relativeError(y, r) < 1e-5, "geometry \(g): \(relativeError(y, r))")
+        }
+    }
+
+    @Test("Winograd F(2,3) convolution equals direct convolution and im2col (relative error < 1e-5): odd and even sizes, thin volumes, several row blocks, bias and LeakyReLU")
+    func winograd() {
+        let cases: [(shape: [Int], cout: Int)] = [
+            ([1, 8, 8, 8, 8], 8), ([2, 9, 5, 7, 3], 10), ([1, 16, 3, 1, 37], 4), ([1, 12, 11, 2, 9], 16), ([1, 8, 2, 260, 3], 4),
+        ]
+        for (i, c) in cases.enumerated() {
+            let g = ConvGeometry(input: c.shape, cout: c.cout, k: 3, stride: 1, pad: 1)
+            #expect(WinogradConvolution.applies(to: g))
+            let x = Tensor.normal(c.shape, seed: UInt64(400 + i)), w = Tensor.normal([c.cout, c.shape[1], 3, 3, 3], seed: UInt64(500 + i))
+            let b = Tensor.normal([c.cout], seed: UInt64(600 + i))
+            for slope: Float? in [nil, 0.2] {
+                let y = Convolution.forward(x, weight: w, bias: b, leakySlope: slope)
+                let viaIm2col = Convolution.forward(x, weight: w, bias: b, leakySlope: slope, algorithm: .im2col)
+                var r = Reference.conv3d(x, w, b, stride: 1, pad: 1)
+                if let slope { r = Tensor(shape: r.shape, values: r.scalars.map { $0 > 0 ? $0 : slope * $0 }) }
+                #expect(y.shape == r.shape && relativeError(y, r) < 1e-5, "shape \(c.shape) slope \(String(describing: slope)): \(relativeError(y, r))")
+                #expect(relativeError(y, viaIm2col) < 1e-5)
+            }
         }
     }
 
