@@ -20,7 +20,7 @@ import Voxels
 /// sample's shape, never on the batch, so a sample's result does not depend on its neighbours.
 enum WinogradConvolution {
     /// Tiles per block (transformed input of a block: 64 · Cin · tiles floats).
-    static let blockTiles = 256
+    static let blockTiles = 128
 
     /// Whether `forward` handles this geometry: k 3, stride 1, padding 1, and enough input channels
     /// for the per-point products to be worth an sgemm.
@@ -135,7 +135,13 @@ enum WinogradConvolution {
             let z = 2 &* iz &- 1 &+ r / 4, yv = 2 &* iy &- 1 &+ r % 4
             guard z >= 0 && z < g.d && yv >= 0 && yv < g.h else { continue }
             let src = plane + (z &* g.h &+ yv) &* g.w
-            for xv in 0..<g.w {
+            var k = 0
+            while 2 &* k &+ 2 &* lanes <= g.w {
+                let pair = UnsafeRawPointer(src + 2 &* k).loadUnaligned(as: SIMD16<Float>.self)
+                store(pair.evenHalf, odd + k); store(pair.oddHalf, even + (k &+ 1))
+                k &+= lanes
+            }
+            for xv in (2 &* k)..<g.w {
                 if xv & 1 == 0 { odd[xv >> 1] = src[xv] } else { even[(xv &+ 1) >> 1] = src[xv] }
             }
         }
