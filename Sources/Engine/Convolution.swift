@@ -106,8 +106,8 @@ public struct ConvGeometry: Equatable, Sendable {
 /// 3D convolution kernels: im2col of blocks of about 4096 output voxels + single-threaded sgemm
 /// per block, blocks spread over all cores, bias fused into the block while it is in cache.
 public enum Convolution {
-    /// How 3×3×3 stride-1 "same" convolutions are computed: Winograd F(2,3) (`WinogradConvolution`,
-    /// the default, 3.4× fewer multiplications) or im2col + sgemm (every other geometry uses im2col).
+    /// How 3×3×3 stride-1 "same" convolutions are computed: Winograd (`WinogradConvolution`, the
+    /// default, 3.4–8× fewer multiplications) or im2col + sgemm (every other geometry uses im2col).
     public enum Algorithm: Sendable { case winograd, im2col }
 
     /// y = conv(x, w) + b, then LeakyReLU with `slope` when given (fused into each block while it is
@@ -121,9 +121,8 @@ public enum Convolution {
         var y = Tensor(uninitialized: [g.n, g.cout, g.od, g.oh, g.ow])
         let yp = y.withUnsafeMutableBufferPointer { $0.baseAddress! }
         if algorithm == .winograd && WinogradConvolution.applies(to: g) {
-            let u = weight.withUnsafeBufferPointer { WinogradConvolution.transformedKernel($0.baseAddress!, cout: g.cout, cin: g.cin) }
-            x.withUnsafeBufferPointer { xb in u.withUnsafeBufferPointer { ub in
-                WinogradConvolution.forward(xb.baseAddress!, kernel: ub.baseAddress!, bias: bias?.withUnsafeBufferPointer { $0.baseAddress! },
+            x.withUnsafeBufferPointer { xb in weight.withUnsafeBufferPointer { wb in
+                WinogradConvolution.forward(xb.baseAddress!, weight: wb.baseAddress!, bias: bias?.withUnsafeBufferPointer { $0.baseAddress! },
                                             geometry: g, leakySlope: leakySlope, into: yp)
             } }
             return y

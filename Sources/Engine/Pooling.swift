@@ -12,16 +12,18 @@ public enum Pooling {
         var y = Tensor(uninitialized: o)
         var argmax = [Int32](repeating: 0, count: y.count)
         let (d, h, w) = (s[2], s[3], s[4]), (od, oh, ow) = (o[2], o[3], o[4])
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in argmax.withUnsafeMutableBufferPointer { ap in
-            for plane in 0..<(s[0] * s[1]) {
-                let xin = plane * d * h * w, yout = plane * od * oh * ow
+        x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in argmax.withUnsafeMutableBufferPointer { ab in
+            let xp = xb.baseAddress!, yp = yb.baseAddress!, ap = ab.baseAddress!
+            // Planes (n, c) on all cores; each writes only its own outputs.
+            Parallel.forEach(s[0] * s[1]) { plane in
+                let xin = plane &* d &* h &* w, yout = plane &* od &* oh &* ow
                 for z in 0..<od { for yy in 0..<oh { for xx in 0..<ow {
                     var best = -Float.infinity, at = 0
                     for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 {
-                        let i = xin + ((2 * z + dz) * h + 2 * yy + dy) * w + 2 * xx + dx
+                        let i = xin &+ ((2 &* z &+ dz) &* h &+ 2 &* yy &+ dy) &* w &+ 2 &* xx &+ dx
                         if xp[i] > best || (xp[i].isNaN && !best.isNaN) { best = xp[i]; at = i }
                     } } }
-                    let j = yout + (z * oh + yy) * ow + xx
+                    let j = yout &+ (z &* oh &+ yy) &* ow &+ xx
                     yp[j] = best
                     ap[j] = Int32(at)
                 } } }
