@@ -39,9 +39,18 @@ enum WinogradF4: WinogradTiling {
         // phase r holds x = 4k + r − 1 at k, so tile ix reads phases 0–3 at ix, then 0 and 1 at ix + 1.
         for r in 0..<36 {
             let p0 = rows + 4 &* r &* phaseLength, p1 = p0 + phaseLength, p2 = p1 + phaseLength, p3 = p2 + phaseLength
-            p0.update(repeating: 0, count: 4 &* phaseLength)
             let z = 4 &* iz &- 1 &+ r / 6, yv = 4 &* iy &- 1 &+ r % 6
-            guard z >= 0 && z < g.d && yv >= 0 && yv < g.h else { continue }
+            guard z >= 0 && z < g.d && yv >= 0 && yv < g.h else {
+                p0.update(repeating: 0, count: 4 &* phaseLength)
+                continue
+            }
+            // Zeros where no voxel lands (x = −1, and from x = w on up to the last index read, txp);
+            // the voxels overwrite the rest.
+            p0[0] = 0
+            let tail = max(0, g.w / 4 &- 1)
+            let count = txp &+ 1 &- tail
+            (p0 + tail).update(repeating: 0, count: count); (p1 + tail).update(repeating: 0, count: count)
+            (p2 + tail).update(repeating: 0, count: count); (p3 + tail).update(repeating: 0, count: count)
             let src = plane + (z &* g.h &+ yv) &* g.w
             var k = 0
             while 4 &* k &+ 4 &* lanes <= g.w {
