@@ -6,6 +6,9 @@ public enum Pooling {
         return [s[0], s[1], s[2] / 2, s[3] / 2, s[4] / 2]
     }
 
+    /// 0, 1, …, 7: lane offsets of eight consecutive outputs.
+    static let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+
     /// Max pooling; also returns, per output voxel, the input offset of the maximum (for backward).
     public static func max(_ x: Tensor) -> (Tensor, [Int32]) {
         let s = x.shape, o = outputShape(s)
@@ -17,16 +20,38 @@ public enum Pooling {
             // Planes (n, c) on all cores; each writes only its own outputs.
             Parallel.forEach(s[0] * s[1]) { plane in
                 let xin = plane &* d &* h &* w, yout = plane &* od &* oh &* ow
-                for z in 0..<od { for yy in 0..<oh { for xx in 0..<ow {
-                    var best = -Float.infinity, at = 0
-                    for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 {
-                        let i = xin &+ ((2 &* z &+ dz) &* h &+ 2 &* yy &+ dy) &* w &+ 2 &* xx &+ dx
-                        if xp[i] > best || (xp[i].isNaN && !best.isNaN) { best = xp[i]; at = i }
-                    } } }
-                    let j = yout &+ (z &* oh &+ yy) &* ow &+ xx
-                    yp[j] = best
-                    ap[j] = Int32(at)
-                } } }
+                for z in 0..<od { for yy in 0..<oh {
+                    // Eight outputs at a time; candidates in the same order as the scalar loop below,
+                    // and the same rule: a larger value, or the first NaN, wins.
+                    var xx = 0
+                    while xx &+ 8 <= ow, 2 &* xx &+ 16 <= w {
+                        var best = SIMD8<Float>(repeating: -.infinity), at = SIMD8<Int32>(repeating: 0)
+                        for dz in 0..<2 { for dy in 0..<2 {
+                            let row = xin &+ ((2 &* z &+ dz) &* h &+ 2 &* yy &+ dy) &* w &+ 2 &* xx
+                            let pair = UnsafeRawPointer(xp + row).loadUnaligned(as: SIMD16<Float>.self)
+                            for dx in 0..<2 {
+                                let v = dx == 0 ? pair.evenHalf : pair.oddHalf
+                                let wins = (v .> best) .| ((v .!= v) .& (best .== best))
+                                best.replace(with: v, where: wins)
+                                at.replace(with: Self.lanes &* 2 &+ Int32(truncatingIfNeeded: row &+ dx), where: wins)
+                            }
+                        } }
+                        let j = yout &+ (z &* oh &+ yy) &* ow &+ xx
+                        UnsafeMutableRawPointer(yp + j).storeBytes(of: best, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(ap + j).storeBytes(of: at, as: SIMD8<Int32>.self)
+                        xx &+= 8
+                    }
+                    for xx in xx..<ow {
+                        var best = -Float.infinity, at = 0
+                        for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 {
+                            let i = xin &+ ((2 &* z &+ dz) &* h &+ 2 &* yy &+ dy) &* w &+ 2 &* xx &+ dx
+                            if xp[i] > best || (xp[i].isNaN && !best.isNaN) { best = xp[i]; at = i }
+                        } } }
+                        let j = yout &+ (z &* oh &+ yy) &* ow &+ xx
+                        yp[j] = best
+                        ap[j] = Int32(at)
+                    }
+                } }
             }
         } } }
         return (y, argmax)

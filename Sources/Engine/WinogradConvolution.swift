@@ -35,7 +35,9 @@ enum WinogradConvolution {
     static func forward(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                         geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>) {
         func run<T: WinogradTiling>(_: T.Type) {
-            let u = transformedKernel(w, cout: g.cout, cin: g.cin, by: T.kernelTransform)
+            let u = TransformedKernelCache.shared.kernel(for: w, count: g.cout * g.cin * 27, points: T.points) {
+                transformedKernel(w, cout: g.cout, cin: g.cin, by: T.kernelTransform)
+            }
             u.withUnsafeBufferPointer { forward(x, kernel: $0.baseAddress!, bias: bias, geometry: g, leakySlope: leakySlope, into: y, tiling: T.self) }
         }
         run(tiling(for: g))
@@ -152,4 +154,47 @@ protocol WinogradTiling {
     /// adds the bias, applies LeakyReLU, and writes the outputs inside the volume to `plane` [Do, Ho, Wo].
     static func transformOutput(_ m: UnsafePointer<Float>, pointStride: Int, _ g: ConvGeometry, iz: Int, iy: Int, txp: Int,
                                 bias: Float, slope: Float?, scratch: UnsafeMutablePointer<Float>, into plane: UnsafeMutablePointer<Float>)
+}
+
+/// Recently transformed kernels, so inference, which runs the same layers over and over (one call
+/// per batch of overlap tiles), transforms each kernel once. The weights' address only finds the
+/// entry: a hit also compares the cached copy of the weights with the current ones byte for byte,
+/// so weights changed in place (training) or a new tensor at a reused address never get a stale
+/// transform. Holds at most `limitBytes`, dropping the oldest entries first.
+final class TransformedKernelCache: @unchecked Sendable {
+    static let shared = TransformedKernelCache()
+    static let limitBytes = 64 << 20
+
+    private struct Key: Hashable { let address: UInt; let count: Int; let points: Int }
+    private struct Entry { let weights: [Float]; let kernel: [Float]; var bytes: Int { 4 * (weights.count + kernel.count) } }
+    private var entries: [Key: Entry] = [:]
+    private var order: [Key] = []
+    private var bytes = 0
+    private let lock = NSLock()
+
+    /// The transformed kernel of the `count` weights at `w` for a tiling with `points` points:
+    /// cached, or made by `make` and remembered.
+    func kernel(for w: UnsafePointer<Float>, count: Int, points: Int, make: () -> [Float]) -> [Float] {
+        let key = Key(address: UInt(bitPattern: w), count: count, points: points)
+        lock.lock()
+        let cached = entries[key]
+        lock.unlock()
+        if let cached, cached.weights.withUnsafeBufferPointer({ memcmp($0.baseAddress!, w, 4 * count) == 0 }) {
+            return cached.kernel
+        }
+        let entry = Entry(weights: Array(UnsafeBufferPointer(start: w, count: count)), kernel: make())
+        lock.lock()
+        defer { lock.unlock() }
+        if let old = entries.updateValue(entry, forKey: key) {
+            bytes -= old.bytes
+        } else {
+            order.append(key)
+        }
+        bytes += entry.bytes
+        while bytes > Self.limitBytes, order.count > 1 {
+            let oldest = order.removeFirst()
+            if let dropped = entries.removeValue(forKey: oldest) { bytes -= dropped.bytes }
+        }
+        return entry.kernel
+    }
 }

@@ -52,6 +52,15 @@ struct KernelTests {
             let viaIm2col = Convolution.forward(x, weight: w, bias: b, leakySlope: 0.2, algorithm: .im2col)
             #expect(relativeError(viaDefault, viaIm2col) < 5e-5)
         }
+        // Weights changed in place (same storage, as an optimizer step does) are transformed anew,
+        // not taken from the transformed-kernel cache.
+        let x = Tensor.normal([1, 8, 6, 6, 40], seed: 700)
+        var w = Tensor.normal([4, 8, 3, 3, 3], seed: 701)
+        let before = Convolution.forward(x, weight: w, bias: nil)
+        w.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = -2 * p[i] } }
+        let after = Convolution.forward(x, weight: w, bias: nil)
+        #expect(relativeError(after, Convolution.forward(x, weight: w, bias: nil, algorithm: .im2col)) < 5e-5)
+        #expect(relativeError(after, before * -2) < 5e-5)
     }
 
     @Test("conv3d gradients equal the adjoint of direct convolution (dx, dw, db; relative error < 1e-4)")
@@ -99,6 +108,24 @@ struct KernelTests {
         for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 { expected = max(expected, x[1, 1, 2 + dz, 4 + dy, 2 + dx]) } } }
         #expect(y[1, 1, 1, 2, 1] == expected)
         #expect(abs(Pooling.average(x)[0, 1, 1, 0, 1] - (0..<8).map { x[0, 1, 2 + $0 / 4, ($0 / 2) % 2, 2 + $0 % 2] }.reduce(0, +) / 8) < 1e-6)
+        // Rows wide enough for the 8-wide path and a scalar tail, with ties and NaNs: values and
+        // argmax equal a naive loop (larger value or first NaN wins, first of equals kept).
+        var wide = Tensor.normal([1, 3, 4, 6, 37], seed: 9)
+        wide.withUnsafeMutableBufferPointer { p in
+            for i in stride(from: 0, to: p.count, by: 7) { p[i] = (p[i] * 2).rounded() / 2 }  // ties
+            p[40] = .nan; p[41] = .nan; p[300] = .nan; p[555] = -.infinity
+        }
+        let (pooled, argmax) = Pooling.max(wide)
+        let ws = wide.scalars
+        for c in 0..<3 { for z in 0..<2 { for yy in 0..<3 { for xx in 0..<18 {
+            var best = -Float.infinity, at = 0
+            for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 {
+                let i = ((c * 4 + 2 * z + dz) * 6 + 2 * yy + dy) * 37 + 2 * xx + dx
+                if ws[i] > best || (ws[i].isNaN && !best.isNaN) { best = ws[i]; at = i }
+            } } }
+            let j = ((c * 2 + z) * 3 + yy) * 18 + xx
+            #expect(pooled.scalars[j].bitPattern == best.bitPattern && argmax[j] == Int32(at), "output \(j)")
+        } } } }
         for op in 0..<2 {
             let failures = gradientCheck([Variable(x, requiresGrad: true)], h: 1e-3) { t, v in
                 projection(t, op == 0 ? t.maxPool(v[0]) : t.avgPool(v[0]), seed: 5)
