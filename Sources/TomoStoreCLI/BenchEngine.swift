@@ -19,7 +19,7 @@ struct BenchEngine: ParsableCommand {
 
     @Option(help: "Edge of the cubic input volume.") var size = 64
     @Option(help: "Base channels of the U-Net.") var base = 16
-    @Option(help: "Forward passes to time (median reported).") var repeats = 5
+    @Option(help: "Forward passes to time (median reported).") var repeats = 15
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
