@@ -125,6 +125,21 @@ enum WinogradConvolution {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lane.self)
     }
 
+    /// Calls `body(r, row)` for each output row of tile row (iz, iy) inside the volume: r = oz·m + oy
+    /// for the row's place (oz, oy) in the m×m tiles, `row` its first voxel in `plane` [Do, Ho, Wo].
+    @inline(__always) static func forEachOutputRow(_ g: ConvGeometry, m: Int, iz: Int, iy: Int, plane: UnsafeMutablePointer<Float>,
+                                                   _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        for oz in 0..<m {
+            let z = m &* iz &+ oz
+            guard z < g.od else { break }
+            for oy in 0..<m {
+                let yv = m &* iy &+ oy
+                guard yv < g.oh else { break }
+                body(oz &* m &+ oy, plane + (z &* g.oh &+ yv) &* g.ow)
+            }
+        }
+    }
+
     /// LeakyReLU of a vector (identity without a slope).
     @inline(__always) static func activate(_ v: Lane, _ slope: Float?) -> Lane {
         guard let slope else { return v }

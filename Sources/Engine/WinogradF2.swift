@@ -104,32 +104,24 @@ enum WinogradF2: WinogradTiling {
         // Along x, with bias and activation, interleaved into the output rows (whole vectors of
         // tiles while they fit in the row, the rest one voxel at a time).
         let biasLane = Lane(repeating: bias)
-        for oz in 0..<2 {
-            let z = 2 &* iz &+ oz
-            guard z < g.od else { break }
-            for oy in 0..<2 {
-                let yv = 2 &* iy &+ oy
-                guard yv < g.oh else { break }
-                let s = UnsafePointer(yBase + (oz &* 2 &+ oy) &* 4 &* txp)
-                let row = plane + (z &* g.oh &+ yv) &* g.ow
-                var ix = 0
-                while 2 &* (ix &+ lanes) <= g.ow {
-                    var (a0, a1) = outputTransform(load(s + ix), load(s + (txp &+ ix)), load(s + (2 &* txp &+ ix)), load(s + (3 &* txp &+ ix)))
-                    a0 += biasLane; a1 += biasLane
-                    if let slope { a0.replace(with: a0 * slope, where: a0 .< 0); a1.replace(with: a1 * slope, where: a1 .< 0) }
-                    var pair = SIMD16<Float>()
-                    pair.evenHalf = a0; pair.oddHalf = a1
-                    UnsafeMutableRawPointer(row + 2 &* ix).storeBytes(of: pair, as: SIMD16<Float>.self)
-                    ix &+= lanes
-                }
-                while 2 &* ix < g.ow {
-                    let v1 = s[txp &+ ix], v2 = s[2 &* txp &+ ix]
-                    var a0 = s[ix] + v1 + v2 + bias, a1 = v1 - v2 - s[3 &* txp &+ ix] + bias
-                    if let slope { if a0 < 0 { a0 *= slope }; if a1 < 0 { a1 *= slope } }
-                    row[2 &* ix] = a0
-                    if 2 &* ix &+ 1 < g.ow { row[2 &* ix &+ 1] = a1 }
-                    ix &+= 1
-                }
+        WinogradConvolution.forEachOutputRow(g, m: 2, iz: iz, iy: iy, plane: plane) { r, row in
+            let s = UnsafePointer(yBase + r &* 4 &* txp)
+            var ix = 0
+            while 2 &* (ix &+ lanes) <= g.ow {
+                let (a0, a1) = outputTransform(load(s + ix), load(s + (txp &+ ix)), load(s + (2 &* txp &+ ix)), load(s + (3 &* txp &+ ix)))
+                var pair = SIMD16<Float>()
+                pair.evenHalf = WinogradConvolution.activate(a0 + biasLane, slope)
+                pair.oddHalf = WinogradConvolution.activate(a1 + biasLane, slope)
+                UnsafeMutableRawPointer(row + 2 &* ix).storeBytes(of: pair, as: SIMD16<Float>.self)
+                ix &+= lanes
+            }
+            while 2 &* ix < g.ow {
+                let v1 = s[txp &+ ix], v2 = s[2 &* txp &+ ix]
+                var a0 = s[ix] + v1 + v2 + bias, a1 = v1 - v2 - s[3 &* txp &+ ix] + bias
+                if let slope { if a0 < 0 { a0 *= slope }; if a1 < 0 { a1 *= slope } }
+                row[2 &* ix] = a0
+                if 2 &* ix &+ 1 < g.ow { row[2 &* ix &+ 1] = a1 }
+                ix &+= 1
             }
         }
     }

@@ -123,37 +123,30 @@ enum WinogradF4: WinogradTiling {
         // Along x, with bias and activation, four voxels per tile into the output rows (whole vectors
         // of tiles while they fit in the row, the rest one tile at a time).
         let biasLane = Lane(repeating: bias)
-        for oz in 0..<4 {
-            let z = 4 &* iz &+ oz
-            guard z < g.od else { break }
-            for oy in 0..<4 {
-                let yv = 4 &* iy &+ oy
-                guard yv < g.oh else { break }
-                let s = UnsafePointer(alongY + (oz &* 4 &+ oy) &* 6 &* txp)
-                let row = plane + (z &* g.oh &+ yv) &* g.ow
-                var ix = 0
-                while 4 &* (ix &+ lanes) <= g.ow {
-                    let r = outputTransform(s + ix, txp)
-                    var evens = SIMD16<Float>(), odds = SIMD16<Float>(), all = SIMD32<Float>()
-                    evens.evenHalf = WinogradConvolution.activate(r.0 + biasLane, slope)
-                    evens.oddHalf = WinogradConvolution.activate(r.2 + biasLane, slope)
-                    odds.evenHalf = WinogradConvolution.activate(r.1 + biasLane, slope)
-                    odds.oddHalf = WinogradConvolution.activate(r.3 + biasLane, slope)
-                    all.evenHalf = evens; all.oddHalf = odds
-                    UnsafeMutableRawPointer(row + 4 &* ix).storeBytes(of: all, as: SIMD32<Float>.self)
-                    ix &+= lanes
+        WinogradConvolution.forEachOutputRow(g, m: 4, iz: iz, iy: iy, plane: plane) { r, row in
+            let s = UnsafePointer(alongY + r &* 6 &* txp)
+            var ix = 0
+            while 4 &* (ix &+ lanes) <= g.ow {
+                let t = outputTransform(s + ix, txp)
+                var evens = SIMD16<Float>(), odds = SIMD16<Float>(), all = SIMD32<Float>()
+                evens.evenHalf = WinogradConvolution.activate(t.0 + biasLane, slope)
+                evens.oddHalf = WinogradConvolution.activate(t.2 + biasLane, slope)
+                odds.evenHalf = WinogradConvolution.activate(t.1 + biasLane, slope)
+                odds.oddHalf = WinogradConvolution.activate(t.3 + biasLane, slope)
+                all.evenHalf = evens; all.oddHalf = odds
+                UnsafeMutableRawPointer(row + 4 &* ix).storeBytes(of: all, as: SIMD32<Float>.self)
+                ix &+= lanes
+            }
+            while 4 &* ix < g.ow {
+                let e = (0..<6).map { s[$0 &* txp &+ ix] }
+                let sum12 = e[1] + e[2], dif12 = e[1] - e[2], sum34 = e[3] + e[4], dif34 = e[3] - e[4]
+                let values = [e[0] + sum12 + sum34, dif12 + 2 * dif34, sum12 + 4 * sum34, dif12 + 8 * dif34 + e[5]]
+                for q in 0..<min(4, g.ow &- 4 &* ix) {
+                    var v = values[q] + bias
+                    if let slope, v < 0 { v *= slope }
+                    row[4 &* ix &+ q] = v
                 }
-                while 4 &* ix < g.ow {
-                    let e = (0..<6).map { s[$0 &* txp &+ ix] }
-                    let sum12 = e[1] + e[2], dif12 = e[1] - e[2], sum34 = e[3] + e[4], dif34 = e[3] - e[4]
-                    let values = [e[0] + sum12 + sum34, dif12 + 2 * dif34, sum12 + 4 * sum34, dif12 + 8 * dif34 + e[5]]
-                    for q in 0..<min(4, g.ow &- 4 &* ix) {
-                        var v = values[q] + bias
-                        if let slope, v < 0 { v *= slope }
-                        row[4 &* ix &+ q] = v
-                    }
-                    ix &+= 1
-                }
+                ix &+= 1
             }
         }
     }
