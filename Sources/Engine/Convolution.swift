@@ -164,17 +164,27 @@ public enum Convolution {
 
     /// Gradients of `forward`: (dx, dw, db) from dy [N, Cout, Do, Ho, Wo].
     ///
-    /// dW accumulates dY_block · cols_blockᵀ per thread (im2col recomputed block by block). For
+    /// For 3×3×3 stride-1 "same" convolutions (with `.winograd`), dW is computed in the Winograd
+    /// domain (`WinogradConvolution.weightGradient`). Otherwise dW accumulates dY_block · cols_blockᵀ
+    /// per thread (im2col recomputed block by block). For
     /// stride 1, dX is itself a convolution — of dY with the spatially flipped, channel-transposed
     /// kernel and padding k − 1 − p — computed by `forward` (gather, no scatter-add); for stride 2,
     /// dX = col2im(Wᵀ · dY) with per-thread partial sums.
-    public static func backward(_ x: Tensor, weight: Tensor, outputGradient dy: Tensor, stride: Int = 1, pad: Int? = nil, needInput: Bool = true) -> (dx: Tensor?, dw: Tensor, db: Tensor) {
+    public static func backward(_ x: Tensor, weight: Tensor, outputGradient dy: Tensor, stride: Int = 1, pad: Int? = nil, needInput: Bool = true,
+                                algorithm: Algorithm = .winograd) -> (dx: Tensor?, dw: Tensor, db: Tensor) {
         _ = EngineThreads.configured
         let k = weight.shape[2], p = pad ?? k / 2
         let g = ConvGeometry(input: x.shape, cout: weight.shape[0], k: k, stride: stride, pad: p)
+        let viaConvolution = stride == 1 && 2 * p == k - 1
+        if viaConvolution && algorithm == .winograd && WinogradConvolution.applies(to: g) {
+            let dw = x.withUnsafeBufferPointer { xb in dy.withUnsafeBufferPointer { dyb in
+                WinogradConvolution.weightGradient(xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g)
+            } }
+            let dx = needInput ? forward(dy, weight: flippedTranspose(weight), bias: nil, stride: 1, pad: k - 1 - p) : nil
+            return (dx, Tensor(shape: weight.shape, values: dw), channelSums(dy))
+        }
         let jobs = g.n * g.blockCount
         let threads = min(EngineThreads.count, jobs)
-        let viaConvolution = stride == 1 && 2 * p == k - 1
         var dwParts = [Tensor](repeating: Tensor(zeros: [0]), count: threads)
         var dxParts = [Tensor?](repeating: nil, count: threads)
         x.withUnsafeBufferPointer { xb in weight.withUnsafeBufferPointer { wb in dy.withUnsafeBufferPointer { dyb in

@@ -157,6 +157,8 @@ protocol WinogradTiling {
     static var points: Int { get }
     /// G (t × 3), applied to the kernel along each axis.
     static var kernelTransform: [[Float]] { get }
+    /// A (t × m), the transpose of the output transform Aᵀ: applied to output gradients.
+    static var outputAdjoint: [[Float]] { get }
     /// Tiles per block.
     static var blockTiles: Int { get }
     /// Scratch floats `transformInput` and `transformOutput` need for rows of `txp` tiles.

@@ -10,6 +10,7 @@ enum WinogradF4: WinogradTiling {
         [0.25, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
         [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1],
     ]
+    static let outputAdjoint: [[Float]] = [[1, 0, 0, 0], [1, 1, 1, 1], [1, -1, 1, -1], [1, 2, 4, 8], [1, -2, 4, -8], [0, 0, 0, 1]]
     static let blockTiles = 32
     static var lanes: Int { WinogradConvolution.lanes }
 

@@ -20,6 +20,7 @@ struct BenchEngine: ParsableCommand {
     @Option(help: "Edge of the cubic input volume.") var size = 64
     @Option(help: "Base channels of the U-Net.") var base = 16
     @Option(help: "Forward passes to time (median reported).") var repeats = 15
+    @Option(help: "Training steps to time (median reported).") var steps = 5
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -73,17 +74,17 @@ struct BenchEngine: ParsableCommand {
         }
 
         let optimizer = AdamW(net.parameters)
-        var steps: [Double] = []
-        for _ in 0..<3 {
+        var stepTimes: [Double] = []
+        for _ in 0..<max(1, steps) {
             let t = Date()
             let tape = Tape()
             let y = net(Variable(x), tape: tape)
             let loss = tape.mean(tape.mul(y, y))
             tape.backward(loss)
             optimizer.update()
-            steps.append(Date().timeIntervalSince(t))
+            stepTimes.append(Date().timeIntervalSince(t))
         }
-        let step = steps.sorted()[steps.count / 2]
+        let step = stepTimes.sorted()[stepTimes.count / 2]
         let result: [String: Any] = [
             "sgemm_gflops": sgemm, "unet_mvoxel_s": voxels / fwd / 1e6, "unet_gflops": flops / fwd / 1e9,
             "unet_forward_s": fwd, "unet_forward_gflop": flops / 1e9, "train_step_s": step,

@@ -7,7 +7,8 @@ struct KernelTests {
     static let geometries: [(shape: [Int], cout: Int, k: Int, stride: Int)] = [
         ([1, 1, 8, 8, 8], 4, 3, 1), ([2, 3, 5, 7, 6], 5, 3, 1), ([1, 4, 9, 6, 7], 3, 3, 2),
         ([2, 5, 4, 4, 4], 6, 1, 1), ([1, 2, 70, 3, 130], 3, 3, 1), ([1, 3, 6, 5, 4], 2, 1, 2),
-        ([1, 9, 5, 6, 7], 8, 3, 1),  // Winograd forward, and Winograd for dx (a convolution with 8 input channels)
+        ([1, 9, 5, 6, 7], 8, 3, 1),  // Winograd F(2,3): forward, dw, and dx (a convolution with 8 input channels)
+        ([2, 8, 3, 5, 33], 8, 3, 1),  // Winograd F(4,3)
     ]
 
     @Test("conv3d forward equals direct convolution (relative error < 1e-5)")
@@ -61,6 +62,23 @@ struct KernelTests {
         let after = Convolution.forward(x, weight: w, bias: nil)
         #expect(relativeError(after, Convolution.forward(x, weight: w, bias: nil, algorithm: .im2col)) < 5e-5)
         #expect(relativeError(after, before * -2) < 5e-5)
+    }
+
+    @Test("Winograd weight gradients (F(2,3) and F(4,3)) equal im2col's: partial tiles, several samples and row blocks", arguments: [0, 1])
+    func winogradWeightGradient(tiling: Int) {
+        for (i, shape) in [[1, 8, 6, 5, 7], [2, 12, 9, 13, 70], [1, 8, 2, 70, 33]].enumerated() {
+            let cout = 5 + i
+            let x = Tensor.normal(shape, seed: UInt64(800 + i)), w = Tensor.normal([cout, shape[1], 3, 3, 3], seed: UInt64(810 + i))
+            let dy = Tensor.normal([shape[0], cout] + Array(shape[2...]), seed: UInt64(820 + i))
+            let g = ConvGeometry(input: shape, cout: cout, k: 3, stride: 1, pad: 1)
+            let dw = x.withUnsafeBufferPointer { xb in dy.withUnsafeBufferPointer { dyb in
+                tiling == 0 ? WinogradConvolution.weightGradient(xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g, tiling: WinogradF2.self)
+                            : WinogradConvolution.weightGradient(xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g, tiling: WinogradF4.self)
+            } }
+            let reference = Convolution.backward(x, weight: w, outputGradient: dy, needInput: false, algorithm: .im2col).dw
+            let e = relativeError(Tensor(shape: w.shape, values: dw), reference)
+            #expect(e < (tiling == 0 ? 1e-5 : 5e-5), "F(\(2 + 2 * tiling),3) \(shape): \(e)")
+        }
     }
 
     @Test("conv3d gradients equal the adjoint of direct convolution (dx, dw, db; relative error < 1e-4)")
