@@ -84,39 +84,44 @@ extension WinogradConvolution {
     static func transformOutputGradient(_ plane: UnsafePointer<Float>, _ g: ConvGeometry, adjoint a: [[Float]], iz: Int, iy: Int, txp: Int,
                                         scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, pointStride: Int) {
         let t = a.count, m = a[0].count, phaseLength = txp + lanes
+        let shift = m.trailingZeroBitCount  // m is 2 or 4
         let rows = scratch, alongX = rows + m * m * m * phaseLength, alongY = alongX + t * t * t * txp
         // m² output rows (zz, yy), split by x mod m: phase q holds x = m·k + q at k.
         for r in 0..<(m * m) {
             let first = rows + r &* m &* phaseLength
             first.update(repeating: 0, count: m &* phaseLength)
-            let z = m &* iz &+ r / m, yv = m &* iy &+ r % m
+            let z = m &* iz &+ r >> shift, yv = m &* iy &+ r & (m &- 1)
             guard z < g.od && yv < g.oh else { continue }
             let src = plane + (z &* g.oh &+ yv) &* g.ow
-            for xv in 0..<g.ow { first[(xv % m) &* phaseLength &+ xv / m] = src[xv] }
+            for xv in 0..<g.ow { first[(xv & (m &- 1)) &* phaseLength &+ xv >> shift] = src[xv] }
         }
-        /// out[i·os] = Σ_j A[i][j] · in[j·ss] for vectors of tiles.
-        @inline(__always) func apply(_ s: UnsafePointer<Float>, _ ss: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int) {
-            for i in 0..<t {
-                var acc = Lane(repeating: 0)
-                for j in 0..<m where a[i][j] != 0 { acc += a[i][j] * load(s + j &* ss) }
-                store(acc, o + i &* os)
+        // out[i·os] = Σ_j A[i][j] · in[j·ss] for vectors of tiles, with A's nonzero terms listed once.
+        let terms: [(i: Int, j: Int, c: Float)] = (0..<t).flatMap { i in (0..<m).compactMap { j in a[i][j] == 0 ? nil : (i, j, a[i][j]) } }
+        terms.withUnsafeBufferPointer { tb in
+            @inline(__always) func apply(_ s: UnsafePointer<Float>, _ ss: Int, _ o: UnsafeMutablePointer<Float>, _ os: Int) {
+                var k = 0
+                for i in 0..<t {
+                    var acc = Lane(repeating: 0)
+                    while k < tb.count && tb[k].i == i { acc += tb[k].c * load(s + tb[k].j &* ss); k &+= 1 }
+                    store(acc, o + i &* os)
+                }
             }
+            // Along x: row r → alongX[r·t + i].
+            for r in 0..<(m * m) {
+                let s = UnsafePointer(rows + r &* m &* phaseLength), o = alongX + r &* t &* txp
+                for ix in stride(from: 0, to: txp, by: lanes) { apply(s + ix, phaseLength, o + ix, txp) }
+            }
+            // Along y: (zz, i) over yy → alongY[(zz·t + i)·t + b].
+            for zz in 0..<m { for i in 0..<t {
+                let s = UnsafePointer(alongX + (zz &* m &* t &+ i) &* txp), o = alongY + (zz &* t &+ i) &* t &* txp
+                for ix in stride(from: 0, to: txp, by: lanes) { apply(s + ix, t &* txp, o + ix, txp) }
+            } }
+            // Along z: (b, i) over zz → out[(c·t + b)·t + i].
+            for b in 0..<t { for i in 0..<t {
+                let s = UnsafePointer(alongY + (i &* t &+ b) &* txp), o = out + (b &* t &+ i) &* pointStride
+                for ix in stride(from: 0, to: txp, by: lanes) { apply(s + ix, t &* t &* txp, o + ix, t &* t &* pointStride) }
+            } }
         }
-        // Along x: row r → alongX[r·t + i].
-        for r in 0..<(m * m) {
-            let s = UnsafePointer(rows + r &* m &* phaseLength), o = alongX + r &* t &* txp
-            for ix in stride(from: 0, to: txp, by: lanes) { apply(s + ix, phaseLength, o + ix, txp) }
-        }
-        // Along y: (zz, i) over yy → alongY[(zz·t + i)·t + b].
-        for zz in 0..<m { for i in 0..<t {
-            let s = UnsafePointer(alongX + (zz &* m &* t &+ i) &* txp), o = alongY + (zz &* t &+ i) &* t &* txp
-            for ix in stride(from: 0, to: txp, by: lanes) { apply(s + ix, t &* txp, o + ix, txp) }
-        } }
-        // Along z: (b, i) over zz → out[(c·t + b)·t + i].
-        for b in 0..<t { for i in 0..<t {
-            let s = UnsafePointer(alongY + (i &* t &+ b) &* txp), o = out + (b &* t &+ i) &* pointStride
-            for ix in stride(from: 0, to: txp, by: lanes) { apply(s + ix, t &* t &* txp, o + ix, t &* t &* pointStride) }
-        } }
     }
 
     /// dW [Cout][Cin][3][3][3] = Gᵀ·dU·G along z, y and x from dU [t³][Cout][Cin]: the adjoint of `transformedKernel`.
