@@ -15,8 +15,8 @@ import Voxels
 ///
 /// Transforms run on vectors of 8 tiles side by side along x (tile rows padded to whole vectors;
 /// padding tiles read zeros and are never written out). Work is split into blocks of one sample, one
-/// tile plane in z and a run of tile rows in y (about `blockTiles` tiles, so the transformed tiles
-/// stay in cache); the split depends only on the sample's shape, never on the batch, so a sample's
+/// tile plane in z and a run of tile rows in y (as many as keep the block's transformed inputs and
+/// products within `blockBytes`, so they stay in the core's L2 cache); the split depends only on the sample's shape, never on the batch, so a sample's
 /// result does not depend on its neighbours.
 enum WinogradConvolution {
     /// Whether `forward` handles this geometry: k 3, stride 1, padding 1, and enough input channels
@@ -78,7 +78,7 @@ enum WinogradConvolution {
         let m = T.outputTile, points = T.points
         let tz = (g.od + m - 1) / m, ty = (g.oh + m - 1) / m, tx = (g.ow + m - 1) / m
         let txp = (tx + lanes - 1) / lanes * lanes
-        let rowsPerBlock = max(1, min(ty, T.blockTiles / txp))
+        let rowsPerBlock = rowsPerBlock(points: points, channels: g.cin + g.cout, txp: txp, ty: ty)
         let rowBlocks = (ty + rowsPerBlock - 1) / rowsPerBlock
         let blocksPerSample = tz * rowBlocks
         let (cin, cout) = (g.cin, g.cout)
@@ -111,6 +111,17 @@ enum WinogradConvolution {
                 }
             }
         }
+    }
+
+    /// Bytes of transformed inputs and products (points · (Cin + Cout) · tiles floats) a block may
+    /// hold: a core's L2 cache here. Of 128 KiB–1 MiB, 1 MiB gave the fastest U-Net forward
+    /// (`bench engine`, two rounds; the layers' differences were within this machine's noise), and
+    /// sizing by bytes instead of a fixed 32 tiles took the 32 → 16 layer at 64³ from ~23.5 to ~19.5 ms.
+    static let blockBytes = 1 << 20
+
+    /// Tile rows per block: at least one, at most `ty`, otherwise as many as fit in `blockBytes`.
+    static func rowsPerBlock(points: Int, channels: Int, txp: Int, ty: Int) -> Int {
+        max(1, min(ty, blockBytes / (4 * points * channels * txp)))
     }
 
     /// The vector the transforms work in: 8 tiles side by side along x.
@@ -159,8 +170,6 @@ protocol WinogradTiling {
     static var kernelTransform: [[Float]] { get }
     /// A (t × m), the transpose of the output transform Aᵀ: applied to output gradients.
     static var outputAdjoint: [[Float]] { get }
-    /// Tiles per block.
-    static var blockTiles: Int { get }
     /// Scratch floats `transformInput` and `transformOutput` need for rows of `txp` tiles.
     static func scratchFloats(txp: Int) -> Int
     /// The t³ transformed values of every tile in tile row (iz, iy) of one input channel `plane`

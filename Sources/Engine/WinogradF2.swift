@@ -6,8 +6,6 @@ enum WinogradF2: WinogradTiling {
     static let points = 64
     static let kernelTransform: [[Float]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
     static let outputAdjoint: [[Float]] = [[1, 0], [1, 1], [1, -1], [0, -1]]
-    /// Measured best of 32–1024 on the reference U-Net (`bench engine`).
-    static let blockTiles = 128
     static var lanes: Int { WinogradConvolution.lanes }
 
     /// 16 input rows split into even and odd x (2 · (txp + 8) each), then 128 tile rows.

@@ -11,7 +11,6 @@ enum WinogradF4: WinogradTiling {
         [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1],
     ]
     static let outputAdjoint: [[Float]] = [[1, 0, 0, 0], [1, 1, 1, 1], [1, -1, 1, -1], [1, 2, 4, 8], [1, -2, 4, -8], [0, 0, 0, 1]]
-    static let blockTiles = 32
     static var lanes: Int { WinogradConvolution.lanes }
 
     /// 36 input rows split by x mod 4 (4 · (txp + 8) each), then two sets of 216 tile rows.

@@ -21,7 +21,7 @@ extension WinogradConvolution {
         let m = T.outputTile, points = T.points
         let tz = (g.od + m - 1) / m, ty = (g.oh + m - 1) / m, tx = (g.ow + m - 1) / m
         let txp = (tx + lanes - 1) / lanes * lanes
-        let rowsPerBlock = max(1, min(ty, T.blockTiles / txp))
+        let rowsPerBlock = rowsPerBlock(points: points, channels: g.cin + g.cout, txp: txp, ty: ty)
         let rowBlocks = (ty + rowsPerBlock - 1) / rowsPerBlock
         let blocksPerSample = tz * rowBlocks
         let jobs = g.n * blocksPerSample
