@@ -1,3 +1,4 @@
+import Foundation
 import Voxels
 
 /// Reference-counted, 64-byte-aligned float32 storage behind `Tensor` (copied on write).
@@ -10,12 +11,51 @@ public final class FloatStorage: @unchecked Sendable {
     /// Allocates `count` floats, zeroed unless `zeroed` is false (then the caller fills them all).
     public init(count: Int, zeroed: Bool = true) {
         self.count = count
-        let raw = LargeAllocation.allocate(byteCount: count * 4)
+        let raw = TensorBufferPool.take(byteCount: count * 4) ?? LargeAllocation.allocate(byteCount: count * 4)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         if zeroed { pointer.initialize(repeating: 0, count: max(count, 1)) }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        if !TensorBufferPool.keep(UnsafeMutableRawPointer(pointer), byteCount: count * 4) {
+            UnsafeMutableRawPointer(pointer).deallocate()
+        }
+    }
+}
+
+/// Large tensor buffers (4 MiB or more) kept after their tensor is freed, for the next tensor of the
+/// same size: networks allocate the same activation sizes pass after pass, and a fresh buffer costs
+/// the kernel a zeroed page per 2 MiB touched (8% of a U-Net forward here). Holds at most
+/// `limitBytes`; a buffer that does not fit is freed at once.
+enum TensorBufferPool {
+    static let minimumBytes = 4 << 20
+    static let limitBytes = 128 << 20
+
+    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    nonisolated(unsafe) private static var bytes = 0
+    private static let lock = NSLock()
+
+    /// A kept buffer of exactly `byteCount` bytes, if there is one (contents undefined).
+    static func take(byteCount: Int) -> UnsafeMutableRawPointer? {
+        guard byteCount >= minimumBytes else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let p = free[byteCount]?.popLast() else { return nil }
+        bytes -= byteCount
+        return p
+    }
+
+    /// Keeps `p` (of `byteCount` bytes) for reuse; false when it is too small or the pool is full
+    /// (the caller frees it).
+    static func keep(_ p: UnsafeMutableRawPointer, byteCount: Int) -> Bool {
+        guard byteCount >= minimumBytes else { return false }
+        lock.lock()
+        defer { lock.unlock() }
+        guard bytes + byteCount <= limitBytes else { return false }
+        free[byteCount, default: []].append(p)
+        bytes += byteCount
+        return true
+    }
 }
 
 /// A dense float32 tensor, row-major (last axis fastest), with value semantics (copy on write).

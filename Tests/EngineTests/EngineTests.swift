@@ -331,6 +331,28 @@ struct TrainingTests {
         #expect(p.value.scalar == 2.5)
     }
 
+    @Test("large tensor buffers are kept for the next tensor of the same size, and zeros are zeros again")
+    func bufferReuse() {
+        // A size no other test uses (4.2 MB), so tests running in parallel do not take the buffer.
+        let shape = [1, 1, 67, 61, 257], bytes = 67 * 61 * 257 * 4
+        var address: UInt = 0
+        do {
+            var t = Tensor(zeros: shape)
+            t.withUnsafeMutableBufferPointer { p in
+                address = UInt(bitPattern: p.baseAddress!)
+                for i in 0..<p.count { p[i] = 1 }
+            }
+        }
+        let again = Tensor(zeros: shape)
+        #expect(again.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress!) } == address)
+        #expect(again.maxAbs == 0)
+        // Below the threshold nothing is kept.
+        let small = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        #expect(!TensorBufferPool.keep(small, byteCount: 1 << 20))
+        small.deallocate()
+        #expect(bytes >= TensorBufferPool.minimumBytes)
+    }
+
     @Test("safetensors round trip with the documented layout")
     func safetensors() throws {
         let dir = NSTemporaryDirectory() + "tomostore-engine-\(getpid())-\(UUID().uuidString.prefix(6))"
