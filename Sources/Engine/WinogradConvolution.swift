@@ -75,37 +75,25 @@ enum WinogradConvolution {
 
     static func forward<T: WinogradTiling>(_ x: UnsafePointer<Float>, kernel u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                            geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>, tiling: T.Type) {
-        let m = T.outputTile, points = T.points
-        let tz = (g.od + m - 1) / m, ty = (g.oh + m - 1) / m, tx = (g.ow + m - 1) / m
-        let txp = (tx + lanes - 1) / lanes * lanes
-        let rowsPerBlock = rowsPerBlock(points: points, channels: g.cin + g.cout, txp: txp, ty: ty)
-        let rowBlocks = (ty + rowsPerBlock - 1) / rowsPerBlock
-        let blocksPerSample = tz * rowBlocks
+        let blocks = Blocks(g, tiling: T.self), points = T.points, txp = blocks.txp
         let (cin, cout) = (g.cin, g.cout)
-        Parallel.forEach(g.n * blocksPerSample) { job in
-            let sample = job / blocksPerSample, iz = (job % blocksPerSample) / rowBlocks
-            let iy0 = (job % rowBlocks) * rowsPerBlock, iy1 = min(ty, iy0 + rowsPerBlock)
-            let tiles = (iy1 - iy0) * txp
-            let xs = x + sample * cin * g.inVoxels
+        Parallel.forEach(blocks.count) { job in
+            let (sample, iz, rows) = blocks.block(job)
+            let tiles = rows.count * txp
             let ys = y + sample * cout * g.outVoxels
             Workspace.with { ws in
                 // Transformed inputs V [points][Cin][tiles], products M [points][Cout][tiles], scratch.
                 let v = ws.floats(points * (cin + cout) * tiles + T.scratchFloats(txp: txp))
                 let mm = v + points * cin * tiles
                 let scratch = mm + points * cout * tiles
-                for ci in 0..<cin {
-                    for iy in iy0..<iy1 {
-                        T.transformInput(xs + ci * g.inVoxels, g, iz: iz, iy: iy, txp: txp, scratch: scratch,
-                                         into: v + ci * tiles + (iy - iy0) * txp, pointStride: cin * tiles)
-                    }
-                }
+                transformInputs(x + sample * cin * g.inVoxels, g, iz: iz, rows: rows, txp: txp, scratch: scratch, into: v, tiling: T.self)
                 for p in 0..<points {
                     BLAS.sgemm(m: cout, n: tiles, k: cin, a: u + p * cout * cin, lda: cin,
                                b: v + p * cin * tiles, ldb: tiles, c: mm + p * cout * tiles, ldc: tiles)
                 }
                 for co in 0..<cout {
-                    for iy in iy0..<iy1 {
-                        T.transformOutput(mm + co * tiles + (iy - iy0) * txp, pointStride: cout * tiles, g, iz: iz, iy: iy, txp: txp,
+                    for iy in rows {
+                        T.transformOutput(mm + co * tiles + (iy - rows.lowerBound) * txp, pointStride: cout * tiles, g, iz: iz, iy: iy, txp: txp,
                                           bias: bias?[co] ?? 0, slope: leakySlope, scratch: scratch, into: ys + co * g.outVoxels)
                     }
                 }
@@ -119,9 +107,43 @@ enum WinogradConvolution {
     /// sizing by bytes instead of a fixed 32 tiles took the 32 → 16 layer at 64³ from ~23.5 to ~19.5 ms.
     static let blockBytes = 1 << 20
 
-    /// Tile rows per block: at least one, at most `ty`, otherwise as many as fit in `blockBytes`.
-    static func rowsPerBlock(points: Int, channels: Int, txp: Int, ty: Int) -> Int {
-        max(1, min(ty, blockBytes / (4 * points * channels * txp)))
+    /// How a convolution's tiles are cut into blocks: one sample, one tile plane in z, and a run of
+    /// tile rows in y whose transformed inputs and products fit in `blockBytes`.
+    struct Blocks {
+        /// Tiles per row, padded to whole vectors.
+        let txp: Int
+        let rowsPerBlock: Int, rowBlocks: Int, perSample: Int, tileRows: Int
+        /// Blocks in all samples.
+        let count: Int
+
+        init<T: WinogradTiling>(_ g: ConvGeometry, tiling: T.Type) {
+            let m = T.outputTile
+            let tz = (g.od + m - 1) / m, tx = (g.ow + m - 1) / m
+            tileRows = (g.oh + m - 1) / m
+            txp = (tx + lanes - 1) / lanes * lanes
+            rowsPerBlock = max(1, min(tileRows, blockBytes / (4 * T.points * (g.cin + g.cout) * txp)))
+            rowBlocks = (tileRows + rowsPerBlock - 1) / rowsPerBlock
+            perSample = tz * rowBlocks
+            count = g.n * perSample
+        }
+
+        /// Block `job`'s sample, tile plane and tile rows.
+        func block(_ job: Int) -> (sample: Int, iz: Int, rows: Range<Int>) {
+            let iy0 = (job % rowBlocks) * rowsPerBlock
+            return (job / perSample, (job % perSample) / rowBlocks, iy0..<min(tileRows, iy0 + rowsPerBlock))
+        }
+    }
+
+    /// V [points][Cin][tiles] of a block (tile plane iz, tile `rows`) of one sample `x` [Cin, D, H, W].
+    static func transformInputs<T: WinogradTiling>(_ x: UnsafePointer<Float>, _ g: ConvGeometry, iz: Int, rows: Range<Int>, txp: Int,
+                                                   scratch: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>, tiling: T.Type) {
+        let tiles = rows.count * txp
+        for ci in 0..<g.cin {
+            for iy in rows {
+                T.transformInput(x + ci * g.inVoxels, g, iz: iz, iy: iy, txp: txp, scratch: scratch,
+                                 into: v + ci * tiles + (iy - rows.lowerBound) * txp, pointStride: g.cin * tiles)
+            }
+        }
     }
 
     /// The vector the transforms work in: 8 tiles side by side along x.

@@ -18,13 +18,7 @@ extension WinogradConvolution {
 
     static func weightGradient<T: WinogradTiling>(_ x: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
                                                   geometry g: ConvGeometry, tiling: T.Type) -> [Float] {
-        let m = T.outputTile, points = T.points
-        let tz = (g.od + m - 1) / m, ty = (g.oh + m - 1) / m, tx = (g.ow + m - 1) / m
-        let txp = (tx + lanes - 1) / lanes * lanes
-        let rowsPerBlock = rowsPerBlock(points: points, channels: g.cin + g.cout, txp: txp, ty: ty)
-        let rowBlocks = (ty + rowsPerBlock - 1) / rowsPerBlock
-        let blocksPerSample = tz * rowBlocks
-        let jobs = g.n * blocksPerSample
+        let blocks = Blocks(g, tiling: T.self), points = T.points, txp = blocks.txp, jobs = blocks.count
         let (cin, cout) = (g.cin, g.cout)
         // Per-thread sums of dU over a fixed, contiguous share of the blocks, added in thread order:
         // the same bytes whatever the scheduling.
@@ -36,25 +30,19 @@ extension WinogradConvolution {
                 du.withUnsafeMutableBufferPointer { dub in
                     let dup = dub.baseAddress!
                     Workspace.with { ws in
-                        let largest = rowsPerBlock * txp
-                        let v = ws.floats(points * (cin + cout) * largest + max(T.scratchFloats(txp: txp), gradientScratchFloats(m: m, txp: txp)))
+                        let largest = blocks.rowsPerBlock * txp
+                        let v = ws.floats(points * (cin + cout) * largest + max(T.scratchFloats(txp: txp), gradientScratchFloats(m: T.outputTile, txp: txp)))
                         let dm = v + points * cin * largest
                         let scratch = dm + points * cout * largest
                         for job in (thread * jobs / threads)..<((thread + 1) * jobs / threads) {
-                            let sample = job / blocksPerSample, iz = (job % blocksPerSample) / rowBlocks
-                            let iy0 = (job % rowBlocks) * rowsPerBlock, iy1 = min(ty, iy0 + rowsPerBlock)
-                            let tiles = (iy1 - iy0) * txp
-                            let xs = x + sample * cin * g.inVoxels, dys = dy + sample * cout * g.outVoxels
-                            for ci in 0..<cin {
-                                for iy in iy0..<iy1 {
-                                    T.transformInput(xs + ci * g.inVoxels, g, iz: iz, iy: iy, txp: txp, scratch: scratch,
-                                                     into: v + ci * tiles + (iy - iy0) * txp, pointStride: cin * tiles)
-                                }
-                            }
+                            let (sample, iz, rows) = blocks.block(job)
+                            let tiles = rows.count * txp
+                            let dys = dy + sample * cout * g.outVoxels
+                            transformInputs(x + sample * cin * g.inVoxels, g, iz: iz, rows: rows, txp: txp, scratch: scratch, into: v, tiling: T.self)
                             for co in 0..<cout {
-                                for iy in iy0..<iy1 {
+                                for iy in rows {
                                     transformOutputGradient(dys + co * g.outVoxels, g, adjoint: T.outputAdjoint, iz: iz, iy: iy, txp: txp,
-                                                            scratch: scratch, into: dm + co * tiles + (iy - iy0) * txp, pointStride: cout * tiles)
+                                                            scratch: scratch, into: dm + co * tiles + (iy - rows.lowerBound) * txp, pointStride: cout * tiles)
                                 }
                             }
                             for p in 0..<points {
