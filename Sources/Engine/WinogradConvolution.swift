@@ -16,8 +16,8 @@ import Voxels
 /// Transforms run on vectors of 8 tiles side by side along x (tile rows padded to whole vectors;
 /// padding tiles read zeros and are never written out). Work is split into blocks of one sample, one
 /// tile plane in z and a run of tile rows in y (as many as keep the block's transformed inputs and
-/// products within `blockBytes`, so they stay in the core's L2 cache); the split depends only on the sample's shape, never on the batch, so a sample's
-/// result does not depend on its neighbours.
+/// products within `blockBytes`, so they stay in the core's L2 cache); the split depends only on the
+/// sample's shape, never on the batch, so a sample's result does not depend on its neighbours.
 enum WinogradConvolution {
     /// Whether `forward` handles this geometry: k 3, stride 1, padding 1, and enough input channels
     /// for the per-point products to be worth an sgemm.
