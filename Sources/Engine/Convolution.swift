@@ -103,8 +103,9 @@ public struct ConvGeometry: Equatable, Sendable {
     }
 }
 
-/// 3D convolution kernels: im2col of blocks of about 4096 output voxels + single-threaded sgemm
-/// per block, blocks spread over all cores, bias fused into the block while it is in cache.
+/// 3D convolution kernels: 3×3×3 stride-1 "same" ones by Winograd (`WinogradConvolution`), every
+/// other geometry by im2col of blocks of about 2048 output voxels + single-threaded sgemm per
+/// block; blocks spread over all cores, bias (and LeakyReLU) fused while a block is in cache.
 public enum Convolution {
     /// How 3×3×3 stride-1 "same" convolutions are computed: Winograd (`WinogradConvolution`, the
     /// default, 3.4–8× fewer multiplications) or im2col + sgemm (every other geometry uses im2col).
@@ -114,6 +115,13 @@ public enum Convolution {
     /// in cache). x [N, Cin, D, H, W], w [Cout, Cin, k, k, k], b [Cout] or nil.
     public static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1, pad: Int? = nil, leakySlope: Float? = nil,
                                algorithm: Algorithm = .winograd) -> Tensor {
+        forward(x, weight: weight, bias: bias, stride: stride, pad: pad, leakySlope: leakySlope, algorithm: algorithm, transientWeight: false)
+    }
+
+    /// `forward`; `transientWeight` marks a kernel made for this one call (the flipped kernel of an
+    /// input gradient), whose Winograd transform is not worth keeping in the cache.
+    static func forward(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, pad: Int?, leakySlope: Float?,
+                        algorithm: Algorithm, transientWeight: Bool) -> Tensor {
         _ = EngineThreads.configured
         let k = weight.shape[2]
         let g = ConvGeometry(input: x.shape, cout: weight.shape[0], k: k, stride: stride, pad: pad ?? k / 2)
@@ -123,7 +131,7 @@ public enum Convolution {
         if algorithm == .winograd && WinogradConvolution.applies(to: g) {
             x.withUnsafeBufferPointer { xb in weight.withUnsafeBufferPointer { wb in
                 WinogradConvolution.forward(xb.baseAddress!, weight: wb.baseAddress!, bias: bias?.withUnsafeBufferPointer { $0.baseAddress! },
-                                            geometry: g, leakySlope: leakySlope, into: yp)
+                                            geometry: g, leakySlope: leakySlope, into: yp, cacheKernel: !transientWeight)
             } }
             return y
         }
@@ -180,8 +188,7 @@ public enum Convolution {
             let dw = x.withUnsafeBufferPointer { xb in dy.withUnsafeBufferPointer { dyb in
                 WinogradConvolution.weightGradient(xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g)
             } }
-            let dx = needInput ? forward(dy, weight: flippedTranspose(weight), bias: nil, stride: 1, pad: k - 1 - p) : nil
-            return (dx, Tensor(shape: weight.shape, values: dw), channelSums(dy))
+            return (needInput ? inputGradientByConvolution(dy, weight: weight, pad: p) : nil, Tensor(shape: weight.shape, values: dw), channelSums(dy))
         }
         let jobs = g.n * g.blockCount
         let threads = min(EngineThreads.count, jobs)
@@ -229,13 +236,21 @@ public enum Convolution {
         var dx: Tensor? = nil
         if needInput {
             if viaConvolution {
-                dx = forward(dy, weight: flippedTranspose(weight), bias: nil, stride: 1, pad: k - 1 - p)
+                dx = inputGradientByConvolution(dy, weight: weight, pad: p)
             } else {
                 dx = dxParts[0]
                 for t in 1..<threads { dx!.add(dxParts[t]!) }
             }
         }
         return (dx, dw, channelSums(dy))
+    }
+
+    /// dX of a stride-1 convolution with padding p: dY convolved with the flipped, channel-transposed
+    /// kernel and padding k − 1 − p.
+    static func inputGradientByConvolution(_ dy: Tensor, weight: Tensor, pad p: Int) -> Tensor {
+        let k = weight.shape[2]
+        return forward(dy, weight: flippedTranspose(weight), bias: nil, stride: 1, pad: k - 1 - p, leakySlope: nil,
+                       algorithm: .winograd, transientWeight: true)
     }
 
     /// w [Cout, Cin, k, k, k] → w' [Cin, Cout, k, k, k] with w'[ci, co, a, b, c] = w[co, ci, k−1−a, k−1−b, k−1−c].

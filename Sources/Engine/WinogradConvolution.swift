@@ -32,12 +32,12 @@ enum WinogradConvolution {
     }
 
     /// y = conv(x, w) + b, then LeakyReLU with `slope` when given; x [N, Cin, D, H, W], w [Cout, Cin, 3, 3, 3].
+    /// The transformed kernel comes from (and goes to) `TransformedKernelCache` when `cacheKernel`.
     static func forward(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>) {
+                        geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>, cacheKernel: Bool = true) {
         func run<T: WinogradTiling>(_: T.Type) {
-            let u = TransformedKernelCache.shared.kernel(for: w, count: g.cout * g.cin * 27, points: T.points) {
-                transformedKernel(w, cout: g.cout, cin: g.cin, by: T.kernelTransform)
-            }
+            let make = { transformedKernel(w, cout: g.cout, cin: g.cin, by: T.kernelTransform) }
+            let u = cacheKernel ? TransformedKernelCache.shared.kernel(for: w, count: g.cout * g.cin * 27, points: T.points, make: make) : make()
             u.withUnsafeBufferPointer { forward(x, kernel: $0.baseAddress!, bias: bias, geometry: g, leakySlope: leakySlope, into: y, tiling: T.self) }
         }
         run(tiling(for: g))

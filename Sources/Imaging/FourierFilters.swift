@@ -127,8 +127,9 @@ public struct MissingWedge: Sendable {
         return 0.5 - 0.5 * cos(Double.pi * (d + h) / transition)
     }
 
-    /// The volume with its missing-wedge components removed (what a tomogram over this range keeps).
-    public func apply(to volume: Volume) -> Volume {
-        FourierFilter.apply(volume) { kx, ky, kz in contains(kx: kx, ky: ky, kz: kz) ? 1 : 0 }
+    /// The volume with its missing-wedge components removed (what a tomogram over this range keeps),
+    /// with a hard edge or a raised-cosine one `transition` degrees wide (`wedgeWeight`).
+    public func apply(to volume: Volume, transition: Double = 0) -> Volume {
+        FourierFilter.apply(volume) { kx, ky, kz in 1 - wedgeWeight(kx: kx, ky: ky, kz: kz, transition: transition) }
     }
 }

@@ -167,10 +167,7 @@ public struct WedgeMaskOperator: LazyOperator {
     }
     public var inputCount: Int { 1 }
     public var halo: Int? { nil }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
-        let (w, t) = (wedge, transition)
-        return FourierFilter.apply(inputs[0]) { kx, ky, kz in 1 - w.wedgeWeight(kx: kx, ky: ky, kz: kz, transition: t) }
-    }
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { wedge.apply(to: inputs[0], transition: transition) }
 }
 
 /// Multiplies by the CTF (or flips phases) of |k| in 3D (global), defocus in µm.

@@ -10,6 +10,12 @@ func noiseVolume(_ shape: Extent3, seed: UInt64) -> Volume {
     return Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) })
 }
 
+/// The mirrored, standardizing tile reader of unit normal noise of a shape (as overlap-tile inference reads).
+func noiseReader(_ shape: Extent3, seed: UInt64, mean: Double = 0, std: Double = 1) -> (Box3) throws -> Volume {
+    let volume = noiseVolume(shape, seed: seed)
+    return DUALInference.mirroredReader(shape: shape, mean: mean, std: std) { volume.extracting($0) }
+}
+
 @Suite("DUAL")
 struct DUALTests {
     var small: DUALConfig {
@@ -63,9 +69,8 @@ struct DUALTests {
     @Test("with a quarter overlap, any box still equals the same voxels of the whole volume, and fewer tiles run")
     func partialOverlapInvariance() throws {
         let shape = Extent3(x: 37, y: 21, z: 19)
-        let volume = noiseVolume(shape, seed: 5)
         let net = UNet3D(base: 2, depth: 2, seed: 4)
-        let reader = DUALInference.mirroredReader(shape: shape, mean: 0, std: 1) { volume.extracting($0) }
+        let reader = noiseReader(shape, seed: 5)
         var tiles = [0, 0]
         func run(_ box: Box3, overlap: Int, count: Int) throws -> Volume {
             try DUALInference.apply(box: box, shape: shape, tile: 16, overlap: overlap, input: reader) { x, origins in tiles[count] += origins.count; return net.infer(x) }
@@ -84,9 +89,8 @@ struct DUALTests {
     @Test("a tile's result does not depend on the tiles batched with it (bit for bit)")
     func batchInvariance() throws {
         let shape = Extent3(x: 40, y: 24, z: 24)
-        let volume = noiseVolume(shape, seed: 6)
         let net = UNet3D(base: 4, depth: 3, seed: 2)
-        let reader = DUALInference.mirroredReader(shape: shape, mean: 0, std: 1) { volume.extracting($0) }
+        let reader = noiseReader(shape, seed: 6)
         let results = try [1, 3, 4, 7].map { batch in
             try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: 16, batch: batch, input: reader) { x, _ in net.infer(x) }
         }
@@ -96,9 +100,8 @@ struct DUALTests {
     @Test("overlap-tile inference: any box equals the same voxels of the whole volume")
     func tileInvariance() throws {
         let shape = Extent3(x: 23, y: 17, z: 11)
-        let volume = noiseVolume(shape, seed: 2)
         let net = UNet3D(base: 2, depth: 2, seed: 4)
-        let reader = DUALInference.mirroredReader(shape: shape, mean: 0.1, std: 1.2) { volume.extracting($0) }
+        let reader = noiseReader(shape, seed: 2, mean: 0.1, std: 1.2)
         func run(_ box: Box3) throws -> Volume {
             try DUALInference.apply(box: box, shape: shape, tile: 8, input: reader) { x, _ in net.infer(x) }
         }

@@ -64,6 +64,21 @@ struct KernelTests {
         #expect(relativeError(after, before * -2) < 5e-5)
     }
 
+    @Test("Winograd: a sample's result does not depend on the samples batched with it (bit for bit), both tilings")
+    func winogradBatchInvariance() {
+        for shape in [[3, 8, 5, 6, 7], [3, 8, 4, 9, 40]] {  // F(2,3), F(4,3)
+            let x = Tensor.normal(shape, seed: 900), w = Tensor.normal([6, 8, 3, 3, 3], seed: 901), b = Tensor.normal([6], seed: 902)
+            let g = ConvGeometry(input: shape, cout: 6, k: 3, stride: 1, pad: 1)
+            #expect(WinogradConvolution.applies(to: g))
+            let batched = Convolution.forward(x, weight: w, bias: b, leakySlope: 0.2).scalars
+            let per = batched.count / shape[0], perInput = x.count / shape[0]
+            for n in 0..<shape[0] {
+                let one = Tensor(shape: [1] + Array(shape[1...]), values: Array(x.scalars[n * perInput..<(n + 1) * perInput]))
+                #expect(Convolution.forward(one, weight: w, bias: b, leakySlope: 0.2).scalars == Array(batched[n * per..<(n + 1) * per]), "\(shape) sample \(n)")
+            }
+        }
+    }
+
     @Test("Winograd weight gradients (F(2,3) and F(4,3)) equal im2col's: partial tiles, several samples and row blocks", arguments: [0, 1])
     func winogradWeightGradient(tiling: Int) {
         for (i, shape) in [[1, 8, 6, 5, 7], [2, 12, 9, 13, 70], [1, 8, 2, 70, 33]].enumerated() {
