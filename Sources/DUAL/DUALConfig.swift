@@ -19,6 +19,10 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// Reconstruction loss: "paper" = log‖·‖² + log(1 − Pearson); "plain" = MSE + (1 − Pearson),
     /// which our CPU-budget runs found steadier (notes/dual-training.md).
     public var reconstruction = "paper"
+    /// The denoiser's output: nil or "linear" = the U-Net head's output; "relu" = ReLU then a learned
+    /// scale and offset, so Dn can give an exactly flat background as grand models have (the paper
+    /// leaves the output layer open). Optional so that configurations without it keep their bytes.
+    public var denoiserOutput: String?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -49,10 +53,13 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "reconstruction":
             guard ["paper", "plain"].contains(value) else { throw DUALError("config reconstruction must be paper or plain") }
             reconstruction = value
+        case "denoiser_output":
+            guard ["linear", "relu"].contains(value) else { throw DUALError("config denoiser_output must be linear or relu") }
+            denoiserOutput = value == "linear" ? nil : value
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
-        default: throw DUALError("unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, learning_rate, weight_decay, batch")
+        default: throw DUALError("unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, denoiser_output, learning_rate, weight_decay, batch")
         }
         guard patch % 8 == 0, patch % (1 << (depth - 1)) == 0 else { throw DUALError("config patch \(patch) must be a multiple of 8 and of 2^(depth−1)") }
     }

@@ -7,21 +7,23 @@ import Voxels
 /// weighted by a separable window whose overlapping ramps sum to exactly 1; voxels outside the volume
 /// are mirrored (scipy's "reflect"). The value of a voxel therefore depends only on the input, the
 /// tile and the overlap, never on how the volume was split into requests. A smaller overlap runs
-/// fewer tiles ((P / (P − o))³ per voxel: 8 at one half, 2.4 at one quarter).
+/// fewer tiles ((P / (P − o))³ per voxel: 8 at one half, 2.4 at one quarter). Windows and sums are
+/// in Float64 and rounded to Float32 once, so where every tile gives the same value (a flat
+/// background) the blend gives exactly that value, not one that wanders by an ulp.
 public enum DUALInference {
     /// The window weight of position i in a tile of P voxels: sin²(π (i + ½) / P).
-    static func window(_ p: Int) -> [Float] {
-        (0..<p).map { i in let s = sin(Double.pi * (Double(i) + 0.5) / Double(p)); return Float(s * s) }
+    static func window(_ p: Int) -> [Double] {
+        (0..<p).map { i in let s = sin(Double.pi * (Double(i) + 0.5) / Double(p)); return s * s }
     }
 
     /// The window of a tile of P voxels overlapping each neighbour by o voxels (1 ≤ o ≤ P/2): a
     /// sin² ramp over the first o positions, 1 between, a cos² ramp over the last o, so that a tile's
     /// falling ramp and its neighbour's rising ramp sum to 1. At o = P/2 it is `window(P)`.
-    static func window(_ p: Int, overlap o: Int) -> [Float] {
+    static func window(_ p: Int, overlap o: Int) -> [Double] {
         if 2 * o == p { return window(p) }
         return (0..<p).map { i in
-            if i < o { let s = sin(Double.pi * (Double(i) + 0.5) / Double(2 * o)); return Float(s * s) }
-            if i >= p - o { let c = cos(Double.pi * (Double(i - (p - o)) + 0.5) / Double(2 * o)); return Float(c * c) }
+            if i < o { let s = sin(Double.pi * (Double(i) + 0.5) / Double(2 * o)); return s * s }
+            if i >= p - o { let c = cos(Double.pi * (Double(i - (p - o)) + 0.5) / Double(2 * o)); return c * c }
             return 1
         }
     }
@@ -41,7 +43,7 @@ public enum DUALInference {
             return Array(stride(from: kMin * s - o, to: hi, by: s))
         }
         let tiles = origins(box.lower.z, box.upper.z).flatMap { z in origins(box.lower.y, box.upper.y).flatMap { y in origins(box.lower.x, box.upper.x).map { x in (x, y, z) } } }
-        var out = [Float](repeating: 0, count: box.shape.count)
+        var sums = [Double](repeating: 0, count: box.shape.count)
         let bs = box.shape
         for start in stride(from: 0, to: tiles.count, by: batch) {
             let group = Array(tiles[start..<min(tiles.count, start + batch)])
@@ -63,14 +65,14 @@ public enum DUALInference {
                         for tx in 0..<p {
                             let x = x0 + tx
                             guard x >= box.lower.x && x < box.upper.x else { continue }
-                            out[((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (x - box.lower.x)] += wzy * w[tx] * result[base + (tz * p + ty) * p + tx]
+                            sums[((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (x - box.lower.x)] += wzy * w[tx] * Double(result[base + (tz * p + ty) * p + tx])
                         }
                     }
                 }
             }
         }
         _ = shape
-        return Volume(shape: bs, values: out)
+        return Volume(shape: bs, values: sums.map { Float($0) })
     }
 
     /// Reads any box of a volume of `shape` through `read` (boxes inside the volume), mirroring

@@ -97,7 +97,7 @@ public final class DUALModel: Module {
 
     public init(config c: DUALConfig = DUALConfig(), seed: UInt64 = 1) {
         config = c
-        denoiser = UNet3D(base: c.base, depth: c.depth, seed: seed &+ 100)
+        denoiser = UNet3D(base: c.base, depth: c.depth, outputReLU: c.denoiserOutput == "relu", seed: seed &+ 100)
         generator = UNet3D(base: c.base, depth: c.depth, seed: seed &+ 200)
         noiseDecoder = NoiseDecoder(codeLength: c.codeLength, channels: c.base, patch: c.patch, seed: seed &+ 300)
         noiseEncoder = NoiseEncoder(codeLength: c.codeLength, channels: c.base, patch: c.patch, seed: seed &+ 400)

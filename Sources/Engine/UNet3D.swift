@@ -1,7 +1,9 @@
 /// The reference 3D U-Net of the engine benchmark (and the shape of DUAL's U-Nets): per level two
 /// 3×3×3 convolutions (+bias, LeakyReLU 0.2) with base·2^level channels, 2×2×2 max pooling between
 /// levels, up-sampling by a transposed convolution (k2 s2) halving the channels, skip
-/// concatenation, the same two convolutions on the way up, and a final 1×1×1 convolution.
+/// concatenation, the same two convolutions on the way up, and a final 1×1×1 convolution
+/// (optionally followed by a ReLU and a learned 1×1×1 scale and offset, `outputReLU`, so that the
+/// output can be exactly constant where the head is negative: a flat background).
 /// Input and output [N, Cin, D, H, W] / [N, Cout, D, H, W] with D, H, W divisible by 2^(depth−1).
 public final class UNet3D: Module {
     public let depth: Int
@@ -9,10 +11,14 @@ public final class UNet3D: Module {
     let ups: [ConvTranspose3d]
     let upConvs: [(Conv3d, Conv3d)]
     let head: Conv3d
+    /// Scale and offset after the output ReLU (nil: the head's output is the network's).
+    let tail: Conv3d?
     public let slope: Float
 
     /// - Parameters: depth: number of levels (3 = two poolings); base: channels of the first level.
-    public init(inChannels: Int = 1, outChannels: Int = 1, base: Int = 16, depth: Int = 3, slope: Float = 0.2, initializer: WeightInit = .orthogonal, seed: UInt64) {
+    ///   outputReLU: end with ReLU and a learned per-channel scale and offset (1×1×1 convolution).
+    public init(inChannels: Int = 1, outChannels: Int = 1, base: Int = 16, depth: Int = 3, slope: Float = 0.2, outputReLU: Bool = false,
+                initializer: WeightInit = .orthogonal, seed: UInt64) {
         precondition(depth >= 1)
         self.depth = depth
         self.slope = slope
@@ -33,6 +39,7 @@ public final class UNet3D: Module {
         self.ups = ups
         self.upConvs = upConvs
         head = Conv3d(base, outChannels, kernel: 1, initializer: initializer, seed: next())
+        tail = outputReLU ? Conv3d(outChannels, outChannels, kernel: 1, initializer: initializer, seed: next()) : nil
     }
 
     public var namedParameters: [(String, Variable)] {
@@ -40,7 +47,9 @@ public final class UNet3D: Module {
         for (i, (a, b)) in down.enumerated() { out += prefixed("down.\(i).conv1", a) + prefixed("down.\(i).conv2", b) }
         for (i, u) in ups.enumerated() { out += prefixed("up.\(i).upsample", u) }
         for (i, (a, b)) in upConvs.enumerated() { out += prefixed("up.\(i).conv1", a) + prefixed("up.\(i).conv2", b) }
-        return out + prefixed("head", head)
+        out += prefixed("head", head)
+        if let tail { out += prefixed("tail", tail) }
+        return out
     }
 
     /// Forward pass, recorded on `tape`.
@@ -58,7 +67,9 @@ public final class UNet3D: Module {
             let (a, b) = upConvs[i]
             h = block(a, b, h, tape)
         }
-        return head(h, tape: tape)
+        let y = head(h, tape: tape)
+        guard let tail else { return y }
+        return tail(tape.relu(y), tape: tape)
     }
 
     /// Two convolutions, each with a fused LeakyReLU.
@@ -85,6 +96,7 @@ public final class UNet3D: Module {
             let (a, b) = upConvs[i]
             total += 2 * 27 * Double(a.weight.shape[1] * a.weight.shape[0]) * vl + 2 * 27 * Double(b.weight.shape[1] * b.weight.shape[0]) * vl
         }
+        if let tail { total += 2 * Double(tail.weight.shape[0] * tail.weight.shape[1]) * v }
         return total + 2 * Double(head.weight.shape[0] * head.weight.shape[1]) * v
     }
 }

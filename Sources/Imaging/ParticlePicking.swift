@@ -9,9 +9,16 @@ public struct Pick: Equatable, Sendable, Codable {
 }
 
 /// Difference-of-Gaussians particle picking as in the DUAL paper: filter with G(σ1) − G(σ2)
-/// (σ2 = 1.1·σ1), take local maxima (strictly greater than their 26 neighbours), keep them from the
-/// highest response down while no kept pick lies within `minDistance`, stop at `top`.
+/// (σ2 = 1.1·σ1), take local maxima (strictly greater than their 26 neighbours) whose response is
+/// above float32 rounding (`noiseFloor`), keep them from the highest response down while no kept
+/// pick lies within `minDistance`, stop at `top`.
 public enum ParticlePicker {
+    /// The smallest response a pick may have, for a volume whose largest magnitude is `maxAbs`:
+    /// 8 float32 ulps of it. The DoG of a flat region (a constant background, as a grand model or a
+    /// good denoiser has) is zero up to rounding of that order, and the "maxima" of rounding noise,
+    /// or maxima with a response ≤ 0 (a local peak inside a dip), are not blobs.
+    public static func noiseFloor(maxAbs: Float) -> Float { 8 * Float.ulpOfOne * maxAbs }
+
     /// Whether particles are darker or brighter than their surroundings.
     public enum Polarity: String, Sendable { case dark, bright }
 
@@ -21,6 +28,7 @@ public enum ParticlePicker {
             response.withUnsafeMutableValues(as: Float.self) { p in for i in p.indices { p[i] = -p[i] } }
         }
         let s = volume.shape
+        let floor = noiseFloor(maxAbs: volume.converted(to: .float32).values(as: Float.self).reduce(0) { max($0, abs($1)) })
         let values = response.values(as: Float.self)
         // Local maxima, found per z-plane in parallel.
         var perPlane = [[Pick]](repeating: [], count: s.z)
@@ -30,6 +38,7 @@ public enum ParticlePicker {
                 var found: [Pick] = []
                 for y in 0..<s.y { for x in 0..<s.x {
                     let v = values[(z * s.y + y) * s.x + x]
+                    guard v > floor else { continue }
                     var isMax = true
                     search: for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where dz != 0 || dy != 0 || dx != 0 {
                         let zz = z + dz, yy = y + dy, xx = x + dx

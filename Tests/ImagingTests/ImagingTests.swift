@@ -206,6 +206,24 @@ struct MetricsTests {
         let double = PickingScore.match(picks: [Pick(x: 0, y: 0, z: 0), Pick(x: 0.5, y: 0, z: 0)], truths: [Pick(x: 0, y: 0, z: 0)], distance: 1)
         #expect(double.truePositives == 1 && double.precision == 0.5 && double.recall == 1)
     }
+
+    @Test("a flat background (at any offset) gives no picks: rounding-level DoG maxima are not blobs")
+    func flatBackgroundPicking() {
+        let s = Extent3(x: 40, y: 36, z: 32)
+        for background: Float in [0, -0.2817, 0.0019803, 5] {
+            var values = [Float](repeating: background, count: s.count)
+            // Two bright blobs, clipped to the background beyond 3σ (as a ReLU output is).
+            for (cx, cy, cz) in [(12.0, 10.0, 9.0), (27.0, 25.0, 21.0)] {
+                for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x {
+                    let d2 = pow(Double(x) - cx, 2) + pow(Double(y) - cy, 2) + pow(Double(z) - cz, 2)
+                    if d2 < 9 * 2.5 * 2.5 { values[(z * s.y + y) * s.x + x] += Float(exp(-d2 / (2 * 2.5 * 2.5))) }
+                } } }
+            }
+            let picks = ParticlePicker.pick(Volume(shape: s, values: values), sigma: 3, top: 300, minDistance: 8, polarity: .bright)
+            let score = PickingScore.match(picks: picks, truths: [Pick(x: 12, y: 10, z: 9), Pick(x: 27, y: 25, z: 21)], distance: 1)
+            #expect(score.truePositives == 2 && picks.count == 2, "background \(background): \(picks.count) picks")
+        }
+    }
 }
 
 @Suite("Smooth missing-wedge weight")
