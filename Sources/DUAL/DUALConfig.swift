@@ -23,6 +23,14 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// scale and offset, so Dn can give an exactly flat background as grand models have (the paper
     /// leaves the output layer open). Optional so that configurations without it keep their bytes.
     public var denoiserOutput: String?
+    /// "true": each iteration the denoiser sees its inputs flipped along a random subset of the axes
+    /// (x, y, z, each with probability ½) and its outputs are flipped back, inside both cycles. Cycle
+    /// consistency alone cannot tell a denoiser that shifts its output by a few voxels (undone by
+    /// Gs) from one that does not; with the flips a fixed shift of Dn changes sign from one iteration
+    /// to the next and no Gs can undo it, so the cycles hold only for an unshifted Dn. Flips keep the
+    /// physics of a symmetric tilt range (missing wedge, CTF). nil or "false": off (the paper's
+    /// cycles); optional so that configurations without it keep their bytes.
+    public var cycleFlips: String?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -56,10 +64,13 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "denoiser_output":
             guard ["linear", "relu"].contains(value) else { throw DUALError("config denoiser_output must be linear or relu") }
             denoiserOutput = value == "linear" ? nil : value
+        case "cycle_flips":
+            guard ["true", "false"].contains(value) else { throw DUALError("config cycle_flips must be true or false") }
+            cycleFlips = value == "false" ? nil : value
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
-        default: throw DUALError("unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, denoiser_output, learning_rate, weight_decay, batch")
+        default: throw DUALError("unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, denoiser_output, cycle_flips, learning_rate, weight_decay, batch")
         }
         guard patch % 8 == 0, patch % (1 << (depth - 1)) == 0 else { throw DUALError("config patch \(patch) must be a multiple of 8 and of 2^(depth−1)") }
     }

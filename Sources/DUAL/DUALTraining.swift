@@ -60,6 +60,22 @@ public final class DUALTrainer {
         return p
     }
 
+    /// This iteration's flip of the denoiser's input and output (config cycle_flips) as a voxel
+    /// permutation of a P³ patch: each axis flipped with probability ½, drawn from (seed, iteration);
+    /// nil when the option is off or no axis is drawn. A flip is its own inverse.
+    func cycleFlip(_ p: Int) -> [Int32]? {
+        guard model.config.cycleFlips == "true" else { return nil }
+        let rng = CounterRNG(seed: seed ^ 0xf11b_5eed)
+        let flipped = (0..<3).map { rng.uniform(stream: UInt64(iteration), counter: UInt64($0)) < 0.5 }
+        guard flipped.contains(true) else { return nil }
+        func at(_ i: Int, _ axis: Int) -> Int { flipped[axis] ? p - 1 - i : i }
+        var permutation = [Int32](repeating: 0, count: p * p * p)
+        for z in 0..<p { for y in 0..<p { for x in 0..<p {
+            permutation[(z * p + y) * p + x] = Int32((at(z, 2) * p + at(y, 1)) * p + at(x, 0))
+        } } }
+        return permutation
+    }
+
     /// One alternating update on a batch; returns the losses.
     @discardableResult
     public func step(_ batch: DUALBatch) -> DUALLosses {
@@ -69,13 +85,18 @@ public final class DUALTrainer {
         let clean = Variable(batch.clean), noisy = Variable(batch.noisy)
         let z = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919))
         let perm = permutation(p * p * p)
+        let flip = cycleFlip(p)
 
         // Generators.
         let t = Tape()
+        func denoise(_ x: Variable) -> Variable {
+            guard let flip else { return model.denoiser(x, tape: t) }
+            return t.permuteVoxels(model.denoiser(t.permuteVoxels(x, flip), tape: t), flip)
+        }
         let noiseMask = t.permuteVoxels(model.noiseDecoder(z, tape: t), perm)
         let fakeNoisy = model.generator(t.add(clean, noiseMask), tape: t)                     // tf = Gs(vr + P·Gn(z))
-        let cycleClean = model.denoiser(fakeNoisy, tape: t)                                    // v̂r = Dn(tf)
-        let fakeClean = model.denoiser(noisy, tape: t)                                         // vf = Dn(tr)
+        let cycleClean = denoise(fakeNoisy)                                                    // v̂r = Dn(tf)
+        let fakeClean = denoise(noisy)                                                         // vf = Dn(tr)
         let codes = model.noiseEncoder(noisy, tape: t)
         let cycleNoisy = model.generator(t.add(fakeClean, model.noiseDecoder(codes, tape: t)), tape: t)  // t̂r = Gs(vf + Gn(E(tr)))
         let rec = t.add(reconstruction(t, cycleClean, clean), reconstruction(t, cycleNoisy, noisy))

@@ -37,6 +37,38 @@ struct DUALTests {
         #expect(trainer.iteration == 1)
     }
 
+    @Test("cycle flips: each iteration mirrors a drawn subset of the axes (its own inverse); off by default")
+    func cycleFlips() throws {
+        var config = small
+        let off = DUALTrainer(model: DUALModel(config: config, seed: 3), seed: 3)
+        #expect(off.cycleFlip(4) == nil)
+        try config.apply("cycle_flips", "true")
+        #expect(throws: DUALError.self) { try config.apply("cycle_flips", "yes") }
+        let trainer = DUALTrainer(model: DUALModel(config: config, seed: 3), seed: 3)
+        let p = 4
+        var seen = Set<[Bool]>()
+        for iteration in 0..<40 {
+            trainer.resume(at: iteration)
+            guard let flip = trainer.cycleFlip(p) else { seen.insert([false, false, false]); continue }
+            // Which axes moved, read off where voxel (x, y, z) = (0, 0, 0) lands.
+            let corner = Int(flip[0]), axes = [corner % p == p - 1, (corner / p) % p == p - 1, corner / (p * p) == p - 1]
+            seen.insert(axes)
+            for z in 0..<p { for y in 0..<p { for x in 0..<p {
+                let mirrored = ((axes[2] ? p - 1 - z : z) * p + (axes[1] ? p - 1 - y : y)) * p + (axes[0] ? p - 1 - x : x)
+                #expect(Int(flip[(z * p + y) * p + x]) == mirrored)
+            } } }
+            #expect(flip.indices.allSatisfy { Int(flip[Int(flip[$0])]) == $0 }, "a flip must be its own inverse")
+        }
+        #expect(seen.count == 8, "all eight subsets of axes should occur in 40 iterations, saw \(seen.count)")
+        // A step with a flip drawn trains every parameter, as without flips.
+        let flipped = (0..<40).first { trainer.resume(at: $0); return trainer.cycleFlip(config.patch) != nil }!
+        trainer.resume(at: flipped)
+        let before = trainer.model.namedParameters.map { $0.1.value.scalars }
+        let losses = trainer.step(DUALBatch(clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2)))
+        #expect(losses.reconstruction.isFinite && losses.adversarial.isFinite)
+        #expect(zip(before, trainer.model.namedParameters).allSatisfy { $0.0 != $0.1.1.value.scalars })
+    }
+
     @Test("training is deterministic for a seed")
     func determinism() {
         func run() -> [Float] {
