@@ -55,8 +55,7 @@ struct BenchStore: ParsableCommand {
         let cpu0 = processCPUSeconds(), t0 = Date()
         try Ingest.mrc(input, into: store, options: options)
         let ingest = Date().timeIntervalSince(t0), ingestCPU = processCPUSeconds() - cpu0
-        let encodeCPU = try encodeCPUSeconds(reader, store: store, codec: codec, shuffle: true)
-        let encodeCPUNoShuffle = try encodeCPUSeconds(reader, store: store, codec: codec, shuffle: false)
+        let (encodeCPU, encodeCPUNoShuffle) = try encodeCPUSeconds(try store.dataset(named: "bench"), store: store, codec: codec)
 
         let uncached = try Store(path: dir + "/s.store", cacheBytes: 0)
         let ds = try uncached.dataset(named: "bench")
@@ -109,30 +108,33 @@ struct BenchStore: ParsableCommand {
         }
     }
 
-    /// CPU seconds (all threads) of encoding every chunk of the MRC file with `codec`, in ingest's
-    /// batches (a row of chunks along x at a time) on all cores; reading the file is not counted.
-    /// Nothing is written: the chunks are prepared for a dataset that is never committed.
-    func encodeCPUSeconds(_ reader: MRCReader, store: Store, codec: String, shuffle: Bool) throws -> Double {
-        var spec = Store.NewDataset(name: "encode-probe-\(shuffle)", kind: .tomogram, dtype: reader.dtype, shape: reader.shape)
-        spec.codec = Codec(parsing: codec, dtype: reader.dtype, shuffle: shuffle)
-        let probe = try store.createDataset(spec, complete: false)
-        defer { try? store.remove(named: probe.name) }
-        let grid = probe.grid
-        var cpu = 0.0
-        for cz in 0..<grid.counts.z {
-            for cy in 0..<grid.counts.y {
-                let row = Box3(x: 0..<reader.shape.x, y: grid.box(of: Extent3(x: 0, y: cy, z: cz)).yRange, z: grid.box(of: Extent3(x: 0, y: cy, z: cz)).zRange)
-                let band = try reader.read(box: row)
-                let chunks = (0..<grid.counts.x).map { cx -> (index: Extent3, volume: Volume) in
-                    let box = grid.box(of: Extent3(x: cx, y: cy, z: cz))
-                    return (Extent3(x: cx, y: cy, z: cz), band.extracting(Box3(x: box.xRange, y: 0..<box.shape.y, z: 0..<box.shape.z)))
-                }
-                let c0 = processCPUSeconds()
-                _ = try probe.prepare(chunks, keepFill: true)
-                cpu += processCPUSeconds() - c0
-            }
+    /// CPU seconds (all threads) of encoding every chunk of `dataset` with `codec`, with and without
+    /// the byte shuffle, 16 chunks at a time on all cores (as ingest batches them); decoding the chunks
+    /// is not counted. Nothing is written: the chunks are prepared for datasets that are never committed.
+    func encodeCPUSeconds(_ dataset: Dataset, store: Store, codec: String) throws -> (shuffled: Double, unshuffled: Double) {
+        let probes = try [true, false].map { shuffle -> Dataset in
+            var spec = Store.NewDataset(name: "encode-probe-\(shuffle)", kind: .tomogram, dtype: dataset.dtype, shape: dataset.shape)
+            spec.chunk = dataset.grid.chunk
+            spec.codec = Codec(parsing: codec, dtype: dataset.dtype, shuffle: shuffle)
+            return try store.createDataset(spec, complete: false)
         }
-        return cpu
+        defer { for probe in probes { try? store.remove(named: probe.name) } }
+        var cpu = [0.0, 0.0]
+        var batch: [(index: Extent3, volume: Volume)] = []
+        func encodeBatch() throws {
+            for (i, probe) in probes.enumerated() {
+                let c0 = processCPUSeconds()
+                _ = try probe.prepare(batch, keepFill: true)
+                cpu[i] += processCPUSeconds() - c0
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+        try dataset.forEachChunk { index, chunk in
+            batch.append((index, chunk))
+            if batch.count == 16 { try encodeBatch() }
+        }
+        if !batch.isEmpty { try encodeBatch() }
+        return (cpu[0], cpu[1])
     }
 }
 

@@ -142,7 +142,8 @@ struct Train: ParsableCommand {
             every --checkpoint-every iterations and --resume continues from it. --config key=value
             overrides sizes and losses (depth, base, code_length, discriminator_base, patch,
             lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction=paper|plain,
-            denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch). Same data, settings and seed → same weights.
+            denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch).
+            Same data, settings and seed → same weights.
 
             Example:
               tomostore train s.store --clean a/grand-model,b/grand-model --noisy c/tomogram,d/tomogram -o dual.safetensors --iterations 500
