@@ -8,7 +8,10 @@ let package = Package(
         .executable(name: "tomostore", targets: ["TomoStoreCLI"]),
         .library(name: "Voxels", targets: ["Voxels"]),
         .library(name: "MRC", targets: ["MRC"]),
+        .library(name: "KV", targets: ["KV"]),
+        .library(name: "Codecs", targets: ["Codecs"]),
         .library(name: "Store", targets: ["Store"]),
+        .library(name: "Catalog", targets: ["Catalog"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Simulation", targets: ["Simulation"]),
@@ -30,8 +33,16 @@ let package = Package(
         .target(name: "Voxels"),
         // MRC2014 reading (every mode, byte order, axis order, extended header) and writing.
         .target(name: "MRC", dependencies: ["Voxels"]),
-        // The chunked LMDB volume store: catalog, codecs (shuffle, zstd), chunk I/O, verify.
-        .target(name: "Store", dependencies: ["Voxels", "CLMDB", "CZstd"]),
+        // Key-value stores that move bytes only: a protocol, LMDB behind it, and one in memory.
+        .target(name: "KV", dependencies: ["CLMDB"]),
+        // Chunk codec chains in Zarr v3 terms (byte shuffle, bytes, zstd), prepared per chunk shape.
+        .target(name: "Codecs", dependencies: ["Voxels", "CZstd"]),
+        // Chunked arrays on a key-value store: typed catalog, datasets, chunk grid, cache, blobs, verify.
+        .target(name: "Store", dependencies: ["Voxels", "KV", "Codecs"]),
+        // What datasets mean: kinds, class tables, MRC source fields, provenance of derived datasets.
+        .target(name: "Catalog", dependencies: ["Voxels", "Store"]),
+        // Helpers shared by the test targets (temporary directories and stores).
+        .target(name: "TestSupport", dependencies: ["Store", "KV"]),
         // Tensors, reverse-mode autodiff, 3D convolutions on OpenBLAS, FFTs on FFTW, optimizers, safetensors.
         .target(name: "Engine", dependencies: ["Voxels", "COpenBLAS", "CFFTW"]),
         // Filters, Fourier masks (missing wedge), CTF, metrics (PSNR, SSIM), DoG particle picking.
@@ -41,30 +52,32 @@ let package = Package(
         // DUAL: the six networks, losses, trainer and overlap-tile inference.
         .target(name: "DUAL", dependencies: ["Voxels", "Engine"], resources: [.copy("Resources")]),
         // Synthetic training corpora: stored recipes, samples on demand, labelled tiles.
-        .target(name: "Corpus", dependencies: ["Voxels", "Store", "Imaging", "Simulation", "DUAL"]),
+        .target(name: "Corpus", dependencies: ["Voxels", "Store", "Catalog", "Imaging", "Simulation", "DUAL"]),
         // Lazy derived datasets: operators, their registry, the chunk materializer, provenance.
-        .target(name: "Operators", dependencies: ["Voxels", "Store", "Imaging", "Engine", "DUAL"]),
+        .target(name: "Operators", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
-        .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Store"]),
+        .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Codecs", "Store", "Catalog"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "Store", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "DUAL", "Corpus", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "KV", "Codecs", "Store", "Catalog", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "DUAL", "Corpus", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "VoxelsTests", dependencies: ["Voxels"]),
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Voxels", "CZstd"]),
+        .testTarget(name: "KVTests", dependencies: ["KV", "CLMDB", "TestSupport"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Voxels", "CZstd"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "KV", "Codecs", "Voxels", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
         .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
-        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Store", "Simulation", "Voxels"]),
-        .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Imaging", "DUAL", "Engine", "Voxels"]),
-        .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "MRC", "Voxels"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Store", "Catalog", "TestSupport", "Simulation", "Voxels"]),
+        .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Catalog", "KV", "TestSupport", "Imaging", "DUAL", "Engine", "Voxels"]),
+        .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "Catalog", "TestSupport", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
 )

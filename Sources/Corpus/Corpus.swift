@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import Simulation
 import Store
+import Catalog
 import Voxels
 
 /// How every sample of a corpus is made (formats/corpus.md). Sample i is a pure function of the
@@ -92,9 +93,10 @@ public enum Corpus {
         let model = GrandModel.make(gp)
         let tomogram: Volume
         if recipe.simulator == "dual" {
-            guard let digest = recipe.modelDigest, let dual = try LoadedModels.model(digest: digest, bytes: { try store.model(digest: digest) }) else {
+            guard let digest = recipe.modelDigest, let bytes = try ModelRegistry(store: store).bytes(digest: digest) else {
                 throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store")
             }
+            let dual = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
             let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) { model.density.extracting($0) }
@@ -113,8 +115,9 @@ public enum Corpus {
 }
 
 /// Random labelled tiles of a corpus, for training inside TomoStore: tile k is drawn from sample
-/// (k mod samples) at a position from (seed, k); `next()` never ends.
-public struct CorpusTileIterator: IteratorProtocol {
+/// (k mod samples) at a position from (seed, k); `next()` never ends (it throws when a sample
+/// cannot be made).
+public struct CorpusTileIterator {
     public struct Tile { public let sample: Int; public let origin: Extent3; public let tomogram: Volume; public let labels: Volume }
     let recipe: CorpusRecipe
     let store: Store
@@ -126,10 +129,11 @@ public struct CorpusTileIterator: IteratorProtocol {
         self.recipe = recipe; self.store = store; self.edge = edge
     }
 
-    public mutating func next() -> Tile? {
+    /// The next tile.
+    public mutating func next() throws -> Tile {
         let i = k % recipe.samples
-        if cached?.index != i { cached = try? Corpus.sample(i, of: recipe, store: store) }
-        guard let s = cached else { return nil }
+        if cached?.index != i { cached = try Corpus.sample(i, of: recipe, store: store) }
+        let s = cached!
         let rng = CounterRNG(seed: recipe.seed ^ 0x7f4a_7c15)
         let shape = s.tomogram.shape
         func at(_ axis: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: axis, counter: UInt64(k)) * Double(max(1, n - edge + 1))) }

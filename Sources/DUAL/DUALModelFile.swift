@@ -61,22 +61,3 @@ public enum DUALModelFile {
         trainer.resume(at: Int(metadata["iteration"] ?? "0") ?? 0)
     }
 }
-
-
-/// Models loaded from stored model bytes, kept once per process by digest: inference never changes
-/// a model's weights, so every chunk, tile and corpus sample that names a digest shares one instance.
-public enum LoadedModels {
-    nonisolated(unsafe) private static var models: [String: DUALModel] = [:]
-    private static let lock = NSLock()
-
-    /// The model with this digest; `bytes` fetches its file bytes (nil when there are none) the first
-    /// time the digest is asked for. Returns nil when `bytes` does.
-    public static func model(digest: String, bytes: () throws -> [UInt8]?) throws -> DUALModel? {
-        lock.lock(); defer { lock.unlock() }
-        if let m = models[digest] { return m }
-        guard let file = try bytes() else { return nil }
-        let m = try DUALModelFile.load(bytes: file, source: "stored model \(digest)")
-        models[digest] = m
-        return m
-    }
-}

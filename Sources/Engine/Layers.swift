@@ -1,5 +1,5 @@
 /// A network component with named parameters (names join with "." like PyTorch's state_dict keys).
-public protocol Module: AnyObject {
+public protocol Module: AnyObject, Sendable {
     /// Every parameter with its dotted name, in a fixed order.
     var namedParameters: [(String, Variable)] { get }
 }

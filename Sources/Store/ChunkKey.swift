@@ -1,8 +1,8 @@
 import Voxels
 
 /// The 17-byte key of a stored chunk: dataset id (u32), level (u8), chunk z, y, x (u32 each), all
-/// big-endian, so that LMDB's byte order sorts keys by (dataset, level, z, y, x) and a dataset's
-/// chunks are contiguous.
+/// big-endian, so that bytewise key order sorts chunks by (dataset, level, z, y, x) and a
+/// dataset's chunks are contiguous.
 public struct ChunkKey: Hashable, Sendable {
     public static let size = 17
     public let dataset: UInt32
@@ -11,7 +11,9 @@ public struct ChunkKey: Hashable, Sendable {
     public let index: Extent3
 
     public init(dataset: UInt32, level: UInt8 = 0, index: Extent3) {
-        self.dataset = dataset; self.level = level; self.index = index
+        self.dataset = dataset
+        self.level = level
+        self.index = index
     }
 
     /// The key's bytes.
@@ -29,13 +31,19 @@ public struct ChunkKey: Hashable, Sendable {
     /// Parses a key; nil when it is not 17 bytes.
     public init?(_ raw: UnsafeRawBufferPointer) {
         guard raw.count == Self.size else { return nil }
-        func u32(_ o: Int) -> UInt32 { raw[o..<o + 4].reduce(0) { $0 << 8 | UInt32($1) } }
-        dataset = u32(0)
+        dataset = Self.uint32(raw)
         level = raw[4]
-        index = Extent3(x: Int(u32(13)), y: Int(u32(9)), z: Int(u32(5)))
+        let u32 = { (o: Int) in Int(Self.uint32(UnsafeRawBufferPointer(rebasing: raw[o..<o + 4]))) }
+        index = Extent3(x: u32(13), y: u32(9), z: u32(5))
     }
 
-    static func bigEndian(_ v: UInt32) -> [UInt8] {
+    /// A u32 as 4 big-endian bytes (dataset ids in keys).
+    public static func bigEndian(_ v: UInt32) -> [UInt8] {
         [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
+    }
+
+    /// The big-endian u32 in the first 4 bytes of `bytes` (fewer bytes: those, as a shorter number).
+    public static func uint32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 }

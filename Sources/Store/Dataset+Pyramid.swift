@@ -1,18 +1,27 @@
 import Voxels
 
 extension Dataset {
-    /// Builds resolution levels 1…levels−1 (each 2×2×2-reduced from the previous: mean, or the most
-    /// frequent value for labels), stored as chunks of the same shape under the level's key byte.
-    /// Each level is committed in batches; the catalog's `levels` grows as each level completes.
-    public func buildPyramid(levels: Int, progress: ((Int, Int) -> Void)? = nil) throws {
-        guard level == 0 else { throw StoreError.invalidArgument("build pyramids from level 0") }
-        guard levels >= 1 && levels <= 16 else { throw StoreError.invalidArgument("levels must be 1…16") }
-        let labels = info.kind == .labels
+    /// How a pyramid level reduces 2×2×2 voxels of the level below.
+    public enum Reduction: Sendable {
+        /// Their mean (intensities).
+        case mean
+        /// Their most frequent value (label volumes).
+        case mode
+    }
+
+    /// Builds resolution levels 1…levels−1 (each 2×2×2-reduced from the previous), stored as chunks
+    /// of the same shape under the level's key byte. Each level is committed in batches; the
+    /// catalog's `levels` grows as each level completes.
+    public func buildPyramid(levels: Int, reduction: Reduction, progress: ((Int, Int) -> Void)? = nil) throws {
+        guard level == 0 else { throw StoreError.pyramidFromLevel(name: name, level: Int(level)) }
+        guard levels >= 1 && levels <= 16 else { throw StoreError.pyramidLevels(levels) }
+        let labels = reduction == .mode
+        let info = self.info
         let total = (1..<max(1, levels)).reduce(0) { $0 + info.grid(level: $1).counts.count }
         var done = 0
         for l in 1..<max(1, levels) {
-            let source = Dataset(store: store, info: info, level: UInt8(l - 1))
-            let target = Dataset(store: store, info: info, level: UInt8(l))
+            let source = try Dataset(store: store, info: info, level: UInt8(l - 1))
+            let target = try Dataset(store: store, info: info, level: UInt8(l))
             var batch: [(index: Extent3, volume: Volume)] = []
             for index in target.grid.allChunks {
                 let b = target.grid.box(of: index)
@@ -30,7 +39,7 @@ extension Dataset {
             try target.commit(try target.prepare(batch)) { info in info.levels = max(info.levels ?? 1, levelsNow) }
             done += batch.count
             progress?(done, total)
-            info.levels = max(info.levels ?? 1, levelsNow)
+            try updateInfo { $0.levels = max($0.levels ?? 1, levelsNow) }
         }
     }
 }

@@ -1,101 +1,72 @@
+import Codecs
 import Foundation
+import KV
+import Synchronization
 import Voxels
 
 /// One dataset of a store: a 3D array ([z][y][x], x fastest) cut into chunks on a regular grid.
-/// Reads and writes any box; chunks are decoded and encoded on all cores.
-public final class Dataset: @unchecked Sendable {
+/// Reads and writes any box; chunks are decoded and encoded on all cores. Safe to share between
+/// threads: the catalog entry it holds changes only under its lock.
+public final class Dataset: Sendable {
     /// The store holding the dataset.
     public let store: Store
-    /// The catalog entry as of opening (or the last change made through this object).
-    public internal(set) var info: DatasetInfo
     /// The chunk grid.
     public let grid: ChunkGrid
-
     /// The pyramid level this object reads and writes (0: full resolution).
     public let level: UInt8
+    /// The fill value's bytes in the dataset's dtype.
+    let fillBytes: [UInt8]
+    private let chain: CodecChain
+    private let state: Mutex<DatasetInfo>
+    /// Codecs prepared per chunk extent (interior chunks share one; edge chunks add a few).
+    private let prepared = Mutex<[Extent3: PreparedChunkCodec]>([:])
 
-    init(store: Store, info: DatasetInfo, level: UInt8 = 0) {
+    init(store: Store, info: DatasetInfo, level: UInt8 = 0) throws {
         self.store = store
-        self.info = info
         self.level = level
+        state = Mutex(info)
         grid = info.grid(level: Int(level))
+        chain = try info.codecChain()
+        fillBytes = VoxelScalarDispatch.bytes(of: info.fillValue, as: info.dtype)
     }
+
+    /// The catalog entry as of opening, or of the last change made through this object.
+    public var info: DatasetInfo { state.withLock { $0 } }
 
     /// The same dataset at pyramid level l (reduced 2^l times); `tomostore pyramid` fills it.
     public func atLevel(_ l: Int) throws -> Dataset {
+        let info = self.info
         guard l >= 0 && l < max(1, info.levels ?? 1) else {
-            throw StoreError.invalidArgument("dataset \"\(name)\" has \(info.levels ?? 1) level(s); level \(l) does not exist (build them with `tomostore pyramid`)")
+            throw StoreError.noSuchLevel(name: info.name, level: l, levels: info.levels ?? 1)
         }
-        return l == 0 && level == 0 ? self : Dataset(store: store, info: info, level: UInt8(l))
-    }
-
-    /// Computes missing chunks of a derived dataset (nil for stored datasets).
-    private lazy var materializer: Result<ChunkMaterializer?, Error> = {
-        guard info.kind == .derived, info.derivation != nil else { return .success(nil) }
-        guard let factory = Store.materializerFactory else {
-            return .failure(StoreError.invalidArgument("dataset \"\(name)\" is derived; reading it needs the Operators module to compute its chunks"))
-        }
-        return Result { try factory(self) }
-    }()
-
-    /// For derived datasets: computes and stores every chunk intersecting `box` that is not stored yet.
-    public func materialize(_ box: Box3, progress: ((Int, Int) -> Void)? = nil) throws {
-        guard let m = try materializer.get() else { return }
-        let missing = try missingChunks(grid.chunks(intersecting: box))
-        if !missing.isEmpty { try m.materialize(self, chunks: missing, progress: progress) }
+        return l == 0 && level == 0 ? self : try Dataset(store: store, info: info, level: UInt8(l))
     }
 
     /// The chunks among `indices` that have no stored value.
     public func missingChunks(_ indices: [Extent3]) throws -> [Extent3] {
-        try store.environment.read { txn in
-            let db = try txn.database(Store.DB.chunks)
-            return try indices.filter { try txn.get(db, key($0).bytes) == nil }
-        }
+        try store.kv.read { txn in try indices.filter { try txn.get(.chunks, key($0).bytes) == nil } }
     }
-
-    /// Deletes every stored chunk (derived datasets whose inputs or definition changed) and applies
-    /// `update` to the catalog entry, in one transaction.
-    public func dropChunks(update: @escaping (inout DatasetInfo) -> Void) throws {
-        var updated = info
-        try store.environment.write { txn in
-            try txn.deleteAll(try txn.database(Store.DB.chunks), prefix: ChunkKey.prefix(dataset: info.id))
-            guard let current = try store.info(named: name, in: txn) else { throw StoreError.unknownDataset(name: name, available: []) }
-            updated = current
-            update(&updated)
-            try store.put(updated, in: txn)
-        }
-        info = updated
-    }
-
-    /// Volume size along x, y, z.
-    public var shape: Extent3 { grid.shape }
-    /// Voxel type.
-    public var dtype: DType { info.dtype }
-    /// The name.
-    public var name: String { info.name }
 
     /// The key of a chunk.
     func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: info.id, level: level, index: index) }
 
+    /// The codec prepared for a chunk of this extent.
+    func codec(for extent: Extent3) throws -> PreparedChunkCodec {
+        if let codec = prepared.withLock({ $0[extent] }) { return codec }
+        let codec = try PreparedChunkCodec(chain, dtype: dtype, extent: extent, contexts: store.codecContexts)
+        prepared.withLock { $0[extent] = codec }
+        return codec
+    }
+
     /// A chunk-sized volume (edge-cut) filled with the fill value.
     func filled(_ extent: Extent3) -> Volume {
         var v = Volume(shape: extent, dtype: dtype)
-        fill(&v)
-        return v
-    }
-
-    /// The fill value's bytes in the dataset's dtype.
-    lazy var fillBytes: [UInt8] = {
-        VoxelScalarDispatch.bytes(of: info.fillValue, as: dtype)
-    }()
-
-    private func fill(_ v: inout Volume) {
-        let pattern = fillBytes
-        if pattern.allSatisfy({ $0 == 0 }) { return }  // new volumes are zeroed
-        let width = pattern.count
+        if fillBytes.allSatisfy({ $0 == 0 }) { return v }  // new volumes are zeroed
+        let pattern = fillBytes, width = pattern.count
         v.withUnsafeMutableBytes { raw in
             for i in 0..<(raw.count / width) { for j in 0..<width { raw[i * width + j] = pattern[j] } }
         }
+        return v
     }
 
     /// True when every voxel of `raw` equals the fill value (such chunks are not stored).
@@ -119,33 +90,50 @@ public final class Dataset: @unchecked Sendable {
     // MARK: Reading
 
     /// Reads a box (half-open voxel ranges in x, y, z) as a volume of the dataset's dtype. Chunks
-    /// not stored read as the fill value.
+    /// not stored read as the fill value. All chunks come from one snapshot of the store.
     /// - Parameter cached: use (and fill) the store's decoded-chunk cache.
     /// - Throws: `StoreError.boxOutOfBounds`, `StoreError.corruptChunk` (checksum, header or codec
-    ///   failure, naming the chunk), LMDB errors.
-    public func read(_ box: Box3, cached: Bool = true) throws -> Volume {
+    ///   failure, naming the chunk), key-value store errors.
+    public func read(_ box: Box3, cached: Bool) throws -> Volume {
         guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
         var out = Volume(shape: box.shape, dtype: dtype)
         if box.isEmpty { return out }
-        if info.kind == .derived && level == 0 { try materialize(box) }
+        let outPointer = out.withUnsafeMutableBytes { $0.baseAddress! }  // regions are disjoint
+        try read(box, into: outPointer, cached: cached)
+        return out
+    }
+
+    /// Reads the parts of `chunks` (indices) that overlap `box` into `volume`, which covers `box` in
+    /// the dataset's dtype; the rest of `volume` is left as it is. All from one snapshot.
+    public func read(_ box: Box3, chunks: [Extent3], into volume: inout Volume, cached: Bool = true) throws {
+        precondition(volume.shape == box.shape && volume.dtype == dtype, "volume does not cover the box")
+        guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
+        let outPointer = volume.withUnsafeMutableBytes { $0.baseAddress! }
+        try read(box, chunks: chunks, into: outPointer, cached: cached)
+    }
+
+    /// Reads `box` into `out`, a volume covering `box` in the dataset's dtype.
+    func read(_ box: Box3, into outPointer: UnsafeMutableRawPointer, cached: Bool) throws {
+        try read(box, chunks: grid.chunks(intersecting: box), into: outPointer, cached: cached)
+    }
+
+    private func read(_ box: Box3, chunks: [Extent3], into outPointer: UnsafeMutableRawPointer, cached: Bool) throws {
         let useCache = cached && store.cache.capacity > 0
-        if useCache { store.cache.validate(transaction: store.environment.lastTransactionID) }
-        let indices = grid.chunks(intersecting: box)
+        if useCache { store.cache.validate(transaction: store.kv.lastCommitID) }
+        let width = dtype.byteCount
         var pending: [Extent3] = []
-        for index in indices {
+        for index in chunks {
             if useCache, let chunk = store.cache.get(key(index)) {
-                copy(chunk, chunkIndex: index, into: &out, box: box)
+                Self.copyRegion(chunk, chunkBox: grid.box(of: index), into: outPointer, box: box, width: width)
             } else {
                 pending.append(index)
             }
         }
-        if pending.isEmpty { return out }
-        try store.environment.read { txn in
-            let db = try txn.database(Store.DB.chunks)
+        if pending.isEmpty { return }
+        try store.kv.read { txn in
             // Look values up on this thread (a transaction is single-threaded); decode in parallel
             // straight from the map, which stays valid while the transaction is open.
-            let values = try pending.map { try txn.get(db, key($0).bytes) }
-            let outPointer = out.withUnsafeMutableBytes { $0.baseAddress! }  // regions are disjoint
+            let values = try pending.map { try txn.get(.chunks, key($0).bytes) }
             let fillPattern = fillBytes
             try Parallel.forEach(pending.count) { i in
                 let index = pending[i]
@@ -156,18 +144,17 @@ public final class Dataset: @unchecked Sendable {
                 }
                 if useCache {
                     let chunk = try decode(value, index: index)
-                    Self.copyRegion(chunk, chunkBox: chunkBox, into: outPointer, box: box, width: dtype.byteCount)
+                    Self.copyRegion(chunk, chunkBox: chunkBox, into: outPointer, box: box, width: width)
                     store.cache.put(key(index), chunk)
                 } else {
                     do {
-                        try store.decoders.with { try $0.decodeRegion(value, dtype: dtype, chunkBox: chunkBox, box: box, into: outPointer) }
+                        try codec(for: chunkBox.shape).decodeRegion(value, chunkBox: chunkBox, box: box, into: outPointer)
                     } catch let error as ChunkCorruption {
                         throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
                     }
                 }
             }
         }
-        return out
     }
 
     /// Reads one whole chunk (edge-cut), fill where not stored.
@@ -182,9 +169,8 @@ public final class Dataset: @unchecked Sendable {
         guard let value else { return filled(extent) }
         var chunk = Volume(shape: extent, dtype: dtype)
         do {
-            try chunk.withUnsafeMutableBytes { dst in
-                try store.decoders.with { try $0.decode(value, dtype: dtype, extent: extent, into: dst, checksum: checksum) }
-            }
+            let codec = try codec(for: extent)
+            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, into: dst, checksum: checksum) }
         } catch let error as ChunkCorruption {
             throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
         }
@@ -193,37 +179,25 @@ public final class Dataset: @unchecked Sendable {
 
     /// Fills the part `region` of an output volume covering `box` with a repeated byte pattern.
     static func fillRegion(_ region: Box3, of box: Box3, with pattern: [UInt8], into out: UnsafeMutableRawPointer) {
-        let width = pattern.count, bs = box.shape
+        let width = pattern.count
         let zero = pattern.allSatisfy { $0 == 0 }
-        for z in region.zRange {
-            for y in region.yRange {
-                let start = (((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (region.lower.x - box.lower.x)) * width
-                if zero {
-                    (out + start).initializeMemory(as: UInt8.self, repeating: 0, count: region.shape.x * width)
-                } else {
-                    for i in 0..<(region.shape.x * width) { out.storeBytes(of: pattern[i % width], toByteOffset: start + i, as: UInt8.self) }
+        for (_, start, count) in region.rows(within: region, into: box) {
+            if zero {
+                (out + start * width).initializeMemory(as: UInt8.self, repeating: 0, count: count * width)
+            } else {
+                for i in 0..<(count * width) {
+                    out.storeBytes(of: pattern[i % width], toByteOffset: start * width + i, as: UInt8.self)
                 }
             }
         }
     }
 
-    private func copy(_ chunk: Volume, chunkIndex: Extent3, into out: inout Volume, box: Box3) {
-        let p = out.withUnsafeMutableBytes { $0.baseAddress! }
-        Self.copyRegion(chunk, chunkBox: grid.box(of: chunkIndex), into: p, box: box, width: dtype.byteCount)
-    }
-
     /// Copies the overlap of a chunk (covering `chunkBox`) into an output volume covering `box`.
-    static func copyRegion(_ chunk: Volume, chunkBox: Box3, into out: UnsafeMutableRawPointer, box: Box3, width: Int) {
+    public static func copyRegion(_ chunk: Volume, chunkBox: Box3, into out: UnsafeMutableRawPointer, box: Box3, width: Int) {
         guard let overlap = chunkBox.intersection(box) else { return }
-        let cs = chunkBox.shape, bs = box.shape
-        let rowBytes = overlap.shape.x * width
         chunk.withUnsafeBytes { src in
-            for z in overlap.zRange {
-                for y in overlap.yRange {
-                    let s = (((z - chunkBox.lower.z) * cs.y + (y - chunkBox.lower.y)) * cs.x + (overlap.lower.x - chunkBox.lower.x)) * width
-                    let d = (((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (overlap.lower.x - box.lower.x)) * width
-                    (out + d).copyMemory(from: src.baseAddress! + s, byteCount: rowBytes)
-                }
+            for (from, to, count) in overlap.rows(within: chunkBox, into: box) {
+                (out + to * width).copyMemory(from: src.baseAddress! + from * width, byteCount: count * width)
             }
         }
     }
@@ -231,37 +205,39 @@ public final class Dataset: @unchecked Sendable {
     // MARK: Writing
 
     /// Chunks encoded and ready to commit (see `prepare` and `commit`).
-    public struct PreparedChunks: @unchecked Sendable {
+    public struct PreparedChunks: Sendable {
         fileprivate var items: [(index: Extent3, value: ScratchBuffer?)]
         /// Number of chunks.
         public var count: Int { items.count }
         /// Total encoded bytes.
         public var encodedBytes: Int { items.reduce(0) { $0 + ($1.value?.count ?? 0) } }
+        /// No chunks (a commit that only updates the catalog entry).
+        public static let none = PreparedChunks(items: [])
     }
 
     /// Encodes whole chunks (each volume exactly its chunk's extent, in the dataset's dtype) on all
     /// cores, then stores them — chunks equal to the fill value are deleted instead — together with
     /// an update of the catalog entry, in one durable transaction.
-    public func storeChunks(_ chunks: [(index: Extent3, volume: Volume)], update: ((inout DatasetInfo) -> Void)? = nil) throws {
+    public func storeChunks(
+        _ chunks: [(index: Extent3, volume: Volume)], update: ((inout DatasetInfo) throws -> Void)? = nil
+    ) throws {
         try commit(try prepare(chunks), update: update)
     }
 
     /// Encodes whole chunks on all cores (no transaction is open meanwhile). Chunks equal to the
-    /// fill value are marked for deletion.
+    /// fill value are marked for deletion unless `keepFill`.
     public func prepare(_ chunks: [(index: Extent3, volume: Volume)], keepFill: Bool = false) throws -> PreparedChunks {
         for (index, volume) in chunks {
             guard grid.contains(index), volume.shape == grid.box(of: index).shape, volume.dtype == dtype else {
-                throw StoreError.invalidArgument("chunk \(index) of \(volume.shape) \(volume.dtype) does not fit dataset \"\(name)\"")
+                throw StoreError.chunkMismatch(name: name, chunk: index, shape: volume.shape, dtype: volume.dtype)
             }
         }
-        let encoders = store.encoders(for: info.codecValue)
         let values = try Parallel.map(chunks.count) { i -> ScratchBuffer? in
             let v = chunks[i].volume
             if !keepFill && v.withUnsafeBytes({ isFill($0) }) { return nil }
             let out = ScratchBuffer()
-            try encoders.with { encoder in
-                try v.withUnsafeBytes { try encoder.encode($0, dtype: dtype, extent: v.shape, into: out) }
-            }
+            let codec = try codec(for: v.shape)
+            try v.withUnsafeBytes { try codec.encode($0, into: out) }
             return out
         }
         return PreparedChunks(items: zip(chunks, values).map { ($0.index, $1) })
@@ -269,29 +245,48 @@ public final class Dataset: @unchecked Sendable {
 
     /// Stores prepared chunks (deleting fill chunks) and applies `update` to the catalog entry, in one
     /// durable transaction. The entry is re-read inside the transaction, so concurrent catalog
-    /// changes are kept.
-    public func commit(_ prepared: PreparedChunks, update: ((inout DatasetInfo) -> Void)? = nil) throws {
-        var updated = info
-        try store.environment.write { txn in
-            let db = try txn.database(Store.DB.chunks)
+    /// changes are kept; `update` may throw to abandon the whole transaction (e.g. when the entry
+    /// no longer is what the chunks were computed for).
+    /// - Parameter replacingAll: first delete every stored chunk of this level.
+    public func commit(
+        _ prepared: PreparedChunks, replacingAll: Bool = false, update: ((inout DatasetInfo) throws -> Void)? = nil
+    ) throws {
+        if let update {
+            try commit(prepared, replacingAll: replacingAll) { info, _ in try update(&info) }
+        } else {
+            try commit(prepared, replacingAll: replacingAll, checking: nil)
+        }
+    }
+
+    /// Like `commit(_:replacingAll:update:)`, with `checking` also given the catalog as it is inside
+    /// the transaction (e.g. to check that the entries the chunks were computed from are unchanged).
+    public func commit(
+        _ prepared: PreparedChunks, replacingAll: Bool = false,
+        checking: ((inout DatasetInfo, CatalogView) throws -> Void)?
+    ) throws {
+        let update = checking
+        let id = info.id, name = self.name
+        let updated: DatasetInfo? = try store.kv.write { txn in
+            if replacingAll { try txn.deleteAll(.chunks, prefix: ChunkKey.prefix(dataset: id, level: level)) }
             for (index, value) in prepared.items {
                 let k = key(index).bytes
                 if let value {
-                    try txn.putReserved(db, k, count: value.count) { $0.baseAddress!.copyMemory(from: value.pointer, byteCount: value.count) }
+                    try txn.putReserved(.chunks, k, count: value.count) {
+                        $0.baseAddress!.copyMemory(from: value.pointer, byteCount: value.count)
+                    }
                 } else {
-                    try txn.delete(db, k)
+                    try txn.delete(.chunks, k)
                 }
             }
-            if let update {
-                guard let current = try store.info(named: name, in: txn), current.id == info.id else {
-                    throw StoreError.unknownDataset(name: name, available: [])
-                }
-                updated = current
-                update(&updated)
-                try store.put(updated, in: txn)
+            guard let update else { return nil }
+            guard var current = try store.info(named: name, in: txn), current.id == id else {
+                throw StoreError.unknownDataset(name: name, available: [])
             }
+            try update(&current, CatalogView(store: store, txn: txn))
+            try store.put(current, in: txn)
+            return current
         }
-        info = updated
+        if let updated { state.withLock { $0 = updated } }
     }
 
     /// Marks a dataset being written as complete, recording its statistics (computed from the stored
@@ -300,18 +295,23 @@ public final class Dataset: @unchecked Sendable {
         var stats = statistics ?? VoxelStatistics()
         if statistics == nil { try forEachChunk { _, chunk in stats.add(chunk) } }
         let final = stats
-        try commit(PreparedChunks(items: [])) { info in
+        try commit(.none) { info in
             info.complete = true
             info.progress = nil
             info.stats = DatasetStatistics(final)
         }
     }
 
+    /// Applies `update` to the catalog entry in one transaction.
+    public func updateInfo(_ update: (inout DatasetInfo) throws -> Void) throws {
+        try withoutActuallyEscaping(update) { try commit(.none, update: $0) }
+    }
+
     /// Writes a volume into the dataset with its (0, 0, 0) voxel at `origin`; chunks the box covers
     /// partly are read, merged and re-encoded. One durable transaction.
     public func write(_ volume: Volume, at origin: Extent3) throws {
         guard volume.dtype == dtype else { throw StoreError.wrongDType(name: name, expected: dtype, got: volume.dtype) }
-        let box = Box3(lower: origin, upper: Extent3(x: origin.x + volume.shape.x, y: origin.y + volume.shape.y, z: origin.z + volume.shape.z))
+        let box = Box3(shape: volume.shape).translated(by: origin)
         guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
         if box.isEmpty { return }
         var chunks: [(index: Extent3, volume: Volume)] = []
@@ -319,9 +319,8 @@ public final class Dataset: @unchecked Sendable {
             let chunkBox = grid.box(of: index)
             let overlap = chunkBox.intersection(box)!
             var chunk = overlap == chunkBox ? Volume(shape: chunkBox.shape, dtype: dtype) : try read(chunkBox, cached: false)
-            chunk.copyRegion(from: volume, sourceBox: Box3(lower: Extent3(x: overlap.lower.x - origin.x, y: overlap.lower.y - origin.y, z: overlap.lower.z - origin.z),
-                                                           upper: Extent3(x: overlap.upper.x - origin.x, y: overlap.upper.y - origin.y, z: overlap.upper.z - origin.z)),
-                             destinationOrigin: Extent3(x: overlap.lower.x - chunkBox.lower.x, y: overlap.lower.y - chunkBox.lower.y, z: overlap.lower.z - chunkBox.lower.z))
+            chunk.copyRegion(
+                from: volume, sourceBox: overlap.relative(to: origin), destinationOrigin: overlap.lower - chunkBox.lower)
             chunks.append((index, chunk))
         }
         try storeChunks(chunks)
@@ -329,7 +328,8 @@ public final class Dataset: @unchecked Sendable {
 
     /// Stores a named blob (e.g. "mrc.extended_header") with the dataset, in its own transaction.
     public func putBlob(_ blobName: String, _ bytes: [UInt8]) throws {
-        try store.environment.write { txn in try store.putBlob(dataset: info.id, name: blobName, bytes, in: txn) }
+        let id = info.id
+        try store.kv.write { txn in try store.putBlob(dataset: id, name: blobName, bytes, in: txn) }
     }
 
     // MARK: Iteration
@@ -342,9 +342,8 @@ public final class Dataset: @unchecked Sendable {
         var start = 0
         while start < indices.count {
             let part = Array(indices[start..<min(indices.count, start + batch)])
-            let chunks: [Volume] = try store.environment.read { txn in
-                let db = try txn.database(Store.DB.chunks)
-                let values = try part.map { try txn.get(db, key($0).bytes) }
+            let chunks: [Volume] = try store.kv.read { txn in
+                let values = try part.map { try txn.get(.chunks, key($0).bytes) }
                 return try Parallel.map(part.count) { i in try decode(values[i], index: part[i]) }
             }
             for (index, chunk) in zip(part, chunks) { try body(index, chunk) }
@@ -352,13 +351,25 @@ public final class Dataset: @unchecked Sendable {
         }
     }
 
+    /// Calls `body` with each stored chunk's encoded value (header + payload, formats/store.md), in
+    /// key order, a batch of copies at a time; for codecs and benchmarks that work on stored bytes.
+    public func forEachEncodedChunk(batch: Int = 16, _ body: (Extent3, [UInt8]) throws -> Void) throws {
+        let indices = try storedChunks().map(\.index)
+        for start in stride(from: 0, to: indices.count, by: batch) {
+            let part = Array(indices[start..<min(indices.count, start + batch)])
+            let values = try store.kv.read { txn in try part.map { try txn.bytes(.chunks, key($0).bytes) } }
+            for (index, value) in zip(part, values) { if let value { try body(index, value) } }
+        }
+    }
+
     // MARK: Inventory
 
     /// Stored chunks and their encoded sizes, in key order.
     public func storedChunks() throws -> [(index: Extent3, bytes: Int)] {
-        try store.environment.read { txn in
+        let prefix = ChunkKey.prefix(dataset: info.id, level: level)
+        return try store.kv.read { txn in
             var out: [(Extent3, Int)] = []
-            try txn.scan(try txn.database(Store.DB.chunks), prefix: ChunkKey.prefix(dataset: info.id, level: level)) { k, v in
+            try txn.scan(.chunks, prefix: prefix) { k, v in
                 if let key = ChunkKey(k) { out.append((key.index, v.count)) }
                 return true
             }
@@ -373,3 +384,11 @@ public final class Dataset: @unchecked Sendable {
     }
 }
 
+/// The catalog as a write transaction sees it, for checks made while committing.
+public struct CatalogView {
+    let store: Store
+    let txn: any KVWriteTransaction
+
+    /// The entry of a dataset, or nil when there is none.
+    public func info(named name: String) throws -> DatasetInfo? { try store.info(named: name, in: txn) }
+}

@@ -1,26 +1,26 @@
+import Codecs
+import Foundation
 import Voxels
 
-/// What a dataset holds.
-public enum DatasetKind: String, Codable, CaseIterable, Sendable {
-    case tomogram
-    case grandModel = "grand-model"
-    case labels
-    case synthetic
-    case derived
-}
-
-/// A JSON value for free-form attributes (tilt range, defocus, …).
+/// A JSON value for free-form attributes (tilt range, defocus, …) and catalog extensions.
 public enum JSONValue: Codable, Equatable, Sendable {
     case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -43,39 +43,13 @@ public struct DatasetStatistics: Codable, Equatable, Sendable {
     public var nanCount: Int
 
     public init(_ s: VoxelStatistics) {
-        min = s.count > 0 ? s.min : 0; max = s.count > 0 ? s.max : 0
-        mean = s.mean; rms = s.rms; count = s.count; nanCount = s.nanCount
+        min = s.count > 0 ? s.min : 0
+        max = s.count > 0 ? s.max : 0
+        mean = s.mean
+        rms = s.rms
+        count = s.count
+        nanCount = s.nanCount
     }
-}
-
-/// The MRC header fields of the file a dataset was ingested from.
-public struct MRCSourceInfo: Codable, Equatable, Sendable {
-    public var path: String = ""
-    public var fileSize: Int = 0
-    /// XXH64 of the 1024 header bytes (identifies the source when resuming).
-    public var headerDigest: String = ""
-    public var mode: Int32 = 0
-    public var fileShape: [Int] = []
-    public var axisOrder: [Int] = []
-    public var endianness: String = ""
-    public var start: [Int] = []
-    public var cellA: [Float] = []
-    public var cellB: [Float] = []
-    public var sampling: [Int32] = []
-    public var ispg: Int32 = 0
-    public var nsymbt: Int32 = 0
-    public var exttyp: String = ""
-    public var nversion: Int32 = 0
-    public var nint: Int16 = 0
-    public var nreal: Int16 = 0
-    public var imodStamp: Int32 = 0
-    public var imodFlags: Int32 = 0
-    public var headerStats: [Float] = []
-    public var labels: [String] = []
-    /// Size of the extended header kept in the blobs database (0 when none).
-    public var extendedHeaderBytes: Int = 0
-
-    public init() {}
 }
 
 /// Progress of an ingest or write under way, committed with the chunks it describes.
@@ -84,43 +58,23 @@ public struct IngestProgress: Codable, Equatable, Sendable {
     public var chunksDone: Int
     /// Statistics of the stored chunks.
     public var partialStats: VoxelStatistics
-    /// Label histogram of the stored chunks (labels only).
+    /// Histogram of the stored chunks' integer values (label volumes), value (decimal) → count.
     public var partialHistogram: [String: Int]?
 
     public init(chunksDone: Int, partialStats: VoxelStatistics, partialHistogram: [String: Int]?) {
-        self.chunksDone = chunksDone; self.partialStats = partialStats; self.partialHistogram = partialHistogram
+        self.chunksDone = chunksDone
+        self.partialStats = partialStats
+        self.partialHistogram = partialHistogram
     }
 }
 
-/// How a derived dataset is computed (its provenance). Any change to these gives a new `digest`.
-public struct Derivation: Codable, Equatable, Sendable {
-    /// Operator name (e.g. "gaussian").
-    public var op: String
-    /// Operator parameters.
-    public var params: [String: JSONValue]
-    /// Input dataset names.
-    public var inputs: [String]
-    /// The inputs' digests when the chunks were computed (base datasets: "id-created"; derived: their digest).
-    public var inputDigests: [String]
-    /// Digest of the model weights, for network operators.
-    public var modelDigest: String?
-    /// Seed, for random operators.
-    public var seed: UInt64?
-    public var softwareVersion: String
-    /// Hex XXH64 of the canonical JSON of everything above.
-    public var digest: String
-
-    public init(op: String, params: [String: JSONValue], inputs: [String], inputDigests: [String], modelDigest: String?, seed: UInt64?, softwareVersion: String, digest: String) {
-        self.op = op; self.params = params; self.inputs = inputs; self.inputDigests = inputDigests
-        self.modelDigest = modelDigest; self.seed = seed; self.softwareVersion = softwareVersion; self.digest = digest
-    }
-}
-
-/// A dataset's catalog entry (JSON in the `catalog` database; keys in snake_case).
-public struct DatasetInfo: Codable, Equatable, Sendable {
+/// A dataset's catalog entry: JSON in the `catalog` table, keys in snake_case (formats/store.md).
+/// The store reads the array fields below; other top-level keys are `extensions`, kept as they
+/// are for the modules that give them meaning (the dataset's kind, class table, MRC source,
+/// derivation: the Catalog module).
+public struct DatasetInfo: Equatable, Sendable {
     public var id: UInt32
     public var name: String
-    public var kind: DatasetKind
     public var dtype: DType
     /// [nx, ny, nz] in voxels.
     public var shape: [Int]
@@ -135,11 +89,6 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     /// Origin in Å along x, y, z.
     public var origin: [Double]
     public var stats: DatasetStatistics?
-    /// Class table (labels): class id (decimal string) → name.
-    public var classes: [String: String]?
-    /// Voxel count per class id (labels).
-    public var classVoxels: [String: Int]?
-    public var mrc: MRCSourceInfo?
     public var attributes: [String: JSONValue]
     /// Creation time, ISO 8601 UTC.
     public var created: String
@@ -147,10 +96,10 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
     /// False while an ingest or write is under way or was interrupted.
     public var complete: Bool
     public var progress: IngestProgress?
-    /// For `derived` datasets: how their chunks are computed.
-    public var derivation: Derivation?
     /// Resolution levels stored (1 when there is no pyramid; level l is reduced 2^l times).
     public var levels: Int?
+    /// Top-level keys of the entry that the store does not interpret, by key, as stored.
+    public var extensions: [String: JSONValue]
 
     /// Volume size as an extent.
     public var extent: Extent3 { Extent3(x: shape[0], y: shape[1], z: shape[2]) }
@@ -165,12 +114,159 @@ public struct DatasetInfo: Codable, Equatable, Sendable {
         for _ in 0..<l { s = Extent3(x: (s.x + 1) / 2, y: (s.y + 1) / 2, z: (s.z + 1) / 2) }
         return ChunkGrid(shape: s, chunk: chunkExtent)
     }
-    /// A token that changes whenever the dataset's content may change: the derivation digest for
-    /// derived datasets, the id and creation time otherwise (a re-ingest gets a new id).
-    public var contentDigest: String { derivation?.digest ?? "\(id)-\(created)" }
 
-    /// The codec as a value.
-    public var codecValue: Codec {
-        Codec(parsing: codec, dtype: dtype, shuffle: shuffle) ?? .raw
+    /// The codec chain the `codec` and `shuffle` fields describe.
+    /// - Throws: `StoreError.corruptCatalog` when the codec is not one this version knows.
+    public func codecChain() throws -> CodecChain {
+        guard let chain = CodecChain(parsing: codec, dtype: dtype, shuffle: shuffle) else {
+            throw StoreError.corruptCatalog(reason: "dataset \"\(name)\" has unknown codec \"\(codec)\"")
+        }
+        return chain
+    }
+
+    /// An extension decoded as `T` (snake_case keys), nil when absent.
+    /// - Throws: `StoreError.corruptCatalog` when it is there but is not a `T`.
+    public func decodeExtension<T: Decodable>(_ key: String, as type: T.Type) throws -> T? {
+        do {
+            return try CatalogCoding.decode(extensions[key], as: T.self)
+        } catch {
+            throw StoreError.corruptCatalog(reason: "dataset \"\(name)\": field \(key) cannot be read (\(error))")
+        }
+    }
+
+    /// Sets (or, with nil, removes) an extension from a value encoded with snake_case keys.
+    public mutating func setExtension<T: Encodable>(_ key: String, _ value: T?) {
+        extensions[key] = CatalogCoding.jsonValue(value)
+    }
+}
+
+extension Store.NewDataset {
+    /// Sets (or, with nil, removes) a catalog extension of the new dataset.
+    public mutating func setExtension<T: Encodable>(_ key: String, _ value: T?) {
+        extensions[key] = CatalogCoding.jsonValue(value)
+    }
+}
+
+/// How catalog entries and records become bytes: JSON with snake_case keys and sorted keys,
+/// non-finite numbers as the strings "inf", "-inf", "nan"; entries are prefixed by the XXH64 of
+/// the JSON (8 bytes, little-endian).
+public enum CatalogCoding {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }()
+
+    /// JSON without key conversion, for values whose keys are already as stored.
+    static let plainEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+
+    static let plainDecoder = JSONDecoder()
+
+    /// A stored JSON value decoded as `T` (snake_case keys); nil when absent or null.
+    public static func decode<T: Decodable>(_ value: JSONValue?, as type: T.Type) throws -> T? {
+        guard let value, value != .null else { return nil }
+        return try decoder.decode(T.self, from: plainEncoder.encode(value))
+    }
+
+    /// A value as the JSON the catalog stores for it (snake_case keys), nil for nil.
+    public static func jsonValue<T: Encodable>(_ value: T?) -> JSONValue? {
+        guard let value else { return nil }
+        // Encoding plain data (structs of numbers, strings, arrays) into JSON cannot fail.
+        guard let data = try? encoder.encode(value), let json = try? plainDecoder.decode(JSONValue.self, from: data) else {
+            preconditionFailure("\(T.self) does not encode as JSON")
+        }
+        return json
+    }
+
+    /// The store's own fields of a catalog entry, as stored.
+    struct Core: Codable {
+        var id: UInt32
+        var name: String
+        var dtype: DType
+        var shape: [Int]
+        var chunk: [Int]
+        var codec: String
+        var shuffle: Bool
+        var fillValue: Double
+        var voxelSize: [Double]
+        var origin: [Double]
+        var stats: DatasetStatistics?
+        var attributes: [String: JSONValue]
+        var created: String
+        var softwareVersion: String
+        var complete: Bool
+        var progress: IngestProgress?
+        var levels: Int?
+    }
+
+    /// Top-level keys of `Core`, as stored.
+    static let coreKeys: Set<String> = [
+        "id", "name", "dtype", "shape", "chunk", "codec", "shuffle", "fill_value", "voxel_size", "origin", "stats",
+        "attributes", "created", "software_version", "complete", "progress", "levels",
+    ]
+
+    /// Decodes a catalog value: an 8-byte little-endian XXH64 of the JSON that follows, then the JSON.
+    static func decodeEntry(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
+        guard raw.count > 8 else { throw StoreError.corruptCatalog(reason: "an entry of \(raw.count) bytes is too short") }
+        let stored = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        let json = UnsafeRawBufferPointer(rebasing: raw[8...])
+        guard XXHash64.hash(json) == stored else {
+            let start = String(decoding: json.prefix(60), as: UTF8.self)
+            throw StoreError.corruptCatalog(reason: "an entry's checksum does not match its contents (\(start)…)")
+        }
+        do {
+            let data = Data(json)
+            let core = try decoder.decode(Core.self, from: data)
+            guard case .object(var all) = try plainDecoder.decode(JSONValue.self, from: data) else {
+                throw StoreError.corruptCatalog(reason: "an entry is not a JSON object")
+            }
+            for key in coreKeys { all[key] = nil }
+            return DatasetInfo(
+                id: core.id, name: core.name, dtype: core.dtype, shape: core.shape, chunk: core.chunk,
+                codec: core.codec, shuffle: core.shuffle, fillValue: core.fillValue, voxelSize: core.voxelSize,
+                origin: core.origin, stats: core.stats, attributes: core.attributes, created: core.created,
+                softwareVersion: core.softwareVersion, complete: core.complete, progress: core.progress,
+                levels: core.levels, extensions: all)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.corruptCatalog(reason: "an entry cannot be decoded (\(error))")
+        }
+    }
+
+    /// Encodes a catalog value (see `decodeEntry`).
+    static func encodeEntry(_ info: DatasetInfo) throws -> [UInt8] {
+        let json = try entryJSON(info)
+        return withUnsafeBytes(of: XXHash64.hash(json).littleEndian) { Array($0) } + json
+    }
+
+    /// The JSON of a catalog entry, as stored after its checksum (formats/store.md).
+    public static func entryJSON(_ info: DatasetInfo) throws -> [UInt8] {
+        let core = Core(
+            id: info.id, name: info.name, dtype: info.dtype, shape: info.shape, chunk: info.chunk, codec: info.codec,
+            shuffle: info.shuffle, fillValue: info.fillValue, voxelSize: info.voxelSize, origin: info.origin,
+            stats: info.stats, attributes: info.attributes, created: info.created,
+            softwareVersion: info.softwareVersion, complete: info.complete, progress: info.progress,
+            levels: info.levels)
+        guard case .object(var all)? = jsonValue(core) else { preconditionFailure("a catalog entry is a JSON object") }
+        for (key, value) in info.extensions where !coreKeys.contains(key) { all[key] = value }
+        return Array(try plainEncoder.encode(JSONValue.object(all)))
     }
 }

@@ -1,4 +1,6 @@
+import Codecs
 import Foundation
+import KV
 import Voxels
 
 /// What `Store.verify()` found.
@@ -24,12 +26,12 @@ extension Store {
     /// cores, a batch at a time (memory bounded by the batch).
     public func verify(progress: ((Int) -> Void)? = nil) throws -> VerifyReport {
         var report = VerifyReport()
-        try environment.read { txn in
+        try kv.read { txn in
             var byID: [UInt32: DatasetInfo] = [:]
-            try txn.scan(try txn.database(DB.catalog), prefix: []) { key, value in
-                let id = Array(key).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            try txn.scan(.catalog, prefix: []) { key, value in
+                let id = ChunkKey.uint32(key)
                 do {
-                    let info = try Store.decodeInfo(value)
+                    let info = try CatalogCoding.decodeEntry(value)
                     if key.count != 4 || info.id != id {
                         report.problems.append(.init(dataset: info.name, chunk: nil, problem: "catalog key does not match dataset id \(info.id)"))
                     }
@@ -42,9 +44,9 @@ extension Store {
             report.datasets = byID.count
             report.incompleteDatasets = byID.values.filter { !$0.complete }.map(\.name).sorted()
             var named: Set<UInt32> = []
-            try txn.scan(try txn.database(DB.names), prefix: []) { key, value in
+            try txn.scan(.names, prefix: []) { key, value in
                 let name = String(decoding: key, as: UTF8.self)
-                let id = Array(value).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                let id = ChunkKey.uint32(value)
                 if let info = byID[id], info.name == name {
                     named.insert(id)
                 } else {
@@ -70,9 +72,9 @@ extension Store {
                         let extent = info.grid(level: Int(key.level)).box(of: key.index).shape
                         var chunk = Volume(shape: extent, dtype: info.dtype)
                         do {
-                            try chunk.withUnsafeMutableBytes { dst in
-                                try decoders.with { try $0.decode(value, dtype: info.dtype, extent: extent, into: dst, checksum: true) }
-                            }
+                            let codec = try PreparedChunkCodec(
+                                try info.codecChain(), dtype: info.dtype, extent: extent, contexts: codecContexts)
+                            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, into: dst, checksum: true) }
                         } catch {
                             slots[i] = .init(dataset: info.name, chunk: key.index.array, problem: "\(error)")
                         }
@@ -83,7 +85,7 @@ extension Store {
                 report.bytesChecked += items.reduce(0) { $0 + $1.1.count }
                 progress?(report.chunksChecked)
             }
-            try txn.scan(try txn.database(DB.chunks), prefix: []) { rawKey, value in
+            try txn.scan(.chunks, prefix: []) { rawKey, value in
                 guard let key = ChunkKey(rawKey) else {
                     report.problems.append(.init(dataset: "", chunk: nil, problem: "chunk key of \(rawKey.count) bytes is malformed"))
                     return true
@@ -101,8 +103,8 @@ extension Store {
                 return true
             }
             flush()
-            try txn.scan(try txn.database(DB.blobs), prefix: []) { key, _ in
-                let id = Array(key.prefix(4)).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            try txn.scan(.blobs, prefix: []) { key, _ in
+                let id = ChunkKey.uint32(key)
                 if byID[id] == nil {
                     report.problems.append(.init(dataset: "id \(id)", chunk: nil, problem: "orphan blob \(String(decoding: key.dropFirst(4), as: UTF8.self))"))
                 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import MRC
+import Catalog
+import Codecs
 import Store
 import Transfer
 import Voxels
@@ -55,7 +57,7 @@ struct BenchStore: ParsableCommand {
         let cpu0 = processCPUSeconds(), t0 = Date()
         try Ingest.mrc(input, into: store, options: options)
         let ingest = Date().timeIntervalSince(t0), ingestCPU = processCPUSeconds() - cpu0
-        let (encodeCPU, encodeCPUNoShuffle) = try encodeCPUSeconds(try store.dataset(named: "bench"), store: store, codec: codec)
+        let (encodeCPU, encodeCPUNoShuffle) = try encodeCPUSeconds(try store.dataset(named: "bench"), codec: codec)
 
         let uncached = try Store(path: dir + "/s.store", cacheBytes: 0)
         let ds = try uncached.dataset(named: "bench")
@@ -109,28 +111,32 @@ struct BenchStore: ParsableCommand {
     }
 
     /// CPU seconds (all threads) of encoding every chunk of `dataset` with `codec`, with and without
-    /// the byte shuffle, 16 chunks at a time on all cores (as ingest batches them); decoding the chunks
-    /// is not counted. Nothing is written: the chunks are prepared for datasets that are never committed.
-    func encodeCPUSeconds(_ dataset: Dataset, store: Store, codec: String) throws -> (shuffled: Double, unshuffled: Double) {
-        let probes = try [true, false].map { shuffle -> Dataset in
-            var spec = Store.NewDataset(name: "encode-probe-\(shuffle)", kind: .tomogram, dtype: dataset.dtype, shape: dataset.shape)
-            spec.chunk = dataset.grid.chunk
-            spec.codec = Codec(parsing: codec, dtype: dataset.dtype, shuffle: shuffle)
-            return try store.createDataset(spec, complete: false)
+    /// the byte shuffle, 16 chunks at a time on all cores (as ingest batches them), through the codec
+    /// chain alone: no dataset, transaction or I/O. Decoding the chunks is not counted.
+    func encodeCPUSeconds(_ dataset: Dataset, codec: String) throws -> (shuffled: Double, unshuffled: Double) {
+        let contexts = CodecContexts()
+        let chains = try [true, false].map { shuffle in
+            guard let chain = CodecChain(parsing: codec, dtype: dataset.dtype, shuffle: shuffle) else {
+                throw CommandError("unknown codec \(codec); use raw or zstd:L with L from 1 to 19")
+            }
+            return chain
         }
-        defer { for probe in probes { try? store.remove(named: probe.name) } }
         var cpu = [0.0, 0.0]
-        var batch: [(index: Extent3, volume: Volume)] = []
+        var batch: [Volume] = []
         func encodeBatch() throws {
-            for (i, probe) in probes.enumerated() {
+            for (i, chain) in chains.enumerated() {
                 let c0 = processCPUSeconds()
-                _ = try probe.prepare(batch, keepFill: true)
+                try Parallel.forEach(batch.count) { k in
+                    let chunk = batch[k]
+                    let codec = try PreparedChunkCodec(chain, dtype: chunk.dtype, extent: chunk.shape, contexts: contexts)
+                    try chunk.withUnsafeBytes { try codec.encode($0, into: ScratchBuffer()) }
+                }
                 cpu[i] += processCPUSeconds() - c0
             }
             batch.removeAll(keepingCapacity: true)
         }
-        try dataset.forEachChunk { index, chunk in
-            batch.append((index, chunk))
+        try dataset.forEachChunk { _, chunk in
+            batch.append(chunk)
             if batch.count == 16 { try encodeBatch() }
         }
         if !batch.isEmpty { try encodeBatch() }

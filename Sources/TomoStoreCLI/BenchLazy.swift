@@ -3,6 +3,7 @@ import DUAL
 import Foundation
 import Imaging
 import Operators
+import Catalog
 import Store
 import Voxels
 
@@ -34,24 +35,27 @@ struct BenchLazy: ParsableCommand {
         var t = Date()
         _ = GaussianFilter.apply(volume, sigma: sigma)
         let bare = Date().timeIntervalSince(t)
-        try Derivations.define(in: store, name: "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(sigma)])
-        let fresh = try Store(path: dir + "/s.store", cacheBytes: 0)
+        let workspace = Workspace(store: store)
+        try workspace.define(name: "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(sigma)])
+        let fresh = try Workspace(path: dir + "/s.store", cacheBytes: 0)
         t = Date()
-        try fresh.dataset(named: "g").materialize(Box3(shape: shape))
+        try fresh.derived("g").materialize(Box3(shape: shape))
         let materialize = Date().timeIntervalSince(t)
 
         let (dual, bytes, _) = try resolveModel(model, store: store)
-        try store.putModel(digest: dual.digest, bytes)
-        try Derivations.define(in: store, name: "d", op: "denoise", inputs: ["t"], params: ["model": .string(dual.digest)], modelDigest: dual.digest)
+        try ModelRegistry(store: store).put(digest: dual.digest, bytes)
+        let denoise: [String: JSONValue] = ["model": .string(dual.digest)]
+        try workspace.define(name: "d", op: "denoise", inputs: ["t"], params: denoise, modelDigest: dual.digest)
         t = Date()
-        _ = try Store(path: dir + "/s.store").dataset(named: "d").read(Box3(x: 0..<64, y: 0..<64, z: 0..<64))
+        _ = try Workspace(path: dir + "/s.store").open("d").read(Box3(x: 0..<64, y: 0..<64, z: 0..<64))
         let firstBox = Date().timeIntervalSince(t)
         t = Date()
-        _ = try DenoiseOperator(parameters: ["model": .string(dual.digest)]).computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")])
+        let prepared = try DenoiseOperator.prepare(parameters: denoise, context: OperatorContext(store: store))
+        _ = try prepared.compute(Box3(shape: shape), inputs: [try store.dataset(named: "t")], voxelSize: 10)
         let whole = Date().timeIntervalSince(t)
-        try Derivations.define(in: store, name: "d2", op: "denoise", inputs: ["t"], params: ["model": .string(dual.digest)], modelDigest: dual.digest)
+        try workspace.define(name: "d2", op: "denoise", inputs: ["t"], params: denoise, modelDigest: dual.digest)
         t = Date()
-        try Store(path: dir + "/s.store", cacheBytes: 0).dataset(named: "d2").materialize(Box3(shape: shape))
+        try Workspace(path: dir + "/s.store", cacheBytes: 0).derived("d2").materialize(Box3(shape: shape))
         let denoiseMaterialize = Date().timeIntervalSince(t)
 
         let result: [String: Any] = [

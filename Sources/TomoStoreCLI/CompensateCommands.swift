@@ -2,6 +2,7 @@ import ArgumentParser
 import DUAL
 import Foundation
 import Operators
+import Catalog
 import Store
 import Voxels
 

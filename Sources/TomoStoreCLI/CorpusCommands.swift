@@ -3,6 +3,7 @@ import Corpus
 import Foundation
 import MRC
 import Simulation
+import Catalog
 import Store
 import Transfer
 import Voxels
@@ -87,7 +88,7 @@ struct CorpusCreate: ParsableCommand {
         recipe.tilt = t
         if simulator.hasPrefix("dual:") {
             let (model, bytes, _) = try resolveModel(String(simulator.dropFirst(5)), store: s)
-            try s.putModel(digest: model.digest, bytes)
+            try ModelRegistry(store: s).put(digest: model.digest, bytes)
             recipe.simulator = "dual"
             recipe.modelDigest = model.digest
         } else if simulator != "physics" {

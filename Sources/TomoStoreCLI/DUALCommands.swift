@@ -4,39 +4,16 @@ import Engine
 import Foundation
 import MRC
 import Operators
+import Transfer
+import Catalog
 import Store
 import Voxels
 
-/// Finds a DUAL model: a safetensors file, `default` (shipped with TomoStore), or the name or digest
-/// of a model stored in the store. Returns the model, its file bytes and its file metadata.
+/// The model `reference` names (a .safetensors file, default, or a stored name or digest): the
+/// model, its file bytes and its file metadata.
 func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UInt8], [String: String]) {
-    var path = reference
-    var bytes: [UInt8]
-    if reference == "default" {
-        guard let url = DefaultModel.url else { throw CommandError("this build ships no default DUAL model; train one with `tomostore train` and pass --model FILE") }
-        path = url.path
-    }
-    if !FileManager.default.fileExists(atPath: path), let store, let stored = try store.model(digest: store.modelDigest(named: reference) ?? reference) {
-        bytes = stored
-        path = "stored model \(reference)"
-    } else {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw CommandError("no model \(reference): give a .safetensors file, default, or the name or digest of a model stored in the store (tomostore models STORE)")
-        }
-        bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-    }
-    let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: path)
-    return (model, bytes, metadata)
-}
-
-/// Rejects a model trained for another task: `task` nil is denoising/simulation (`train`),
-/// "compensate" is missing-wedge compensation (`train-compensate`).
-func requireTask(_ task: String?, of metadata: [String: String], model reference: String) throws {
-    guard metadata["task"] != task else { return }
-    if task == nil {
-        throw CommandError("model \(reference) was trained for missing-wedge compensation (train-compensate); use it with `tomostore compensate`, or give a model from `tomostore train`")
-    }
-    throw CommandError("model \(reference) was trained for denoising and simulation (train), not missing-wedge compensation; train one with `tomostore train-compensate`")
+    let resolved = try ModelResolver(store: store).resolve(reference)
+    return (resolved.model, resolved.bytes, resolved.metadata)
 }
 
 /// `tomostore models STORE`: the named DUAL models stored in a store.
@@ -50,9 +27,9 @@ struct Models: ParsableCommand {
     @Flag(help: "Print a JSON array of {name, digest, bytes, task}; task is denoise (train) or compensate (train-compensate).") var json = false
 
     func run() throws {
-        let s = try Store(path: store)
-        let entries = try s.modelNames().map { entry -> (String, String, Int, String) in
-            let bytes = try s.model(digest: entry.digest) ?? []
+        let registry = ModelRegistry(store: try Store(path: store))
+        let entries = try registry.names().map { entry -> (String, String, Int, String) in
+            let bytes = try registry.bytes(digest: entry.digest) ?? []
             let task = (try? Safetensors.metadata(bytes, source: entry.name)["task"]) ?? nil
             return (entry.name, entry.digest, bytes.count, task ?? "denoise")
         }
@@ -94,7 +71,7 @@ struct DUALTrainingOptions: ParsableArguments {
         guard iterations > 0 else { throw CommandError("--iterations must be positive") }
         guard checkpointEvery > 0 else { throw CommandError("--checkpoint-every must be positive") }
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
-        try Store.validateModelName(storedName)
+        try ModelRegistry.validate(name: storedName)
         let model = DUALModel(config: config, seed: seed)
         let trainer = DUALTrainer(model: model, seed: seed)
         let checkpoint = output + ".checkpoint"
@@ -113,12 +90,12 @@ struct DUALTrainingOptions: ParsableArguments {
             }
         }
         let bytes = try DUALModelFile.save(model, to: output, extra: metadata.merging(["iterations": "\(iterations)", "seed": "\(seed)"]) { a, _ in a })
-        try s.putModel(digest: model.digest, bytes, name: storedName)
+        try ModelRegistry(store: s).put(digest: model.digest, bytes, name: storedName)
         print(String(format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName, iterations - first, Date().timeIntervalSince(start), model.digest))
     }
 }
 
-extension Dataset {
+extension VolumeSource {
     /// This dataset as a training volume, standardized with its statistics.
     var patchVolume: PatchVolume {
         PatchVolume(name: "dataset \(name)", shape: shape, mean: info.stats?.mean ?? 0, std: info.stats?.rms ?? 1) { try self.read($0) }
@@ -126,10 +103,11 @@ extension Dataset {
 }
 
 /// Datasets named in a comma-separated list.
-func datasets(_ list: String, in s: Store) throws -> [Dataset] {
+func datasets(_ list: String, in s: Store) throws -> [any VolumeSource] {
     let names = list.split(separator: ",").map(String.init)
     guard !names.isEmpty else { throw CommandError("no dataset named in \"\(list)\": give NAME[,NAME…]") }
-    return try names.map { try s.dataset(named: $0) }
+    let workspace = Workspace(store: s)
+    return try names.map { try workspace.open($0) }
 }
 
 /// `tomostore train STORE --clean … --noisy … -o MODEL`: trains DUAL on unpaired patches from the store.
@@ -177,44 +155,44 @@ enum NetworkOperatorCommand {
     /// The model must have been trained for `task` (see `requireTask`); `parameters` gives the
     /// operator's parameters besides model, seed and overlap from the input dataset and the model
     /// file's metadata.
-    static func run(store: String, input: String, modelReference: String, task: String?, destination: NetworkOutputOptions, op: String, seed: UInt64?,
-                    parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }) throws {
+    static func run(
+        store: String, input: String, modelReference: String, task: String?, destination: NetworkOutputOptions,
+        op: String, seed: UInt64?, parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }
+    ) throws {
         let (output, name, quiet) = (destination.output, destination.name, destination.quiet)
-        guard (output == nil) != (name == nil) else { throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)") }
-        let s = try Store(path: store)
-        let source = try s.dataset(named: input)
-        let (model, bytes, metadata) = try resolveModel(modelReference, store: s)
-        try requireTask(task, of: metadata, model: modelReference)
-        var params = try parameters(source, metadata)
+        guard (output == nil) != (name == nil) else {
+            throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)")
+        }
+        let workspace = try Workspace(path: store)
+        let source = try workspace.store.dataset(named: input)
+        let resolved = try ModelResolver(store: workspace.store).resolve(modelReference)
+        try ModelResolver.require(task, of: resolved, reference: modelReference)
+        var params = try parameters(source, resolved.metadata)
         if let overlap = destination.overlap { params["overlap"] = .number(overlap) }
-        let digest = model.digest
-        if try s.model(digest: digest) == nil { try s.putModel(digest: digest, bytes) }
+        let digest = resolved.model.digest
+        let registry = ModelRegistry(store: workspace.store)
+        if try registry.bytes(digest: digest) == nil { try registry.put(digest: digest, resolved.bytes) }
         params["model"] = .string(digest)
         if let seed { params["seed"] = .number(Double(seed)) }
         if let name {
-            let ds = try Derivations.define(in: s, name: name, op: op, inputs: [input], params: params, modelDigest: digest, seed: seed)
+            let ds = try workspace.define(name: name, op: op, inputs: [input], params: params, modelDigest: digest, seed: seed)
             print("defined \"\(name)\" = \(op)(\(input)) lazily with model \(digest): \(ds.grid.counts.count) chunks on demand")
             return
         }
-        let operation = try OperatorRegistry.type(named: op).init(parameters: params)
-        let shape = source.shape
-        var options = MRCWriteOptions()
-        options.voxelSize = Triple(source.info.voxelSize[0], source.info.voxelSize[1], source.info.voxelSize[2])
-        options.action = "\(op) of \(input) with DUAL model \(digest)"
-        let writer = try MRCWriter(path: output!, shape: shape, dtype: .float32, options: options)
-        let start = Date()
-        // Slabs as thick as 64 MiB of output allows (at least 32 slices): overlap tiles that straddle
-        // two slabs are computed for both, so thicker slabs waste less.
+        // The same view as a defined dataset's, storing nothing, streamed into the file in slabs as
+        // thick as 64 MiB of output allows (at least 32 slices): overlap tiles that straddle two slabs
+        // are computed for both, so thicker slabs waste less.
+        let view = try workspace.view(op: op, inputs: [input], params: params, modelDigest: digest, seed: seed)
+        let shape = view.shape
         let slab = max(1, min(shape.z, max(32, (64 << 20) / max(1, shape.x * shape.y * 4) / 32 * 32)))
+        let start = Date()
         let bar = ProgressBar("\(op) \(input)", unit: "slabs", quiet: quiet)
-        for z in stride(from: 0, to: shape.z, by: slab) {
-            defer { bar.update(z / slab + 1, (shape.z + slab - 1) / slab) }
-            let box = Box3(x: 0..<shape.x, y: 0..<shape.y, z: z..<min(shape.z, z + slab))
-            try writer.write(band: try operation.computeChunk(box, shape: shape, voxelSize: source.info.voxelSize[0], inputs: [source]), y: 0, z: z)
-        }
-        try writer.finish()
+        try Export.mrc(
+            view, to: output!, slabDepth: slab, action: "\(op) of \(input) with DUAL model \(digest)",
+            progress: { bar.update($0, $1) })
         let seconds = Date().timeIntervalSince(start)
-        print(String(format: "wrote %@: %@ of \"%@\" (%.1f s, %.2f Mvoxel/s)", output!, op, input, seconds, Double(shape.count) / seconds / 1e6))
+        print(String(format: "wrote %@: %@ of \"%@\" (%.1f s, %.2f Mvoxel/s)", output!, op, input, seconds,
+                     Double(shape.count) / seconds / 1e6))
     }
 }
 

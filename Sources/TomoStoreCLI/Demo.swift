@@ -6,6 +6,7 @@ import Imaging
 import MRC
 import Operators
 import Simulation
+import Catalog
 import Store
 import Transfer
 import Voxels
@@ -110,16 +111,17 @@ struct Demo: ParsableCommand {
         try storeVolume(store, "sample/tomogram", .synthetic, tomogram, 10, [:])
         if DefaultModel.url != nil {
             let (dual, bytes, _) = try resolveModel("default", store: store)
-            try store.putModel(digest: dual.digest, bytes)
+            try ModelRegistry(store: store).put(digest: dual.digest, bytes)
             let box = Box3(x: 32..<96, y: 32..<96, z: 0..<64)
             for (op, input) in [("denoise", "sample/tomogram"), ("simulate", "sample/grand-model")] {
                 var params: [String: JSONValue] = ["model": .string(dual.digest)]
                 if op == "simulate" { params["seed"] = .number(Double(seed)) }
-                let lazy = try Derivations.define(in: store, name: "sample/\(op)", op: op, inputs: [input], params: params, modelDigest: dual.digest)
+                let lazy = try Workspace(store: store).define(
+                    name: "sample/\(op)", op: op, inputs: [input], params: params, modelDigest: dual.digest)
                 let t = Date()
                 let values = try lazy.read(box)
                 let stats = VoxelStatistics.of(values)
-                let stored = try lazy.storageSummary().storedChunks
+                let stored = try lazy.storedChunkCount()
                 print(String(format: "11. defined %@(%@) lazily with the shipped DUAL model; read box %@ in %.2f s (%d of %d chunks computed; mean %.3f, rms %.3f)",
                              op, input, box.description, Date().timeIntervalSince(t), stored, lazy.grid.counts.count, stats.mean, stats.rms))
             }
@@ -130,7 +132,7 @@ struct Demo: ParsableCommand {
         try Corpus.create(recipe, in: store)
         var tiles = CorpusTileIterator(recipe: recipe, store: store, tile: 32)
         for k in 0..<2 {
-            guard let tile = tiles.next() else { break }
+            let tile = try tiles.next()
             let path = directory + "/corpus-tile-\(k)-tomogram.npy"
             try NPYWriter.write(tile.tomogram, to: path)
             try NPYWriter.write(tile.labels, to: directory + "/corpus-tile-\(k)-labels.npy")
@@ -152,9 +154,10 @@ struct Demo: ParsableCommand {
         let started = Date()
         try trainer.train(until: 20, clean: [sample.transposedXZ()], noisy: [sample], checkpointEvery: 20, checkpoint: {}, progress: { _ in })
         let bytes = try DUALModelFile.save(toy, to: directory + "/compensate-toy.safetensors", extra: ["task": "compensate", "tilt_min": "-60", "tilt_max": "60"])
-        try store.putModel(digest: toy.digest, bytes, name: "compensate-toy")
-        let lazy = try Derivations.define(in: store, name: "sample/compensate", op: "compensate", inputs: ["sample/tomogram"],
-                                          params: ["model": .string(toy.digest), "tilt_min": .number(-60), "tilt_max": .number(60)], modelDigest: toy.digest)
+        try ModelRegistry(store: store).put(digest: toy.digest, bytes, name: "compensate-toy")
+        let params: [String: JSONValue] = ["model": .string(toy.digest), "tilt_min": .number(-60), "tilt_max": .number(60)]
+        let lazy = try Workspace(store: store).define(
+            name: "sample/compensate", op: "compensate", inputs: ["sample/tomogram"], params: params, modelDigest: toy.digest)
         let box = Box3(x: 32..<96, y: 32..<96, z: 0..<64)
         let wedge = MissingWedge(minDegrees: -60, maxDegrees: 60)
         func wedgeShare(_ v: Volume) -> Double {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Operators
+import Catalog
 import Store
 import Voxels
 
@@ -33,9 +34,10 @@ struct Derive: ParsableCommand {
     @Flag(help: "Print the new dataset's info as JSON.") var json = false
 
     func run() throws {
-        let s = try Store(path: store)
-        let ds = try Derivations.define(in: s, name: name, op: op, inputs: input.split(separator: ",").map(String.init),
-                                        params: try parseAttributes(params, option: "--param"), seed: seed)
+        let view = try Workspace(path: store).define(
+            name: name, op: op, inputs: input.split(separator: ",").map(String.init),
+            params: try parseAttributes(params, option: "--param"), seed: seed)
+        let ds = view.dataset!
         if json { print(try jsonText(any: try infoDictionary(ds))) } else {
             print("defined \"\(name)\" = \(op)(\(input)) lazily: \(ds.grid.counts.count) chunks to compute on demand (digest \(ds.info.derivation?.digest ?? ""))")
         }
@@ -54,16 +56,17 @@ struct Materialize: ParsableCommand {
     @Flag(help: "No progress bar.") var quiet = false
 
     func run() throws {
-        let s = try Store(path: dataset.store)
-        let ds = try s.dataset(named: dataset.name)
+        let workspace = try Workspace(path: dataset.store)
+        let ds = try workspace.store.dataset(named: dataset.name)
         guard ds.info.kind == .derived else { throw CommandError("\"\(ds.name)\" is not a derived dataset; nothing to materialize") }
+        let view = try workspace.derived(dataset.name)
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
         guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
         let bar = ProgressBar("materialize \(ds.name)", unit: "chunks", quiet: quiet)
         let start = Date()
-        let before = try ds.storageSummary().storedChunks
-        try ds.materialize(region) { bar.update($0, $1) }
-        let after = try ds.storageSummary().storedChunks
+        let before = try view.storedChunkCount()
+        try view.materialize(region) { bar.update($0, $1) }
+        let after = try view.storedChunkCount()
         print(String(format: "materialized %d chunks of \"%@\" in %.2f s (%d of %d stored)", after - before, ds.name, Date().timeIntervalSince(start), after, ds.grid.counts.count))
     }
 }
@@ -79,7 +82,7 @@ struct GarbageCollect: ParsableCommand {
     @Argument(help: "The store directory.") var store: String
 
     func run() throws {
-        let removed = try Derivations.collectGarbage(in: try Store(path: store))
+        let removed = try Workspace(path: store).collectGarbage()
         print("removed \(removed) unused entries")
     }
 }

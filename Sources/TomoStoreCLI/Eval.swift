@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import Catalog
+import Operators
 import Store
 import Voxels
 
@@ -25,8 +27,8 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON with keys psnr and ssim.") var json = false
 
     func run() throws {
-        let s = try Store(path: store)
-        let a = try s.dataset(named: truth), b = try s.dataset(named: test)
+        let s = try Workspace(path: store)
+        let a = try s.open(truth), b = try s.open(test)
         guard a.shape == b.shape else { throw CommandError("\(truth) is \(a.shape) but \(test) is \(b.shape); they must have the same shape") }
         let region = try box.map { try parseBox($0, shape: a.shape) } ?? Box3(shape: a.shape)
         guard region.isInside(a.shape) else { throw StoreError.boxOutOfBounds(name: truth, box: region, shape: a.shape) }

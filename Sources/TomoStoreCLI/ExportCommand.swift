@@ -1,5 +1,7 @@
 import ArgumentParser
 import MRC
+import Catalog
+import Operators
 import Store
 import Transfer
 
@@ -31,8 +33,7 @@ struct ExportCommand: ParsableCommand {
         } else {
             target = nil
         }
-        let store = try Store(path: dataset.store)
-        let ds = try store.dataset(named: dataset.name)
+        let ds = try Workspace(path: dataset.store).open(dataset.name)
         let bar = ProgressBar("export \(ds.name)", unit: "bands", quiet: quiet)
         let writer = try Export.mrc(ds, to: output, mode: target ?? (ds.dtype == .uint32 ? .float32 : nil), keepExtendedHeader: keepExtendedHeader) { bar.update($0, $1) }
         if writer.clampedCount > 0 { printError("tomostore: warning: \(writer.clampedCount) voxels were clamped to \(writer.storedDType)") }

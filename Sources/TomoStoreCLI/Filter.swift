@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import Catalog
+import Operators
 import Store
 import Transfer
 import Voxels
@@ -38,8 +40,9 @@ struct Filter: ParsableCommand {
         guard !nad || (lambda > 0 && lambda <= 1.0 / 6 && iterations >= 1 && kappa > 0) else {
             throw CommandError("NAD needs --kappa > 0, --iterations ≥ 1 and 0 < --lambda ≤ 1/6")
         }
-        let store = try Store(path: dataset.store)
-        let input = try store.dataset(named: dataset.name)
+        let workspace = try Workspace(path: dataset.store)
+        let store = workspace.store
+        let input = try workspace.open(dataset.name)
         try Store.validate(name: name)
         let sd = input.info.stats?.rms ?? 1
         var spec = Store.NewDataset(name: name, kind: input.info.kind == .labels ? .derived : input.info.kind, dtype: .float32, shape: input.shape)

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Catalog
+import Operators
 import Store
 import Transfer
 import Voxels
@@ -29,8 +31,9 @@ struct Get: ParsableCommand {
         guard lower.hasSuffix(".mrc") || lower.hasSuffix(".npy") || lower.hasSuffix(".map") || lower.hasSuffix(".rec") else {
             throw CommandError("output \(output) must end in .mrc (or .map, .rec) or .npy")
         }
-        let store = try Store(path: dataset.store)
-        let ds = try store.dataset(named: dataset.name).atLevel(level)
+        let workspace = try Workspace(path: dataset.store)
+        let ds: any VolumeSource =
+            level == 0 ? try workspace.open(dataset.name) : try workspace.store.dataset(named: dataset.name).atLevel(level)
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
         guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
         try Export.box(ds, region, to: output)

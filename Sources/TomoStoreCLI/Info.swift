@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Catalog
 import Store
 
 /// `tomostore info STORE NAME [--json]`: everything the catalog knows about a dataset.

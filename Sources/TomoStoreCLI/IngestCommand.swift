@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Catalog
 import Store
 import Transfer
 import Voxels

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Catalog
 import Store
 
 /// `tomostore init STORE`: creates an empty store.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Catalog
 import Store
 
 /// `tomostore ls STORE [--json]`: the datasets of a store.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import Catalog
+import Operators
 import Store
 import Voxels
 
@@ -36,8 +38,9 @@ struct PickCommand: ParsableCommand {
         guard sigma > 0, top > 0 else { throw CommandError("--sigma and --top must be positive") }
         let ext = output.split(separator: ".").last.map(String.init) ?? ""
         guard ["csv", "star", "json"].contains(ext) else { throw CommandError("-o \(output) must end in .csv, .star or .json") }
-        let store = try Store(path: dataset.store)
-        let ds = try store.dataset(named: dataset.name)
+        let workspace = try Workspace(path: dataset.store)
+        let store = workspace.store
+        let ds = try workspace.open(dataset.name)
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
         guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
         let picks = ParticlePicker.pick(try ds.read(region), sigma: sigma, top: top, minDistance: minDistance ?? 3 * sigma, polarity: pol)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Catalog
+import Operators
 import Store
 import Transfer
 import Voxels
@@ -31,9 +33,9 @@ struct Preview: ParsableCommand {
     func run() throws {
         guard ["x", "y", "z"].contains(axis) else { throw CommandError("--axis must be x, y or z") }
         guard output.lowercased().hasSuffix(".png") else { throw CommandError("-o \(output) must end in .png") }
-        let store = try Store(path: dataset.store)
+        let store = try Workspace(path: dataset.store)
         let names = [dataset.name] + (with?.split(separator: ",").map(String.init) ?? [])
-        let sets = try names.map { try store.dataset(named: $0) }
+        let sets = try names.map { try store.open($0) }
         let shape = sets[0].shape
         if let bad = sets.first(where: { $0.shape != shape }) { throw CommandError("\(bad.name) is \(bad.shape), not \(shape) like \(sets[0].name)") }
         let n = axis == "x" ? shape.x : axis == "y" ? shape.y : shape.z

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Catalog
 import Store
 
 /// `tomostore pyramid STORE NAME [--levels L]`: multiscale levels inside the store.
@@ -16,7 +17,7 @@ struct PyramidCommand: ParsableCommand {
         let store = try Store(path: dataset.store)
         let ds = try store.dataset(named: dataset.name)
         let bar = ProgressBar("pyramid \(ds.name)", unit: "chunks", quiet: quiet)
-        try ds.buildPyramid(levels: levels) { bar.update($0, $1) }
+        try ds.buildPyramid(levels: levels, reduction: ds.info.kind == .labels ? .mode : .mean) { bar.update($0, $1) }
         let sizes = (0..<levels).map { ds.info.grid(level: $0).shape.description }
         print("stored \(levels) levels of \"\(ds.name)\": \(sizes.joined(separator: ", "))")
     }

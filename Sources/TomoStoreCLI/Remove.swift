@@ -1,4 +1,5 @@
 import ArgumentParser
+import Catalog
 import Store
 
 /// `tomostore rm STORE NAME`: deletes a dataset.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Catalog
 import Store
 import Voxels
 
@@ -22,10 +23,8 @@ func parseBox(_ text: String, shape: Extent3) throws -> Box3 {
 
 /// A dataset's catalog entry plus its storage summary, as a JSON-ready dictionary.
 func infoDictionary(_ dataset: Dataset) throws -> [String: Any] {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    var dict = try JSONSerialization.jsonObject(with: try encoder.encode(dataset.info)) as! [String: Any]
+    let json = Data(try CatalogCoding.entryJSON(dataset.info))
+    var dict = try JSONSerialization.jsonObject(with: json) as! [String: Any]
     let summary = try dataset.storageSummary()
     dict["stored_chunks"] = summary.storedChunks
     dict["stored_bytes"] = summary.storedBytes

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import Simulation
+import Catalog
 import Store
 import Voxels
 

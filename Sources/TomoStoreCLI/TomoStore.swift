@@ -24,7 +24,6 @@ struct TomoStore: ParsableCommand {
     /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).
     static func main() {
         tuneAllocator()
-        Derivations.install()
         do {
             var command = try parseAsRoot()
             try command.run()

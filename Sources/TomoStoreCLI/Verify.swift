@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Catalog
 import Store
 
 /// `tomostore verify STORE [--json]`: checks every chunk and the catalog.

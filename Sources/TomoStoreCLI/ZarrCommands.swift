@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Catalog
+import Operators
 import Store
 import Transfer
 import Voxels
@@ -26,8 +28,7 @@ struct ExportZarr: ParsableCommand {
     func run() throws {
         guard levels >= 1 && levels <= 10 else { throw CommandError("--levels must be 1…10") }
         if let shard, shard < 1 { throw CommandError("--shard must be at least 1") }
-        let store = try Store(path: dataset.store)
-        let ds = try store.dataset(named: dataset.name)
+        let ds = try Workspace(path: dataset.store).open(dataset.name)
         try ZarrExport.write(ds, to: output, levels: levels, shard: shard)
         print("wrote \(output): \"\(ds.name)\" as \(levels > 1 ? "OME-Zarr with \(levels) levels" : "a Zarr v3 array")\(shard.map { ", \($0)³ chunks per shard" } ?? "")")
     }

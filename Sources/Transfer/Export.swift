@@ -1,4 +1,6 @@
 import MRC
+import Catalog
+import Codecs
 import Store
 import Voxels
 
@@ -6,7 +8,9 @@ import Voxels
 public enum Export {
     /// MRC write options carrying a dataset's voxel size, origin, labels and (optionally) the
     /// extended header of the file it came from; `start` is the source's start plus `offset`.
-    public static func mrcOptions(_ dataset: Dataset, offset: Extent3 = Extent3(x: 0, y: 0, z: 0), keepExtendedHeader: Bool, action: String) throws -> MRCWriteOptions {
+    public static func mrcOptions(
+        _ dataset: any VolumeSource, offset: Extent3 = .zero, keepExtendedHeader: Bool, action: String
+    ) throws -> MRCWriteOptions {
         let info = dataset.info
         var o = MRCWriteOptions()
         o.voxelSize = Triple(info.voxelSize[0], info.voxelSize[1], info.voxelSize[2])
@@ -29,26 +33,42 @@ public enum Export {
         return o
     }
 
-    /// Writes a whole dataset as canonical MRC2014, one band of chunks at a time (memory: one band).
+    /// Writes a whole dataset (stored or derived) as canonical MRC2014, streamed: by default one band
+    /// of chunks (full x, one chunk row, one chunk layer) at a time, or z-slabs of `slabDepth` slices
+    /// (full x and y) when given — what derived views computing overlap tiles prefer. Memory: one
+    /// band or slab.
     /// - Parameter mode: output mode (default: the dataset dtype's).
-    public static func mrc(_ dataset: Dataset, to path: String, mode: MRCMode? = nil, keepExtendedHeader: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws -> MRCWriter {
-        let options = try mrcOptions(dataset, keepExtendedHeader: keepExtendedHeader, action: "exported from dataset \(dataset.name)")
+    @discardableResult
+    public static func mrc(
+        _ dataset: any VolumeSource, to path: String, mode: MRCMode? = nil, keepExtendedHeader: Bool = false,
+        slabDepth: Int? = nil, action: String? = nil, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> MRCWriter {
+        let options = try mrcOptions(
+            dataset, keepExtendedHeader: keepExtendedHeader, action: action ?? "exported from dataset \(dataset.name)")
         let writer = try MRCWriter(path: path, shape: dataset.shape, dtype: dataset.dtype, mode: mode, options: options)
-        let grid = dataset.grid, counts = grid.counts
-        let total = counts.y * counts.z
-        for band in 0..<total {
-            let cz = band / counts.y, cy = band % counts.y
-            let first = grid.box(of: Extent3(x: 0, y: cy, z: cz))
-            let box = Box3(x: 0..<grid.shape.x, y: first.yRange, z: first.zRange)
-            try writer.write(band: try dataset.read(box, cached: false), y: box.lower.y, z: box.lower.z)
-            progress?(band + 1, total)
+        let grid = dataset.grid, counts = grid.counts, shape = grid.shape
+        var bands: [Box3] = []
+        if let depth = slabDepth {
+            for z in stride(from: 0, to: shape.z, by: max(1, depth)) {
+                bands.append(Box3(x: 0..<shape.x, y: 0..<shape.y, z: z..<min(shape.z, z + max(1, depth))))
+            }
+        } else {
+            for band in 0..<(counts.y * counts.z) {
+                let first = grid.box(of: Extent3(x: 0, y: band % counts.y, z: band / counts.y))
+                bands.append(Box3(x: 0..<shape.x, y: first.yRange, z: first.zRange))
+            }
+        }
+        for (i, box) in bands.enumerated() {
+            let volume = try (dataset as? Dataset)?.read(box, cached: false) ?? dataset.read(box)
+            try writer.write(band: volume, y: box.lower.y, z: box.lower.z)
+            progress?(i + 1, bands.count)
         }
         try writer.finish()
         return writer
     }
 
     /// Writes a box of a dataset to `path`: `.mrc` (MRC2014, start = the box's corner) or `.npy`.
-    public static func box(_ dataset: Dataset, _ box: Box3, to path: String) throws {
+    public static func box(_ dataset: any VolumeSource, _ box: Box3, to path: String) throws {
         let volume = try dataset.read(box)
         if path.lowercased().hasSuffix(".npy") {
             try NPYWriter.write(volume, to: path)

@@ -1,5 +1,7 @@
 import Foundation
 import MRC
+import Catalog
+import Codecs
 import Store
 import Voxels
 
@@ -39,23 +41,23 @@ public enum Ingest {
         try Store.validate(name: options.name)
         let reader = try MRCReader(path: path)
         if options.kind == .labels && reader.dtype.isFloatingPoint {
-            throw StoreError.invalidArgument("\(path): labels must be integers but the file holds \(reader.dtype) (mode \(reader.header.mode)); convert it with `tomostore convert \(path) labels.mrc --mode 6` first")
+            throw TransferError("\(path): labels must be integers but the file holds \(reader.dtype) (mode \(reader.header.mode)); convert it with `tomostore convert \(path) labels.mrc --mode 6` first")
         }
         if options.kind == .derived {
-            throw StoreError.invalidArgument("--kind derived is for datasets computed by operators, not ingested files; use tomogram, grand-model, labels or synthetic")
+            throw TransferError("--kind derived is for datasets computed by operators, not ingested files; use tomogram, grand-model, labels or synthetic")
         }
-        guard let codec = Codec(parsing: options.codec, dtype: reader.dtype, shuffle: options.shuffle) else {
-            throw StoreError.invalidArgument("unknown codec \"\(options.codec)\"; use raw or zstd:L with L from 1 to 19")
+        guard let codec = CodecChain(parsing: options.codec, dtype: reader.dtype, shuffle: options.shuffle) else {
+            throw TransferError("unknown codec \"\(options.codec)\"; use raw or zstd:L with L from 1 to 19")
         }
-        guard options.chunk.isNonEmpty else { throw StoreError.invalidArgument("chunk size must be positive") }
+        guard options.chunk.isNonEmpty else { throw TransferError("chunk size must be positive") }
         let source = try sourceInfo(reader)
 
         let dataset: Dataset
         if options.resume {
             let existing = try store.info(named: options.name)
-            guard !existing.complete else { throw StoreError.invalidArgument("dataset \"\(options.name)\" is already complete; nothing to resume") }
+            guard !existing.complete else { throw TransferError("dataset \"\(options.name)\" is already complete; nothing to resume") }
             guard existing.mrc?.headerDigest == source.headerDigest, existing.mrc?.fileSize == source.fileSize else {
-                throw StoreError.invalidArgument("dataset \"\(options.name)\" was ingested from a different file than \(path); resume with the same file or remove it with `tomostore rm`")
+                throw TransferError("dataset \"\(options.name)\" was ingested from a different file than \(path); resume with the same file or remove it with `tomostore rm`")
             }
             dataset = try store.dataset(named: options.name, allowIncomplete: true)
         } else {

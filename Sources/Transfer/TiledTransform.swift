@@ -1,3 +1,5 @@
+import Catalog
+import Codecs
 import Store
 import Voxels
 
@@ -9,7 +11,7 @@ import Voxels
 public enum TiledTransform {
     /// Runs `transform` over `input` and writes the result into `output` (same shape, float32).
     /// `progress(done, total)` counts tiles.
-    public static func run(input: Dataset, output: Dataset, halo: Int, tileChunks: Int = 2,
+    public static func run(input: any VolumeSource, output: Dataset, halo: Int, tileChunks: Int = 2,
                            progress: ((Int, Int) -> Void)? = nil, _ transform: (Volume) -> Volume) throws {
         precondition(input.shape == output.shape, "input and output shapes differ")
         let shape = input.shape
@@ -19,12 +21,9 @@ public enum TiledTransform {
         for tz in 0..<counts.z { for ty in 0..<counts.y { for tx in 0..<counts.x {
             let core = Box3(x: tx * tile.x..<min(shape.x, (tx + 1) * tile.x), y: ty * tile.y..<min(shape.y, (ty + 1) * tile.y),
                             z: tz * tile.z..<min(shape.z, (tz + 1) * tile.z))
-            let grown = Box3(x: max(0, core.lower.x - halo)..<min(shape.x, core.upper.x + halo),
-                             y: max(0, core.lower.y - halo)..<min(shape.y, core.upper.y + halo),
-                             z: max(0, core.lower.z - halo)..<min(shape.z, core.upper.z + halo))
+            let grown = core.grown(by: halo).clamped(to: shape)
             let result = transform(try input.read(grown).converted(to: .float32))
-            let inner = Box3(lower: Extent3(x: core.lower.x - grown.lower.x, y: core.lower.y - grown.lower.y, z: core.lower.z - grown.lower.z),
-                             upper: Extent3(x: core.upper.x - grown.lower.x, y: core.upper.y - grown.lower.y, z: core.upper.z - grown.lower.z))
+            let inner = core.relative(to: grown)
             try output.write(result.extracting(inner).converted(to: output.dtype), at: core.lower)
             done += 1
             progress?(done, counts.count)

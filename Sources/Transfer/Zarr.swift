@@ -1,4 +1,6 @@
 import Foundation
+import Catalog
+import Codecs
 import Store
 import Voxels
 
@@ -42,7 +44,7 @@ public enum ZarrExport {
     /// Writes `dataset` to `path`: with `levels` > 1 an OME-Zarr group whose arrays "0", "1", … are
     /// the dataset downsampled by 2 per level (local mean; mode for labels), else a single array.
     /// `shard` (chunks per shard side) wraps chunks in shards.
-    public static func write(_ dataset: Dataset, to path: String, levels: Int = 1, shard: Int? = nil, level zstdLevel: Int = 3) throws {
+    public static func write(_ dataset: any VolumeSource, to path: String, levels: Int = 1, shard: Int? = nil, level zstdLevel: Int = 3) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: path) { throw ZarrError("\(path) already exists; choose a new output path") }
         try fm.createDirectory(atPath: path, withIntermediateDirectories: true)

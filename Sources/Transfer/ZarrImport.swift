@@ -1,4 +1,6 @@
 import Foundation
+import Catalog
+import Codecs
 import Store
 import Voxels
 

@@ -35,8 +35,7 @@ struct CorpusTests {
         try Corpus.create(recipe, in: s)
         var it = CorpusTileIterator(recipe: recipe, store: s, tile: 16)
         for k in 0..<3 {
-            let next = it.next()
-            let t = try #require(next)
+            let t = try it.next()
             #expect(t.sample == k % 2 && t.tomogram.shape == Extent3(x: 16, y: 16, z: 16) && t.labels.shape == t.tomogram.shape)
             let whole = try Corpus.sample(t.sample, of: recipe, store: s)
             #expect(t.labels == whole.labels.extracting(Box3(lower: t.origin, upper: Extent3(x: t.origin.x + 16, y: t.origin.y + 16, z: t.origin.z + 16))))

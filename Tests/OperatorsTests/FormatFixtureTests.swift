@@ -1,6 +1,7 @@
 import DUAL
 import Foundation
 import Imaging
+import Catalog
 import Operators
 import Store
 import Testing
@@ -42,8 +43,8 @@ private func fixtureLabel(x: Int, y: Int, z: Int) -> Float {
 struct FormatFixtureTests {
     @Test("the version-1 fixture opens, verifies and reads the voxels its formulas define")
     func readsVersionOneStore() throws {
-        Derivations.install()
         let store = try fixtureStore()
+        let workspace = Workspace(store: store)
         #expect(try store.verify().ok)
         #expect(try store.datasets().map(\.name) == ["t1", "lab", "raw", "t1/g", "t1/den"])
         let shape = Extent3(x: 40, y: 36, z: 28)
@@ -87,7 +88,8 @@ struct FormatFixtureTests {
 
         // A derived dataset with one materialized chunk: that chunk and the rest (computed now) both
         // equal the Gaussian of the formula volume.
-        let g = try store.dataset(named: "t1/g")
+        let g = try workspace.derived("t1/g")
+        #expect(try !g.isStale && g.storedChunkCount() == 1)
         #expect(g.info.derivation?.op == "gaussian" && g.info.derivation?.params["sigma"] == .number(1))
         let reference = GaussianFilter.apply(level0, sigma: 1)
         let gaussian = try g.read(Box3(shape: shape))
@@ -99,6 +101,6 @@ struct FormatFixtureTests {
         let digest = try #require(den.derivation?.modelDigest)
         let shipped = try DUALModelFile.load(try #require(DefaultModel.url).path)
         #expect(digest == shipped.digest)
-        #expect(try store.model(digest: digest) != nil)
+        #expect(try ModelRegistry(store: store).bytes(digest: digest) != nil)
     }
 }

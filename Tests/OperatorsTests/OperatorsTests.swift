@@ -2,16 +2,33 @@ import Foundation
 import DUAL
 import Engine
 import Imaging
-@testable import Store
+import KV
+import Store
+import TestSupport
 import Testing
 import Voxels
+import Catalog
 @testable import Operators
 
-func temporaryStore() throws -> Store {
-    Derivations.install()
-    let path = NSTemporaryDirectory() + "tomostore-operators-\(getpid())-\(UUID().uuidString.prefix(8))/s.store"
-    _ = try Store.create(at: path)
-    return try Store(path: path)
+func temporaryStore() throws -> Store { try TemporaryStore.make("operators") }
+
+/// Defines a derived dataset in `store` with the standard operators.
+@discardableResult
+func define(
+    _ store: Store, _ name: String, op: String, inputs: [String], params: [String: JSONValue]
+) throws -> DerivedDataset {
+    try Workspace(store: store).define(name: name, op: op, inputs: inputs, params: params)
+}
+
+/// The filter named `op` built from `params`.
+func filter(_ op: String, _ params: [String: JSONValue]) throws -> any VolumeFilter {
+    let type = try #require(try OperatorRegistry.standard.definition(named: op) as? any VolumeFilter.Type)
+    return try type.init(parameters: params)
+}
+
+/// The prepared operator `op` with `params` (network operators load their model from `store`).
+func prepared(_ op: String, _ params: [String: JSONValue], store: Store) throws -> any PreparedOperator {
+    try OperatorRegistry.standard.definition(named: op).prepare(parameters: params, context: OperatorContext(store: store))
 }
 
 func input(_ store: Store, shape: Extent3, chunk: Extent3, seed: UInt64 = 1, name: String = "t") throws -> Volume {
@@ -42,13 +59,13 @@ struct OperatorsTests {
             let store = try temporaryStore()
             let shape = Extent3(x: 37, y: 29, z: 21), chunk = Extent3(x: 16, y: 16, z: 8)
             let v = try input(store, shape: shape, chunk: chunk)
-            let d = try Derivations.define(in: store, name: "d", op: op, inputs: ["t"], params: params)
-            #expect(try d.storageSummary().storedChunks == 0)
-            let reference = try OperatorRegistry.type(named: op).init(parameters: params).compute([v], voxelSize: 10)
+            let d = try define(store, "d", op: op, inputs: ["t"], params: params)
+            #expect(try d.storedChunkCount() == 0)
+            let reference = try filter(op, params).compute([v], voxelSize: 10)
             let box = Box3(x: 10..<20, y: 3..<9, z: 2..<6)
             #expect(maxDifference(try d.read(box), reference.extracting(box)) < 1e-4, "\(op) first box")
-            let local = try OperatorRegistry.type(named: op).init(parameters: params).halo != nil
-            if local { #expect(try d.storageSummary().storedChunks == 2, "\(op): only the 2 touched chunks") }
+            let local = try filter(op, params).halo != nil
+            if local { #expect(try d.storedChunkCount() == 2, "\(op): only the 2 touched chunks") }
             let rng = CounterRNG(seed: 4)
             for i in 0..<10 {
                 func r(_ a: UInt64, _ n: Int) -> Range<Int> {
@@ -59,7 +76,7 @@ struct OperatorsTests {
                 #expect(maxDifference(try d.read(b), reference.extracting(b)) < 1e-4, "\(op) box \(b)")
             }
             let whole = try d.read(Box3(shape: shape))
-            let fresh = try Store(path: store.path).dataset(named: "d").read(Box3(shape: shape))
+            let fresh = try Workspace(path: store.path).open("d").read(Box3(shape: shape))
             #expect(whole == fresh, "\(op): a second reader sees the same bytes")
         }
     }
@@ -69,8 +86,8 @@ struct OperatorsTests {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 26, z: 18)
         let v = try input(store, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
-        try Derivations.define(in: store, name: "a", op: "dog", inputs: ["t"], params: ["sigma": .number(1)])
-        let b = try Derivations.define(in: store, name: "b", op: "gaussian", inputs: ["a"], params: ["sigma": .number(1.2)])
+        try define(store, "a", op: "dog", inputs: ["t"], params: ["sigma": .number(1)])
+        let b = try define(store, "b", op: "gaussian", inputs: ["a"], params: ["sigma": .number(1.2)])
         let reference = GaussianFilter.apply(GaussianFilter.differenceOfGaussians(v, sigma1: 1, sigma2: 1.1), sigma: 1.2)
         let box = Box3(x: 5..<25, y: 0..<13, z: 7..<18)
         #expect(maxDifference(try b.read(box), reference.extracting(box)) < 1e-4)
@@ -82,18 +99,22 @@ struct OperatorsTests {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 20, z: 10)
         _ = try input(store, shape: shape, chunk: Extent3(x: 10, y: 10, z: 10))
-        let d = try Derivations.define(in: store, name: "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(1)])
+        let d = try define(store, "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(1)])
         let first = try d.read(Box3(shape: shape))
         try store.remove(named: "t")
         let replaced = try input(store, shape: shape, chunk: Extent3(x: 10, y: 10, z: 10), seed: 9)
-        let again = try Store(path: store.path).dataset(named: "g").read(Box3(shape: shape))
+        let again = try Workspace(path: store.path).open("g").read(Box3(shape: shape))
         #expect(again != first)
         #expect(maxDifference(again, GaussianFilter.apply(replaced, sigma: 1)) < 1e-4)
-        let other = try Derivations.define(in: store, name: "g2", op: "gaussian", inputs: ["t"], params: ["sigma": .number(2)])
+        let other = try define(store, "g2", op: "gaussian", inputs: ["t"], params: ["sigma": .number(2)])
         #expect(other.info.derivation?.digest != (try store.info(named: "g")).derivation?.digest)
-        #expect(throws: OperatorError.self) { try Derivations.define(in: store, name: "x", op: "gaussian", inputs: ["t"], params: ["sigma": .number(-1)]) }
-        #expect(throws: OperatorError.self) { try Derivations.define(in: store, name: "x", op: "denoise", inputs: ["t"], params: [:]) }
-        #expect(throws: StoreError.self) { try Derivations.define(in: store, name: "x", op: "gaussian", inputs: ["nope"], params: ["sigma": .number(1)]) }
+        #expect(throws: OperatorError.self) {
+            try define(store, "x", op: "gaussian", inputs: ["t"], params: ["sigma": .number(-1)])
+        }
+        #expect(throws: OperatorError.self) { try define(store, "x", op: "denoise", inputs: ["t"], params: [:]) }
+        #expect(throws: StoreError.self) {
+            try define(store, "x", op: "gaussian", inputs: ["nope"], params: ["sigma": .number(1)])
+        }
     }
 
     @Test("materialization in batches can stop anywhere and continue; gc removes what no dataset uses")
@@ -101,17 +122,17 @@ struct OperatorsTests {
         let store = try temporaryStore()
         let shape = Extent3(x: 40, y: 40, z: 20)
         let v = try input(store, shape: shape, chunk: Extent3(x: 10, y: 10, z: 10))
-        let d = try Derivations.define(in: store, name: "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(1)])
+        let d = try define(store, "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(1)])
         try d.materialize(Box3(x: 0..<20, y: 0..<40, z: 0..<20))  // half, as if interrupted after it
-        #expect(try d.storageSummary().storedChunks == 16)
+        #expect(try d.storedChunkCount() == 16)
         try d.materialize(Box3(shape: shape))
-        #expect(try d.storageSummary().storedChunks == 32)
+        #expect(try d.storedChunkCount() == 32)
         #expect(maxDifference(try d.read(Box3(shape: shape)), GaussianFilter.apply(v, sigma: 1)) < 1e-4)
         #expect(try store.verify().ok)
-        try store.environment.write { txn in
-            try txn.put(try txn.database(Store.DB.chunks), ChunkKey(dataset: 77, index: Extent3(x: 0, y: 0, z: 0)).bytes, [1])
+        try store.kv.write { txn in
+            try txn.put(.chunks, ChunkKey(dataset: 77, index: Extent3(x: 0, y: 0, z: 0)).bytes, [1])
         }
-        #expect(try Derivations.collectGarbage(in: store) == 1)
+        #expect(try Workspace(store: store).collectGarbage() == 1)
         #expect(try store.verify().ok)
     }
 }
@@ -191,28 +212,38 @@ struct CompensateTests {
         var c = DUALConfig(); c.base = 2; c.patch = 16; c.codeLength = 2; c.discriminatorBase = 2
         let model = DUALModel(config: c, seed: 3)
         let path = NSTemporaryDirectory() + "tomostore-compensate-\(getpid()).safetensors"
-        try store.putModel(digest: model.digest, try DUALModelFile.save(model, to: path))
+        try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
         let params: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16), "tilt_min": .number(-50), "tilt_max": .number(60)]
-        let d = try Derivations.define(in: store, name: "c", op: "compensate", inputs: ["t"], params: params)
-        let whole = try CompensateOperator(parameters: params).computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")])
+        let d = try define(store, "c", op: "compensate", inputs: ["t"], params: params)
+        let t = try store.dataset(named: "t")
+        let whole = try prepared("compensate", params, store: store).compute(Box3(shape: shape), inputs: [t], voxelSize: 10)
         for box in [Box3(x: 3..<17, y: 0..<20, z: 5..<6), Box3(x: 29..<30, y: 19..<20, z: 17..<18), Box3(shape: shape)] {
             #expect(try d.read(box) == whole.extracting(box), "\(box)")
         }
         #expect(VoxelStatistics.of(whole).rms > 0.1, "the output is in the input's units (unit-variance noise), not zero")
         var quarter = params
         quarter["overlap"] = .number(0.25)
-        let q = try Derivations.define(in: store, name: "q", op: "compensate", inputs: ["t"], params: quarter)
-        let wholeQuarter = try CompensateOperator(parameters: quarter).computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")])
+        let q = try define(store, "q", op: "compensate", inputs: ["t"], params: quarter)
+        let wholeQuarter = try prepared("compensate", quarter, store: store)
+            .compute(Box3(shape: shape), inputs: [t], voxelSize: 10)
         for box in [Box3(x: 3..<17, y: 0..<20, z: 5..<6), Box3(x: 29..<30, y: 19..<20, z: 17..<18)] {
             #expect(try q.read(box) == wholeQuarter.extracting(box), "quarter overlap \(box)")
         }
-        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "overlap": .number(0.7)]) }
-        #expect(throws: OperatorError.self) { try DenoiseOperator(parameters: ["model": .string("x"), "overlap": .number(0)]) }
-        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "tilt_min": .number(60), "tilt_max": .number(-60)]) }
-        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "tile": .number(20)]) }
-        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "beam": .string("z")]) }
-        #expect(throws: OperatorError.self) { try CompensateOperator(parameters: ["model": .string("x"), "gain": .string("double")]) }
-        let big = try CompensateOperator(parameters: ["model": .string(model.digest), "tile": .number(64)])
-        #expect(throws: OperatorError.self) { try big.computeChunk(Box3(shape: shape), shape: shape, voxelSize: 10, inputs: [try store.dataset(named: "t")]) }
+        let bad: [[String: JSONValue]] = [
+            ["overlap": .number(0.7)], ["tilt_min": .number(60), "tilt_max": .number(-60)], ["tile": .number(20)],
+            ["beam": .string("z")], ["gain": .string("double")],
+        ]
+        for extra in bad {
+            let p = extra.merging(["model": .string("x")]) { a, _ in a }
+            #expect(throws: OperatorError.self, "\(extra)") { try CompensateOperator.validate(parameters: p) }
+        }
+        #expect(throws: OperatorError.self) {
+            try DenoiseOperator.validate(parameters: ["model": .string("x"), "overlap": .number(0)])
+        }
+        #expect(throws: OperatorError.self, "a model that is not stored") {
+            try prepared("denoise", ["model": .string("x")], store: store)
+        }
+        let big = try prepared("compensate", ["model": .string(model.digest), "tile": .number(64)], store: store)
+        #expect(throws: OperatorError.self) { try big.compute(Box3(shape: shape), inputs: [t], voxelSize: 10) }
     }
 }

@@ -1,4 +1,5 @@
-import CLMDB
+import KV
+import TestSupport
 import Foundation
 import Testing
 import Voxels
@@ -6,15 +7,13 @@ import Voxels
 
 /// A fresh store in a temporary directory.
 func temporaryStore(cacheBytes: Int = Store.defaultCacheBytes) throws -> Store {
-    let path = NSTemporaryDirectory() + "tomostore-store-tests-\(getpid())-\(UUID().uuidString.prefix(8))/s.store"
-    _ = try Store.create(at: path)
-    return try Store(path: path, cacheBytes: cacheBytes)
+    try TemporaryStore.make("store-tests", cacheBytes: cacheBytes)
 }
 
 /// A deterministic float32 reference volume.
 /// Creates a dataset with the given chunk shape and otherwise default settings.
-func createDataset(in store: Store, name: String, kind: DatasetKind, dtype: DType, shape: Extent3, chunk: Extent3) throws -> Dataset {
-    var spec = Store.NewDataset(name: name, kind: kind, dtype: dtype, shape: shape)
+func createDataset(in store: Store, name: String, dtype: DType, shape: Extent3, chunk: Extent3) throws -> Dataset {
+    var spec = Store.NewDataset(name: name, dtype: dtype, shape: shape)
     spec.chunk = chunk
     return try store.createDataset(spec)
 }
@@ -31,7 +30,7 @@ struct StoreTests {
         for cache in [0, 64 << 20] {
             let store = try temporaryStore(cacheBytes: cache)
             let shape = Extent3(x: 45, y: 38, z: 29)
-            let ds = try createDataset(in: store, name: "t", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 12, z: 10))
+            let ds = try createDataset(in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 12, z: 10))
             let v = referenceVolume(shape)
             try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
             let rng = CounterRNG(seed: 9)
@@ -53,7 +52,7 @@ struct StoreTests {
     func partialWrites(dtype: DType) throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 17, z: 9)
-        let ds = try createDataset(in: store, name: "d", kind: .grandModel, dtype: dtype, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
+        let ds = try createDataset(in: store, name: "d", dtype: dtype, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         var reference = Volume(shape: shape, dtype: dtype)
         let patches = [Box3(x: 0..<20, y: 0..<17, z: 0..<9), Box3(x: 3..<11, y: 5..<6, z: 2..<9), Box3(x: 19..<20, y: 16..<17, z: 8..<9)]
         for (n, patch) in patches.enumerated() {
@@ -69,7 +68,7 @@ struct StoreTests {
     func iterateChunks() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 20, z: 12)
-        let ds = try createDataset(in: store, name: "t", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 16, z: 8))
+        let ds = try createDataset(in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 16, z: 8))
         var v = referenceVolume(shape)
         v.withUnsafeMutableValues(as: Float.self) { p in for i in 0..<(30 * 20 * 8) { p[i] = 0 } }  // first chunk plane all fill
         try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
@@ -88,7 +87,7 @@ struct StoreTests {
     func fillChunksNotStored() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 32, y: 32, z: 32)
-        var spec = Store.NewDataset(name: "labels", kind: .labels, dtype: .uint16, shape: shape)
+        var spec = Store.NewDataset(name: "labels", dtype: .uint16, shape: shape)
         spec.chunk = Extent3(x: 16, y: 16, z: 16)
         spec.fillValue = 3
         let ds = try store.createDataset(spec)
@@ -106,12 +105,12 @@ struct StoreTests {
     func names() throws {
         let store = try temporaryStore()
         for bad in ["", "a b", "x:y", String(repeating: "n", count: 201), "é"] {
-            #expect(throws: StoreError.self) { try store.createDataset(.init(name: bad, kind: .tomogram, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1))) }
+            #expect(throws: StoreError.self) { try store.createDataset(.init(name: bad, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1))) }
         }
         let long = String(repeating: "n", count: 200)
-        _ = try store.createDataset(.init(name: "tomo/2024-01_a.b", kind: .tomogram, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
-        _ = try store.createDataset(.init(name: long, kind: .tomogram, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
-        #expect(throws: StoreError.self) { try store.createDataset(.init(name: long, kind: .tomogram, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1))) }
+        _ = try store.createDataset(.init(name: "tomo/2024-01_a.b", dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
+        _ = try store.createDataset(.init(name: long, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
+        #expect(throws: StoreError.self) { try store.createDataset(.init(name: long, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1))) }
         do {
             _ = try store.dataset(named: "missing")
             Issue.record("unknown dataset opened")
@@ -131,10 +130,10 @@ struct StoreTests {
     @Test("remove deletes the catalog entry, name, chunks and blobs; verify stays clean")
     func remove() throws {
         let store = try temporaryStore()
-        let a = try store.createDataset(.init(name: "a", kind: .tomogram, dtype: .float32, shape: Extent3(x: 70, y: 10, z: 10)))
+        let a = try store.createDataset(.init(name: "a", dtype: .float32, shape: Extent3(x: 70, y: 10, z: 10)))
         try a.write(referenceVolume(Extent3(x: 70, y: 10, z: 10)), at: Extent3(x: 0, y: 0, z: 0))
         try a.putBlob("mrc.extended_header", [1, 2, 3])
-        let b = try store.createDataset(.init(name: "b", kind: .tomogram, dtype: .float32, shape: Extent3(x: 5, y: 5, z: 5)))
+        let b = try store.createDataset(.init(name: "b", dtype: .float32, shape: Extent3(x: 5, y: 5, z: 5)))
         try b.write(referenceVolume(Extent3(x: 5, y: 5, z: 5), seed: 2), at: Extent3(x: 0, y: 0, z: 0))
         try store.remove(named: "a")
         #expect(try store.datasets().map(\.name) == ["b"])
@@ -145,13 +144,12 @@ struct StoreTests {
         #expect(throws: StoreError.self) { try store.remove(named: "a") }
     }
 
-    /// Flips one bit of a stored value through LMDB directly.
-    func flip(_ store: Store, database: String, key: [UInt8], at offset: Int) throws {
-        try store.environment.write { txn in
-            let db = try txn.database(database)
-            var value = Array(try #require(try txn.get(db, key)))
+    /// Flips one bit of a stored value through the key-value store directly.
+    func flip(_ store: Store, table: KVTable, key: [UInt8], at offset: Int) throws {
+        try store.kv.write { txn in
+            var value = try #require(try txn.bytes(table, key))
             value[offset] ^= 0x04
-            try txn.put(db, key, value)
+            try txn.put(table, key, value)
         }
     }
 
@@ -159,12 +157,12 @@ struct StoreTests {
     func flippedChunk() throws {
         let store = try temporaryStore(cacheBytes: 0)
         let shape = Extent3(x: 40, y: 40, z: 40)
-        let ds = try createDataset(in: store, name: "tomo", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 20, y: 20, z: 20))
+        let ds = try createDataset(in: store, name: "tomo", dtype: .float32, shape: shape, chunk: Extent3(x: 20, y: 20, z: 20))
         try ds.write(referenceVolume(shape), at: Extent3(x: 0, y: 0, z: 0))
         let index = Extent3(x: 1, y: 0, z: 1)
         let key = ChunkKey(dataset: ds.info.id, index: index).bytes
-        let size = try store.environment.read { try $0.get(try $0.database(Store.DB.chunks), key)!.count }
-        try flip(store, database: Store.DB.chunks, key: key, at: size / 2)
+        let size = try store.kv.read { try $0.get(.chunks, key)!.count }
+        try flip(store, table: .chunks, key: key, at: size / 2)
         do {
             _ = try ds.read(Box3(x: 25..<26, y: 3..<4, z: 30..<31))
             Issue.record("corrupt chunk read without error")
@@ -180,9 +178,9 @@ struct StoreTests {
     @Test("a flipped bit in a catalog entry is caught")
     func flippedCatalog() throws {
         let store = try temporaryStore()
-        let ds = try store.createDataset(.init(name: "tomo", kind: .tomogram, dtype: .float32, shape: Extent3(x: 4, y: 4, z: 4)))
+        let ds = try store.createDataset(.init(name: "tomo", dtype: .float32, shape: Extent3(x: 4, y: 4, z: 4)))
         let key = ChunkKey.bigEndian(ds.info.id)
-        try flip(store, database: Store.DB.catalog, key: key, at: 30)
+        try flip(store, table: .catalog, key: key, at: 30)
         #expect(throws: StoreError.self) { try store.info(named: "tomo") }
         #expect(!(try store.verify().ok))
     }
@@ -190,8 +188,8 @@ struct StoreTests {
     @Test("orphan chunks are reported by verify")
     func orphans() throws {
         let store = try temporaryStore()
-        try store.environment.write { txn in
-            try txn.put(try txn.database(Store.DB.chunks), ChunkKey(dataset: 99, index: Extent3(x: 0, y: 0, z: 0)).bytes, [1, 2, 3])
+        try store.kv.write { txn in
+            try txn.put(.chunks, ChunkKey(dataset: 99, index: Extent3(x: 0, y: 0, z: 0)).bytes, [1, 2, 3])
         }
         let report = try store.verify()
         #expect(report.problems.contains { $0.problem.contains("orphan") })
@@ -201,15 +199,15 @@ struct StoreTests {
     func snapshotIsolation() throws {
         let store = try temporaryStore(cacheBytes: 0)
         let shape = Extent3(x: 16, y: 16, z: 16)
-        let ds = try store.createDataset(.init(name: "t", kind: .tomogram, dtype: .float32, shape: shape))
+        let ds = try store.createDataset(.init(name: "t", dtype: .float32, shape: shape))
         let before = referenceVolume(shape, seed: 1), after = referenceVolume(shape, seed: 2)
         try ds.write(before, at: Extent3(x: 0, y: 0, z: 0))
         let writer = try Store(path: store.path).dataset(named: "t")
-        try store.environment.read { txn in
+        try store.kv.read { txn in
             let key = ChunkKey(dataset: ds.info.id, index: Extent3(x: 0, y: 0, z: 0)).bytes
-            let old = Array(try txn.get(try txn.database(Store.DB.chunks), key)!)
+            let old = try txn.bytes(.chunks, key)
             try writer.write(after, at: Extent3(x: 0, y: 0, z: 0))
-            #expect(Array(try txn.get(try txn.database(Store.DB.chunks), key)!) == old, "snapshot changed under a reader")
+            #expect(try txn.bytes(.chunks, key) == old, "snapshot changed under a reader")
         }
         #expect(try ds.read(Box3(shape: shape)) == after)
     }
@@ -218,20 +216,17 @@ struct StoreTests {
     func cacheInvalidation() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 8, y: 8, z: 8)
-        let ds = try store.createDataset(.init(name: "t", kind: .tomogram, dtype: .float32, shape: shape))
+        let ds = try store.createDataset(.init(name: "t", dtype: .float32, shape: shape))
         try ds.write(referenceVolume(shape, seed: 1), at: Extent3(x: 0, y: 0, z: 0))
         _ = try ds.read(Box3(shape: shape))  // fills the cache
         try Store(path: store.path).dataset(named: "t").write(referenceVolume(shape, seed: 5), at: Extent3(x: 0, y: 0, z: 0))
         #expect(try ds.read(Box3(shape: shape)) == referenceVolume(shape, seed: 5))
     }
 
-    @Test("the map grows past its initial size instead of filling up")
-    func mapGrows() throws {
-        let store = try temporaryStore()
-        let before = store.environment.mapSize
-        try store.environment.growMap()
-        #expect(store.environment.mapSize == 2 * before)
-        let ds = try store.createDataset(.init(name: "t", kind: .tomogram, dtype: .float32, shape: Extent3(x: 4, y: 4, z: 4)))
+    @Test("a store in memory behaves like one on disk")
+    func memoryStore() throws {
+        let store = try TemporaryStore.inMemory()
+        let ds = try store.createDataset(.init(name: "t", dtype: .float32, shape: Extent3(x: 4, y: 4, z: 4)))
         try ds.write(referenceVolume(Extent3(x: 4, y: 4, z: 4)), at: Extent3(x: 0, y: 0, z: 0))
         #expect(try store.verify().ok)
     }
@@ -240,10 +235,10 @@ struct StoreTests {
     func pyramid() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 12, z: 9)
-        let ds = try createDataset(in: store, name: "t", kind: .tomogram, dtype: .float32, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
+        let ds = try createDataset(in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         let v = referenceVolume(shape)
         try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
-        try ds.buildPyramid(levels: 3)
+        try ds.buildPyramid(levels: 3, reduction: .mean)
         let l1 = try ds.atLevel(1)
         #expect(l1.shape == Extent3(x: 10, y: 6, z: 5))
         let cell = (0..<8).map { v.value(x: 2 * 3 + $0 % 2, y: 2 * 1 + ($0 / 2) % 2, z: 2 * 3 + $0 / 4) }
@@ -255,11 +250,26 @@ struct StoreTests {
         #expect(try ds.atLevel(2).shape == Extent3(x: 5, y: 3, z: 3))
         #expect(throws: StoreError.self) { try ds.atLevel(3) }
         #expect(try store.verify().ok)
-        var labels = Store.NewDataset(name: "l", kind: .labels, dtype: .uint8, shape: Extent3(x: 4, y: 2, z: 2))
+        var labels = Store.NewDataset(name: "l", dtype: .uint8, shape: Extent3(x: 4, y: 2, z: 2))
         labels.chunk = Extent3(x: 4, y: 4, z: 4)
         let l = try store.createDataset(labels)
         try l.write(Volume(shape: Extent3(x: 4, y: 2, z: 2), values: [UInt8](arrayLiteral: 1, 1, 2, 2, 1, 3, 2, 2, 1, 3, 5, 5, 3, 3, 5, 6)), at: Extent3(x: 0, y: 0, z: 0))
-        try l.buildPyramid(levels: 2)
+        try l.buildPyramid(levels: 2, reduction: .mode)
         #expect(try l.atLevel(1).read(Box3(x: 0..<2, y: 0..<1, z: 0..<1)).values(as: UInt8.self) == [1, 2])
     }
+
+    @Test("chunk keys are 17 bytes that sort by (dataset, level, z, y, x)")
+    func keyOrder() {
+        let keys = [ChunkKey(dataset: 2, index: Extent3(x: 0, y: 0, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 300, y: 0, z: 1)),
+                    ChunkKey(dataset: 1, index: Extent3(x: 5, y: 1, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 256, y: 0, z: 0)),
+                    ChunkKey(dataset: 1, level: 1, index: Extent3(x: 0, y: 0, z: 0))]
+        let byBytes = keys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+        let byTuple = keys.sorted { ($0.dataset, $0.level, $0.index.z, $0.index.y, $0.index.x) < ($1.dataset, $1.level, $1.index.z, $1.index.y, $1.index.x) }
+        #expect(byBytes == byTuple)
+        for k in keys {
+            #expect(k.bytes.count == 17)
+            #expect(k.bytes.withUnsafeBytes { ChunkKey($0) } == k)
+        }
+    }
+
 }

@@ -97,7 +97,7 @@ struct TransferTests {
         #expect(info.classes?["1"] == "ribosome" && info.classes?["2"] == "class 2")
         let (floatPath, _) = try writeMRC(dir, "f.mrc", shape: Extent3(x: 3, y: 3, z: 3))
         options.name = "f"
-        #expect(throws: StoreError.self) { try Ingest.mrc(floatPath, into: store, options: options) }
+        #expect(throws: TransferError.self) { try Ingest.mrc(floatPath, into: store, options: options) }
         #expect(try store.datasets().map(\.name) == ["l"], "a refused ingest leaves nothing behind")
     }
 

@@ -2,7 +2,7 @@ import CZstd
 import Foundation
 import Testing
 import Voxels
-@testable import Store
+@testable import Codecs
 
 @Suite("XXH64, shuffle, codec, keys")
 struct CodecTests {
@@ -44,25 +44,11 @@ struct CodecTests {
 
     @Test("codec strings parse and shuffle applies to multi-byte types only")
     func codecParsing() {
-        #expect(Codec(parsing: "raw", dtype: .float32) == .raw)
-        #expect(Codec(parsing: "zstd", dtype: .float32) == Codec(level: 3, shuffle: true))
-        #expect(Codec(parsing: "zstd:19", dtype: .uint8) == Codec(level: 19, shuffle: false))
-        #expect(Codec(parsing: "zstd:5", dtype: .int16, shuffle: false) == Codec(level: 5, shuffle: false))
-        for bad in ["zstd:0", "zstd:20", "zstd:x", "lz4", "zstd:3:1", ""] { #expect(Codec(parsing: bad, dtype: .float32) == nil, "\(bad)") }
-    }
-
-    @Test("chunk keys are 17 bytes that sort by (dataset, level, z, y, x)")
-    func keyOrder() {
-        let keys = [ChunkKey(dataset: 2, index: Extent3(x: 0, y: 0, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 300, y: 0, z: 1)),
-                    ChunkKey(dataset: 1, index: Extent3(x: 5, y: 1, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 256, y: 0, z: 0)),
-                    ChunkKey(dataset: 1, level: 1, index: Extent3(x: 0, y: 0, z: 0))]
-        let byBytes = keys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-        let byTuple = keys.sorted { ($0.dataset, $0.level, $0.index.z, $0.index.y, $0.index.x) < ($1.dataset, $1.level, $1.index.z, $1.index.y, $1.index.x) }
-        #expect(byBytes == byTuple)
-        for k in keys {
-            #expect(k.bytes.count == 17)
-            #expect(k.bytes.withUnsafeBytes { ChunkKey($0) } == k)
-        }
+        #expect(CodecChain(parsing: "raw", dtype: .float32) == .raw)
+        #expect(CodecChain(parsing: "zstd", dtype: .float32) == CodecChain(level: 3, shuffle: true))
+        #expect(CodecChain(parsing: "zstd:19", dtype: .uint8) == CodecChain(level: 19, shuffle: false))
+        #expect(CodecChain(parsing: "zstd:5", dtype: .int16, shuffle: false) == CodecChain(level: 5, shuffle: false))
+        for bad in ["zstd:0", "zstd:20", "zstd:x", "lz4", "zstd:3:1", ""] { #expect(CodecChain(parsing: bad, dtype: .float32) == nil, "\(bad)") }
     }
 
     @Test("chunks encode and decode in every codec and dtype; regions decode like whole chunks")
@@ -72,16 +58,17 @@ struct CodecTests {
         for dtype in DType.allCases {
             let values = (0..<extent.count).map { Double(Int(rng.uniform(counter: UInt64($0)) * 200)) - 20 }
             let v = Volume(shape: extent, values: values.map { Float($0) }).converted(to: dtype)
-            for codec in [Codec.raw, Codec(level: 1, shuffle: false), Codec(level: 3, shuffle: true)] {
+            for codec in [CodecChain.raw, CodecChain(level: 1, shuffle: false), CodecChain(level: 3, shuffle: true)] {
                 let out = ScratchBuffer()
-                try v.withUnsafeBytes { try ChunkEncoder(codec: codec).encode($0, dtype: dtype, extent: extent, into: out) }
+                let prepared = try PreparedChunkCodec(codec, dtype: dtype, extent: extent, contexts: CodecContexts())
+                try v.withUnsafeBytes { try prepared.encode($0, into: out) }
                 var back = Volume(shape: extent, dtype: dtype)
-                try back.withUnsafeMutableBytes { try ChunkDecoder().decode(out.bytes, dtype: dtype, extent: extent, into: $0, checksum: true) }
+                try back.withUnsafeMutableBytes { try prepared.decode(out.bytes, into: $0, checksum: true) }
                 #expect(back == v, "\(dtype) \(codec)")
                 let chunkBox = Box3(x: 10..<17, y: 20..<25, z: 30..<33), box = Box3(x: 12..<19, y: 18..<24, z: 31..<40)
                 var region = Volume(shape: box.shape, dtype: dtype)
                 let p = region.withUnsafeMutableBytes { $0.baseAddress! }
-                try ChunkDecoder().decodeRegion(out.bytes, dtype: dtype, chunkBox: chunkBox, box: box, into: p)
+                try prepared.decodeRegion(out.bytes, chunkBox: chunkBox, box: box, into: p)
                 let overlap = chunkBox.intersection(box)!
                 for z in overlap.zRange { for y in overlap.yRange { for x in overlap.xRange {
                     #expect(region.value(x: x - box.lower.x, y: y - box.lower.y, z: z - box.lower.z) == v.value(x: x - 10, y: y - 20, z: z - 30))
@@ -94,9 +81,10 @@ struct CodecTests {
     func flippedBitsDetected() throws {
         let extent = Extent3(x: 16, y: 16, z: 4)
         let v = Volume(shape: extent, values: (0..<extent.count).map { Float($0 % 97) * 0.5 })
-        for codec in [Codec.raw, Codec(level: 3, shuffle: true)] {
+        for codec in [CodecChain.raw, CodecChain(level: 3, shuffle: true)] {
             let out = ScratchBuffer()
-            try v.withUnsafeBytes { try ChunkEncoder(codec: codec).encode($0, dtype: .float32, extent: extent, into: out) }
+            let prepared = try PreparedChunkCodec(codec, dtype: .float32, extent: extent, contexts: CodecContexts())
+            try v.withUnsafeBytes { try prepared.encode($0, into: out) }
             let clean = Array(out.bytes)
             var detected = 0, tried = 0
             for position in 0..<clean.count {
@@ -106,7 +94,7 @@ struct CodecTests {
                     var back = Volume(shape: extent, dtype: .float32)
                     tried += 1
                     do {
-                        try back.withUnsafeMutableBytes { dst in try damaged.withUnsafeBytes { try ChunkDecoder().decode($0, dtype: .float32, extent: extent, into: dst, checksum: true) } }
+                        try back.withUnsafeMutableBytes { dst in try damaged.withUnsafeBytes { try prepared.decode($0, into: dst, checksum: true) } }
                         // Undetected flips (zstd's unused header bits, our level/reserved bytes) must be harmless.
                         #expect(back == v, "\(codec): flip of bit \(bit) at \(position) of \(clean.count) returned wrong voxels")
                     } catch {
@@ -116,5 +104,25 @@ struct CodecTests {
             }
             #expect(detected > tried * 9 / 10, "\(codec): only \(detected) of \(tried) flips detected")
         }
+    }
+}
+
+@Suite("Codec chains in Zarr v3 terms")
+struct CodecChainTests {
+    @Test("chains map to the chunk header's codec byte and back, and to Zarr v3 codec metadata")
+    func chains() throws {
+        for chain in [CodecChain.raw, CodecChain(level: 1, shuffle: false), CodecChain(level: 7, shuffle: true)] {
+            let code = try #require(chain.headerCode)
+            #expect(CodecChain(headerCode: code, level: UInt8(chain.level)) == chain)
+        }
+        #expect(CodecChain(arrayToArray: [.byteShuffle], bytesToBytes: []).headerCode == nil, "format 1 needs zstd after a shuffle")
+        #expect(throws: ChunkCorruption.self) {
+            try PreparedChunkCodec(
+                CodecChain(arrayToArray: [.byteShuffle], bytesToBytes: []), dtype: .float32,
+                extent: Extent3(x: 2, y: 2, z: 2), contexts: CodecContexts())
+        }
+        let names = CodecChain(level: 3, shuffle: true).zarrCodecs(dtype: .float32).map { $0["name"] as? String }
+        #expect(names == ["bytes", "numcodecs.shuffle", "zstd"])
+        #expect(CodecChain(level: 3, shuffle: true).zarrCodecs(dtype: .uint8).count == 2, "no shuffle for one-byte voxels")
     }
 }

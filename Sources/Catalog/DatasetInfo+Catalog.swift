@@ -1,0 +1,100 @@
+import Foundation
+import Store
+import Voxels
+
+/// TomoStore's meaning of a dataset, kept in the catalog entry's extensions (formats/store.md):
+/// `kind`, `classes`, `class_voxels`, `mrc` and `derivation`. Entries are checksummed and written by
+/// these accessors only, so a field that is present always decodes; one that does not (a newer
+/// TomoStore's shape) reads as absent here and `tomostore verify` reports it (`Catalog.problems`).
+extension DatasetInfo {
+    /// What the dataset holds (`tomogram` when the entry does not say).
+    public var kind: DatasetKind {
+        get {
+            if case .string(let raw)? = extensions["kind"], let kind = DatasetKind(rawValue: raw) { return kind }
+            return .tomogram
+        }
+        set { extensions["kind"] = .string(newValue.rawValue) }
+    }
+
+    /// Class table (label volumes): class id (decimal string) → name.
+    public var classes: [String: String]? {
+        get { (try? decodeExtension("classes", as: [String: String].self)) ?? nil }
+        set { setExtension("classes", newValue) }
+    }
+
+    /// Voxel count per class id (label volumes).
+    public var classVoxels: [String: Int]? {
+        get { (try? decodeExtension("class_voxels", as: [String: Int].self)) ?? nil }
+        set { setExtension("class_voxels", newValue) }
+    }
+
+    /// The MRC header of the file the dataset was ingested from.
+    public var mrc: MRCSourceInfo? {
+        get { (try? decodeExtension("mrc", as: MRCSourceInfo.self)) ?? nil }
+        set { setExtension("mrc", newValue) }
+    }
+
+    /// How a derived dataset is computed.
+    public var derivation: Derivation? {
+        get { (try? decodeExtension("derivation", as: Derivation.self)) ?? nil }
+        set { setExtension("derivation", newValue) }
+    }
+
+    /// A token that changes whenever the dataset's content may change: the derivation digest for
+    /// derived datasets, the id and creation time otherwise (a re-ingest gets a new id).
+    public var contentDigest: String { derivation?.digest ?? "\(id)-\(created)" }
+}
+
+extension Store.NewDataset {
+    /// A new dataset of a kind.
+    public init(name: String, kind: DatasetKind, dtype: DType, shape: Extent3) {
+        self.init(name: name, dtype: dtype, shape: shape)
+        self.kind = kind
+    }
+
+    /// What the dataset holds.
+    public var kind: DatasetKind {
+        get {
+            if case .string(let raw)? = extensions["kind"], let kind = DatasetKind(rawValue: raw) { return kind }
+            return .tomogram
+        }
+        set { extensions["kind"] = .string(newValue.rawValue) }
+    }
+
+    /// Class table (label volumes).
+    public var classes: [String: String]? {
+        get { (try? CatalogCoding.decode(extensions["classes"], as: [String: String].self)) ?? nil }
+        set { setExtension("classes", newValue) }
+    }
+
+    /// The MRC header of the source file.
+    public var mrc: MRCSourceInfo? {
+        get { (try? CatalogCoding.decode(extensions["mrc"], as: MRCSourceInfo.self)) ?? nil }
+        set { setExtension("mrc", newValue) }
+    }
+
+    /// How a derived dataset is computed.
+    public var derivation: Derivation? {
+        get { (try? CatalogCoding.decode(extensions["derivation"], as: Derivation.self)) ?? nil }
+        set { setExtension("derivation", newValue) }
+    }
+}
+
+/// Checks of the catalog extensions this module gives meaning to.
+public enum Catalog {
+    /// The extension fields of an entry that are present but do not decode, as one line each.
+    public static func problems(_ info: DatasetInfo) -> [String] {
+        var out: [String] = []
+        func check<T: Decodable>(_ key: String, _ type: T.Type) {
+            do { _ = try info.decodeExtension(key, as: type) } catch { out.append("\(error)") }
+        }
+        if let kind = info.extensions["kind"], (try? CatalogCoding.decode(kind, as: DatasetKind.self)) == nil {
+            out.append("dataset \"\(info.name)\": kind \(kind) is not one this version knows")
+        }
+        check("classes", [String: String].self)
+        check("class_voxels", [String: Int].self)
+        check("mrc", MRCSourceInfo.self)
+        check("derivation", Derivation.self)
+        return out
+    }
+}

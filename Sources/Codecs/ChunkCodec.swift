@@ -1,0 +1,283 @@
+import Foundation
+import Voxels
+
+/// Why a stored chunk cannot be decoded.
+public struct ChunkCorruption: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// The 40-byte header in front of every stored chunk (formats/store.md, "Chunk values").
+struct ChunkHeader: Equatable {
+    static let size = 40
+    static let magic: (UInt8, UInt8) = (0x54, 0x43)  // "TC"
+    static let version: UInt8 = 1
+
+    var codec: UInt8
+    var dtype: DType
+    var level: UInt8
+    var extent: Extent3
+    var rawSize: Int
+    var checksum: UInt64
+
+    func write(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: Self.magic.0, toByteOffset: 0, as: UInt8.self)
+        p.storeBytes(of: Self.magic.1, toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: Self.version, toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: codec, toByteOffset: 3, as: UInt8.self)
+        p.storeBytes(of: dtype.code, toByteOffset: 4, as: UInt8.self)
+        p.storeBytes(of: level, toByteOffset: 5, as: UInt8.self)
+        p.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        p.storeBytes(of: UInt32(extent.x).littleEndian, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: UInt32(extent.y).littleEndian, toByteOffset: 12, as: UInt32.self)
+        p.storeBytes(of: UInt32(extent.z).littleEndian, toByteOffset: 16, as: UInt32.self)
+        p.storeBytes(of: UInt32(0), toByteOffset: 20, as: UInt32.self)
+        p.storeBytes(of: UInt64(rawSize).littleEndian, toByteOffset: 24, as: UInt64.self)
+        p.storeBytes(of: checksum.littleEndian, toByteOffset: 32, as: UInt64.self)
+    }
+
+    init(codec: UInt8, dtype: DType, level: UInt8, extent: Extent3, rawSize: Int, checksum: UInt64) {
+        self.codec = codec
+        self.dtype = dtype
+        self.level = level
+        self.extent = extent
+        self.rawSize = rawSize
+        self.checksum = checksum
+    }
+
+    /// Parses and sanity-checks a header.
+    init(parsing value: UnsafeRawBufferPointer) throws {
+        guard value.count >= Self.size else {
+            throw ChunkCorruption(description: "value of \(value.count) bytes is shorter than the chunk header")
+        }
+        let p = value.baseAddress!
+        guard p.load(fromByteOffset: 0, as: UInt8.self) == Self.magic.0,
+            p.load(fromByteOffset: 1, as: UInt8.self) == Self.magic.1
+        else { throw ChunkCorruption(description: "bad magic bytes") }
+        let version = p.load(fromByteOffset: 2, as: UInt8.self)
+        guard version == Self.version else { throw ChunkCorruption(description: "unknown chunk header version \(version)") }
+        codec = p.load(fromByteOffset: 3, as: UInt8.self)
+        guard codec <= 2 else { throw ChunkCorruption(description: "unknown codec \(codec)") }
+        guard let d = DType(code: p.load(fromByteOffset: 4, as: UInt8.self)) else {
+            throw ChunkCorruption(description: "unknown dtype code")
+        }
+        dtype = d
+        level = p.load(fromByteOffset: 5, as: UInt8.self)
+        func u32(_ offset: Int) -> Int { Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+        extent = Extent3(x: u32(8), y: u32(12), z: u32(16))
+        rawSize = Int(truncatingIfNeeded: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+        checksum = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
+        guard rawSize == extent.count * dtype.byteCount else {
+            throw ChunkCorruption(description: "raw size \(rawSize) does not match extent \(extent)")
+        }
+        if codec == 0 && value.count != Self.size + rawSize {
+            throw ChunkCorruption(description: "raw payload has \(value.count - Self.size) bytes, expected \(rawSize)")
+        }
+    }
+}
+
+/// A growable, 64-byte-aligned scratch buffer reused across chunks.
+public final class ScratchBuffer: @unchecked Sendable {
+    // @unchecked: owned by one thread at a time (taken from a `Pool` or made per chunk).
+    public private(set) var pointer: UnsafeMutableRawPointer
+    public private(set) var capacity: Int
+    /// Bytes in use.
+    public var count = 0
+
+    public init(capacity: Int = 0) {
+        self.capacity = max(capacity, 64)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 64)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// Makes room for at least `n` bytes (contents are not kept).
+    public func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        pointer.deallocate()
+        capacity = n
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+    }
+
+    /// The bytes in use.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+}
+
+/// A small thread-safe pool of reusable objects (zstd contexts, scratch buffers), one taken per
+/// thread at a time.
+public final class Pool<T>: @unchecked Sendable {
+    // @unchecked: `items` is only touched under `lock`; an item is used by one thread at a time.
+    private var items: [T] = []
+    private let make: () -> T
+    private let lock = NSLock()
+
+    public init(_ make: @escaping () -> T) { self.make = make }
+
+    /// Runs `body` with an item from the pool (a new one when none is free), then returns it.
+    public func with<R>(_ body: (T) throws -> R) rethrows -> R {
+        lock.lock()
+        let item = items.popLast() ?? make()
+        lock.unlock()
+        defer {
+            lock.lock()
+            items.append(item)
+            lock.unlock()
+        }
+        return try body(item)
+    }
+}
+
+/// Per-thread zstd contexts and scratch buffers shared by every prepared codec of a store.
+public final class CodecContexts: Sendable {
+    private let compressors: [Pool<ZstdCompressor>]
+    let decompressors = Pool { (ZstdDecompressor(), ScratchBuffer()) }
+    let scratch = Pool { ScratchBuffer() }
+
+    public init() { compressors = (0...19).map { level in Pool { ZstdCompressor(level: Int32(max(1, level))) } } }
+
+    func compressor(level: Int) -> Pool<ZstdCompressor> { compressors[level] }
+}
+
+/// A codec chain prepared for one chunk shape and dtype: encodes a chunk's voxels ([z][y][x], x
+/// fastest, little-endian) into a stored value (header + payload) and decodes values back, whole or
+/// just the part overlapping a box. Safe to use from many threads at once.
+///
+/// Integrity: zstd frames carry a content checksum that zstd verifies while decompressing, so a
+/// flipped bit in a zstd payload always fails the read; raw payloads are checked against the
+/// header's XXH64. Full decodes can also recompute the header's XXH64 of the voxel bytes (`verify`).
+public final class PreparedChunkCodec: Sendable {
+    /// The chain.
+    public let chain: CodecChain
+    /// Voxel type.
+    public let dtype: DType
+    /// The chunk's extent in voxels (x, y, z).
+    public let extent: Extent3
+    /// Bytes of the decoded chunk.
+    public let rawSize: Int
+    private let headerCode: UInt8
+    private let shuffleWidth: Int?
+    private let contexts: CodecContexts
+
+    /// Prepares `chain` for chunks of `extent` voxels of `dtype`.
+    /// - Throws: `ChunkCorruption` when store format 1 cannot record the chain.
+    public init(_ chain: CodecChain, dtype: DType, extent: Extent3, contexts: CodecContexts) throws {
+        guard let code = chain.headerCode else {
+            throw ChunkCorruption(description: "codec chain \(chain) cannot be stored in format 1 (a shuffle needs zstd)")
+        }
+        self.chain = chain
+        self.dtype = dtype
+        self.extent = extent
+        self.contexts = contexts
+        rawSize = extent.count * dtype.byteCount
+        headerCode = code
+        shuffleWidth = chain.shuffle && dtype.byteCount > 1 ? dtype.byteCount : nil
+    }
+
+    /// Encodes a chunk's raw voxel bytes (exactly `rawSize`) into `out`.
+    public func encode(_ raw: UnsafeRawBufferPointer, into out: ScratchBuffer) throws {
+        precondition(raw.count == rawSize, "chunk of \(raw.count) bytes for a \(rawSize)-byte codec")
+        let header = ChunkHeader(
+            codec: headerCode, dtype: dtype, level: UInt8(chain.level), extent: extent, rawSize: raw.count,
+            checksum: XXHash64.hash(raw))
+        guard chain.level > 0 else {
+            out.reserve(ChunkHeader.size + raw.count)
+            header.write(to: out.pointer)
+            if raw.count > 0 { (out.pointer + ChunkHeader.size).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+            out.count = ChunkHeader.size + raw.count
+            return
+        }
+        try contexts.scratch.with { shuffled in
+            var source = raw
+            if let width = shuffleWidth {
+                shuffled.reserve(raw.count)
+                ByteShuffle.shuffle(raw.baseAddress!, shuffled.pointer, count: raw.count / width, width: width)
+                source = UnsafeRawBufferPointer(start: shuffled.pointer, count: raw.count)
+            }
+            let bound = ZstdCompressor.bound(raw.count)
+            out.reserve(ChunkHeader.size + bound)
+            header.write(to: out.pointer)
+            let n = try contexts.compressor(level: chain.level).with { compressor in
+                try compressor.compress(source, into: out.pointer + ChunkHeader.size, capacity: bound)
+            }
+            out.count = ChunkHeader.size + n
+        }
+    }
+
+    /// Decodes `value` into `dst` (exactly `rawSize` bytes).
+    /// - Parameter checksum: also recompute XXH64 of the decoded voxel bytes against the header.
+    public func decode(_ value: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, checksum: Bool) throws {
+        let header = try check(value)
+        guard dst.count == header.rawSize else { throw ChunkCorruption(description: "destination size mismatch") }
+        try withStream(value, header) { stream in
+            if header.codec == 2 {
+                let width = dtype.byteCount
+                ByteShuffle.unshuffle(stream.baseAddress!, dst.baseAddress!, count: header.rawSize / width, width: width)
+            } else if header.rawSize > 0 {
+                dst.baseAddress!.copyMemory(from: stream.baseAddress!, byteCount: header.rawSize)
+            }
+        }
+        if checksum && header.codec != 0 { try Self.verifyChecksum(UnsafeRawBufferPointer(dst), header) }
+    }
+
+    /// Decodes only the part of a chunk (covering `chunkBox`, whose shape is `extent`) that overlaps
+    /// `box`, into `out`, a volume covering `box` ([z][y][x], x fastest). Unshuffles only the voxels
+    /// needed.
+    public func decodeRegion(
+        _ value: UnsafeRawBufferPointer, chunkBox: Box3, box: Box3, into out: UnsafeMutableRawPointer
+    ) throws {
+        guard let overlap = chunkBox.intersection(box) else { return }
+        let header = try check(value)
+        let width = dtype.byteCount
+        let count = extent.count
+        try withStream(value, header) { stream in
+            let src = stream.baseAddress!
+            for (chunkRow, outRow, n) in overlap.rows(within: chunkBox, into: box) {
+                if header.codec == 2 {
+                    ByteShuffle.unshuffleRun(src, count: count, width: width, from: chunkRow, length: n, into: out + outRow * width)
+                } else {
+                    (out + outRow * width).copyMemory(from: src + chunkRow * width, byteCount: n * width)
+                }
+            }
+        }
+    }
+
+    /// Parses the header and checks it against this codec's dtype and extent.
+    private func check(_ value: UnsafeRawBufferPointer) throws -> ChunkHeader {
+        let header = try ChunkHeader(parsing: value)
+        guard header.dtype == dtype else { throw ChunkCorruption(description: "chunk is \(header.dtype), dataset is \(dtype)") }
+        guard header.extent == extent else {
+            throw ChunkCorruption(description: "chunk extent \(header.extent) differs from the grid's \(extent)")
+        }
+        return header
+    }
+
+    /// Calls `body` with the payload as the byte stream that was compressed (shuffled for codec 2):
+    /// the raw payload itself (checksum verified) or the decompressed zstd frame (zstd verifies its
+    /// content checksum).
+    private func withStream(
+        _ value: UnsafeRawBufferPointer, _ header: ChunkHeader, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        let payload = UnsafeRawBufferPointer(rebasing: value[ChunkHeader.size...])
+        if header.codec == 0 {
+            try Self.verifyChecksum(payload, header)
+            return try body(payload)
+        }
+        try contexts.decompressors.with { decompressor, scratch in
+            scratch.reserve(header.rawSize)
+            let dst = UnsafeMutableRawBufferPointer(start: scratch.pointer, count: header.rawSize)
+            do {
+                try decompressor.decompress(payload, into: dst)
+            } catch let error as ZstdError {
+                throw ChunkCorruption(description: error.description)
+            }
+            try body(UnsafeRawBufferPointer(dst))
+        }
+    }
+
+    private static func verifyChecksum(_ raw: UnsafeRawBufferPointer, _ header: ChunkHeader) throws {
+        let actual = XXHash64.hash(raw)
+        guard actual == header.checksum else {
+            let stored = String(header.checksum, radix: 16), computed = String(actual, radix: 16)
+            throw ChunkCorruption(description: "checksum mismatch (stored \(stored), computed \(computed))")
+        }
+    }
+}

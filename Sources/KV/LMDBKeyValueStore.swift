@@ -1,0 +1,272 @@
+import CLMDB
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A key-value store in one LMDB environment (a directory holding `data.mdb` and `lock.mdb`), with
+/// one named LMDB database per table. LMDB's handles never leave this file.
+///
+/// Opened with MDB_NOTLS so read transactions may move between threads, and a large virtual map
+/// (doubled on MDB_MAP_FULL), so a store fills only when the disk does. Commits are durable (fsync).
+/// Many processes may read while one writes.
+public final class LMDBKeyValueStore: KeyValueStore, @unchecked Sendable {
+    // @unchecked: `environment` is an MDB_env, which LMDB allows to be shared by threads; the
+    // mutable table handles and the transaction count are guarded by `gate`.
+    let environment: OpaquePointer
+    /// The directory holding the environment.
+    public let path: String
+    public let tables: [KVTable]
+    /// Guards `handles`, `openTransactions` and `resizing`.
+    private let gate = NSCondition()
+    private var handles: [KVTable: MDB_dbi] = [:]
+    /// Transactions of this process now open (the map may be resized only when none is).
+    private var openTransactions = 0
+    private var resizing = false
+
+    /// Initial map size: 1 TiB of address space (the file grows only as data is written).
+    public static let initialMapSize = 1 << 40
+
+    /// Opens (creating files when missing) the environment in an existing directory. Tables that do
+    /// not exist yet read as empty and are created by the first write to them, or all at once when
+    /// `createTables` (in one write transaction).
+    public init(path: String, tables: [KVTable], readOnly: Bool = false, createTables: Bool = false) throws {
+        self.path = path
+        self.tables = tables
+        environment = try Self.openEnvironment(path: path, readOnly: readOnly)
+        try withTransaction(readOnly: !createTables) { txn in
+            for table in tables { _ = try txn.handle(table, create: createTables) }
+        }
+    }
+
+    /// Creates and opens an MDB_env; on failure the half-made environment is closed exactly once.
+    private static func openEnvironment(path: String, readOnly: Bool) throws -> OpaquePointer {
+        var env: OpaquePointer?
+        try LMDBError.check(mdb_env_create(&env), "create LMDB environment")
+        guard let handle = env else { throw LMDBError(MDB_PANIC, "create LMDB environment") }
+        do {
+            try LMDBError.check(mdb_env_set_maxdbs(handle, 16), "set LMDB max databases")
+            try LMDBError.check(mdb_env_set_maxreaders(handle, 510), "set LMDB max readers")
+            try LMDBError.check(mdb_env_set_mapsize(handle, initialMapSize), "set LMDB map size")
+            var flags = UInt32(MDB_NOTLS)
+            if readOnly { flags |= UInt32(MDB_RDONLY) }
+            try LMDBError.check(mdb_env_open(handle, path, flags, 0o644), "open store \(path)")
+        } catch {
+            mdb_env_close(handle)  // must be called even when open failed
+            throw error
+        }
+        return handle
+    }
+
+    deinit { mdb_env_close(environment) }
+
+    /// The current map size in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(environment, &info)
+        return info.me_mapsize
+    }
+
+    public var lastCommitID: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(environment, &info)
+        return info.me_last_txnid
+    }
+
+    public func read<R>(_ body: (any KVReadTransaction) throws -> R) throws -> R {
+        try withTransaction(readOnly: true, body)
+    }
+
+    public func write<R>(_ body: (any KVWriteTransaction) throws -> R) throws -> R {
+        while true {
+            do {
+                return try withTransaction(readOnly: false, body)
+            } catch let error as LMDBError where error.isMapFull {
+                try growMap()
+            }
+        }
+    }
+
+    /// Begins a transaction, runs `body`, and commits (read-only ones too: committing keeps the
+    /// table handles they opened) or aborts when `body` throws.
+    private func withTransaction<R>(readOnly: Bool, _ body: (LMDBTransaction) throws -> R) throws -> R {
+        enter()
+        defer { leave() }
+        let txn = try LMDBTransaction(store: self, readOnly: readOnly)
+        let result: R
+        do {
+            result = try body(txn)
+        } catch {
+            txn.abort()
+            throw error
+        }
+        try txn.commit()
+        return result
+    }
+
+    private func enter() {
+        gate.lock()
+        while resizing { gate.wait() }
+        openTransactions += 1
+        gate.unlock()
+    }
+
+    private func leave() {
+        gate.lock()
+        openTransactions -= 1
+        if openTransactions == 0 { gate.broadcast() }
+        gate.unlock()
+    }
+
+    /// Doubles the map size once no transaction of this process is open (LMDB allows
+    /// `mdb_env_set_mapsize` only then: readers hold pointers into the old map). New transactions
+    /// wait meanwhile. The calling thread must hold no transaction itself.
+    func growMap() throws {
+        gate.lock()
+        while resizing { gate.wait() }
+        resizing = true
+        while openTransactions > 0 { gate.wait() }
+        let size = mapSize * 2
+        let rc = mdb_env_set_mapsize(environment, size)
+        resizing = false
+        gate.broadcast()
+        gate.unlock()
+        try LMDBError.check(rc, "grow LMDB map to \(size) bytes")
+    }
+
+    /// Adopts a map size grown by another process (after MDB_MAP_RESIZED); called while beginning a
+    /// transaction, when this process has no other one open on the calling thread's behalf.
+    func adoptMapSize() throws {
+        try LMDBError.check(mdb_env_set_mapsize(environment, 0), "adopt LMDB map size")
+    }
+
+    /// The handle of a table's database, opened (and created when `create`) once per environment.
+    /// Nil when the table does not exist and `create` is false.
+    func handle(_ table: KVTable, in txn: OpaquePointer, create: Bool) throws -> MDB_dbi? {
+        gate.lock()
+        defer { gate.unlock() }
+        if let dbi = handles[table] { return dbi }
+        var dbi = MDB_dbi()
+        let rc = mdb_dbi_open(txn, table.name, create ? UInt32(MDB_CREATE) : 0, &dbi)
+        if rc == MDB_NOTFOUND && !create { return nil }
+        try LMDBError.check(rc, "open table \(table.name)")
+        handles[table] = dbi
+        return dbi
+    }
+}
+
+/// One LMDB transaction (read-only: a snapshot; write: exclusive across processes). LMDB frees a
+/// transaction even when commit fails, so it is never aborted after a commit attempt.
+final class LMDBTransaction: KVWriteTransaction {
+    let handle: OpaquePointer
+    let store: LMDBKeyValueStore
+    let readOnly: Bool
+    private var open = true
+
+    init(store: LMDBKeyValueStore, readOnly: Bool) throws {
+        self.store = store
+        self.readOnly = readOnly
+        var txn: OpaquePointer?
+        let flags = readOnly ? UInt32(MDB_RDONLY) : 0
+        var rc = mdb_txn_begin(store.environment, nil, flags, &txn)
+        if rc == MDB_MAP_RESIZED {
+            try store.adoptMapSize()
+            rc = mdb_txn_begin(store.environment, nil, flags, &txn)
+        }
+        try LMDBError.check(rc, readOnly ? "begin read transaction" : "begin write transaction")
+        handle = txn!
+    }
+
+    deinit { abort() }
+
+    /// Commits (durably: LMDB fsyncs before returning).
+    func commit() throws {
+        guard open else { return }
+        open = false
+        let rc = mdb_txn_commit(handle)
+        if rc != 0 {
+            var error = LMDBError(rc, "commit transaction")
+            var fs = statvfs()
+            if statvfs(store.path, &fs) == 0 { error.freeBytes = Int(fs.f_bavail) * Int(fs.f_frsize) }
+            throw error
+        }
+    }
+
+    /// Abandons the transaction's changes (no-op when already ended).
+    func abort() {
+        guard open else { return }
+        open = false
+        mdb_txn_abort(handle)
+    }
+
+    func handle(_ table: KVTable, create: Bool) throws -> MDB_dbi? {
+        try store.handle(table, in: handle, create: create && !readOnly)
+    }
+
+    func get(_ table: KVTable, _ key: [UInt8]) throws -> UnsafeRawBufferPointer? {
+        guard let db = try handle(table, create: false) else { return nil }
+        return try key.withUnsafeBytes { k in
+            var kv = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+            var v = MDB_val()
+            let rc = mdb_get(handle, db, &kv, &v)
+            if rc == MDB_NOTFOUND { return nil }
+            try LMDBError.check(rc, "read key in \(table)")
+            return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+        }
+    }
+
+    func put(_ table: KVTable, _ key: [UInt8], _ value: UnsafeRawBufferPointer) throws {
+        let db = try handle(table, create: true)!
+        try key.withUnsafeBytes { k in
+            var kv = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+            var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+            try LMDBError.check(mdb_put(handle, db, &kv, &v, 0), "write key in \(table)")
+        }
+    }
+
+    func putReserved(
+        _ table: KVTable, _ key: [UInt8], count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws {
+        let db = try handle(table, create: true)!
+        try key.withUnsafeBytes { k in
+            var kv = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+            var v = MDB_val(mv_size: count, mv_data: nil)
+            try LMDBError.check(mdb_put(handle, db, &kv, &v, UInt32(MDB_RESERVE)), "reserve key in \(table)")
+            try fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
+        }
+    }
+
+    @discardableResult
+    func delete(_ table: KVTable, _ key: [UInt8]) throws -> Bool {
+        guard let db = try handle(table, create: false) else { return false }
+        return try key.withUnsafeBytes { k in
+            var kv = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
+            let rc = mdb_del(handle, db, &kv, nil)
+            if rc == MDB_NOTFOUND { return false }
+            try LMDBError.check(rc, "delete key in \(table)")
+            return true
+        }
+    }
+
+    func scan(
+        _ table: KVTable, prefix: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        guard let db = try handle(table, create: false) else { return }
+        var cursor: OpaquePointer?
+        try LMDBError.check(mdb_cursor_open(handle, db, &cursor), "open cursor on \(table)")
+        defer { mdb_cursor_close(cursor) }
+        try prefix.withUnsafeBytes { p in
+            var k = MDB_val(mv_size: p.count, mv_data: UnsafeMutableRawPointer(mutating: p.baseAddress))
+            var v = MDB_val()
+            var rc = mdb_cursor_get(cursor, &k, &v, prefix.isEmpty ? MDB_FIRST : MDB_SET_RANGE)
+            while rc == 0 {
+                let key = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
+                if key.count < prefix.count || !zip(key, prefix).allSatisfy({ $0 == $1 }) { return }
+                if try !body(key, UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)) { return }
+                rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
+            }
+            if rc != MDB_NOTFOUND { try LMDBError.check(rc, "iterate keys of \(table)") }
+        }
+    }
+}

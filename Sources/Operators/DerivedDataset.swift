@@ -1,0 +1,156 @@
+import Catalog
+import Foundation
+import Store
+import Synchronization
+import Voxels
+
+/// A derived dataset as a read-through view: reading a box returns its stored chunks and computes
+/// the missing ones with the prepared operator, commits them, and returns the computed voxels as
+/// they are (they are not decoded again). Chunks stored for an older definition or older inputs
+/// (an input was re-ingested) are never returned: they are recomputed, and the first commit replaces
+/// them all, in one transaction that also checks the inputs are still the ones computed from.
+/// A transient view (no catalog entry: `denoise -o`) computes every box and stores nothing.
+public final class DerivedDataset: VolumeSource {
+    /// The stored dataset behind the view; nil for transient views.
+    public let dataset: Dataset?
+    public let info: DatasetInfo
+    public let grid: ChunkGrid
+    public let store: Store
+    /// The operator, prepared once for this dataset.
+    public let prepared: any PreparedOperator
+    /// The inputs (stored datasets or derived views).
+    public let inputs: [any VolumeSource]
+    /// The definition as computed from the current inputs.
+    public let derivation: Derivation
+    /// The definition the catalog holds for the chunks now stored (older than `derivation` when an
+    /// input changed since they were computed).
+    private let storedDefinition: Mutex<Derivation?>
+
+    init(
+        dataset: Dataset?, info: DatasetInfo, store: Store, prepared: any PreparedOperator, inputs: [any VolumeSource],
+        derivation: Derivation
+    ) {
+        self.dataset = dataset
+        self.info = info
+        grid = info.grid
+        self.store = store
+        self.prepared = prepared
+        self.inputs = inputs
+        self.derivation = derivation
+        storedDefinition = Mutex(info.derivation)
+    }
+
+    /// Voxel size along x in Å (operators take one isotropic value).
+    var voxelSize: Double { info.voxelSize[0] }
+
+    /// True when stored chunks were computed from other inputs or another definition.
+    public var isStale: Bool { storedDefinition.withLock { $0 } != derivation }
+
+    /// Reads a box (half-open voxel ranges in x, y, z), computing and storing the chunks it touches
+    /// that are not stored yet.
+    public func read(_ box: Box3) throws -> Volume {
+        guard box.isInside(shape) else { throw StoreError.boxOutOfBounds(name: name, box: box, shape: shape) }
+        var out = Volume(shape: box.shape, dtype: dtype)
+        if box.isEmpty { return out }
+        guard let dataset else {
+            return try computeWhole(box)
+        }
+        let indices = grid.chunks(intersecting: box)
+        let missing = isStale ? indices : try dataset.missingChunks(indices)
+        let missingSet = Set(missing)
+        let present = indices.filter { !missingSet.contains($0) }
+        if !present.isEmpty { try dataset.read(box, chunks: present, into: &out) }
+        let width = dtype.byteCount
+        let pointer = out.withUnsafeMutableBytes { $0.baseAddress! }
+        try compute(missing, progress: nil) { computed, region in
+            Dataset.copyRegion(computed, chunkBox: region, into: pointer, box: box, width: width)
+        }
+        return out
+    }
+
+    /// Computes and stores every chunk intersecting `box` that is not stored yet (or is stale),
+    /// reporting `progress(done, total)` in chunks. Interrupting loses only the block under way.
+    public func materialize(_ box: Box3, progress: ((Int, Int) -> Void)? = nil) throws {
+        guard let dataset else { return }
+        let indices = grid.chunks(intersecting: box.clamped(to: shape))
+        let missing = isStale ? indices : try dataset.missingChunks(indices)
+        try compute(missing, progress: progress) { _, _ in }
+    }
+
+    /// The number of stored chunks (0 for transient views and stale ones).
+    public func storedChunkCount() throws -> Int {
+        guard let dataset, !isStale else { return 0 }
+        return try dataset.storedChunks().count
+    }
+
+    /// The operator's result on `box` without storing anything (global operators compute the whole
+    /// volume).
+    private func computeWhole(_ box: Box3) throws -> Volume {
+        if prepared.footprint == .global {
+            let all = try prepared.compute(Box3(shape: shape), inputs: inputs, voxelSize: voxelSize)
+            return all.extracting(box).converted(to: dtype)
+        }
+        return try prepared.compute(box, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)
+    }
+
+    /// Computes the given chunks in blocks, commits each block, and hands each computed volume and the
+    /// box it covers to `deliver`.
+    private func compute(
+        _ chunks: [Extent3], progress: ((Int, Int) -> Void)?, deliver: (Volume, Box3) throws -> Void
+    ) throws {
+        guard let dataset, !chunks.isEmpty else { return }
+        if prepared.footprint == .global {
+            // The whole volume at once; every chunk stored.
+            let whole = Box3(shape: shape)
+            let result = try prepared.compute(whole, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)
+            let all = grid.allChunks
+            for start in stride(from: 0, to: all.count, by: 64) {
+                let part = Array(all[start..<min(all.count, start + 64)])
+                try commit(part.map { ($0, result.extracting(grid.box(of: $0))) }, to: dataset)
+                progress?(min(all.count, start + 64), all.count)
+            }
+            try deliver(result, whole)
+            return
+        }
+        // Blocks of up to 4×4×4 neighbouring chunks (at most about 16 Mvoxel), each computed once from
+        // its union box and split. A voxel's value does not depend on the grouping: the operators are
+        // exact on any box.
+        let side = max(1, min(4, Int(cbrt(Double(16 << 20) / Double(grid.chunk.count)))))
+        var blocks: [Extent3: [Extent3]] = [:]
+        for c in chunks { blocks[Extent3(x: c.x / side, y: c.y / side, z: c.z / side), default: []].append(c) }
+        let order = blocks.keys.sorted { ($0.z, $0.y, $0.x) < ($1.z, $1.y, $1.x) }
+        var done = 0
+        for key in order {
+            let part = blocks[key]!
+            let boxes = part.map { grid.box(of: $0) }
+            let union = boxes.dropFirst().reduce(boxes[0]) { $0.union($1) }
+            let result = try prepared.compute(union, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)
+            try commit(part.map { ($0, result.extracting(grid.box(of: $0).relative(to: union))) }, to: dataset)
+            try deliver(result, union)
+            done += part.count
+            progress?(done, chunks.count)
+        }
+    }
+
+    /// Commits computed chunks, checking in the same transaction that the dataset still has the
+    /// definition they were computed for and that its inputs are unchanged; the first commit after
+    /// an input changed replaces every stored chunk and records the new definition.
+    private func commit(_ pieces: [(index: Extent3, volume: Volume)], to dataset: Dataset) throws {
+        let prepared = try dataset.prepare(pieces, keepFill: true)
+        let expected = storedDefinition.withLock { $0 }
+        let replacing = expected != derivation
+        let (name, target, inputNames) = (self.name, derivation, derivation.inputs)
+        try dataset.commit(prepared, replacingAll: replacing) { current, catalog in
+            guard current.derivation == expected else {
+                throw StoreError.changed(name: name, reason: "it was redefined")
+            }
+            for (input, digest) in zip(inputNames, target.inputDigests) {
+                guard let now = try catalog.info(named: input), now.contentDigest == digest else {
+                    throw StoreError.changed(name: name, reason: "its input \"\(input)\" was removed or replaced")
+                }
+            }
+            current.derivation = target
+        }
+        storedDefinition.withLock { $0 = target }
+    }
+}

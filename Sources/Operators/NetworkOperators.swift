@@ -1,0 +1,159 @@
+import Catalog
+import DUAL
+import Engine
+import Foundation
+import Imaging
+import Store
+import Voxels
+
+/// What a DUAL network operator runs on each standardized tile batch ([n, 1, edge, edge, edge]).
+enum NetworkTask: Sendable {
+    /// Dn: denoise.
+    case denoise
+    /// Gs(v + P·Gn(z)) with z and P from (seed, tile origin).
+    case simulate(seed: UInt64)
+    /// Dn's translation merged into the missing wedge (`WedgeFill`), result in the input's units.
+    case compensate(fill: WedgeFill, matchGain: Bool)
+}
+
+/// A DUAL network operator prepared once per derived dataset: the model (loaded from the store by
+/// digest), the tile edge and overlap, and the task. Tiles are anchored to the volume origin, so any
+/// region gives the whole-volume result.
+struct PreparedNetworkOperator: PreparedOperator {
+    let op: String
+    let model: DUALModel
+    let edge: Int
+    let overlap: Int
+    let task: NetworkTask
+
+    /// Loads the model named by parameter `model` (a digest) and checks that `tile` (default: the
+    /// model's training patch) suits its U-Net.
+    init(
+        op: String, parameters p: [String: JSONValue], tile: Int? = nil, task: NetworkTask, context: OperatorContext
+    ) throws {
+        guard case .string(let digest)? = p["model"] else {
+            throw OperatorError("\(op): parameter model (a model digest) is required")
+        }
+        guard let bytes = try context.models.bytes(digest: digest) else {
+            throw OperatorError("\(op): model \(digest) is not in the store; define the dataset again with a model")
+        }
+        let model = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
+        let edge = tile ?? model.config.patch, levels = 1 << (model.config.depth - 1)
+        guard edge % levels == 0 else {
+            throw OperatorError("\(op): tile \(edge) is not a multiple of \(levels), which the model's "
+                + "\(model.config.depth)-level U-Net needs")
+        }
+        self.op = op
+        self.model = model
+        self.edge = edge
+        self.task = task
+        let fraction = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: op)
+        overlap = max(1, min(edge / 2, Int((fraction * Double(edge)).rounded())))
+    }
+
+    var footprint: Footprint { .tiles(edge: edge, overlap: overlap) }
+
+    func compute(_ region: Box3, inputs: [any VolumeSource], voxelSize: Double) throws -> Volume {
+        let input = inputs[0], shape = input.shape
+        if case .compensate = task, min(shape.x, shape.y, shape.z) * 2 <= edge {
+            throw OperatorError("\(op): \(input.name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than "
+                + "half the \(edge)³ tile; use a smaller tile (parameter tile)")
+        }
+        let stats = input.info.stats
+        let mean = stats?.mean ?? 0, std = stats?.rms ?? 1
+        let reader = DUALInference.mirroredReader(shape: shape, mean: mean, std: std) { try input.read($0) }
+        // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
+        // result does not depend on its batch.
+        let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))
+        let (model, task) = (model, task)
+        var result = try DUALInference.apply(
+            box: region, shape: shape, tile: edge, overlap: overlap, batch: batch, input: reader
+        ) { x, origins in
+            switch task {
+            case .denoise: return model.denoiseTiles(x)
+            case .simulate(let seed): return model.simulateTiles(x, origins: origins, seed: seed)
+            case .compensate(let fill, let match):
+                return fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
+            }
+        }
+        if case .compensate = task {
+            let m = Float(mean), s = Float(std)
+            result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = v[i] * s + m } }
+        }
+        return result
+    }
+}
+
+/// DUAL denoising (Dn) with overlap tiles anchored to the volume origin; the input is standardized
+/// with its dataset statistics; the output is in the clean domain (standardized, protein bright).
+public enum DenoiseOperator: OperatorDefinition {
+    public static let name = "denoise"
+    public static let inputCount = 1
+
+    public static func validate(parameters p: [String: JSONValue]) throws {
+        try p.only(["model", "overlap"], op: name)
+        guard case .string? = p["model"] else { throw OperatorError("denoise: parameter model (a model digest) is required") }
+        _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
+    }
+
+    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+        try validate(parameters: p)
+        return try PreparedNetworkOperator(op: name, parameters: p, task: .denoise, context: context)
+    }
+}
+
+/// DUAL simulation Gs(v + P·Gn(z)) with z and P drawn from (seed, tile origin).
+public enum SimulateOperator: OperatorDefinition {
+    public static let name = "simulate"
+    public static let inputCount = 1
+
+    public static func validate(parameters p: [String: JSONValue]) throws {
+        try p.only(["model", "seed", "overlap"], op: name)
+        guard case .string? = p["model"] else { throw OperatorError("simulate: parameter model (a model digest) is required") }
+        _ = try p.number("seed", default: 1, in: 0...1e15, op: name)
+        _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
+    }
+
+    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+        try validate(parameters: p)
+        let seed = UInt64(try p.number("seed", default: 1, in: 0...1e15, op: name))
+        return try PreparedNetworkOperator(op: name, parameters: p, task: .simulate(seed: seed), context: context)
+    }
+}
+
+/// DUAL missing-wedge compensation (paper, section 2.5): Dn translates a tomogram (beam z) into the
+/// style of its x↔z transposed copy (beam x), whose measured components cover the original's
+/// missing wedge. On every overlap tile x (standardized) the observed components are kept and those
+/// in the wedge taken from Dn(x), with a raised-cosine edge `transition` degrees wide and, with `gain`
+/// "match" (the default), the fill's power equalized to the measured components' (`WedgeFill`);
+/// `gain` "none" takes the translation as is. Tiles are blended like denoise's; the result is in the
+/// input's units (mean and rms restored).
+public enum CompensateOperator: OperatorDefinition {
+    public static let name = "compensate"
+    public static let inputCount = 1
+
+    /// The tile edge, tilt range, transition and gain, checked.
+    static func settings(_ p: [String: JSONValue]) throws -> (tile: Int, wedge: MissingWedge, transition: Double, match: Bool) {
+        try p.only(["model", "tilt_min", "tilt_max", "transition", "tile", "gain", "overlap"], op: name)
+        _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
+        guard case .string? = p["model"] else { throw OperatorError("compensate: parameter model (a model digest) is required") }
+        let lo = try p.number("tilt_min", default: -60, in: -90...90, op: name)
+        let hi = try p.number("tilt_max", default: 60, in: -90...90, op: name)
+        guard lo < hi else { throw OperatorError("compensate: tilt_min \(lo) must be below tilt_max \(hi)") }
+        let transition = try p.number("transition", default: 6, in: 0...30, op: name)
+        let tile = Int(try p.number("tile", default: 64, in: 8...256, op: name))
+        guard tile % 8 == 0 else { throw OperatorError("compensate: tile \(tile) must be a multiple of 8") }
+        let match = try p.choice("gain", default: "match", among: ["match", "none"], op: name) == "match"
+        return (tile, MissingWedge(minDegrees: lo, maxDegrees: hi, beam: .z), transition, match)
+    }
+
+    public static func validate(parameters p: [String: JSONValue]) throws { _ = try settings(p) }
+
+    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+        let s = try settings(p)
+        // The tile's spectral weights, built once from tilt range, transition and tile.
+        let fill = WedgeFill(tile: s.tile, wedge: s.wedge, transition: s.transition)
+        return try PreparedNetworkOperator(
+            op: name, parameters: p, tile: s.tile, task: .compensate(fill: fill, matchGain: s.match), context: context)
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import KV
+import Store
+import Synchronization
+
+/// Fresh stores for tests: on disk in a temporary directory that is removed when the test process
+/// exits, or in memory.
+public enum TemporaryStore {
+    /// Directories to remove at exit.
+    private static let directories = Mutex<[TemporaryDirectory]>([])
+
+    /// A new, empty store at `<temporary directory>/s.store`.
+    public static func make(_ label: String = "store", cacheBytes: Int = Store.defaultCacheBytes) throws -> Store {
+        let directory = try TemporaryDirectory(label)
+        let first = directories.withLock { list in
+            list.append(directory)
+            return list.count == 1
+        }
+        if first { atexit { TemporaryStore.directories.withLock { $0.removeAll() } } }
+        let path = directory.appending("s.store")
+        _ = try Store.create(at: path)
+        return try Store(path: path, cacheBytes: cacheBytes)
+    }
+
+    /// A new, empty store in memory.
+    public static func inMemory(cacheBytes: Int = Store.defaultCacheBytes) throws -> Store {
+        try Store.create(in: MemoryKeyValueStore(tables: Store.tables), cacheBytes: cacheBytes)
+    }
+}
