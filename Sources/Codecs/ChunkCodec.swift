@@ -2,7 +2,7 @@ import Foundation
 import Voxels
 
 /// Why a stored chunk cannot be decoded.
-public struct ChunkCorruption: Error, CustomStringConvertible, Sendable {
+public struct ChunkCorruption: TomoStoreError {
     public let description: String
 }
 

@@ -1,7 +1,8 @@
+import Voxels
 import CZstd
 
 /// An error from zstd, with zstd's own text.
-public struct ZstdError: Error, CustomStringConvertible, Sendable {
+public struct ZstdError: TomoStoreError {
     public let description: String
     init(_ code: Int, _ operation: String) {
         description = "\(operation): \(String(cString: ZSTD_getErrorName(code)))"

@@ -51,7 +51,7 @@ public struct CorpusSample: Sendable {
 }
 
 /// Why a corpus operation failed.
-public struct CorpusError: Error, CustomStringConvertible, Sendable {
+public struct CorpusError: TomoStoreError {
     public let description: String
     public init(_ d: String) { description = d }
 }

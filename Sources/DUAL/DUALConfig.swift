@@ -1,3 +1,4 @@
+import Voxels
 import Foundation
 
 /// Sizes and training settings of a DUAL model (paper, Methods), with a default that trains in
@@ -77,7 +78,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
 }
 
 /// Why a DUAL operation cannot run.
-public struct DUALError: Error, CustomStringConvertible, Sendable {
+public struct DUALError: TomoStoreError {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

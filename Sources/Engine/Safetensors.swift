@@ -2,7 +2,7 @@ import Foundation
 import Voxels
 
 /// Why a safetensors file cannot be read.
-public struct SafetensorsError: Error, CustomStringConvertible, Sendable {
+public struct SafetensorsError: TomoStoreError {
     public let description: String
 }
 

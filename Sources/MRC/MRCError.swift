@@ -1,7 +1,7 @@
 import Voxels
 
 /// Why an MRC file cannot be read or written; each message names the file, the problem and what to do.
-public enum MRCError: Error, CustomStringConvertible, Sendable {
+public enum MRCError: TomoStoreError {
     case tooShort(path: String, size: Int)
     case notMRC(path: String, detail: String)
     case complexMode(path: String, mode: Int32)

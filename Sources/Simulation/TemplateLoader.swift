@@ -3,7 +3,7 @@ import MRC
 import Voxels
 
 /// Why a user template cannot be loaded.
-public struct TemplateError: Error, CustomStringConvertible, Sendable {
+public struct TemplateError: TomoStoreError {
     public let description: String
 }
 

@@ -87,5 +87,3 @@ public enum StoreError: TomoStoreError {
 
 extension LMDBError: TomoStoreError {}
 extension KVError: TomoStoreError {}
-extension ChunkCorruption: TomoStoreError {}
-extension ZstdError: TomoStoreError {}

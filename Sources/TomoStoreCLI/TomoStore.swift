@@ -24,19 +24,25 @@ struct TomoStore: ParsableCommand {
     /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).
     static func main() {
         tuneAllocator()
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)  // usage errors, --help, --version: the argument parser's own output
+        }
+        do {
             try command.run()
         } catch let error as CleanExit {
             exit(withError: error)
         } catch let error as ExitCode {
             exit(withError: error)
-        } catch let error as CommandError {
-            Self.fail(error.description)
-        } catch let error as CustomStringConvertible where !(error is ValidationError) && isDomainError(error) {
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch let error as any TomoStoreError {
             Self.fail(error.description)
         } catch {
-            exit(withError: error)
+            // System and Foundation errors (files, JSON) that no layer wrapped: still one line.
+            Self.fail("\(error)")
         }
     }
 
@@ -55,12 +61,6 @@ struct TomoStore: ParsableCommand {
         _ = mallopt(trimThreshold, 1 << 30)
     }
 
-    /// True for errors raised by TomoStore's modules (as opposed to argument parsing).
-    private static func isDomainError(_ error: Any) -> Bool {
-        let module = String(reflecting: type(of: error))
-        return !module.hasPrefix("ArgumentParser.")
-    }
-
     /// Prints `tomostore: error: message` on stderr and exits with status 1.
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("tomostore: error: \(message)\n".utf8))
@@ -69,7 +69,7 @@ struct TomoStore: ParsableCommand {
 }
 
 /// A problem found by a command itself (as opposed to a module), shown as one line.
-struct CommandError: Error, CustomStringConvertible {
+struct CommandError: TomoStoreError {
     let description: String
     init(_ description: String) { self.description = description }
 }

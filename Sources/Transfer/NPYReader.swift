@@ -2,7 +2,7 @@ import Foundation
 import Voxels
 
 /// Why an .npy file cannot be read.
-public struct NPYError: Error, CustomStringConvertible, Sendable {
+public struct NPYError: TomoStoreError {
     public let description: String
 }
 

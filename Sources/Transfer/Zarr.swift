@@ -5,7 +5,7 @@ import Store
 import Voxels
 
 /// Why a Zarr array cannot be read or written.
-public struct ZarrError: Error, CustomStringConvertible, Sendable {
+public struct ZarrError: TomoStoreError {
     public let description: String
     public init(_ d: String) { description = d }
 }

@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// An error from the operating system while reading or writing a file.
-public struct FileError: Error, CustomStringConvertible, Sendable {
+public struct FileError: TomoStoreError {
     /// The file concerned.
     public let path: String
     /// What was being done ("open", "read", "write", …).
