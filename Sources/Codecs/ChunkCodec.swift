@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Voxels
 
@@ -77,7 +78,8 @@ struct ChunkHeader: Equatable {
 
 /// A growable, 64-byte-aligned scratch buffer reused across chunks.
 public final class ScratchBuffer: @unchecked Sendable {
-    // @unchecked: owned by one thread at a time (taken from a `Pool` or made per chunk).
+    // @unchecked: raw memory owned by one thread at a time (taken from a `Pool`, or made for one
+    // chunk and handed on whole).
     public private(set) var pointer: UnsafeMutableRawPointer
     public private(set) var capacity: Int
     /// Bytes in use.
@@ -104,24 +106,16 @@ public final class ScratchBuffer: @unchecked Sendable {
 
 /// A small thread-safe pool of reusable objects (zstd contexts, scratch buffers), one taken per
 /// thread at a time.
-public final class Pool<T>: @unchecked Sendable {
-    // @unchecked: `items` is only touched under `lock`; an item is used by one thread at a time.
-    private var items: [T] = []
-    private let make: () -> T
-    private let lock = NSLock()
+public final class Pool<T: Sendable>: Sendable {
+    private let items = Mutex<[T]>([])
+    private let make: @Sendable () -> T
 
-    public init(_ make: @escaping () -> T) { self.make = make }
+    public init(_ make: @escaping @Sendable () -> T) { self.make = make }
 
     /// Runs `body` with an item from the pool (a new one when none is free), then returns it.
     public func with<R>(_ body: (T) throws -> R) rethrows -> R {
-        lock.lock()
-        let item = items.popLast() ?? make()
-        lock.unlock()
-        defer {
-            lock.lock()
-            items.append(item)
-            lock.unlock()
-        }
+        let item = items.withLock { $0.popLast() } ?? make()
+        defer { items.withLock { $0.append(item) } }
         return try body(item)
     }
 }

@@ -12,7 +12,8 @@ public struct ZstdError: TomoStoreError {
 
 /// A reusable zstd compression context (one per thread), writing frames with a content checksum
 /// and the content size.
-public final class ZstdCompressor {
+public final class ZstdCompressor: @unchecked Sendable {
+    // @unchecked: wraps a ZSTD_CCtx, used by one thread at a time (`Pool`).
     private let context: OpaquePointer
     public let level: Int32
 
@@ -38,7 +39,8 @@ public final class ZstdCompressor {
 }
 
 /// A reusable zstd decompression context (one per thread).
-public final class ZstdDecompressor {
+public final class ZstdDecompressor: @unchecked Sendable {
+    // @unchecked: wraps a ZSTD_DCtx, used by one thread at a time (`Pool`).
     private let context: OpaquePointer
 
     public init() { context = ZSTD_createDCtx()! }

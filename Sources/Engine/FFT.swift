@@ -5,6 +5,8 @@ import Voxels
 /// FFTW plans for 3D real transforms, made once per shape behind a lock (the planner is not
 /// thread-safe) and executed from any thread with FFTW's new-array functions.
 public final class FFTPlans: @unchecked Sendable {
+    // @unchecked: holds fftwf_plan handles, made under `lock` (FFTW's planner is not thread-safe)
+    // and then only executed, which FFTW allows from any thread with the new-array functions.
     public static let shared = FFTPlans()
     private let lock = NSLock()
     private var forward: [[Int]: OpaquePointer] = [:]

@@ -33,7 +33,7 @@ public final class AdamW {
         let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, epsilon, weightDecay)
         for (i, p) in parameters.enumerated() {
             let g = p.grad
-            m[i].withUnsafeMutableBufferPointer { mp in v[i].withUnsafeMutableBufferPointer { vp in p.value.withUnsafeMutableBufferPointer { w in
+            m[i].withUnsafeMutableBufferPointer { mp in v[i].withUnsafeMutableBufferPointer { vp in p.updateValue { $0.withUnsafeMutableBufferPointer { w in
                 if let g {
                     g.withUnsafeBufferPointer { gp in
                         for j in 0..<w.count {
@@ -45,7 +45,7 @@ public final class AdamW {
                 } else {
                     for j in 0..<w.count { w[j] -= lr * wd * w[j] }
                 }
-            } } }
+            } } } }
             p.zeroGradient()
         }
     }
@@ -70,12 +70,12 @@ public final class SGD {
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
             let (lr, mu) = (learningRate, momentum)
-            velocity[i].withUnsafeMutableBufferPointer { vp in g.withUnsafeBufferPointer { gp in p.value.withUnsafeMutableBufferPointer { w in
+            velocity[i].withUnsafeMutableBufferPointer { vp in g.withUnsafeBufferPointer { gp in p.updateValue { $0.withUnsafeMutableBufferPointer { w in
                 for j in 0..<w.count {
                     vp[j] = mu * vp[j] + gp[j]
                     w[j] -= lr * vp[j]
                 }
-            } } }
+            } } } }
             p.zeroGradient()
         }
     }

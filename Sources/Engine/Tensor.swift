@@ -1,8 +1,11 @@
+import Synchronization
 import Foundation
 import Voxels
 
 /// Reference-counted, 64-byte-aligned float32 storage behind `Tensor` (copied on write).
 public final class FloatStorage: @unchecked Sendable {
+    // @unchecked: raw memory with an immutable address; `Tensor` writes it only when it holds the
+    // sole reference (copy on write), so no two threads ever write or read-while-writing it.
     /// Start of the floats; valid for `count` elements while this object lives.
     public let pointer: UnsafeMutablePointer<Float>
     /// Number of floats.
@@ -34,30 +37,34 @@ enum TensorBufferPool {
     static let minimumBytes = 4 << 20
     static let limitBytes = 512 << 20
 
-    nonisolated(unsafe) private static var free: [Int: [UnsafeMutableRawPointer]] = [:]
-    nonisolated(unsafe) private static var bytes = 0
-    private static let lock = NSLock()
+    /// Kept buffers by size, as addresses (no tensor holds them; only the pool does), and their
+    /// total bytes.
+    private struct State {
+        var free: [Int: [UInt]] = [:]
+        var bytes = 0
+    }
+    private static let state = Mutex(State())
 
     /// A kept buffer of exactly `byteCount` bytes, if there is one (contents undefined).
     static func take(byteCount: Int) -> UnsafeMutableRawPointer? {
         guard byteCount >= minimumBytes else { return nil }
-        lock.lock()
-        defer { lock.unlock() }
-        guard let p = free[byteCount]?.popLast() else { return nil }
-        bytes -= byteCount
-        return p
+        return state.withLock { s in
+            guard let address = s.free[byteCount]?.popLast() else { return nil }
+            s.bytes -= byteCount
+            return UnsafeMutableRawPointer(bitPattern: address)
+        }
     }
 
     /// Keeps `p` (of `byteCount` bytes) for reuse; false when it is too small or the pool is full
     /// (the caller frees it).
     static func keep(_ p: UnsafeMutableRawPointer, byteCount: Int) -> Bool {
         guard byteCount >= minimumBytes else { return false }
-        lock.lock()
-        defer { lock.unlock() }
-        guard bytes + byteCount <= limitBytes else { return false }
-        free[byteCount, default: []].append(p)
-        bytes += byteCount
-        return true
+        return state.withLock { s in
+            guard s.bytes + byteCount <= limitBytes else { return false }
+            s.free[byteCount, default: []].append(UInt(bitPattern: p))
+            s.bytes += byteCount
+            return true
+        }
     }
 }
 

@@ -1,17 +1,37 @@
+import Synchronization
 /// A tensor in a differentiable computation: its value, and the gradient of the loss with respect
 /// to it once `Tape.backward` has run. Parameters are long-lived variables whose gradients
 /// accumulate across backward passes until `zeroGradient()`.
-public final class Variable: @unchecked Sendable {
-    /// The current value.
-    public var value: Tensor
-    /// dLoss/dValue, accumulated by backward passes (nil until one reaches this variable).
-    public var grad: Tensor?
+public final class Variable: Sendable {
+    private struct State {
+        var value: Tensor
+        var grad: Tensor?
+    }
+    private let state: Mutex<State>
     /// Whether gradients flow to this variable (parameters and anything computed from them).
     public let requiresGrad: Bool
 
     public init(_ value: Tensor, requiresGrad: Bool = false) {
-        self.value = value
+        state = Mutex(State(value: value, grad: nil))
         self.requiresGrad = requiresGrad
+    }
+
+    /// The current value.
+    public var value: Tensor {
+        get { state.withLock { $0.value } }
+        set { state.withLock { $0.value = newValue } }
+    }
+
+    /// dLoss/dValue, accumulated by backward passes (nil until one reaches this variable).
+    public var grad: Tensor? {
+        get { state.withLock { $0.grad } }
+        set { state.withLock { $0.grad = newValue } }
+    }
+
+    /// Changes the value in place (the optimizers' updates), without copying its storage when the
+    /// variable holds the only reference.
+    public func updateValue(_ body: (inout Tensor) -> Void) {
+        state.withLock { body(&$0.value) }
     }
 
     /// The value's shape.
@@ -20,7 +40,9 @@ public final class Variable: @unchecked Sendable {
     /// Adds to the gradient.
     func accumulate(_ g: Tensor) {
         guard requiresGrad else { return }
-        if grad == nil { grad = g } else { grad!.add(g) }
+        state.withLock { s in
+            if s.grad == nil { s.grad = g } else { s.grad!.add(g) }
+        }
     }
 
     /// Forgets the accumulated gradient.

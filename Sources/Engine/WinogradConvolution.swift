@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Voxels
 
@@ -209,39 +210,39 @@ protocol WinogradTiling {
 /// entry: a hit also compares the cached copy of the weights with the current ones byte for byte,
 /// so weights changed in place (training) or a new tensor at a reused address never get a stale
 /// transform. Holds at most `limitBytes`, dropping the oldest entries first.
-final class TransformedKernelCache: @unchecked Sendable {
+final class TransformedKernelCache: Sendable {
     static let shared = TransformedKernelCache()
     static let limitBytes = 64 << 20
 
     private struct Key: Hashable { let address: UInt; let count: Int; let points: Int }
     private struct Entry { let weights: [Float]; let kernel: [Float]; var bytes: Int { 4 * (weights.count + kernel.count) } }
-    private var entries: [Key: Entry] = [:]
-    private var order: [Key] = []
-    private var bytes = 0
-    private let lock = NSLock()
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var order: [Key] = []
+        var bytes = 0
+    }
+    private let state = Mutex(State())
 
     /// The transformed kernel of the `count` weights at `w` for a tiling with `points` points:
     /// cached, or made by `make` and remembered.
     func kernel(for w: UnsafePointer<Float>, count: Int, points: Int, make: () -> [Float]) -> [Float] {
         let key = Key(address: UInt(bitPattern: w), count: count, points: points)
-        lock.lock()
-        let cached = entries[key]
-        lock.unlock()
+        let cached = state.withLock { $0.entries[key] }
         if let cached, cached.weights.withUnsafeBufferPointer({ memcmp($0.baseAddress!, w, 4 * count) == 0 }) {
             return cached.kernel
         }
         let entry = Entry(weights: Array(UnsafeBufferPointer(start: w, count: count)), kernel: make())
-        lock.lock()
-        defer { lock.unlock() }
-        if let old = entries.updateValue(entry, forKey: key) {
-            bytes -= old.bytes
-        } else {
-            order.append(key)
-        }
-        bytes += entry.bytes
-        while bytes > Self.limitBytes, order.count > 1 {
-            let oldest = order.removeFirst()
-            if let dropped = entries.removeValue(forKey: oldest) { bytes -= dropped.bytes }
+        state.withLock { s in
+            if let old = s.entries.updateValue(entry, forKey: key) {
+                s.bytes -= old.bytes
+            } else {
+                s.order.append(key)
+            }
+            s.bytes += entry.bytes
+            while s.bytes > Self.limitBytes, s.order.count > 1 {
+                let oldest = s.order.removeFirst()
+                if let dropped = s.entries.removeValue(forKey: oldest) { s.bytes -= dropped.bytes }
+            }
         }
         return entry.kernel
     }

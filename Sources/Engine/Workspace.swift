@@ -1,8 +1,10 @@
+import Synchronization
 import Foundation
 
 /// Per-thread scratch buffers of floats, reused across calls (im2col columns, partial sums), so
 /// hot loops do not allocate.
 final class Workspace: @unchecked Sendable {
+    // @unchecked: raw memory used by one thread at a time (taken from and returned to the pool).
     private var pointer: UnsafeMutablePointer<Float>
     private var capacity: Int
 
@@ -24,15 +26,12 @@ final class Workspace: @unchecked Sendable {
         return pointer
     }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var free: [Workspace] = []
+    private static let free = Mutex<[Workspace]>([])
 
     /// Runs `body` with a workspace taken from a shared pool (one per concurrent caller).
     static func with<R>(_ body: (Workspace) throws -> R) rethrows -> R {
-        lock.lock()
-        let w = free.popLast() ?? Workspace()
-        lock.unlock()
-        defer { lock.lock(); free.append(w); lock.unlock() }
+        let w = free.withLock { $0.popLast() } ?? Workspace()
+        defer { free.withLock { $0.append(w) } }
         return try body(w)
     }
 }

@@ -1,43 +1,31 @@
+import Synchronization
 import Foundation
 
 /// A key-value store in memory, with LMDB's semantics (snapshot reads, one writer at a time, commits
 /// that apply whole or not at all): the backend tests run on, and the reference for the shared
 /// conformance suite.
-public final class MemoryKeyValueStore: KeyValueStore, @unchecked Sendable {
-    // @unchecked: `committed` and `commits` are only touched under `lock`; `writer` serializes
-    // write transactions; values are immutable once committed.
+public final class MemoryKeyValueStore: KeyValueStore, Sendable {
     public let tables: [KVTable]
-    private let lock = NSLock()
+    /// The committed tables and the number of commits.
+    private let state = Mutex<(tables: [KVTable: [Bytes: Value]], commits: Int)>(([:], 0))
+    /// Held for the whole of a write transaction: one writer at a time.
     private let writer = NSLock()
-    private var committed: [KVTable: [Bytes: Value]] = [:]
-    private var commits = 0
 
     public init(tables: [KVTable]) { self.tables = tables }
 
-    public var lastCommitID: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return commits
-    }
+    public var lastCommitID: Int { state.withLock { $0.commits } }
 
     public func read<R>(_ body: (any KVReadTransaction) throws -> R) throws -> R {
-        lock.lock()
-        let snapshot = committed
-        lock.unlock()
-        return try body(MemoryTransaction(tables: snapshot))
+        try body(MemoryTransaction(tables: state.withLock { $0.tables }))
     }
 
     public func write<R>(_ body: (any KVWriteTransaction) throws -> R) throws -> R {
         writer.lock()
         defer { writer.unlock() }
-        lock.lock()
-        let txn = MemoryTransaction(tables: committed)
-        lock.unlock()
+        let txn = MemoryTransaction(tables: state.withLock { $0.tables })
         let result = try body(txn)
-        lock.lock()
-        committed = txn.tables
-        commits += 1
-        lock.unlock()
+        let tables = txn.tables
+        state.withLock { $0 = (tables, $0.commits + 1) }
         return result
     }
 
@@ -49,7 +37,8 @@ public final class MemoryKeyValueStore: KeyValueStore, @unchecked Sendable {
 
     /// An immutable value in its own allocation, so pointers handed out stay valid while any
     /// snapshot holds it.
-    final class Value {
+    final class Value: @unchecked Sendable {
+        // @unchecked: raw memory written once, before the value is stored, and only read after.
         let buffer: UnsafeMutableRawBufferPointer
         init(count: Int) { buffer = .allocate(byteCount: max(count, 1), alignment: 16).prefix(count).rebased }
         deinit { buffer.deallocate() }

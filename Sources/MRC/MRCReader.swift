@@ -4,7 +4,7 @@ import Voxels
 /// software write) into canonical volumes: [z][y][x], x fastest, native byte order, whatever the
 /// file's axis order and byte order. Reads any box without loading the file; memory is bounded by
 /// the box plus one section's rows. Thread-safe: reads use positional I/O.
-public final class MRCReader: @unchecked Sendable {
+public final class MRCReader: Sendable {
     /// The file's path.
     public let path: String
     /// The header as stored (file axis order for nx/ny/nz and starts).

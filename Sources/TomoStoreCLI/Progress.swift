@@ -1,14 +1,15 @@
+import Synchronization
 import Foundation
 
 /// A one-line progress bar on stderr (rate and ETA), shown only when stderr is a terminal and
 /// (updated from one thread at a time)
 /// --quiet was not given.
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: Sendable {
     private let label: String
     private let unit: String
     private let enabled: Bool
     private let start = Date()
-    private var lastDraw = Date.distantPast
+    private let lastDraw = Mutex(Date.distantPast)
 
     init(_ label: String, unit: String = "", quiet: Bool = false) {
         self.label = label
@@ -20,8 +21,12 @@ final class ProgressBar: @unchecked Sendable {
     func update(_ done: Int, _ total: Int) {
         guard enabled else { return }
         let now = Date()
-        guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
-        lastDraw = now
+        let due = lastDraw.withLock { last in
+            guard done == total || now.timeIntervalSince(last) > 0.1 else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         let elapsed = now.timeIntervalSince(start)
         let fraction = total > 0 ? Double(done) / Double(total) : 1
         let width = 30

@@ -1,3 +1,4 @@
+import Synchronization
 import Dispatch
 import Foundation
 
@@ -10,6 +11,8 @@ public enum Parallel {
         guard count > 0 else { return }
         if count == 1 { body(0); return }
         withoutActuallyEscaping(body) { escapable in
+            // The body only touches disjoint memory per index (this type's contract), so running it
+            // from several threads at once is safe although the closure is not Sendable.
             nonisolated(unsafe) let work = escapable
             DispatchQueue.concurrentPerform(iterations: count) { i in work(i) }
         }
@@ -36,21 +39,16 @@ public enum Parallel {
 }
 
 /// Keeps the first error recorded from parallel work.
-public final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: Error?
+public final class FirstError: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
 
     public init() {}
 
     /// Records an error unless one was recorded before.
-    public func record(_ error: Error) {
-        lock.lock(); defer { lock.unlock() }
-        if first == nil { first = error }
+    public func record(_ error: any Error) {
+        first.withLock { if $0 == nil { $0 = error } }
     }
 
     /// The first error recorded, if any.
-    public var error: Error? {
-        lock.lock(); defer { lock.unlock() }
-        return first
-    }
+    public var error: (any Error)? { first.withLock { $0 } }
 }

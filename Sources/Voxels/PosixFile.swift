@@ -28,6 +28,7 @@ public struct FileError: TomoStoreError {
 
 /// An open file descriptor with positional (thread-safe) reads and writes of any size; closed on deinit.
 public final class PosixFile: @unchecked Sendable {
+    // @unchecked: wraps a file descriptor, used only with positional pread/pwrite (no shared offset).
     /// The path the file was opened with.
     public let path: String
     private let fd: Int32

@@ -1,5 +1,7 @@
 /// Reference-counted, 64-byte-aligned bytes: the storage behind `Volume` (copied on write).
 public final class AlignedBytes: @unchecked Sendable {
+    // @unchecked: raw memory with an immutable address; `Volume` writes it only while it holds the
+    // sole reference (copy on write), or through disjoint regions in `Parallel` loops.
     /// Start of the bytes; valid for `count` bytes while this object lives.
     public let pointer: UnsafeMutableRawPointer
     /// Size in bytes.
