@@ -20,7 +20,7 @@ let package = Package(
         .library(name: "Corpus", targets: ["Corpus"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // C libraries from Debian, found through pkg-config (which adds the -l flags).
@@ -54,14 +54,16 @@ let package = Package(
         // Synthetic training corpora: stored recipes, samples on demand, labelled tiles.
         .target(name: "Corpus", dependencies: ["Voxels", "Store", "Catalog", "Imaging", "Simulation", "DUAL"]),
         // Lazy derived datasets: operators, their registry, the chunk materializer, provenance.
-        .target(name: "Operators", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL"]),
+        .target(
+            name: "Operators", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Codecs", "Store", "Catalog"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
-                "Voxels", "MRC", "KV", "Codecs", "Store", "Catalog", "Transfer", "Engine", "Imaging", "Simulation", "Operators", "DUAL", "Corpus", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Voxels", "MRC", "KV", "Codecs", "Store", "Catalog", "Transfer", "Engine", "Imaging", "Simulation",
+                "Operators", "DUAL", "Corpus", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,9 +77,13 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
         .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
-        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Store", "Catalog", "TestSupport", "Simulation", "Voxels"]),
-        .testTarget(name: "OperatorsTests", dependencies: ["Operators", "Store", "Catalog", "KV", "TestSupport", "Imaging", "DUAL", "Engine", "Voxels"]),
-        .testTarget(name: "TransferTests", dependencies: ["Transfer", "Store", "Catalog", "TestSupport", "MRC", "Voxels"]),
+        .testTarget(
+            name: "CorpusTests", dependencies: ["Corpus", "Store", "Catalog", "TestSupport", "Simulation", "Voxels"]),
+        .testTarget(
+            name: "OperatorsTests",
+            dependencies: ["Operators", "Store", "Catalog", "KV", "TestSupport", "Imaging", "DUAL", "Engine", "Voxels"]),
+        .testTarget(
+            name: "TransferTests", dependencies: ["Transfer", "Store", "Catalog", "TestSupport", "MRC", "Voxels"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
 )

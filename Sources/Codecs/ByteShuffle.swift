@@ -3,7 +3,8 @@
 public enum ByteShuffle {
     /// Shuffles `count` elements of `width` bytes from `src` into `dst` (no overlap).
     public static func shuffle(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, width: Int) {
-        let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
+        let s = src.assumingMemoryBound(to: UInt8.self)
+        let d = dst.assumingMemoryBound(to: UInt8.self)
         switch width {
         case 4:
             // 4×4 byte transposes: four elements in, one 32-bit word out to each plane.
@@ -16,7 +17,9 @@ public enum ByteShuffle {
                 let v3 = UInt32(littleEndian: src.loadUnaligned(fromByteOffset: b * 16 + 12, as: UInt32.self))
                 for j in 0..<4 {
                     let shift = UInt32(8 * j)
-                    let word = (v0 >> shift) & 0xff | ((v1 >> shift) & 0xff) << 8 | ((v2 >> shift) & 0xff) << 16 | ((v3 >> shift) & 0xff) << 24
+                    let word =
+                        (v0 >> shift) & 0xff | ((v1 >> shift) & 0xff) << 8 | ((v2 >> shift) & 0xff) << 16
+                        | ((v3 >> shift) & 0xff) << 24
                     raw.storeBytes(of: word.littleEndian, toByteOffset: j * count + b * 4, as: UInt32.self)
                 }
             }
@@ -35,12 +38,15 @@ public enum ByteShuffle {
 
     /// Reverses `shuffle`.
     public static func unshuffle(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, width: Int) {
-        let s = src.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
+        let s = src.assumingMemoryBound(to: UInt8.self)
+        let d = dst.assumingMemoryBound(to: UInt8.self)
         switch width {
         case 4:
             let w = dst.assumingMemoryBound(to: UInt32.self)
             for i in 0..<count {
-                let v = UInt32(s[i]) | UInt32(s[count + i]) << 8 | UInt32(s[2 * count + i]) << 16 | UInt32(s[3 * count + i]) << 24
+                let v =
+                    UInt32(s[i]) | UInt32(s[count + i]) << 8 | UInt32(s[2 * count + i]) << 16 | UInt32(s[3 * count + i])
+                    << 24
                 w[i] = UInt32(littleEndian: v)
             }
         case 2:
@@ -53,18 +59,25 @@ public enum ByteShuffle {
 
     /// Unshuffles `length` consecutive elements starting at element `start` of a shuffled stream of
     /// `count` elements, writing them contiguously to `dst`.
-    public static func unshuffleRun(_ src: UnsafeRawPointer, count: Int, width: Int, from start: Int, length: Int, into dst: UnsafeMutableRawPointer) {
+    public static func unshuffleRun(
+        _ src: UnsafeRawPointer, count: Int, width: Int, from start: Int, length: Int, into dst: UnsafeMutableRawPointer
+    ) {
         let s = src.assumingMemoryBound(to: UInt8.self)
         switch width {
         case 4:
             let w = dst.assumingMemoryBound(to: UInt32.self)
-            let p0 = s + start, p1 = s + count + start, p2 = s + 2 * count + start, p3 = s + 3 * count + start
+            let p0 = s + start
+            let p1 = s + count + start
+            let p2 = s + 2 * count + start
+            let p3 = s + 3 * count + start
             for i in 0..<length {
-                w[i] = UInt32(littleEndian: UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24)
+                w[i] = UInt32(
+                    littleEndian: UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24)
             }
         case 2:
             let w = dst.assumingMemoryBound(to: UInt16.self)
-            let p0 = s + start, p1 = s + count + start
+            let p0 = s + start
+            let p1 = s + count + start
             for i in 0..<length { w[i] = UInt16(littleEndian: UInt16(p0[i]) | UInt16(p1[i]) << 8) }
         default:
             let d = dst.assumingMemoryBound(to: UInt8.self)

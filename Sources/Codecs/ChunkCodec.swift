@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 import Voxels
 
 /// Why a stored chunk cannot be decoded.
@@ -55,7 +55,9 @@ struct ChunkHeader: Equatable {
             p.load(fromByteOffset: 1, as: UInt8.self) == Self.magic.1
         else { throw ChunkCorruption(description: "bad magic bytes") }
         let version = p.load(fromByteOffset: 2, as: UInt8.self)
-        guard version == Self.version else { throw ChunkCorruption(description: "unknown chunk header version \(version)") }
+        guard version == Self.version else {
+            throw ChunkCorruption(description: "unknown chunk header version \(version)")
+        }
         codec = p.load(fromByteOffset: 3, as: UInt8.self)
         guard codec <= 2 else { throw ChunkCorruption(description: "unknown codec \(codec)") }
         guard let d = DType(code: p.load(fromByteOffset: 4, as: UInt8.self)) else {
@@ -63,7 +65,9 @@ struct ChunkHeader: Equatable {
         }
         dtype = d
         level = p.load(fromByteOffset: 5, as: UInt8.self)
-        func u32(_ offset: Int) -> Int { Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) }
+        func u32(_ offset: Int) -> Int {
+            Int(UInt32(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        }
         extent = Extent3(x: u32(8), y: u32(12), z: u32(16))
         rawSize = Int(truncatingIfNeeded: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
         checksum = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
@@ -155,7 +159,8 @@ public final class PreparedChunkCodec: Sendable {
     /// - Throws: `ChunkCorruption` when store format 1 cannot record the chain.
     public init(_ chain: CodecChain, dtype: DType, extent: Extent3, contexts: CodecContexts) throws {
         guard let code = chain.headerCode else {
-            throw ChunkCorruption(description: "codec chain \(chain) cannot be stored in format 1 (a shuffle needs zstd)")
+            throw ChunkCorruption(
+                description: "codec chain \(chain) cannot be stored in format 1 (a shuffle needs zstd)")
         }
         self.chain = chain
         self.dtype = dtype
@@ -175,7 +180,9 @@ public final class PreparedChunkCodec: Sendable {
         guard chain.level > 0 else {
             out.reserve(ChunkHeader.size + raw.count)
             header.write(to: out.pointer)
-            if raw.count > 0 { (out.pointer + ChunkHeader.size).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+            if raw.count > 0 {
+                (out.pointer + ChunkHeader.size).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+            }
             out.count = ChunkHeader.size + raw.count
             return
         }
@@ -198,13 +205,15 @@ public final class PreparedChunkCodec: Sendable {
 
     /// Decodes `value` into `dst` (exactly `rawSize` bytes).
     /// - Parameter checksum: also recompute XXH64 of the decoded voxel bytes against the header.
-    public func decode(_ value: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, checksum: Bool) throws {
+    public func decode(_ value: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, checksum: Bool) throws
+    {
         let header = try check(value)
         guard dst.count == header.rawSize else { throw ChunkCorruption(description: "destination size mismatch") }
         try withStream(value, header) { stream in
             if header.codec == 2 {
                 let width = dtype.byteCount
-                ByteShuffle.unshuffle(stream.baseAddress!, dst.baseAddress!, count: header.rawSize / width, width: width)
+                ByteShuffle.unshuffle(
+                    stream.baseAddress!, dst.baseAddress!, count: header.rawSize / width, width: width)
             } else if header.rawSize > 0 {
                 dst.baseAddress!.copyMemory(from: stream.baseAddress!, byteCount: header.rawSize)
             }
@@ -226,7 +235,8 @@ public final class PreparedChunkCodec: Sendable {
             let src = stream.baseAddress!
             for (chunkRow, outRow, n) in overlap.rows(within: chunkBox, into: box) {
                 if header.codec == 2 {
-                    ByteShuffle.unshuffleRun(src, count: count, width: width, from: chunkRow, length: n, into: out + outRow * width)
+                    ByteShuffle.unshuffleRun(
+                        src, count: count, width: width, from: chunkRow, length: n, into: out + outRow * width)
                 } else {
                     (out + outRow * width).copyMemory(from: src + chunkRow * width, byteCount: n * width)
                 }
@@ -237,7 +247,9 @@ public final class PreparedChunkCodec: Sendable {
     /// Parses the header and checks it against this codec's dtype and extent.
     private func check(_ value: UnsafeRawBufferPointer) throws -> ChunkHeader {
         let header = try ChunkHeader(parsing: value)
-        guard header.dtype == dtype else { throw ChunkCorruption(description: "chunk is \(header.dtype), dataset is \(dtype)") }
+        guard header.dtype == dtype else {
+            throw ChunkCorruption(description: "chunk is \(header.dtype), dataset is \(dtype)")
+        }
         guard header.extent == extent else {
             throw ChunkCorruption(description: "chunk extent \(header.extent) differs from the grid's \(extent)")
         }
@@ -270,7 +282,8 @@ public final class PreparedChunkCodec: Sendable {
     private static func verifyChecksum(_ raw: UnsafeRawBufferPointer, _ header: ChunkHeader) throws {
         let actual = XXHash64.hash(raw)
         guard actual == header.checksum else {
-            let stored = String(header.checksum, radix: 16), computed = String(actual, radix: 16)
+            let stored = String(header.checksum, radix: 16)
+            let computed = String(actual, radix: 16)
             throw ChunkCorruption(description: "checksum mismatch (stored \(stored), computed \(computed))")
         }
     }

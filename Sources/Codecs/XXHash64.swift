@@ -24,7 +24,10 @@ public enum XXHash64 {
         var p = 0
         var h: UInt64
         if n >= 32 {
-            var v1 = seed &+ p1 &+ p2, v2 = seed &+ p2, v3 = seed, v4 = seed &- p1
+            var v1 = seed &+ p1 &+ p2
+            var v2 = seed &+ p2
+            var v3 = seed
+            var v4 = seed &- p1
             let limit = n - 32
             while p <= limit {
                 v1 = round(v1, UInt64(littleEndian: base.loadUnaligned(fromByteOffset: p, as: UInt64.self)))
@@ -34,7 +37,10 @@ public enum XXHash64 {
                 p += 32
             }
             h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)
-            h = merge(h, v1); h = merge(h, v2); h = merge(h, v3); h = merge(h, v4)
+            h = merge(h, v1)
+            h = merge(h, v2)
+            h = merge(h, v3)
+            h = merge(h, v4)
         } else {
             h = seed &+ p5
         }
@@ -44,8 +50,10 @@ public enum XXHash64 {
     /// The hash of no bytes.
     private static func finishEmpty(_ seed: UInt64) -> UInt64 {
         var h = seed &+ p5
-        h ^= h >> 33; h = h &* p2
-        h ^= h >> 29; h = h &* p3
+        h ^= h >> 33
+        h = h &* p2
+        h ^= h >> 29
+        h = h &* p3
         h ^= h >> 32
         return h
     }
@@ -69,8 +77,10 @@ public enum XXHash64 {
             h = rotl(h ^ (k &* p5), 11) &* p1
             p += 1
         }
-        h ^= h >> 33; h = h &* p2
-        h ^= h >> 29; h = h &* p3
+        h ^= h >> 33
+        h = h &* p2
+        h ^= h >> 29
+        h = h &* p3
         h ^= h >> 32
         return h
     }

@@ -1,5 +1,5 @@
-import Voxels
 import CZstd
+import Voxels
 
 /// An error from zstd, with zstd's own text.
 public struct ZstdError: TomoStoreError {
@@ -31,7 +31,8 @@ public final class ZstdCompressor: @unchecked Sendable {
     public static func bound(_ count: Int) -> Int { ZSTD_compressBound(count) }
 
     /// Compresses `src` into `dst` (capacity at least `bound(src.count)`); returns the frame size.
-    public func compress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer, capacity: Int) throws -> Int {
+    public func compress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer, capacity: Int) throws -> Int
+    {
         let n = ZSTD_compress2(context, dst, capacity, src.baseAddress, src.count)
         if ZSTD_isError(n) != 0 { throw ZstdError(n, "zstd compress") }
         return n
@@ -64,7 +65,9 @@ public enum ZstdCodec {
         ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
         ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, checksum ? 1 : 0)
         var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
-        let n = out.withUnsafeMutableBytes { ZSTD_compress2(context, $0.baseAddress, $0.count, bytes.baseAddress, bytes.count) }
+        let n = out.withUnsafeMutableBytes {
+            ZSTD_compress2(context, $0.baseAddress, $0.count, bytes.baseAddress, bytes.count)
+        }
         if ZSTD_isError(n) != 0 { throw ZstdError(n, "zstd compress") }
         return Array(out.prefix(n))
     }

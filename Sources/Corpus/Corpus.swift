@@ -1,9 +1,9 @@
+import Catalog
 import DUAL
 import Foundation
 import Imaging
 import Simulation
 import Store
-import Catalog
 import Voxels
 
 /// How every sample of a corpus is made (formats/corpus.md). Sample i is a pure function of the
@@ -28,11 +28,16 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     public var softwareVersion = TomoStoreVersion.string
 
     public init(name: String, samples: Int, size: [Int], seed: UInt64) {
-        self.name = name; self.samples = samples; self.size = size; self.seed = seed
+        self.name = name
+        self.samples = samples
+        self.size = size
+        self.seed = seed
     }
 
     /// The seed of sample i (SplitMix64 of seed and i).
-    public func sampleSeed(_ i: Int) -> UInt64 { CounterRNG.mix(seed ^ CounterRNG.mix(UInt64(i) &+ 0x632B_E59B_D9B4_E019)) }
+    public func sampleSeed(_ i: Int) -> UInt64 {
+        CounterRNG.mix(seed ^ CounterRNG.mix(UInt64(i) &+ 0x632B_E59B_D9B4_E019))
+    }
 }
 
 /// One generated sample.
@@ -44,9 +49,15 @@ public struct CorpusSample: Sendable {
     public let particles: [Particle]
     public let classes: [Int: String]
 
-    public init(index: Int, grandModel: Volume, labels: Volume, tomogram: Volume, particles: [Particle], classes: [Int: String]) {
-        self.index = index; self.grandModel = grandModel; self.labels = labels; self.tomogram = tomogram
-        self.particles = particles; self.classes = classes
+    public init(
+        index: Int, grandModel: Volume, labels: Volume, tomogram: Volume, particles: [Particle], classes: [Int: String]
+    ) {
+        self.index = index
+        self.grandModel = grandModel
+        self.labels = labels
+        self.tomogram = tomogram
+        self.particles = particles
+        self.classes = classes
     }
 }
 
@@ -66,7 +77,9 @@ public enum Corpus {
         guard recipe.samples > 0, recipe.size.count == 3, recipe.size.allSatisfy({ $0 >= 16 && $0 <= 2048 }) else {
             throw CorpusError("a corpus needs --samples ≥ 1 and --size X,Y,Z between 16 and 2048")
         }
-        if try store.metaValue(key(recipe.name)) != nil { throw CorpusError("corpus \"\(recipe.name)\" already exists") }
+        if try store.metaValue(key(recipe.name)) != nil {
+            throw CorpusError("corpus \"\(recipe.name)\" already exists")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -75,7 +88,9 @@ public enum Corpus {
 
     /// The stored recipe of a corpus.
     public static func recipe(_ name: String, in store: Store) throws -> CorpusRecipe {
-        guard let bytes = try store.metaValue(key(name)) else { throw CorpusError("no corpus named \"\(name)\"; create it with `tomostore corpus create`") }
+        guard let bytes = try store.metaValue(key(name)) else {
+            throw CorpusError("no corpus named \"\(name)\"; create it with `tomostore corpus create`")
+        }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try decoder.decode(CorpusRecipe.self, from: Data(bytes))
@@ -83,7 +98,9 @@ public enum Corpus {
 
     /// Generates sample i (deterministic: same recipe and i → same bytes, on any machine with this version).
     public static func sample(_ i: Int, of recipe: CorpusRecipe, store: Store) throws -> CorpusSample {
-        guard i >= 0 && i < recipe.samples else { throw CorpusError("sample \(i) is outside corpus \"\(recipe.name)\" (0..<\(recipe.samples))") }
+        guard i >= 0 && i < recipe.samples else {
+            throw CorpusError("sample \(i) is outside corpus \"\(recipe.name)\" (0..<\(recipe.samples))")
+        }
         let seed = recipe.sampleSeed(i)
         var gp = GrandModelParameters(shape: Extent3(x: recipe.size[0], y: recipe.size[1], z: recipe.size[2]))
         gp.voxelSize = recipe.voxelSize
@@ -93,24 +110,34 @@ public enum Corpus {
         let model = GrandModel.make(gp)
         let tomogram: Volume
         if recipe.simulator == "dual" {
-            guard let digest = recipe.modelDigest, let bytes = try ModelRegistry(store: store).bytes(digest: digest) else {
+            guard let digest = recipe.modelDigest, let bytes = try ModelRegistry(store: store).bytes(digest: digest)
+            else {
                 throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store")
             }
             let dual = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
-            let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) { model.density.extracting($0) }
-            tomogram = try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: dual.config.patch, input: reader) { x, origins in
+            let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
+                model.density.extracting($0)
+            }
+            tomogram = try DUALInference.apply(
+                box: Box3(shape: shape), shape: shape, tile: dual.config.patch, input: reader
+            ) { x, origins in
                 dual.simulateTiles(x, origins: origins, seed: seed)
             }
         } else {
             var tp = TiltSeriesParameters()
-            tp.minTilt = recipe.tilt[0]; tp.maxTilt = recipe.tilt[1]; tp.tiltStep = recipe.tilt[2]
-            tp.snr = recipe.snr; tp.seed = seed
+            tp.minTilt = recipe.tilt[0]
+            tp.maxTilt = recipe.tilt[1]
+            tp.tiltStep = recipe.tilt[2]
+            tp.snr = recipe.snr
+            tp.seed = seed
             tp.ctf = CTF(defocus: recipe.defocusMicrons * 10_000)
             tomogram = TiltSeriesSimulator.simulate(model.density, voxelSize: recipe.voxelSize, parameters: tp).tomogram
         }
-        return CorpusSample(index: i, grandModel: model.density, labels: model.labels, tomogram: tomogram, particles: model.particles, classes: model.classes)
+        return CorpusSample(
+            index: i, grandModel: model.density, labels: model.labels, tomogram: tomogram, particles: model.particles,
+            classes: model.classes)
     }
 }
 
@@ -118,7 +145,12 @@ public enum Corpus {
 /// (k mod samples) at a position from (seed, k); `next()` never ends (it throws when a sample
 /// cannot be made).
 public struct CorpusTileIterator {
-    public struct Tile { public let sample: Int; public let origin: Extent3; public let tomogram: Volume; public let labels: Volume }
+    public struct Tile {
+        public let sample: Int
+        public let origin: Extent3
+        public let tomogram: Volume
+        public let labels: Volume
+    }
     let recipe: CorpusRecipe
     let store: Store
     let edge: Int
@@ -126,7 +158,9 @@ public struct CorpusTileIterator {
     var cached: CorpusSample?
 
     public init(recipe: CorpusRecipe, store: Store, tile edge: Int) {
-        self.recipe = recipe; self.store = store; self.edge = edge
+        self.recipe = recipe
+        self.store = store
+        self.edge = edge
     }
 
     /// The next tile.
@@ -136,9 +170,12 @@ public struct CorpusTileIterator {
         let s = cached!
         let rng = CounterRNG(seed: recipe.seed ^ 0x7f4a_7c15)
         let shape = s.tomogram.shape
-        func at(_ axis: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: axis, counter: UInt64(k)) * Double(max(1, n - edge + 1))) }
+        func at(_ axis: UInt64, _ n: Int) -> Int {
+            Int(rng.uniform(stream: axis, counter: UInt64(k)) * Double(max(1, n - edge + 1)))
+        }
         let o = Extent3(x: at(1, shape.x), y: at(2, shape.y), z: at(3, shape.z))
-        let box = Box3(x: o.x..<min(shape.x, o.x + edge), y: o.y..<min(shape.y, o.y + edge), z: o.z..<min(shape.z, o.z + edge))
+        let box = Box3(
+            x: o.x..<min(shape.x, o.x + edge), y: o.y..<min(shape.y, o.y + edge), z: o.z..<min(shape.z, o.z + edge))
         k += 1
         return Tile(sample: i, origin: o, tomogram: s.tomogram.extracting(box), labels: s.labels.extracting(box))
     }

@@ -1,5 +1,5 @@
-import Voxels
 import Foundation
+import Voxels
 
 /// Sizes and training settings of a DUAL model (paper, Methods), with a default that trains in
 /// minutes on two cores. Stored as JSON in the model's safetensors metadata.
@@ -48,8 +48,18 @@ public struct DUALConfig: Codable, Equatable, Sendable {
 
     /// Applies `key=value` overrides (the CLI's --config).
     public mutating func apply(_ key: String, _ value: String) throws {
-        func int() throws -> Int { guard let v = Int(value), v > 0 else { throw DUALError("config \(key)=\(value): a positive integer is needed") }; return v }
-        func double() throws -> Double { guard let v = Double(value), v >= 0 else { throw DUALError("config \(key)=\(value): a non-negative number is needed") }; return v }
+        func int() throws -> Int {
+            guard let v = Int(value), v > 0 else {
+                throw DUALError("config \(key)=\(value): a positive integer is needed")
+            }
+            return v
+        }
+        func double() throws -> Double {
+            guard let v = Double(value), v >= 0 else {
+                throw DUALError("config \(key)=\(value): a non-negative number is needed")
+            }
+            return v
+        }
         switch key {
         case "depth": depth = try int()
         case "base": base = try int()
@@ -60,10 +70,14 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "lambda_adversarial": lambdaAdversarial = try double()
         case "lambda_kl": lambdaKL = try double()
         case "reconstruction":
-            guard ["paper", "plain"].contains(value) else { throw DUALError("config reconstruction must be paper or plain") }
+            guard ["paper", "plain"].contains(value) else {
+                throw DUALError("config reconstruction must be paper or plain")
+            }
             reconstruction = value
         case "denoiser_output":
-            guard ["linear", "relu"].contains(value) else { throw DUALError("config denoiser_output must be linear or relu") }
+            guard ["linear", "relu"].contains(value) else {
+                throw DUALError("config denoiser_output must be linear or relu")
+            }
             denoiserOutput = value == "linear" ? nil : value
         case "cycle_flips":
             guard ["true", "false"].contains(value) else { throw DUALError("config cycle_flips must be true or false") }
@@ -71,9 +85,16 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
-        default: throw DUALError("unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, denoiser_output, cycle_flips, learning_rate, weight_decay, batch")
+        default:
+            throw DUALError(
+                "unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, "
+                    + "lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, denoiser_output, "
+                    + "cycle_flips, learning_rate, weight_decay, batch"
+            )
         }
-        guard patch % 8 == 0, patch % (1 << (depth - 1)) == 0 else { throw DUALError("config patch \(patch) must be a multiple of 8 and of 2^(depth−1)") }
+        guard patch % 8 == 0, patch % (1 << (depth - 1)) == 0 else {
+            throw DUALError("config patch \(patch) must be a multiple of 8 and of 2^(depth−1)")
+        }
     }
 }
 

@@ -13,7 +13,10 @@ import Voxels
 public enum DUALInference {
     /// The window weight of position i in a tile of P voxels: sin²(π (i + ½) / P).
     static func window(_ p: Int) -> [Double] {
-        (0..<p).map { i in let s = sin(Double.pi * (Double(i) + 0.5) / Double(p)); return s * s }
+        (0..<p).map { i in
+            let s = sin(Double.pi * (Double(i) + 0.5) / Double(p))
+            return s * s
+        }
     }
 
     /// The window of a tile of P voxels overlapping each neighbour by o voxels (1 ≤ o ≤ P/2): a
@@ -22,8 +25,14 @@ public enum DUALInference {
     static func window(_ p: Int, overlap o: Int) -> [Double] {
         if 2 * o == p { return window(p) }
         return (0..<p).map { i in
-            if i < o { let s = sin(Double.pi * (Double(i) + 0.5) / Double(2 * o)); return s * s }
-            if i >= p - o { let c = cos(Double.pi * (Double(i - (p - o)) + 0.5) / Double(2 * o)); return c * c }
+            if i < o {
+                let s = sin(Double.pi * (Double(i) + 0.5) / Double(2 * o))
+                return s * s
+            }
+            if i >= p - o {
+                let c = cos(Double.pi * (Double(i - (p - o)) + 0.5) / Double(2 * o))
+                return c * c
+            }
             return 1
         }
     }
@@ -32,9 +41,12 @@ public enum DUALInference {
     /// full extent is `shape`, reading input voxels through `input` (any box, possibly partly
     /// outside the volume: the caller mirrors). Tiles overlap by `overlap` voxels (default P/2, at
     /// most P/2); tiles of one batch run together.
-    public static func apply(box: Box3, shape: Extent3, tile p: Int, overlap: Int? = nil, batch: Int = 4,
-                             input: (Box3) throws -> Volume, network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor) throws -> Volume {
-        let o = min(p / 2, max(1, overlap ?? p / 2)), s = p - o
+    public static func apply(
+        box: Box3, shape: Extent3, tile p: Int, overlap: Int? = nil, batch: Int = 4,
+        input: (Box3) throws -> Volume, network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor
+    ) throws -> Volume {
+        let o = min(p / 2, max(1, overlap ?? p / 2))
+        let s = p - o
         let w = window(p, overlap: o)
         // Tile origins k·s − o, from the first tile that reaches into [lo, hi) to the last.
         func origins(_ lo: Int, _ hi: Int) -> [Int] {
@@ -42,7 +54,9 @@ public enum DUALInference {
             let kMin = (numerator >= 0 ? numerator / s : -((-numerator + s - 1) / s)) + 1
             return Array(stride(from: kMin * s - o, to: hi, by: s))
         }
-        let tiles = origins(box.lower.z, box.upper.z).flatMap { z in origins(box.lower.y, box.upper.y).flatMap { y in origins(box.lower.x, box.upper.x).map { x in (x, y, z) } } }
+        let tiles = origins(box.lower.z, box.upper.z).flatMap { z in
+            origins(box.lower.y, box.upper.y).flatMap { y in origins(box.lower.x, box.upper.x).map { x in (x, y, z) } }
+        }
         var sums = [Double](repeating: 0, count: box.shape.count)
         let bs = box.shape
         for start in stride(from: 0, to: tiles.count, by: batch) {
@@ -50,9 +64,12 @@ public enum DUALInference {
             var values: [Float] = []
             values.reserveCapacity(group.count * p * p * p)
             for (x, y, z) in group {
-                values += try input(Box3(x: x..<(x + p), y: y..<(y + p), z: z..<(z + p))).converted(to: .float32).values(as: Float.self)
+                values += try input(Box3(x: x..<(x + p), y: y..<(y + p), z: z..<(z + p))).converted(to: .float32)
+                    .values(as: Float.self)
             }
-            let result = network(Tensor(shape: [group.count, 1, p, p, p], values: values), group.map { (x: $0.0, y: $0.1, z: $0.2) }).scalars
+            let result = network(
+                Tensor(shape: [group.count, 1, p, p, p], values: values), group.map { (x: $0.0, y: $0.1, z: $0.2) }
+            ).scalars
             for (g, (x0, y0, z0)) in group.enumerated() {
                 let base = g * p * p * p
                 for tz in 0..<p {
@@ -65,7 +82,8 @@ public enum DUALInference {
                         for tx in 0..<p {
                             let x = x0 + tx
                             guard x >= box.lower.x && x < box.upper.x else { continue }
-                            sums[((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (x - box.lower.x)] += wzy * w[tx] * Double(result[base + (tz * p + ty) * p + tx])
+                            sums[((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (x - box.lower.x)] +=
+                                wzy * w[tx] * Double(result[base + (tz * p + ty) * p + tx])
                         }
                     }
                 }
@@ -77,22 +95,34 @@ public enum DUALInference {
 
     /// Reads any box of a volume of `shape` through `read` (boxes inside the volume), mirroring
     /// voxels outside (reflect), standardized with the given mean and standard deviation.
-    public static func mirroredReader(shape: Extent3, mean: Double, std: Double, read: @escaping (Box3) throws -> Volume) -> (Box3) throws -> Volume {
+    public static func mirroredReader(
+        shape: Extent3, mean: Double, std: Double, read: @escaping (Box3) throws -> Volume
+    ) -> (Box3) throws -> Volume {
         { box in
-            let inside = Box3(x: max(0, box.lower.x)..<min(shape.x, box.upper.x), y: max(0, box.lower.y)..<min(shape.y, box.upper.y),
-                              z: max(0, box.lower.z)..<min(shape.z, box.upper.z))
+            let inside = Box3(
+                x: max(0, box.lower.x)..<min(shape.x, box.upper.x), y: max(0, box.lower.y)..<min(shape.y, box.upper.y),
+                z: max(0, box.lower.z)..<min(shape.z, box.upper.z))
             // Mirror covers at most one period here (tiles are smaller than twice the volume).
-            let needed = Box3(x: reflectRange(box.xRange, shape.x), y: reflectRange(box.yRange, shape.y), z: reflectRange(box.zRange, shape.z))
+            let needed = Box3(
+                x: reflectRange(box.xRange, shape.x), y: reflectRange(box.yRange, shape.y),
+                z: reflectRange(box.zRange, shape.z))
             let source = try read(needed.isEmpty ? inside : needed).converted(to: .float32)
             let b = box.shape
             var values = [Float](repeating: 0, count: b.count)
-            let scale = Float(1 / max(std, 1e-12)), offset = Float(mean)
+            let scale = Float(1 / max(std, 1e-12))
+            let offset = Float(mean)
             source.withUnsafeValues(as: Float.self) { src in
-                for z in 0..<b.z { for y in 0..<b.y { for x in 0..<b.x {
-                    let gx = reflectIndex(box.lower.x + x, shape.x) - needed.lower.x, gy = reflectIndex(box.lower.y + y, shape.y) - needed.lower.y
-                    let gz = reflectIndex(box.lower.z + z, shape.z) - needed.lower.z
-                    values[(z * b.y + y) * b.x + x] = (src[(gz * needed.shape.y + gy) * needed.shape.x + gx] - offset) * scale
-                } } }
+                for z in 0..<b.z {
+                    for y in 0..<b.y {
+                        for x in 0..<b.x {
+                            let gx = reflectIndex(box.lower.x + x, shape.x) - needed.lower.x
+                            let gy = reflectIndex(box.lower.y + y, shape.y) - needed.lower.y
+                            let gz = reflectIndex(box.lower.z + z, shape.z) - needed.lower.z
+                            values[(z * b.y + y) * b.x + x] =
+                                (src[(gz * needed.shape.y + gy) * needed.shape.x + gx] - offset) * scale
+                        }
+                    }
+                }
             }
             return Volume(shape: b, values: values)
         }
@@ -111,17 +141,30 @@ extension DUALModel {
     /// Gs(v + P·Gn(z)) over tiles, with the code z and the permutation P of each tile drawn from
     /// (seed, tile origin), so any tile can be recomputed alone.
     public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], seed: UInt64) -> Tensor {
-        let p = config.patch, n = p * p * p, b = origins.count
+        let p = config.patch
+        let n = p * p * p
+        let b = origins.count
         var codes = [Float](repeating: 0, count: b * config.codeLength)
         var masks = [Float](repeating: 0, count: b * n)
         for (i, o) in origins.enumerated() {
-            let key = UInt64(bitPattern: Int64(o.x)) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: Int64(o.y)) &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(bitPattern: Int64(o.z)) &* 0x1656_67B1_9E37_79F9
+            let key =
+                UInt64(bitPattern: Int64(o.x)) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: Int64(o.y))
+                &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(bitPattern: Int64(o.z)) &* 0x1656_67B1_9E37_79F9
             let rng = CounterRNG(seed: seed ^ key)
-            for k in 0..<config.codeLength { codes[i * config.codeLength + k] = Float(rng.normal(stream: 1, counter: UInt64(k))) }
+            for k in 0..<config.codeLength {
+                codes[i * config.codeLength + k] = Float(rng.normal(stream: 1, counter: UInt64(k)))
+            }
             let tape = Tape(recording: false)
-            let mask = noiseDecoder(Variable(Tensor(shape: [1, config.codeLength], values: Array(codes[(i * config.codeLength)..<((i + 1) * config.codeLength)]))), tape: tape).value.scalars
+            let mask = noiseDecoder(
+                Variable(
+                    Tensor(
+                        shape: [1, config.codeLength],
+                        values: Array(codes[(i * config.codeLength)..<((i + 1) * config.codeLength)]))), tape: tape
+            ).value.scalars
             var perm = (0..<n).map { Int32($0) }
-            for j in stride(from: n - 1, to: 0, by: -1) { perm.swapAt(j, Int(rng.uniform(stream: 2, counter: UInt64(j)) * Double(j + 1))) }
+            for j in stride(from: n - 1, to: 0, by: -1) {
+                perm.swapAt(j, Int(rng.uniform(stream: 2, counter: UInt64(j)) * Double(j + 1)))
+            }
             for j in 0..<n { masks[i * n + j] = mask[Int(perm[j])] }
         }
         let noisy = v + Tensor(shape: v.shape, values: masks)

@@ -11,7 +11,8 @@ public enum DUALModelFile {
     @discardableResult
     public static func save(_ model: DUALModel, to path: String, extra: [String: String] = [:]) throws -> [UInt8] {
         let config = String(decoding: try DUALConfig.canonicalEncoder.encode(model.config), as: UTF8.self)
-        let metadata = extra.merging(["dual_config": config, "dual_digest": model.digest, "format": "tomostore-dual-1"]) { a, _ in a }
+        let metadata = extra.merging(["dual_config": config, "dual_digest": model.digest, "format": "tomostore-dual-1"])
+        { a, _ in a }
         return try Safetensors.save(model, metadata: metadata, to: path)
     }
 
@@ -30,7 +31,9 @@ public enum DUALModelFile {
     /// missing-wedge compensation models) from the bytes of a model file.
     public static func decode(bytes: [UInt8], source: String) throws -> (model: DUALModel, metadata: [String: String]) {
         let (tensors, metadata) = try Safetensors.decode(bytes, source: source)
-        guard let json = metadata["dual_config"], let config = try? JSONDecoder().decode(DUALConfig.self, from: Data(json.utf8)) else {
+        guard let json = metadata["dual_config"],
+            let config = try? JSONDecoder().decode(DUALConfig.self, from: Data(json.utf8))
+        else {
             throw DUALError("\(source) is not a TomoStore DUAL model (no dual_config metadata)")
         }
         let model = DUALModel(config: config)
@@ -42,20 +45,36 @@ public enum DUALModelFile {
     public static func checkpoint(_ trainer: DUALTrainer, to path: String) throws {
         var tensors = trainer.model.namedParameters.map { ($0.0, $0.1.value) }
         for (tag, opt) in [("g", trainer.generatorOptimizer), ("d", trainer.discriminatorOptimizer)] {
-            for i in 0..<opt.parameters.count { tensors.append(("opt.\(tag).m.\(i)", opt.m[i])); tensors.append(("opt.\(tag).v.\(i)", opt.v[i])) }
+            for i in 0..<opt.parameters.count {
+                tensors.append(("opt.\(tag).m.\(i)", opt.m[i]))
+                tensors.append(("opt.\(tag).v.\(i)", opt.v[i]))
+            }
         }
         let config = String(decoding: try DUALConfig.canonicalEncoder.encode(trainer.model.config), as: UTF8.self)
-        try Safetensors.write(tensors, metadata: ["dual_config": config, "iteration": "\(trainer.iteration)",
-                                                  "opt_g_step": "\(trainer.generatorOptimizer.step)", "opt_d_step": "\(trainer.discriminatorOptimizer.step)"], to: path)
+        try Safetensors.write(
+            tensors,
+            metadata: [
+                "dual_config": config, "iteration": "\(trainer.iteration)",
+                "opt_g_step": "\(trainer.generatorOptimizer.step)",
+                "opt_d_step": "\(trainer.discriminatorOptimizer.step)",
+            ], to: path)
     }
 
     /// Restores a checkpoint into a trainer of the same configuration.
     public static func restore(_ trainer: DUALTrainer, from path: String) throws {
         let (tensors, metadata) = try Safetensors.read(path)
         try Safetensors.assign(tensors, to: trainer.model, source: path)
-        for (tag, opt, key) in [("g", trainer.generatorOptimizer, "opt_g_step"), ("d", trainer.discriminatorOptimizer, "opt_d_step")] {
-            let m = try (0..<opt.parameters.count).map { i -> Tensor in guard let t = tensors["opt.\(tag).m.\(i)"] else { throw DUALError("\(path): no optimizer state") }; return t }
-            let v = try (0..<opt.parameters.count).map { i -> Tensor in guard let t = tensors["opt.\(tag).v.\(i)"] else { throw DUALError("\(path): no optimizer state") }; return t }
+        for (tag, opt, key) in [
+            ("g", trainer.generatorOptimizer, "opt_g_step"), ("d", trainer.discriminatorOptimizer, "opt_d_step"),
+        ] {
+            let m = try (0..<opt.parameters.count).map { i -> Tensor in
+                guard let t = tensors["opt.\(tag).m.\(i)"] else { throw DUALError("\(path): no optimizer state") }
+                return t
+            }
+            let v = try (0..<opt.parameters.count).map { i -> Tensor in
+                guard let t = tensors["opt.\(tag).v.\(i)"] else { throw DUALError("\(path): no optimizer state") }
+                return t
+            }
             opt.restore(m: m, v: v, step: Int(metadata[key] ?? "0") ?? 0)
         }
         trainer.resume(at: Int(metadata["iteration"] ?? "0") ?? 0)

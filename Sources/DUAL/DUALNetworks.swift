@@ -17,7 +17,8 @@ public final class NoiseDecoder: Module {
     }
 
     public var namedParameters: [(String, Variable)] {
-        prefixed("fc", fc) + ups.enumerated().flatMap { prefixed("up.\($0.offset)", $0.element) } + prefixed("head", head)
+        prefixed("fc", fc) + ups.enumerated().flatMap { prefixed("up.\($0.offset)", $0.element) }
+            + prefixed("head", head)
     }
 
     func callAsFunction(_ z: Variable, tape: Tape) -> Variable {
@@ -37,7 +38,10 @@ public final class NoiseEncoder: Module {
     init(codeLength: Int, channels c: Int, patch: Int, seed: UInt64) {
         channels = c
         end = patch / 8
-        convs = [Conv3d(1, c, stride: 2, seed: seed), Conv3d(c, c, stride: 2, seed: seed &+ 1), Conv3d(c, c, stride: 2, seed: seed &+ 2)]
+        convs = [
+            Conv3d(1, c, stride: 2, seed: seed), Conv3d(c, c, stride: 2, seed: seed &+ 1),
+            Conv3d(c, c, stride: 2, seed: seed &+ 2),
+        ]
         fc = Linear(c * end * end * end, codeLength, seed: seed &+ 3)
     }
 
@@ -61,16 +65,25 @@ public final class Discriminator: Module {
     init(channels c: Int, patch: Int, seed: UInt64) {
         channels = c
         self.patch = patch
-        spatial = [Conv3d(1, c, stride: 2, seed: seed), Conv3d(c, 2 * c, stride: 2, seed: seed &+ 1), Conv3d(2 * c, 2 * c, stride: 2, seed: seed &+ 2)]
-        spectral = [Conv3d(1, c, stride: 2, seed: seed &+ 3), Conv3d(c, 2 * c, stride: 2, seed: seed &+ 4), Conv3d(2 * c, 2 * c, stride: 2, seed: seed &+ 5)]
-        let e = patch / 8, w = ((patch / 2 + 1) + 7) / 8
+        spatial = [
+            Conv3d(1, c, stride: 2, seed: seed), Conv3d(c, 2 * c, stride: 2, seed: seed &+ 1),
+            Conv3d(2 * c, 2 * c, stride: 2, seed: seed &+ 2),
+        ]
+        spectral = [
+            Conv3d(1, c, stride: 2, seed: seed &+ 3), Conv3d(c, 2 * c, stride: 2, seed: seed &+ 4),
+            Conv3d(2 * c, 2 * c, stride: 2, seed: seed &+ 5),
+        ]
+        let e = patch / 8
+        let w = ((patch / 2 + 1) + 7) / 8
         spatialFC = Linear(2 * c * e * e * e, 1, seed: seed &+ 6)
         spectralFC = Linear(2 * c * e * e * w, 1, seed: seed &+ 7)
     }
 
     public var namedParameters: [(String, Variable)] {
-        spatial.enumerated().flatMap { prefixed("spatial.\($0.offset)", $0.element) } + prefixed("spatial_fc", spatialFC)
-            + spectral.enumerated().flatMap { prefixed("spectral.\($0.offset)", $0.element) } + prefixed("spectral_fc", spectralFC)
+        spatial.enumerated().flatMap { prefixed("spatial.\($0.offset)", $0.element) }
+            + prefixed("spatial_fc", spatialFC)
+            + spectral.enumerated().flatMap { prefixed("spectral.\($0.offset)", $0.element) }
+            + prefixed("spectral_fc", spectralFC)
     }
 
     /// (spatial logit, spectral logit), each [B, 1].
@@ -80,7 +93,10 @@ public final class Discriminator: Module {
         var b = tape.spectralLogMagnitude(x)
         for c in spectral { b = tape.conv3dLeakyReLU(b, c.weight, c.bias, stride: 2) }
         let n = x.shape[0]
-        return (spatialFC(tape.reshape(a, [n, a.value.count / n]), tape: tape), spectralFC(tape.reshape(b, [n, b.value.count / n]), tape: tape))
+        return (
+            spatialFC(tape.reshape(a, [n, a.value.count / n]), tape: tape),
+            spectralFC(tape.reshape(b, [n, b.value.count / n]), tape: tape)
+        )
     }
 }
 
@@ -106,12 +122,15 @@ public final class DUALModel: Module {
     }
 
     /// The generators' parameters (Dn, Gs, Gn, E).
-    public var generatorParameters: [Variable] { denoiser.parameters + generator.parameters + noiseDecoder.parameters + noiseEncoder.parameters }
+    public var generatorParameters: [Variable] {
+        denoiser.parameters + generator.parameters + noiseDecoder.parameters + noiseEncoder.parameters
+    }
     /// The discriminators' parameters.
     public var discriminatorParameters: [Variable] { noisyDiscriminator.parameters + cleanDiscriminator.parameters }
 
     public var namedParameters: [(String, Variable)] {
-        prefixed("dn", denoiser) + prefixed("gs", generator) + prefixed("gn", noiseDecoder) + prefixed("e", noiseEncoder)
+        prefixed("dn", denoiser) + prefixed("gs", generator) + prefixed("gn", noiseDecoder)
+            + prefixed("e", noiseEncoder)
             + prefixed("dt", noisyDiscriminator) + prefixed("dv", cleanDiscriminator)
     }
 

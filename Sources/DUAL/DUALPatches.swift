@@ -12,14 +12,20 @@ public struct PatchVolume {
     public let read: (Box3) throws -> Volume
 
     public init(name: String, shape: Extent3, mean: Double, std: Double, read: @escaping (Box3) throws -> Volume) {
-        self.name = name; self.shape = shape; self.mean = mean; self.std = std; self.read = read
+        self.name = name
+        self.shape = shape
+        self.mean = mean
+        self.std = std
+        self.read = read
     }
 
     /// The same volume with x and z swapped (beam along x instead of z), as a view: each patch is
     /// read from the original box with x and z swapped, then transposed. Nothing is copied ahead.
     public func transposedXZ() -> PatchVolume {
         let source = read
-        return PatchVolume(name: name + " (x↔z)", shape: Extent3(x: shape.z, y: shape.y, z: shape.x), mean: mean, std: std) { box in
+        return PatchVolume(
+            name: name + " (x↔z)", shape: Extent3(x: shape.z, y: shape.y, z: shape.x), mean: mean, std: std
+        ) { box in
             try source(box.swappingXZ).swappingXZ()
         }
     }
@@ -34,7 +40,9 @@ public struct PatchSampler {
 
     /// `stream` separates domains drawn with the same seed (1: clean, 2: noisy).
     public init(volumes: [PatchVolume], seed: UInt64, stream: UInt64) {
-        self.volumes = volumes; self.rng = CounterRNG(seed: seed ^ 0xda7a); self.stream = stream
+        self.volumes = volumes
+        self.rng = CounterRNG(seed: seed ^ 0xda7a)
+        self.stream = stream
     }
 
     /// A batch [batch, 1, P, P, P] of standardized patches for one iteration.
@@ -43,11 +51,17 @@ public struct PatchSampler {
         values.reserveCapacity(batch * p * p * p)
         for b in 0..<batch {
             let counter = UInt64(iteration * batch + b)
-            let v = volumes[Int(rng.uniform(stream: stream, counter: 4 * counter) * Double(volumes.count)) % volumes.count]
-            func at(_ k: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: stream, counter: 4 * counter + k) * Double(n - p + 1)) }
-            let x = at(1, v.shape.x), y = at(2, v.shape.y), z = at(3, v.shape.z)
+            let v = volumes[
+                Int(rng.uniform(stream: stream, counter: 4 * counter) * Double(volumes.count)) % volumes.count]
+            func at(_ k: UInt64, _ n: Int) -> Int {
+                Int(rng.uniform(stream: stream, counter: 4 * counter + k) * Double(n - p + 1))
+            }
+            let x = at(1, v.shape.x)
+            let y = at(2, v.shape.y)
+            let z = at(3, v.shape.z)
             let patch = try v.read(Box3(x: x..<x + p, y: y..<y + p, z: z..<z + p)).converted(to: .float32)
-            let mean = Float(v.mean), scale = 1 / Float(max(v.std, 1e-12))
+            let mean = Float(v.mean)
+            let scale = 1 / Float(max(v.std, 1e-12))
             patch.withUnsafeValues(as: Float.self) { src in values += src.map { ($0 - mean) * scale } }
         }
         return Tensor(shape: [batch, 1, p, p, p], values: values)
@@ -58,16 +72,23 @@ extension DUALTrainer {
     /// Trains until `iterations` on unpaired batches drawn from the two domains' volumes (patch
     /// positions from the trainer's seed, stream 1 clean, 2 noisy); `checkpoint` is called every
     /// `checkpointEvery` iterations and after the last, `progress` after each one.
-    public func train(until iterations: Int, clean: [PatchVolume], noisy: [PatchVolume], checkpointEvery: Int,
-                      checkpoint: () throws -> Void, progress: (DUALLosses) -> Void) throws {
+    public func train(
+        until iterations: Int, clean: [PatchVolume], noisy: [PatchVolume], checkpointEvery: Int,
+        checkpoint: () throws -> Void, progress: (DUALLosses) -> Void
+    ) throws {
         let c = model.config
         for v in clean + noisy where min(v.shape.x, v.shape.y, v.shape.z) < c.patch {
-            throw DUALError("\(v.name) (\(v.shape.x)×\(v.shape.y)×\(v.shape.z)) is smaller than the \(c.patch)³ training patch")
+            throw DUALError(
+                "\(v.name) (\(v.shape.x)×\(v.shape.y)×\(v.shape.z)) is smaller than the \(c.patch)³ training patch")
         }
-        let (cleanPatches, noisyPatches) = (PatchSampler(volumes: clean, seed: seed, stream: 1), PatchSampler(volumes: noisy, seed: seed, stream: 2))
+        let (cleanPatches, noisyPatches) = (
+            PatchSampler(volumes: clean, seed: seed, stream: 1), PatchSampler(volumes: noisy, seed: seed, stream: 2)
+        )
         while iteration < iterations {
-            let losses = step(DUALBatch(clean: try cleanPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch),
-                                        noisy: try noisyPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch)))
+            let losses = step(
+                DUALBatch(
+                    clean: try cleanPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch),
+                    noisy: try noisyPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch)))
             progress(losses)
             if iteration % max(1, checkpointEvery) == 0 || iteration == iterations { try checkpoint() }
         }

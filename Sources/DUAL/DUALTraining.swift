@@ -6,7 +6,10 @@ import Voxels
 public struct DUALBatch {
     public var clean: Tensor
     public var noisy: Tensor
-    public init(clean: Tensor, noisy: Tensor) { self.clean = clean; self.noisy = noisy }
+    public init(clean: Tensor, noisy: Tensor) {
+        self.clean = clean
+        self.noisy = noisy
+    }
 }
 
 /// Losses of one iteration (for progress and logs).
@@ -29,8 +32,10 @@ public final class DUALTrainer {
         self.model = model
         self.seed = seed
         let c = model.config
-        generatorOptimizer = AdamW(model.generatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
-        discriminatorOptimizer = AdamW(model.discriminatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
+        generatorOptimizer = AdamW(
+            model.generatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
+        discriminatorOptimizer = AdamW(
+            model.discriminatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
     }
 
     /// Continues from a checkpoint's iteration count.
@@ -70,9 +75,13 @@ public final class DUALTrainer {
         guard flipped.contains(true) else { return nil }
         func at(_ i: Int, _ axis: Int) -> Int { flipped[axis] ? p - 1 - i : i }
         var permutation = [Int32](repeating: 0, count: p * p * p)
-        for z in 0..<p { for y in 0..<p { for x in 0..<p {
-            permutation[(z * p + y) * p + x] = Int32((at(z, 2) * p + at(y, 1)) * p + at(x, 0))
-        } } }
+        for z in 0..<p {
+            for y in 0..<p {
+                for x in 0..<p {
+                    permutation[(z * p + y) * p + x] = Int32((at(z, 2) * p + at(y, 1)) * p + at(x, 0))
+                }
+            }
+        }
         return permutation
     }
 
@@ -80,9 +89,11 @@ public final class DUALTrainer {
     @discardableResult
     public func step(_ batch: DUALBatch) -> DUALLosses {
         let c = model.config
-        let b = batch.clean.shape[0], p = c.patch
+        let b = batch.clean.shape[0]
+        let p = c.patch
         var losses = DUALLosses()
-        let clean = Variable(batch.clean), noisy = Variable(batch.noisy)
+        let clean = Variable(batch.clean)
+        let noisy = Variable(batch.noisy)
         let z = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919))
         let perm = permutation(p * p * p)
         let flip = cycleFlip(p)
@@ -94,27 +105,35 @@ public final class DUALTrainer {
             return t.permuteVoxels(model.denoiser(t.permuteVoxels(x, flip), tape: t), flip)
         }
         let noiseMask = t.permuteVoxels(model.noiseDecoder(z, tape: t), perm)
-        let fakeNoisy = model.generator(t.add(clean, noiseMask), tape: t)                     // tf = Gs(vr + P·Gn(z))
-        let cycleClean = denoise(fakeNoisy)                                                    // v̂r = Dn(tf)
-        let fakeClean = denoise(noisy)                                                         // vf = Dn(tr)
+        let fakeNoisy = model.generator(t.add(clean, noiseMask), tape: t)  // tf = Gs(vr + P·Gn(z))
+        let cycleClean = denoise(fakeNoisy)  // v̂r = Dn(tf)
+        let fakeClean = denoise(noisy)  // vf = Dn(tr)
         let codes = model.noiseEncoder(noisy, tape: t)
-        let cycleNoisy = model.generator(t.add(fakeClean, model.noiseDecoder(codes, tape: t)), tape: t)  // t̂r = Gs(vf + Gn(E(tr)))
+        // t̂r = Gs(vf + Gn(E(tr)))
+        let cycleNoisy = model.generator(t.add(fakeClean, model.noiseDecoder(codes, tape: t)), tape: t)
         let rec = t.add(reconstruction(t, cycleClean, clean), reconstruction(t, cycleNoisy, noisy))
-        let adv = t.add(adversarial(t, model.noisyDiscriminator(fakeNoisy, tape: t), label: 1),
-                        adversarial(t, model.cleanDiscriminator(fakeClean, tape: t), label: 1))
+        let adv = t.add(
+            adversarial(t, model.noisyDiscriminator(fakeNoisy, tape: t), label: 1),
+            adversarial(t, model.cleanDiscriminator(fakeClean, tape: t), label: 1))
         let kl = t.klToStandardNormal(codes)
-        let total = t.add(t.add(t.scale(rec, Float(c.lambdaReconstruction)), t.scale(adv, Float(c.lambdaAdversarial))), t.scale(kl, Float(c.lambdaKL)))
+        let total = t.add(
+            t.add(t.scale(rec, Float(c.lambdaReconstruction)), t.scale(adv, Float(c.lambdaAdversarial))),
+            t.scale(kl, Float(c.lambdaKL)))
         t.backward(total)
         for p in model.discriminatorParameters { p.zeroGradient() }  // the generator step must not move D
         generatorOptimizer.update()
-        losses.reconstruction = rec.value.scalar; losses.adversarial = adv.value.scalar; losses.kl = kl.value.scalar
+        losses.reconstruction = rec.value.scalar
+        losses.adversarial = adv.value.scalar
+        losses.kl = kl.value.scalar
 
         // Discriminators, on real patches vs the fakes computed above (detached).
         let d = Tape()
-        let dt = d.add(adversarial(d, model.noisyDiscriminator(noisy, tape: d), label: 1),
-                       adversarial(d, model.noisyDiscriminator(Variable(fakeNoisy.value), tape: d), label: 0))
-        let dv = d.add(adversarial(d, model.cleanDiscriminator(clean, tape: d), label: 1),
-                       adversarial(d, model.cleanDiscriminator(Variable(fakeClean.value), tape: d), label: 0))
+        let dt = d.add(
+            adversarial(d, model.noisyDiscriminator(noisy, tape: d), label: 1),
+            adversarial(d, model.noisyDiscriminator(Variable(fakeNoisy.value), tape: d), label: 0))
+        let dv = d.add(
+            adversarial(d, model.cleanDiscriminator(clean, tape: d), label: 1),
+            adversarial(d, model.cleanDiscriminator(Variable(fakeClean.value), tape: d), label: 0))
         let dLoss = d.scale(d.add(dt, dv), 0.5)
         d.backward(dLoss)
         discriminatorOptimizer.update()

@@ -13,14 +13,21 @@ public final class FFTPlans: @unchecked Sendable {
     private var inverse: [[Int]: OpaquePointer] = [:]
 
     private func plan(_ shape: [Int], inverse isInverse: Bool) -> OpaquePointer {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if let p = isInverse ? inverse[shape] : forward[shape] { return p }
         let (d, h, w) = (Int32(shape[0]), Int32(shape[1]), Int32(shape[2]))
         let real = fftwf_alloc_real(shape[0] * shape[1] * shape[2])!
         let complex = fftwf_alloc_complex(shape[0] * shape[1] * (shape[2] / 2 + 1))!
-        defer { fftwf_free(real); fftwf_free(complex) }
+        defer {
+            fftwf_free(real)
+            fftwf_free(complex)
+        }
         let flags = UInt32(FFTW_ESTIMATE) | UInt32(FFTW_UNALIGNED)
-        let p = isInverse ? fftwf_plan_dft_c2r_3d(d, h, w, complex, real, flags)! : fftwf_plan_dft_r2c_3d(d, h, w, real, complex, flags)!
+        let p =
+            isInverse
+            ? fftwf_plan_dft_c2r_3d(d, h, w, complex, real, flags)!
+            : fftwf_plan_dft_r2c_3d(d, h, w, real, complex, flags)!
         if isInverse { inverse[shape] = p } else { forward[shape] = p }
         return p
     }
@@ -45,25 +52,34 @@ public enum SpectralMagnitude {
     public static func forward(_ x: Tensor, epsilon: Float) -> (Tensor, [Float]) {
         let s = x.shape
         precondition(s.count == 5, "spectral magnitude needs [N, C, D, H, W], not \(s)")
-        let (d, h, w) = (s[2], s[3], s[4]), wc = w / 2 + 1
-        let planes = s[0] * s[1], real = d * h * w, bins = d * h * wc
+        let (d, h, w) = (s[2], s[3], s[4])
+        let wc = w / 2 + 1
+        let planes = s[0] * s[1]
+        let real = d * h * w
+        let bins = d * h * wc
         var spectrum = [Float](repeating: 0, count: planes * bins * 2)
         var y = Tensor(uninitialized: [s[0], s[1], d, h, wc])
-        x.withUnsafeBufferPointer { xp in spectrum.withUnsafeMutableBufferPointer { sp in y.withUnsafeMutableBufferPointer { yp in
-            let spBase = sp.baseAddress!, ypBase = yp.baseAddress!
-            Parallel.forEach(planes) { p in
-                Workspace.with { ws in
-                    let input = ws.floats(real)
-                    input.update(from: xp.baseAddress! + p * real, count: real)
-                    let out = spBase + p * bins * 2
-                    FFTPlans.shared.forward([d, h, w], input, out)
-                    for i in 0..<bins {
-                        let re = out[2 * i], im = out[2 * i + 1]
-                        ypBase[p * bins + i] = Foundation.log((re * re + im * im).squareRoot() + epsilon)
+        x.withUnsafeBufferPointer { xp in
+            spectrum.withUnsafeMutableBufferPointer { sp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    let spBase = sp.baseAddress!
+                    let ypBase = yp.baseAddress!
+                    Parallel.forEach(planes) { p in
+                        Workspace.with { ws in
+                            let input = ws.floats(real)
+                            input.update(from: xp.baseAddress! + p * real, count: real)
+                            let out = spBase + p * bins * 2
+                            FFTPlans.shared.forward([d, h, w], input, out)
+                            for i in 0..<bins {
+                                let re = out[2 * i]
+                                let im = out[2 * i + 1]
+                                ypBase[p * bins + i] = Foundation.log((re * re + im * im).squareRoot() + epsilon)
+                            }
+                        }
                     }
                 }
             }
-        } } }
+        }
         return (y, spectrum)
     }
 
@@ -71,44 +87,63 @@ public enum SpectralMagnitude {
     /// computed with FFTW's c2r after mapping G to the Hermitian input c2r expects (halved off the
     /// W = 0 and Nyquist planes; Hermitian part on those planes).
     public static func backward(_ dy: Tensor, spectrum: [Float], inputShape s: [Int], epsilon: Float) -> Tensor {
-        let (d, h, w) = (s[2], s[3], s[4]), wc = w / 2 + 1
-        let planes = s[0] * s[1], real = d * h * w, bins = d * h * wc
+        let (d, h, w) = (s[2], s[3], s[4])
+        let wc = w / 2 + 1
+        let planes = s[0] * s[1]
+        let real = d * h * w
+        let bins = d * h * wc
         var dx = Tensor(uninitialized: s)
         let dxp = dx.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        dy.withUnsafeBufferPointer { g in spectrum.withUnsafeBufferPointer { sp in
-            Parallel.forEach(planes) { p in
-                Workspace.with { ws in
-                    let buffer = ws.floats(bins * 2 + real)
-                    let grad = buffer, out = buffer + bins * 2
-                    let z = sp.baseAddress! + p * bins * 2
-                    for i in 0..<bins {
-                        let re = z[2 * i], im = z[2 * i + 1]
-                        let m = (re * re + im * im).squareRoot()
-                        let scale = m > 0 ? g[p * bins + i] / (m * (m + epsilon)) : 0
-                        grad[2 * i] = re * scale
-                        grad[2 * i + 1] = im * scale
+        dy.withUnsafeBufferPointer { g in
+            spectrum.withUnsafeBufferPointer { sp in
+                Parallel.forEach(planes) { p in
+                    Workspace.with { ws in
+                        let buffer = ws.floats(bins * 2 + real)
+                        let grad = buffer
+                        let out = buffer + bins * 2
+                        let z = sp.baseAddress! + p * bins * 2
+                        for i in 0..<bins {
+                            let re = z[2 * i]
+                            let im = z[2 * i + 1]
+                            let m = (re * re + im * im).squareRoot()
+                            let scale = m > 0 ? g[p * bins + i] / (m * (m + epsilon)) : 0
+                            grad[2 * i] = re * scale
+                            grad[2 * i + 1] = im * scale
+                        }
+                        // Map to c2r's Hermitian convention.
+                        let edge = w % 2 == 0 ? [0, wc - 1] : [0]
+                        for kz in 0..<d {
+                            for ky in 0..<h {
+                                for kx in 0..<wc where !edge.contains(kx) {
+                                    let i = (kz * h + ky) * wc + kx
+                                    grad[2 * i] *= 0.5
+                                    grad[2 * i + 1] *= 0.5
+                                }
+                            }
+                        }
+                        for kx in edge {
+                            for kz in 0..<d {
+                                for ky in 0..<h {
+                                    let mz = (d - kz) % d
+                                    let my = (h - ky) % h
+                                    let i = (kz * h + ky) * wc + kx
+                                    let j = (mz * h + my) * wc + kx
+                                    if i > j { continue }
+                                    let re = 0.5 * (grad[2 * i] + grad[2 * j])
+                                    let im = 0.5 * (grad[2 * i + 1] - grad[2 * j + 1])
+                                    grad[2 * i] = re
+                                    grad[2 * i + 1] = im
+                                    grad[2 * j] = re
+                                    grad[2 * j + 1] = -im
+                                }
+                            }
+                        }
+                        FFTPlans.shared.inverse([d, h, w], grad, out)
+                        (dxp + p * real).update(from: out, count: real)
                     }
-                    // Map to c2r's Hermitian convention.
-                    let edge = w % 2 == 0 ? [0, wc - 1] : [0]
-                    for kz in 0..<d { for ky in 0..<h { for kx in 0..<wc where !edge.contains(kx) {
-                        let i = (kz * h + ky) * wc + kx
-                        grad[2 * i] *= 0.5; grad[2 * i + 1] *= 0.5
-                    } } }
-                    for kx in edge {
-                        for kz in 0..<d { for ky in 0..<h {
-                            let mz = (d - kz) % d, my = (h - ky) % h
-                            let i = (kz * h + ky) * wc + kx, j = (mz * h + my) * wc + kx
-                            if i > j { continue }
-                            let re = 0.5 * (grad[2 * i] + grad[2 * j]), im = 0.5 * (grad[2 * i + 1] - grad[2 * j + 1])
-                            grad[2 * i] = re; grad[2 * i + 1] = im
-                            grad[2 * j] = re; grad[2 * j + 1] = -im
-                        } }
-                    }
-                    FFTPlans.shared.inverse([d, h, w], grad, out)
-                    (dxp + p * real).update(from: out, count: real)
                 }
             }
-        } }
+        }
         return dx
     }
 }

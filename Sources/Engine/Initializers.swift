@@ -7,8 +7,10 @@ public enum Initializers {
     /// fewer) are orthonormal, scaled by `gain`. Computed by Householder QR of a seeded normal matrix,
     /// with R's diagonal signs folded into Q so the distribution is uniform (Haar).
     public static func orthogonal(_ shape: [Int], gain: Float = 1, seed: UInt64) -> Tensor {
-        let rows = shape[0], cols = shape.dropFirst().reduce(1, *)
-        let m = max(rows, cols), n = min(rows, cols)
+        let rows = shape[0]
+        let cols = shape.dropFirst().reduce(1, *)
+        let m = max(rows, cols)
+        let n = min(rows, cols)
         let rng = CounterRNG(seed: seed)
         // A: m×n column-major in Double.
         var a = (0..<(m * n)).map { rng.normal(stream: 21, counter: UInt64($0)) }
@@ -51,9 +53,11 @@ public enum Initializers {
         }
         // Q is m×n with orthonormal columns; the weight is rows×cols.
         var values = [Float](repeating: 0, count: rows * cols)
-        for r in 0..<rows { for c in 0..<cols {
-            values[r * cols + c] = gain * Float(rows >= cols ? q[c * m + r] : q[r * m + c])
-        } }
+        for r in 0..<rows {
+            for c in 0..<cols {
+                values[r * cols + c] = gain * Float(rows >= cols ? q[c * m + r] : q[r * m + c])
+            }
+        }
         return Tensor(shape: shape, values: values)
     }
 

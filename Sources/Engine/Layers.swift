@@ -29,9 +29,14 @@ public final class Conv3d: Module {
     public let bias: Variable
     public let stride: Int
 
-    public init(_ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1, initializer: WeightInit = .orthogonal, seed: UInt64) {
+    public init(
+        _ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1, initializer: WeightInit = .orthogonal, seed: UInt64
+    ) {
         let shape = [cout, cin, kernel, kernel, kernel]
-        weight = Variable(initializer == .orthogonal ? Initializers.orthogonal(shape, seed: seed) : Initializers.heNormal(shape, seed: seed), requiresGrad: true)
+        weight = Variable(
+            initializer == .orthogonal
+                ? Initializers.orthogonal(shape, seed: seed) : Initializers.heNormal(shape, seed: seed),
+            requiresGrad: true)
         bias = Variable(Tensor(zeros: [cout]), requiresGrad: true)
         self.stride = stride
     }
@@ -48,7 +53,10 @@ public final class ConvTranspose3d: Module {
 
     public init(_ cin: Int, _ cout: Int, initializer: WeightInit = .orthogonal, seed: UInt64) {
         let shape = [cin, cout, 2, 2, 2]
-        weight = Variable(initializer == .orthogonal ? Initializers.orthogonal(shape, seed: seed) : Initializers.heNormal(shape, seed: seed), requiresGrad: true)
+        weight = Variable(
+            initializer == .orthogonal
+                ? Initializers.orthogonal(shape, seed: seed) : Initializers.heNormal(shape, seed: seed),
+            requiresGrad: true)
         bias = Variable(Tensor(zeros: [cout]), requiresGrad: true)
     }
 
@@ -79,7 +87,10 @@ public final class Linear: Module {
 
     public init(_ fin: Int, _ fout: Int, initializer: WeightInit = .orthogonal, seed: UInt64) {
         let shape = [fout, fin]
-        weight = Variable(initializer == .orthogonal ? Initializers.orthogonal(shape, seed: seed) : Initializers.heNormal(shape, seed: seed), requiresGrad: true)
+        weight = Variable(
+            initializer == .orthogonal
+                ? Initializers.orthogonal(shape, seed: seed) : Initializers.heNormal(shape, seed: seed),
+            requiresGrad: true)
         bias = Variable(Tensor(zeros: [fout]), requiresGrad: true)
     }
 

@@ -11,10 +11,16 @@ public final class AdamW {
     /// Steps taken.
     public private(set) var step = 0
 
-    public init(_ parameters: [Variable], learningRate: Float = 1e-4, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 1e-6) {
+    public init(
+        _ parameters: [Variable], learningRate: Float = 1e-4, beta1: Float = 0.9, beta2: Float = 0.999,
+        epsilon: Float = 1e-8, weightDecay: Float = 1e-6
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
-        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
         m = parameters.map { Tensor(zeros: $0.shape) }
         v = parameters.map { Tensor(zeros: $0.shape) }
     }
@@ -22,30 +28,39 @@ public final class AdamW {
     /// Restores moment estimates and the step count (from a checkpoint).
     public func restore(m: [Tensor], v: [Tensor], step: Int) {
         precondition(m.count == parameters.count && v.count == parameters.count)
-        self.m = m; self.v = v; self.step = step
+        self.m = m
+        self.v = v
+        self.step = step
     }
 
     /// Applies one update from the accumulated gradients (parameters without a gradient only decay),
     /// then clears the gradients.
     public func update() {
         step += 1
-        let c1 = 1 - Foundation.pow(beta1, Float(step)), c2 = 1 - Foundation.pow(beta2, Float(step))
+        let c1 = 1 - Foundation.pow(beta1, Float(step))
+        let c2 = 1 - Foundation.pow(beta2, Float(step))
         let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, epsilon, weightDecay)
         for (i, p) in parameters.enumerated() {
             let g = p.grad
-            m[i].withUnsafeMutableBufferPointer { mp in v[i].withUnsafeMutableBufferPointer { vp in p.updateValue { $0.withUnsafeMutableBufferPointer { w in
-                if let g {
-                    g.withUnsafeBufferPointer { gp in
-                        for j in 0..<w.count {
-                            mp[j] = b1 * mp[j] + (1 - b1) * gp[j]
-                            vp[j] = b2 * vp[j] + (1 - b2) * gp[j] * gp[j]
-                            w[j] -= lr * (wd * w[j] + (mp[j] / c1) / ((vp[j] / c2).squareRoot() + eps))
+            m[i].withUnsafeMutableBufferPointer { mp in
+                v[i].withUnsafeMutableBufferPointer { vp in
+                    p.updateValue {
+                        $0.withUnsafeMutableBufferPointer { w in
+                            if let g {
+                                g.withUnsafeBufferPointer { gp in
+                                    for j in 0..<w.count {
+                                        mp[j] = b1 * mp[j] + (1 - b1) * gp[j]
+                                        vp[j] = b2 * vp[j] + (1 - b2) * gp[j] * gp[j]
+                                        w[j] -= lr * (wd * w[j] + (mp[j] / c1) / ((vp[j] / c2).squareRoot() + eps))
+                                    }
+                                }
+                            } else {
+                                for j in 0..<w.count { w[j] -= lr * wd * w[j] }
+                            }
                         }
                     }
-                } else {
-                    for j in 0..<w.count { w[j] -= lr * wd * w[j] }
                 }
-            } } } }
+            }
             p.zeroGradient()
         }
     }
@@ -70,12 +85,18 @@ public final class SGD {
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
             let (lr, mu) = (learningRate, momentum)
-            velocity[i].withUnsafeMutableBufferPointer { vp in g.withUnsafeBufferPointer { gp in p.updateValue { $0.withUnsafeMutableBufferPointer { w in
-                for j in 0..<w.count {
-                    vp[j] = mu * vp[j] + gp[j]
-                    w[j] -= lr * vp[j]
+            velocity[i].withUnsafeMutableBufferPointer { vp in
+                g.withUnsafeBufferPointer { gp in
+                    p.updateValue {
+                        $0.withUnsafeMutableBufferPointer { w in
+                            for j in 0..<w.count {
+                                vp[j] = mu * vp[j] + gp[j]
+                                w[j] -= lr * vp[j]
+                            }
+                        }
+                    }
                 }
-            } } } }
+            }
             p.zeroGradient()
         }
     }

@@ -36,7 +36,9 @@ public enum Safetensors {
     /// Writes named tensors and string metadata to `path` (atomically: temporary file + rename);
     /// returns the bytes written.
     @discardableResult
-    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws -> [UInt8] {
+    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to path: String) throws
+        -> [UInt8]
+    {
         let out = try encode(tensors, metadata: metadata)
         let temporary = path + ".partial"
         let file = try PosixFile(creating: temporary)
@@ -58,29 +60,48 @@ public enum Safetensors {
     }
 
     /// Every tensor and the metadata of safetensors bytes; `source` names them in errors.
-    public static func decode(_ bytes: [UInt8], source path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    public static func decode(_ bytes: [UInt8], source path: String) throws -> (
+        tensors: [String: Tensor], metadata: [String: String]
+    ) {
         let (header, dataStart, metadata) = try parseHeader(bytes, source: path)
         var tensors: [String: Tensor] = [:]
         for (name, entry) in header where name != "__metadata__" {
             guard let e = entry as? [String: Any], let dtype = e["dtype"] as? String, let shape = e["shape"] as? [Int],
-                  let offsets = e["data_offsets"] as? [Int], offsets.count == 2 else {
+                let offsets = e["data_offsets"] as? [Int], offsets.count == 2
+            else {
                 throw SafetensorsError(description: "\(path): entry \(name) is malformed")
             }
             let count = shape.reduce(1, *)
             let width = dtype == "F32" ? 4 : (dtype == "F16" || dtype == "BF16" ? 2 : 0)
-            guard width > 0 else { throw SafetensorsError(description: "\(path): tensor \(name) has dtype \(dtype); only F32, F16 and BF16 are read") }
-            guard offsets[1] - offsets[0] == count * width, offsets[0] >= 0, dataStart + offsets[1] <= bytes.count else {
-                throw SafetensorsError(description: "\(path): tensor \(name) offsets \(offsets) do not match shape \(shape)")
+            guard width > 0 else {
+                throw SafetensorsError(
+                    description: "\(path): tensor \(name) has dtype \(dtype); only F32, F16 and BF16 are read")
+            }
+            guard offsets[1] - offsets[0] == count * width, offsets[0] >= 0, dataStart + offsets[1] <= bytes.count
+            else {
+                throw SafetensorsError(
+                    description: "\(path): tensor \(name) offsets \(offsets) do not match shape \(shape)")
             }
             let base = dataStart + offsets[0]
             let values: [Float]
             switch dtype {
             case "F32":
-                values = (0..<count).map { i in let j = base + 4 * i; return Float(bitPattern: UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(bytes[j + 3]) << 24) }
+                values = (0..<count).map { i in
+                    let j = base + 4 * i
+                    return Float(
+                        bitPattern: UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8 | UInt32(bytes[j + 2]) << 16 | UInt32(
+                            bytes[j + 3]) << 24)
+                }
             case "F16":
-                values = (0..<count).map { i in let j = base + 2 * i; return Float(Float16(bitPattern: UInt16(bytes[j]) | UInt16(bytes[j + 1]) << 8)) }
+                values = (0..<count).map { i in
+                    let j = base + 2 * i
+                    return Float(Float16(bitPattern: UInt16(bytes[j]) | UInt16(bytes[j + 1]) << 8))
+                }
             default:  // BF16: the high half of a float32
-                values = (0..<count).map { i in let j = base + 2 * i; return Float(bitPattern: (UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8) << 16) }
+                values = (0..<count).map { i in
+                    let j = base + 2 * i
+                    return Float(bitPattern: (UInt32(bytes[j]) | UInt32(bytes[j + 1]) << 8) << 16)
+                }
             }
             tensors[name] = Tensor(shape: shape, values: values)
         }
@@ -93,11 +114,15 @@ public enum Safetensors {
     }
 
     /// The JSON header, where the tensor data start, and the "__metadata__" strings.
-    static func parseHeader(_ bytes: [UInt8], source path: String) throws -> (header: [String: Any], dataStart: Int, metadata: [String: String]) {
+    static func parseHeader(_ bytes: [UInt8], source path: String) throws -> (
+        header: [String: Any], dataStart: Int, metadata: [String: String]
+    ) {
         let size = bytes.count
         guard size >= 8 else { throw SafetensorsError(description: "\(path): not a safetensors file (\(size) bytes)") }
         let n = bytes[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard n > 0, n <= UInt64(size - 8) else { throw SafetensorsError(description: "\(path): header length \(n) does not fit the file") }
+        guard n > 0, n <= UInt64(size - 8) else {
+            throw SafetensorsError(description: "\(path): header length \(n) does not fit the file")
+        }
         guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<8 + Int(n)])) as? [String: Any] else {
             throw SafetensorsError(description: "\(path): header is not a JSON object")
         }
@@ -122,7 +147,9 @@ public enum Safetensors {
     public static func assign(_ tensors: [String: Tensor], to module: Module, source path: String) throws {
         for (name, p) in module.namedParameters {
             guard let t = tensors[name] else { throw SafetensorsError(description: "\(path): no tensor named \(name)") }
-            guard t.shape == p.shape else { throw SafetensorsError(description: "\(path): \(name) has shape \(t.shape), the model needs \(p.shape)") }
+            guard t.shape == p.shape else {
+                throw SafetensorsError(description: "\(path): \(name) has shape \(t.shape), the model needs \(p.shape)")
+            }
             p.value = t
         }
     }

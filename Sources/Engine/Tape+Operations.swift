@@ -9,7 +9,8 @@ extension Tape {
     public func conv3d(_ x: Variable, _ w: Variable, _ b: Variable?, stride: Int = 1) -> Variable {
         let y = Convolution.forward(x.value, weight: w.value, bias: b?.value, stride: stride)
         return record(y, inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
-            let grads = Convolution.backward(x.value, weight: w.value, outputGradient: g, stride: stride, needInput: x.requiresGrad)
+            let grads = Convolution.backward(
+                x.value, weight: w.value, outputGradient: g, stride: stride, needInput: x.requiresGrad)
             if let dx = grads.dx { x.accumulate(dx) }
             w.accumulate(grads.dw)
             b?.accumulate(grads.db)
@@ -18,12 +19,15 @@ extension Tape {
 
     /// conv3d followed by LeakyReLU, fused: one pass over each output block. The backward pass
     /// recovers the activation's derivative from the output's sign (slope > 0).
-    public func conv3dLeakyReLU(_ x: Variable, _ w: Variable, _ b: Variable?, stride: Int = 1, slope: Float = 0.2) -> Variable {
+    public func conv3dLeakyReLU(_ x: Variable, _ w: Variable, _ b: Variable?, stride: Int = 1, slope: Float = 0.2)
+        -> Variable
+    {
         precondition(slope > 0, "the fused activation needs a positive slope")
         let y = Convolution.forward(x.value, weight: w.value, bias: b?.value, stride: stride, leakySlope: slope)
         return record(y, inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
             let pre = g.zip(y) { gv, yv in yv > 0 ? gv : slope * gv }
-            let grads = Convolution.backward(x.value, weight: w.value, outputGradient: pre, stride: stride, needInput: x.requiresGrad)
+            let grads = Convolution.backward(
+                x.value, weight: w.value, outputGradient: pre, stride: stride, needInput: x.requiresGrad)
             if let dx = grads.dx { x.accumulate(dx) }
             w.accumulate(grads.dw)
             b?.accumulate(grads.db)
@@ -49,32 +53,50 @@ extension Tape {
 
     /// 2×2×2 average pooling, stride 2.
     public func avgPool(_ x: Variable) -> Variable {
-        record(Pooling.average(x.value), inputs: [x]) { g in x.accumulate(Pooling.averageBackward(g, inputShape: x.shape)) }
+        record(Pooling.average(x.value), inputs: [x]) { g in
+            x.accumulate(Pooling.averageBackward(g, inputShape: x.shape))
+        }
     }
 
     // MARK: Shape
 
     /// Concatenation along the channel axis of [N, C, …] tensors.
     public func concatChannels(_ a: Variable, _ b: Variable) -> Variable {
-        let sa = a.shape, sb = b.shape
-        precondition(sa.count == sb.count && sa[0] == sb[0] && Array(sa.dropFirst(2)) == Array(sb.dropFirst(2)), "cannot concatenate \(sa) and \(sb)")
-        let n = sa[0], ca = sa[1], cb = sb[1], s = sa.dropFirst(2).reduce(1, *)
+        let sa = a.shape
+        let sb = b.shape
+        precondition(
+            sa.count == sb.count && sa[0] == sb[0] && Array(sa.dropFirst(2)) == Array(sb.dropFirst(2)),
+            "cannot concatenate \(sa) and \(sb)")
+        let n = sa[0]
+        let ca = sa[1]
+        let cb = sb[1]
+        let s = sa.dropFirst(2).reduce(1, *)
         var y = Tensor(uninitialized: [n, ca + cb] + sa.dropFirst(2))
-        y.withUnsafeMutableBufferPointer { yp in a.value.withUnsafeBufferPointer { ap in b.value.withUnsafeBufferPointer { bp in
-            for i in 0..<n {
-                (yp.baseAddress! + i * (ca + cb) * s).update(from: ap.baseAddress! + i * ca * s, count: ca * s)
-                (yp.baseAddress! + (i * (ca + cb) + ca) * s).update(from: bp.baseAddress! + i * cb * s, count: cb * s)
-            }
-        } } }
-        return record(y, inputs: [a, b]) { g in
-            var ga = Tensor(uninitialized: sa), gb = Tensor(uninitialized: sb)
-            g.withUnsafeBufferPointer { gp in
-                ga.withUnsafeMutableBufferPointer { ap in gb.withUnsafeMutableBufferPointer { bp in
+        y.withUnsafeMutableBufferPointer { yp in
+            a.value.withUnsafeBufferPointer { ap in
+                b.value.withUnsafeBufferPointer { bp in
                     for i in 0..<n {
-                        (ap.baseAddress! + i * ca * s).update(from: gp.baseAddress! + i * (ca + cb) * s, count: ca * s)
-                        (bp.baseAddress! + i * cb * s).update(from: gp.baseAddress! + (i * (ca + cb) + ca) * s, count: cb * s)
+                        (yp.baseAddress! + i * (ca + cb) * s).update(from: ap.baseAddress! + i * ca * s, count: ca * s)
+                        (yp.baseAddress! + (i * (ca + cb) + ca) * s).update(
+                            from: bp.baseAddress! + i * cb * s, count: cb * s)
                     }
-                } }
+                }
+            }
+        }
+        return record(y, inputs: [a, b]) { g in
+            var ga = Tensor(uninitialized: sa)
+            var gb = Tensor(uninitialized: sb)
+            g.withUnsafeBufferPointer { gp in
+                ga.withUnsafeMutableBufferPointer { ap in
+                    gb.withUnsafeMutableBufferPointer { bp in
+                        for i in 0..<n {
+                            (ap.baseAddress! + i * ca * s).update(
+                                from: gp.baseAddress! + i * (ca + cb) * s, count: ca * s)
+                            (bp.baseAddress! + i * cb * s).update(
+                                from: gp.baseAddress! + (i * (ca + cb) + ca) * s, count: cb * s)
+                        }
+                    }
+                }
             }
             a.accumulate(ga)
             b.accumulate(gb)
@@ -90,17 +112,22 @@ extension Tape {
     /// Voxel permutation: y[n, c, i] = x[n, c, p[i]] over the flattened spatial axes, for a
     /// permutation p of 0..<D·H·W. Its inverse is `permuteVoxels(_, inverse(p))`.
     public func permuteVoxels(_ x: Variable, _ p: [Int32]) -> Variable {
-        let s = x.shape.dropFirst(2).reduce(1, *), planes = x.value.count / max(1, s)
+        let s = x.shape.dropFirst(2).reduce(1, *)
+        let planes = x.value.count / max(1, s)
         precondition(p.count == s, "permutation of \(p.count) for \(s) voxels")
         var y = Tensor(uninitialized: x.shape)
-        x.value.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
-            for plane in 0..<planes { for i in 0..<s { yp[plane * s + i] = xp[plane * s + Int(p[i])] } }
-        } }
+        x.value.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for plane in 0..<planes { for i in 0..<s { yp[plane * s + i] = xp[plane * s + Int(p[i])] } }
+            }
+        }
         return record(y, inputs: [x]) { g in
             var dx = Tensor(uninitialized: x.shape)
-            g.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
-                for plane in 0..<planes { for i in 0..<s { dp[plane * s + Int(p[i])] = gp[plane * s + i] } }
-            } }
+            g.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { dp in
+                    for plane in 0..<planes { for i in 0..<s { dp[plane * s + Int(p[i])] = gp[plane * s + i] } }
+                }
+            }
             x.accumulate(dx)
         }
     }
@@ -115,15 +142,24 @@ extension Tape {
     // MARK: Elementwise
 
     public func add(_ a: Variable, _ b: Variable) -> Variable {
-        record(a.value + b.value, inputs: [a, b]) { g in a.accumulate(g); b.accumulate(g) }
+        record(a.value + b.value, inputs: [a, b]) { g in
+            a.accumulate(g)
+            b.accumulate(g)
+        }
     }
 
     public func sub(_ a: Variable, _ b: Variable) -> Variable {
-        record(a.value - b.value, inputs: [a, b]) { g in a.accumulate(g); b.accumulate(g * -1) }
+        record(a.value - b.value, inputs: [a, b]) { g in
+            a.accumulate(g)
+            b.accumulate(g * -1)
+        }
     }
 
     public func mul(_ a: Variable, _ b: Variable) -> Variable {
-        record(a.value * b.value, inputs: [a, b]) { g in a.accumulate(g * b.value); b.accumulate(g * a.value) }
+        record(a.value * b.value, inputs: [a, b]) { g in
+            a.accumulate(g * b.value)
+            b.accumulate(g * a.value)
+        }
     }
 
     public func scale(_ a: Variable, _ s: Float) -> Variable {
@@ -167,48 +203,76 @@ extension Tape {
     /// Instance normalization with affine parameters: per sample and channel over D·H·W,
     /// y = γ (x − μ) / √(σ² + ε) + β, with γ, β of shape [C].
     public func instanceNorm(_ x: Variable, gamma: Variable, beta: Variable, epsilon: Float = 1e-5) -> Variable {
-        let n = x.shape[0], c = x.shape[1], s = x.value.count / (n * c)
+        let n = x.shape[0]
+        let c = x.shape[1]
+        let s = x.value.count / (n * c)
         var xhat = Tensor(uninitialized: x.shape)
         var invStd = [Float](repeating: 0, count: n * c)
         var y = Tensor(uninitialized: x.shape)
-        x.value.withUnsafeBufferPointer { xp in xhat.withUnsafeMutableBufferPointer { hp in y.withUnsafeMutableBufferPointer { yp in
-            gamma.value.withUnsafeBufferPointer { gp in beta.value.withUnsafeBufferPointer { bp in
-                for plane in 0..<(n * c) {
-                    let base = plane * s
-                    var mean = 0.0
-                    for i in 0..<s { mean += Double(xp[base + i]) }
-                    mean /= Double(s)
-                    var variance = 0.0
-                    for i in 0..<s { let d = Double(xp[base + i]) - mean; variance += d * d }
-                    variance /= Double(s)
-                    let inv = Float(1 / (variance + Double(epsilon)).squareRoot())
-                    invStd[plane] = inv
-                    let ch = plane % c
-                    for i in 0..<s {
-                        let h = (xp[base + i] - Float(mean)) * inv
-                        hp[base + i] = h
-                        yp[base + i] = gp[ch] * h + bp[ch]
-                    }
-                }
-            } }
-        } } }
-        return record(y, inputs: [x, gamma, beta]) { g in
-            var dx = Tensor(uninitialized: x.shape)
-            var dgamma = Tensor(zeros: [c]), dbeta = Tensor(zeros: [c])
-            g.withUnsafeBufferPointer { gp in xhat.withUnsafeBufferPointer { hp in dx.withUnsafeMutableBufferPointer { dp in
-                gamma.value.withUnsafeBufferPointer { gam in dgamma.withUnsafeMutableBufferPointer { dg in dbeta.withUnsafeMutableBufferPointer { db in
-                    for plane in 0..<(n * c) {
-                        let base = plane * s, ch = plane % c
-                        var sumG = 0.0, sumGH = 0.0
-                        for i in 0..<s { sumG += Double(gp[base + i]); sumGH += Double(gp[base + i] * hp[base + i]) }
-                        dg[ch] += Float(sumGH); db[ch] += Float(sumG)
-                        let k = gam[ch] * invStd[plane] / Float(s)
-                        for i in 0..<s {
-                            dp[base + i] = k * (Float(s) * gp[base + i] - Float(sumG) - hp[base + i] * Float(sumGH))
+        x.value.withUnsafeBufferPointer { xp in
+            xhat.withUnsafeMutableBufferPointer { hp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    gamma.value.withUnsafeBufferPointer { gp in
+                        beta.value.withUnsafeBufferPointer { bp in
+                            for plane in 0..<(n * c) {
+                                let base = plane * s
+                                var mean = 0.0
+                                for i in 0..<s { mean += Double(xp[base + i]) }
+                                mean /= Double(s)
+                                var variance = 0.0
+                                for i in 0..<s {
+                                    let d = Double(xp[base + i]) - mean
+                                    variance += d * d
+                                }
+                                variance /= Double(s)
+                                let inv = Float(1 / (variance + Double(epsilon)).squareRoot())
+                                invStd[plane] = inv
+                                let ch = plane % c
+                                for i in 0..<s {
+                                    let h = (xp[base + i] - Float(mean)) * inv
+                                    hp[base + i] = h
+                                    yp[base + i] = gp[ch] * h + bp[ch]
+                                }
+                            }
                         }
                     }
-                } } }
-            } } }
+                }
+            }
+        }
+        return record(y, inputs: [x, gamma, beta]) { g in
+            var dx = Tensor(uninitialized: x.shape)
+            var dgamma = Tensor(zeros: [c])
+            var dbeta = Tensor(zeros: [c])
+            g.withUnsafeBufferPointer { gp in
+                xhat.withUnsafeBufferPointer { hp in
+                    dx.withUnsafeMutableBufferPointer { dp in
+                        gamma.value.withUnsafeBufferPointer { gam in
+                            dgamma.withUnsafeMutableBufferPointer { dg in
+                                dbeta.withUnsafeMutableBufferPointer { db in
+                                    for plane in 0..<(n * c) {
+                                        let base = plane * s
+                                        let ch = plane % c
+                                        var sumG = 0.0
+                                        var sumGH = 0.0
+                                        for i in 0..<s {
+                                            sumG += Double(gp[base + i])
+                                            sumGH += Double(gp[base + i] * hp[base + i])
+                                        }
+                                        dg[ch] += Float(sumGH)
+                                        db[ch] += Float(sumG)
+                                        let k = gam[ch] * invStd[plane] / Float(s)
+                                        for i in 0..<s {
+                                            dp[base + i] =
+                                                k
+                                                * (Float(s) * gp[base + i] - Float(sumG) - hp[base + i] * Float(sumGH))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             x.accumulate(dx)
             gamma.accumulate(dgamma)
             beta.accumulate(dbeta)
@@ -217,28 +281,53 @@ extension Tape {
 
     /// Dense layer: x [N, in], w [out, in], b [out] → [N, out].
     public func linear(_ x: Variable, _ w: Variable, _ b: Variable?) -> Variable {
-        let n = x.shape[0], fin = x.shape[1], fout = w.shape[0]
+        let n = x.shape[0]
+        let fin = x.shape[1]
+        let fout = w.shape[0]
         precondition(w.shape == [fout, fin], "linear weight \(w.shape) does not match input \(x.shape)")
         var y = Tensor(zeros: [n, fout])
-        x.value.withUnsafeBufferPointer { xp in w.value.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
-            BLAS.sgemm(transB: true, m: n, n: fout, k: fin, a: xp.baseAddress!, lda: fin, b: wp.baseAddress!, ldb: fin, c: yp.baseAddress!, ldc: fout)
-            if let b { b.value.withUnsafeBufferPointer { bp in for i in 0..<n { for j in 0..<fout { yp[i * fout + j] += bp[j] } } } }
-        } } }
+        x.value.withUnsafeBufferPointer { xp in
+            w.value.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    BLAS.sgemm(
+                        transB: true, m: n, n: fout, k: fin, a: xp.baseAddress!, lda: fin, b: wp.baseAddress!, ldb: fin,
+                        c: yp.baseAddress!, ldc: fout)
+                    if let b {
+                        b.value.withUnsafeBufferPointer { bp in
+                            for i in 0..<n { for j in 0..<fout { yp[i * fout + j] += bp[j] } }
+                        }
+                    }
+                }
+            }
+        }
         return record(y, inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
-            var dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
-            g.withUnsafeBufferPointer { gp in x.value.withUnsafeBufferPointer { xp in w.value.withUnsafeBufferPointer { wp in
-                dx.withUnsafeMutableBufferPointer { dxp in
-                    BLAS.sgemm(m: n, n: fin, k: fout, a: gp.baseAddress!, lda: fout, b: wp.baseAddress!, ldb: fin, c: dxp.baseAddress!, ldc: fin)
+            var dx = Tensor(zeros: x.shape)
+            var dw = Tensor(zeros: w.shape)
+            g.withUnsafeBufferPointer { gp in
+                x.value.withUnsafeBufferPointer { xp in
+                    w.value.withUnsafeBufferPointer { wp in
+                        dx.withUnsafeMutableBufferPointer { dxp in
+                            BLAS.sgemm(
+                                m: n, n: fin, k: fout, a: gp.baseAddress!, lda: fout, b: wp.baseAddress!, ldb: fin,
+                                c: dxp.baseAddress!, ldc: fin)
+                        }
+                        dw.withUnsafeMutableBufferPointer { dwp in
+                            BLAS.sgemm(
+                                transA: true, m: fout, n: fin, k: n, a: gp.baseAddress!, lda: fout, b: xp.baseAddress!,
+                                ldb: fin, c: dwp.baseAddress!, ldc: fin)
+                        }
+                    }
                 }
-                dw.withUnsafeMutableBufferPointer { dwp in
-                    BLAS.sgemm(transA: true, m: fout, n: fin, k: n, a: gp.baseAddress!, lda: fout, b: xp.baseAddress!, ldb: fin, c: dwp.baseAddress!, ldc: fin)
-                }
-            } } }
+            }
             x.accumulate(dx)
             w.accumulate(dw)
             if let b {
                 var db = Tensor(zeros: [fout])
-                g.withUnsafeBufferPointer { gp in db.withUnsafeMutableBufferPointer { dp in for i in 0..<n { for j in 0..<fout { dp[j] += gp[i * fout + j] } } } }
+                g.withUnsafeBufferPointer { gp in
+                    db.withUnsafeMutableBufferPointer { dp in
+                        for i in 0..<n { for j in 0..<fout { dp[j] += gp[i * fout + j] } }
+                    }
+                }
                 b.accumulate(db)
             }
         }
@@ -247,12 +336,16 @@ extension Tape {
     // MARK: Reductions and losses (scalars, shape [])
 
     public func sum(_ x: Variable) -> Variable {
-        record(Tensor(scalar: Float(x.value.sum)), inputs: [x]) { g in x.accumulate(Tensor(repeating: g.scalar, shape: x.shape)) }
+        record(Tensor(scalar: Float(x.value.sum)), inputs: [x]) { g in
+            x.accumulate(Tensor(repeating: g.scalar, shape: x.shape))
+        }
     }
 
     public func mean(_ x: Variable) -> Variable {
         let n = Float(x.value.count)
-        return record(Tensor(scalar: Float(x.value.mean)), inputs: [x]) { g in x.accumulate(Tensor(repeating: g.scalar / n, shape: x.shape)) }
+        return record(Tensor(scalar: Float(x.value.mean)), inputs: [x]) { g in
+            x.accumulate(Tensor(repeating: g.scalar / n, shape: x.shape))
+        }
     }
 
     /// Mean squared error over all elements.
@@ -271,21 +364,31 @@ extension Tape {
     public func pearson(_ a: Variable, _ b: Variable, epsilon: Double = 1e-12) -> Variable {
         precondition(a.value.count == b.value.count, "pearson of \(a.shape) and \(b.shape)")
         let n = Double(a.value.count)
-        let ma = a.value.mean, mb = b.value.mean
-        var sab = 0.0, saa = 0.0, sbb = 0.0
-        a.value.withUnsafeBufferPointer { ap in b.value.withUnsafeBufferPointer { bp in
-            for i in 0..<ap.count {
-                let x = Double(ap[i]) - ma, y = Double(bp[i]) - mb
-                sab += x * y; saa += x * x; sbb += y * y
+        let ma = a.value.mean
+        let mb = b.value.mean
+        var sab = 0.0
+        var saa = 0.0
+        var sbb = 0.0
+        a.value.withUnsafeBufferPointer { ap in
+            b.value.withUnsafeBufferPointer { bp in
+                for i in 0..<ap.count {
+                    let x = Double(ap[i]) - ma
+                    let y = Double(bp[i]) - mb
+                    sab += x * y
+                    saa += x * x
+                    sbb += y * y
+                }
             }
-        } }
+        }
         let denom = (saa * sbb).squareRoot() + epsilon
         let r = sab / denom
         return record(Tensor(scalar: Float(r)), inputs: [a, b]) { g in
             let gs = Double(g.scalar)
             // dr/da_i = (b_i − mb)/denom − r (a_i − ma)/saa, and symmetrically (n-independent means cancel).
-            let ka = gs / denom, kaa = gs * r / max(saa, epsilon)
-            let kb = gs / denom, kbb = gs * r / max(sbb, epsilon)
+            let ka = gs / denom
+            let kaa = gs * r / max(saa, epsilon)
+            let kb = gs / denom
+            let kbb = gs * r / max(sbb, epsilon)
             if a.requiresGrad {
                 a.accumulate(a.value.zip(b.value) { x, y in Float(ka * (Double(y) - mb) - kaa * (Double(x) - ma)) })
             }
@@ -310,19 +413,27 @@ extension Tape {
     /// KL divergence of the batch's code distribution from N(0, I): codes [B, K], per dimension the
     /// batch mean μ and variance v, ½ Σₖ (μ² + v − log v − 1).
     public func klToStandardNormal(_ codes: Variable, epsilon: Double = 1e-6) -> Variable {
-        let b = codes.shape[0], k = codes.shape[1]
+        let b = codes.shape[0]
+        let k = codes.shape[1]
         let c = codes.value.scalars.map(Double.init)
-        var mu = [Double](repeating: 0, count: k), v = [Double](repeating: 0, count: k)
+        var mu = [Double](repeating: 0, count: k)
+        var v = [Double](repeating: 0, count: k)
         for i in 0..<b { for j in 0..<k { mu[j] += c[i * k + j] / Double(b) } }
         for i in 0..<b { for j in 0..<k { v[j] += (c[i * k + j] - mu[j]) * (c[i * k + j] - mu[j]) / Double(b) } }
         var value = 0.0
-        for j in 0..<k { let vv = v[j] + epsilon; value += 0.5 * (mu[j] * mu[j] + vv - Foundation.log(vv) - 1) }
+        for j in 0..<k {
+            let vv = v[j] + epsilon
+            value += 0.5 * (mu[j] * mu[j] + vv - Foundation.log(vv) - 1)
+        }
         return record(Tensor(scalar: Float(value)), inputs: [codes]) { g in
             var grad = [Float](repeating: 0, count: b * k)
-            for i in 0..<b { for j in 0..<k {
-                let vv = v[j] + epsilon
-                grad[i * k + j] = Float(Double(g.scalar) * (mu[j] + (1 - 1 / vv) * (c[i * k + j] - mu[j])) / Double(b))
-            } }
+            for i in 0..<b {
+                for j in 0..<k {
+                    let vv = v[j] + epsilon
+                    grad[i * k + j] = Float(
+                        Double(g.scalar) * (mu[j] + (1 - 1 / vv) * (c[i * k + j] - mu[j])) / Double(b))
+                }
+            }
             codes.accumulate(Tensor(shape: [b, k], values: grad))
         }
     }

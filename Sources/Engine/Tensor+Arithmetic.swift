@@ -5,7 +5,10 @@ import Voxels
 @usableFromInline
 func elementwiseRanges(_ count: Int, _ body: (Range<Int>) -> Void) {
     let parts = count >= 1 << 17 ? EngineThreads.count : 1
-    if parts == 1 { body(0..<count); return }
+    if parts == 1 {
+        body(0..<count)
+        return
+    }
     Parallel.forEach(parts) { p in body((p * count / parts)..<((p + 1) * count / parts)) }
 }
 
@@ -14,10 +17,13 @@ extension Tensor {
     @inlinable
     public func map(_ f: (Float) -> Float) -> Tensor {
         var out = Tensor(uninitialized: shape)
-        withUnsafeBufferPointer { src in out.withUnsafeMutableBufferPointer { dst in
-            let s = src.baseAddress!, d = dst.baseAddress!
-            elementwiseRanges(src.count) { range in for i in range { d[i] = f(s[i]) } }
-        } }
+        withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!
+                let d = dst.baseAddress!
+                elementwiseRanges(src.count) { range in for i in range { d[i] = f(s[i]) } }
+            }
+        }
         return out
     }
 
@@ -26,19 +32,27 @@ extension Tensor {
     public func zip(_ other: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(shape == other.shape, "shapes \(shape) and \(other.shape) differ")
         var out = Tensor(uninitialized: shape)
-        withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in out.withUnsafeMutableBufferPointer { o in
-            let ap = a.baseAddress!, bp = b.baseAddress!, op = o.baseAddress!
-            elementwiseRanges(a.count) { range in for i in range { op[i] = f(ap[i], bp[i]) } }
-        } } }
+        withUnsafeBufferPointer { a in
+            other.withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { o in
+                    let ap = a.baseAddress!
+                    let bp = b.baseAddress!
+                    let op = o.baseAddress!
+                    elementwiseRanges(a.count) { range in for i in range { op[i] = f(ap[i], bp[i]) } }
+                }
+            }
+        }
         return out
     }
 
     /// self += other (same shape), in place.
     public mutating func add(_ other: Tensor, scaledBy alpha: Float = 1) {
         precondition(count == other.count, "shapes \(shape) and \(other.shape) differ")
-        other.withUnsafeBufferPointer { b in withUnsafeMutableBufferPointer { a in
-            for i in 0..<a.count { a[i] += alpha * b[i] }
-        } }
+        other.withUnsafeBufferPointer { b in
+            withUnsafeMutableBufferPointer { a in
+                for i in 0..<a.count { a[i] += alpha * b[i] }
+            }
+        }
     }
 
     public static func + (a: Tensor, b: Tensor) -> Tensor { a.zip(b, +) }
@@ -61,11 +75,13 @@ extension Tensor {
     /// Largest absolute difference to another tensor of the same shape.
     public func maxAbsDifference(_ other: Tensor) -> Float {
         precondition(count == other.count)
-        return withUnsafeBufferPointer { a in other.withUnsafeBufferPointer { b in
-            var m: Float = 0
-            for i in 0..<a.count { m = Swift.max(m, abs(a[i] - b[i])) }
-            return m
-        } }
+        return withUnsafeBufferPointer { a in
+            other.withUnsafeBufferPointer { b in
+                var m: Float = 0
+                for i in 0..<a.count { m = Swift.max(m, abs(a[i] - b[i])) }
+                return m
+            }
+        }
     }
 
     /// Largest absolute value.

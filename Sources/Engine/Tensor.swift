@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 import Voxels
 
 /// Reference-counted, 64-byte-aligned float32 storage behind `Tensor` (copied on write).
@@ -133,7 +133,9 @@ public struct Tensor: Sendable, CustomStringConvertible {
     }
 
     /// Writes the elements in place (copies first when the storage is shared).
-    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R)
+        rethrows -> R
+    {
         if !isKnownUniquelyReferenced(&storage) {
             let copy = FloatStorage(count: storage.count, zeroed: false)
             copy.pointer.update(from: storage.pointer, count: storage.count)
@@ -159,7 +161,10 @@ public struct Tensor: Sendable, CustomStringConvertible {
     public subscript(_ index: Int...) -> Float {
         precondition(index.count == rank, "index \(index) does not match rank \(rank)")
         var offset = 0
-        for (i, n) in Swift.zip(index, shape) { precondition(i >= 0 && i < n, "index \(index) out of \(shape)"); offset = offset * n + i }
+        for (i, n) in Swift.zip(index, shape) {
+            precondition(i >= 0 && i < n, "index \(index) out of \(shape)")
+            offset = offset * n + i
+        }
         return basePointer[offset]
     }
 

@@ -17,23 +17,39 @@ public final class UNet3D: Module {
 
     /// - Parameters: depth: number of levels (3 = two poolings); base: channels of the first level.
     ///   outputReLU: end with ReLU and a learned per-channel scale and offset (1×1×1 convolution).
-    public init(inChannels: Int = 1, outChannels: Int = 1, base: Int = 16, depth: Int = 3, slope: Float = 0.2, outputReLU: Bool = false,
-                initializer: WeightInit = .orthogonal, seed: UInt64) {
+    public init(
+        inChannels: Int = 1, outChannels: Int = 1, base: Int = 16, depth: Int = 3, slope: Float = 0.2,
+        outputReLU: Bool = false,
+        initializer: WeightInit = .orthogonal, seed: UInt64
+    ) {
         precondition(depth >= 1)
         self.depth = depth
         self.slope = slope
         var s = seed
-        func next() -> UInt64 { s &+= 0x9E37_79B9; return s }
+        func next() -> UInt64 {
+            s &+= 0x9E37_79B9
+            return s
+        }
         var down: [(Conv3d, Conv3d)] = []
         for level in 0..<depth {
-            let cin = level == 0 ? inChannels : base << (level - 1), c = base << level
-            down.append((Conv3d(cin, c, initializer: initializer, seed: next()), Conv3d(c, c, initializer: initializer, seed: next())))
+            let cin = level == 0 ? inChannels : base << (level - 1)
+            let c = base << level
+            down.append(
+                (
+                    Conv3d(cin, c, initializer: initializer, seed: next()),
+                    Conv3d(c, c, initializer: initializer, seed: next())
+                ))
         }
-        var ups: [ConvTranspose3d] = [], upConvs: [(Conv3d, Conv3d)] = []
+        var ups: [ConvTranspose3d] = []
+        var upConvs: [(Conv3d, Conv3d)] = []
         for level in stride(from: depth - 2, through: 0, by: -1) {
             let c = base << level
             ups.append(ConvTranspose3d(2 * c, c, initializer: initializer, seed: next()))
-            upConvs.append((Conv3d(2 * c, c, initializer: initializer, seed: next()), Conv3d(c, c, initializer: initializer, seed: next())))
+            upConvs.append(
+                (
+                    Conv3d(2 * c, c, initializer: initializer, seed: next()),
+                    Conv3d(c, c, initializer: initializer, seed: next())
+                ))
         }
         self.down = down
         self.ups = ups
@@ -88,13 +104,18 @@ public final class UNet3D: Module {
         var total = 0.0
         for (level, (a, b)) in down.enumerated() {
             let vl = v / Double(1 << (3 * level))
-            total += 2 * 27 * Double(a.weight.shape[1] * a.weight.shape[0]) * vl + 2 * 27 * Double(b.weight.shape[1] * b.weight.shape[0]) * vl
+            total +=
+                2 * 27 * Double(a.weight.shape[1] * a.weight.shape[0]) * vl + 2 * 27
+                * Double(b.weight.shape[1] * b.weight.shape[0]) * vl
         }
         for (i, u) in ups.enumerated() {
-            let level = depth - 2 - i, vl = v / Double(1 << (3 * level))
+            let level = depth - 2 - i
+            let vl = v / Double(1 << (3 * level))
             total += 2 * 8 * Double(u.weight.shape[0] * u.weight.shape[1]) * vl / 8
             let (a, b) = upConvs[i]
-            total += 2 * 27 * Double(a.weight.shape[1] * a.weight.shape[0]) * vl + 2 * 27 * Double(b.weight.shape[1] * b.weight.shape[0]) * vl
+            total +=
+                2 * 27 * Double(a.weight.shape[1] * a.weight.shape[0]) * vl + 2 * 27
+                * Double(b.weight.shape[1] * b.weight.shape[0]) * vl
         }
         if let tail { total += 2 * Double(tail.weight.shape[0] * tail.weight.shape[1]) * v }
         return total + 2 * Double(head.weight.shape[0] * head.weight.shape[1]) * v

@@ -1,4 +1,5 @@
 import Synchronization
+
 /// A tensor in a differentiable computation: its value, and the gradient of the loss with respect
 /// to it once `Tape.backward` has run. Parameters are long-lived variables whose gradients
 /// accumulate across backward passes until `zeroGradient()`.

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 import Voxels
 
 /// 3×3×3 stride-1 "same" convolutions by Winograd's minimal filtering F(m×m×m, 3×3×3).
@@ -34,49 +34,84 @@ enum WinogradConvolution {
 
     /// y = conv(x, w) + b, then LeakyReLU with `slope` when given; x [N, Cin, D, H, W], w [Cout, Cin, 3, 3, 3].
     /// The transformed kernel comes from (and goes to) `TransformedKernelCache` when `cacheKernel`.
-    static func forward(_ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>, cacheKernel: Bool = true) {
+    static func forward(
+        _ x: UnsafePointer<Float>, weight w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>, cacheKernel: Bool = true
+    ) {
         func run<T: WinogradTiling>(_: T.Type) {
             let make = { transformedKernel(w, cout: g.cout, cin: g.cin, by: T.kernelTransform) }
-            let u = cacheKernel ? TransformedKernelCache.shared.kernel(for: w, count: g.cout * g.cin * 27, points: T.points, make: make) : make()
-            u.withUnsafeBufferPointer { forward(x, kernel: $0.baseAddress!, bias: bias, geometry: g, leakySlope: leakySlope, into: y, tiling: T.self) }
+            let u =
+                cacheKernel
+                ? TransformedKernelCache.shared.kernel(for: w, count: g.cout * g.cin * 27, points: T.points, make: make)
+                : make()
+            u.withUnsafeBufferPointer {
+                forward(
+                    x, kernel: $0.baseAddress!, bias: bias, geometry: g, leakySlope: leakySlope, into: y, tiling: T.self
+                )
+            }
         }
         run(tiling(for: g))
     }
 
     /// U [t³][Cout][Cin]: the kernel w [Cout, Cin, 3, 3, 3] transformed by G (t × 3) along z, y and x.
     static func transformedKernel(_ w: UnsafePointer<Float>, cout: Int, cin: Int, by gm: [[Float]]) -> [Float] {
-        let t = gm.count, tt = t * t, points = tt * t
+        let t = gm.count
+        let tt = t * t
+        let points = tt * t
         let gFlat = gm.flatMap { $0 }
         var u = [Float](repeating: 0, count: points * cout * cin)
-        u.withUnsafeMutableBufferPointer { ub in gFlat.withUnsafeBufferPointer { gb in
-            let up = ub.baseAddress!, g = gb.baseAddress!
-            Parallel.forEach(cout) { co in
-                var alongX = [Float](repeating: 0, count: 9 * t), alongY = [Float](repeating: 0, count: 3 * tt)
-                alongX.withUnsafeMutableBufferPointer { xb in alongY.withUnsafeMutableBufferPointer { yb in
-                    let ax = xb.baseAddress!, ay = yb.baseAddress!
-                    for ci in 0..<cin {
-                        let k = w + (co &* cin &+ ci) &* 27
-                        for r in 0..<9 { for a in 0..<t {  // rows (kz, ky): x 3 → t
-                            ax[r &* t &+ a] = g[a &* 3] * k[r &* 3] + g[a &* 3 &+ 1] * k[r &* 3 &+ 1] + g[a &* 3 &+ 2] * k[r &* 3 &+ 2]
-                        } }
-                        for kz in 0..<3 { for b in 0..<t { for a in 0..<t {  // y 3 → t
-                            let s = ax + (kz &* 3 &* t &+ a)
-                            ay[(kz &* t &+ b) &* t &+ a] = g[b &* 3] * s[0] + g[b &* 3 &+ 1] * s[t] + g[b &* 3 &+ 2] * s[2 &* t]
-                        } } }
-                        for c in 0..<t { for ba in 0..<tt {  // z 3 → t
-                            up[((c &* tt &+ ba) &* cout &+ co) &* cin &+ ci] = g[c &* 3] * ay[ba] + g[c &* 3 &+ 1] * ay[tt &+ ba] + g[c &* 3 &+ 2] * ay[2 &* tt &+ ba]
-                        } }
+        u.withUnsafeMutableBufferPointer { ub in
+            gFlat.withUnsafeBufferPointer { gb in
+                let up = ub.baseAddress!
+                let g = gb.baseAddress!
+                Parallel.forEach(cout) { co in
+                    var alongX = [Float](repeating: 0, count: 9 * t)
+                    var alongY = [Float](repeating: 0, count: 3 * tt)
+                    alongX.withUnsafeMutableBufferPointer { xb in
+                        alongY.withUnsafeMutableBufferPointer { yb in
+                            let ax = xb.baseAddress!
+                            let ay = yb.baseAddress!
+                            for ci in 0..<cin {
+                                let k = w + (co &* cin &+ ci) &* 27
+                                for r in 0..<9 {
+                                    for a in 0..<t {  // rows (kz, ky): x 3 → t
+                                        ax[r &* t &+ a] =
+                                            g[a &* 3] * k[r &* 3] + g[a &* 3 &+ 1] * k[r &* 3 &+ 1] + g[a &* 3 &+ 2]
+                                            * k[r &* 3 &+ 2]
+                                    }
+                                }
+                                for kz in 0..<3 {
+                                    for b in 0..<t {
+                                        for a in 0..<t {  // y 3 → t
+                                            let s = ax + (kz &* 3 &* t &+ a)
+                                            ay[(kz &* t &+ b) &* t &+ a] =
+                                                g[b &* 3] * s[0] + g[b &* 3 &+ 1] * s[t] + g[b &* 3 &+ 2] * s[2 &* t]
+                                        }
+                                    }
+                                }
+                                for c in 0..<t {
+                                    for ba in 0..<tt {  // z 3 → t
+                                        up[((c &* tt &+ ba) &* cout &+ co) &* cin &+ ci] =
+                                            g[c &* 3] * ay[ba] + g[c &* 3 &+ 1] * ay[tt &+ ba] + g[c &* 3 &+ 2]
+                                            * ay[2 &* tt &+ ba]
+                                    }
+                                }
+                            }
+                        }
                     }
-                } }
+                }
             }
-        } }
+        }
         return u
     }
 
-    static func forward<T: WinogradTiling>(_ x: UnsafePointer<Float>, kernel u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                           geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>, tiling: T.Type) {
-        let blocks = Blocks(g, tiling: T.self), points = T.points, txp = blocks.txp
+    static func forward<T: WinogradTiling>(
+        _ x: UnsafePointer<Float>, kernel u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        geometry g: ConvGeometry, leakySlope: Float?, into y: UnsafeMutablePointer<Float>, tiling: T.Type
+    ) {
+        let blocks = Blocks(g, tiling: T.self)
+        let points = T.points
+        let txp = blocks.txp
         let (cin, cout) = (g.cin, g.cout)
         Parallel.forEach(blocks.count) { job in
             let (sample, iz, rows) = blocks.block(job)
@@ -87,15 +122,20 @@ enum WinogradConvolution {
                 let v = ws.floats(points * (cin + cout) * tiles + T.scratchFloats(txp: txp))
                 let mm = v + points * cin * tiles
                 let scratch = mm + points * cout * tiles
-                transformInputs(x + sample * cin * g.inVoxels, g, iz: iz, rows: rows, txp: txp, scratch: scratch, into: v, tiling: T.self)
+                transformInputs(
+                    x + sample * cin * g.inVoxels, g, iz: iz, rows: rows, txp: txp, scratch: scratch, into: v,
+                    tiling: T.self)
                 for p in 0..<points {
-                    BLAS.sgemm(m: cout, n: tiles, k: cin, a: u + p * cout * cin, lda: cin,
-                               b: v + p * cin * tiles, ldb: tiles, c: mm + p * cout * tiles, ldc: tiles)
+                    BLAS.sgemm(
+                        m: cout, n: tiles, k: cin, a: u + p * cout * cin, lda: cin,
+                        b: v + p * cin * tiles, ldb: tiles, c: mm + p * cout * tiles, ldc: tiles)
                 }
                 for co in 0..<cout {
                     for iy in rows {
-                        T.transformOutput(mm + co * tiles + (iy - rows.lowerBound) * txp, pointStride: cout * tiles, g, iz: iz, iy: iy, txp: txp,
-                                          bias: bias?[co] ?? 0, slope: leakySlope, scratch: scratch, into: ys + co * g.outVoxels)
+                        T.transformOutput(
+                            mm + co * tiles + (iy - rows.lowerBound) * txp, pointStride: cout * tiles, g, iz: iz,
+                            iy: iy, txp: txp,
+                            bias: bias?[co] ?? 0, slope: leakySlope, scratch: scratch, into: ys + co * g.outVoxels)
                     }
                 }
             }
@@ -119,7 +159,8 @@ enum WinogradConvolution {
 
         init<T: WinogradTiling>(_ g: ConvGeometry, tiling: T.Type) {
             let m = T.outputTile
-            let tz = (g.od + m - 1) / m, tx = (g.ow + m - 1) / m
+            let tz = (g.od + m - 1) / m
+            let tx = (g.ow + m - 1) / m
             tileRows = (g.oh + m - 1) / m
             txp = (tx + lanes - 1) / lanes * lanes
             rowsPerBlock = max(1, min(tileRows, blockBytes / (4 * T.points * (g.cin + g.cout) * txp)))
@@ -136,13 +177,16 @@ enum WinogradConvolution {
     }
 
     /// V [points][Cin][tiles] of a block (tile plane iz, tile `rows`) of one sample `x` [Cin, D, H, W].
-    static func transformInputs<T: WinogradTiling>(_ x: UnsafePointer<Float>, _ g: ConvGeometry, iz: Int, rows: Range<Int>, txp: Int,
-                                                   scratch: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>, tiling: T.Type) {
+    static func transformInputs<T: WinogradTiling>(
+        _ x: UnsafePointer<Float>, _ g: ConvGeometry, iz: Int, rows: Range<Int>, txp: Int,
+        scratch: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>, tiling: T.Type
+    ) {
         let tiles = rows.count * txp
         for ci in 0..<g.cin {
             for iy in rows {
-                T.transformInput(x + ci * g.inVoxels, g, iz: iz, iy: iy, txp: txp, scratch: scratch,
-                                 into: v + ci * tiles + (iy - rows.lowerBound) * txp, pointStride: g.cin * tiles)
+                T.transformInput(
+                    x + ci * g.inVoxels, g, iz: iz, iy: iy, txp: txp, scratch: scratch,
+                    into: v + ci * tiles + (iy - rows.lowerBound) * txp, pointStride: g.cin * tiles)
             }
         }
     }
@@ -161,8 +205,10 @@ enum WinogradConvolution {
 
     /// Calls `body(r, row)` for each output row of tile row (iz, iy) inside the volume: r = oz·m + oy
     /// for the row's place (oz, oy) in the m×m tiles, `row` its first voxel in `plane` [Do, Ho, Wo].
-    @inline(__always) static func forEachOutputRow(_ g: ConvGeometry, m: Int, iz: Int, iy: Int, plane: UnsafeMutablePointer<Float>,
-                                                   _ body: (Int, UnsafeMutablePointer<Float>) -> Void) {
+    @inline(__always) static func forEachOutputRow(
+        _ g: ConvGeometry, m: Int, iz: Int, iy: Int, plane: UnsafeMutablePointer<Float>,
+        _ body: (Int, UnsafeMutablePointer<Float>) -> Void
+    ) {
         for oz in 0..<m {
             let z = m &* iz &+ oz
             guard z < g.od else { break }
@@ -197,12 +243,14 @@ protocol WinogradTiling {
     static func scratchFloats(txp: Int) -> Int
     /// The t³ transformed values of every tile in tile row (iz, iy) of one input channel `plane`
     /// [D, H, W], written to `out + p · pointStride + ix` for ix < txp (padding tiles read zeros).
-    static func transformInput(_ plane: UnsafePointer<Float>, _ g: ConvGeometry, iz: Int, iy: Int, txp: Int,
-                               scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, pointStride: Int)
+    static func transformInput(
+        _ plane: UnsafePointer<Float>, _ g: ConvGeometry, iz: Int, iy: Int, txp: Int,
+        scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, pointStride: Int)
     /// Inverse transform of tile row (iz, iy) of one output channel: reads `m + p · pointStride + ix`,
     /// adds the bias, applies LeakyReLU, and writes the outputs inside the volume to `plane` [Do, Ho, Wo].
-    static func transformOutput(_ m: UnsafePointer<Float>, pointStride: Int, _ g: ConvGeometry, iz: Int, iy: Int, txp: Int,
-                                bias: Float, slope: Float?, scratch: UnsafeMutablePointer<Float>, into plane: UnsafeMutablePointer<Float>)
+    static func transformOutput(
+        _ m: UnsafePointer<Float>, pointStride: Int, _ g: ConvGeometry, iz: Int, iy: Int, txp: Int,
+        bias: Float, slope: Float?, scratch: UnsafeMutablePointer<Float>, into plane: UnsafeMutablePointer<Float>)
 }
 
 /// Recently transformed kernels, so inference, which runs the same layers over and over (one call
@@ -214,8 +262,16 @@ final class TransformedKernelCache: Sendable {
     static let shared = TransformedKernelCache()
     static let limitBytes = 64 << 20
 
-    private struct Key: Hashable { let address: UInt; let count: Int; let points: Int }
-    private struct Entry { let weights: [Float]; let kernel: [Float]; var bytes: Int { 4 * (weights.count + kernel.count) } }
+    private struct Key: Hashable {
+        let address: UInt
+        let count: Int
+        let points: Int
+    }
+    private struct Entry {
+        let weights: [Float]
+        let kernel: [Float]
+        var bytes: Int { 4 * (weights.count + kernel.count) }
+    }
     private struct State {
         var entries: [Key: Entry] = [:]
         var order: [Key] = []

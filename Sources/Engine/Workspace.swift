@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 
 /// Per-thread scratch buffers of floats, reused across calls (im2col columns, partial sums), so
 /// hot loops do not allocate.

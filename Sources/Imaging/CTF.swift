@@ -2,7 +2,8 @@ import Foundation
 import Voxels
 
 /// The contrast transfer function of a transmission electron microscope (weak-phase approximation):
-/// CTF(k) = −[√(1 − A²) sin χ(k) + A cos χ(k)] · exp(−B k² / 4), χ(k) = π λ Δf k² − π/2 · Cs λ³ k⁴,
+/// CTF(k) = −[√(1 − A²) sin χ(k) + A cos χ(k)] · exp(−B k² / 4),
+/// χ(k) = π λ Δf k² − π/2 · Cs λ³ k⁴,
 /// with k in 1/Å, defocus Δf in Å (positive = underfocus), λ the relativistic electron wavelength.
 /// Negative values at low frequency mean dark protein on a bright background, as in experimental
 /// data.
@@ -18,9 +19,15 @@ public struct CTF: Sendable {
     /// B-factor in Å² (envelope exp(−B k²/4)).
     public var bFactor: Double = 0
 
-    public init(defocus: Double, voltage: Double = 300_000, sphericalAberration: Double = 2.7e7, amplitudeContrast: Double = 0.07, bFactor: Double = 0) {
-        self.defocus = defocus; self.voltage = voltage; self.sphericalAberration = sphericalAberration
-        self.amplitudeContrast = amplitudeContrast; self.bFactor = bFactor
+    public init(
+        defocus: Double, voltage: Double = 300_000, sphericalAberration: Double = 2.7e7,
+        amplitudeContrast: Double = 0.07, bFactor: Double = 0
+    ) {
+        self.defocus = defocus
+        self.voltage = voltage
+        self.sphericalAberration = sphericalAberration
+        self.amplitudeContrast = amplitudeContrast
+        self.bFactor = bFactor
     }
 
     /// Relativistic electron wavelength in Å: 12.2643 / √(V (1 + 0.978466e-6 V)).
@@ -41,7 +48,8 @@ public struct CTF: Sendable {
 
     /// Phase flipping: multiplies the spectrum by the sign of the CTF (2D, per z-plane image).
     public func phaseFlip(_ image: Volume, voxelSize: Double) -> Volume {
-        FourierFilter.apply(image) { kx, ky, _ in value(at: (kx * kx + ky * ky).squareRoot() / voxelSize) >= 0 ? 1 : -1 }
+        FourierFilter.apply(image) { kx, ky, _ in value(at: (kx * kx + ky * ky).squareRoot() / voxelSize) >= 0 ? 1 : -1
+        }
     }
 
     /// Multiplies a 3D volume by the CTF of |k| (an isotropic approximation for volumes).

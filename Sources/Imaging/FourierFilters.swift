@@ -10,7 +10,8 @@ public enum FourierFilter {
     /// back. The mask must be real and even (mask(−k) = mask(k)) for a real result.
     public static func apply(_ volume: Volume, mask: (Double, Double, Double) -> Double) -> Volume {
         let s = volume.shape
-        let (d, h, w) = (s.z, s.y, s.x), wc = w / 2 + 1
+        let (d, h, w) = (s.z, s.y, s.x)
+        let wc = w / 2 + 1
         var real = volume.converted(to: .float32)
         let bins = d * h * wc
         var spectrum = [Float](repeating: 0, count: 2 * bins)
@@ -26,7 +27,8 @@ public enum FourierFilter {
                         for kx in 0..<wc {
                             let m = Float(mask(Double(kx) / Double(w), fy, fz)) * scale
                             let i = (kz * h + ky) * wc + kx
-                            base[2 * i] *= m; base[2 * i + 1] *= m
+                            base[2 * i] *= m
+                            base[2 * i + 1] *= m
                         }
                     }
                 }
@@ -43,7 +45,8 @@ public enum FourierFilter {
     /// `mask(kx, ky, kz)` (cycles/voxel, signed) sampled on the r2c half spectrum of a volume of
     /// `shape`: [kz][ky][kx] with kx in 0…nx/2, the layout `FFTPlans.forward` writes.
     public static func halfSpectrum(_ shape: Extent3, mask: (Double, Double, Double) -> Double) -> [Float] {
-        let (d, h, w) = (shape.z, shape.y, shape.x), wc = w / 2 + 1
+        let (d, h, w) = (shape.z, shape.y, shape.x)
+        let wc = w / 2 + 1
         var out = [Float](repeating: 0, count: d * h * wc)
         for kz in 0..<d {
             let fz = frequency(kz, d)
@@ -68,9 +71,17 @@ public enum FourierFilter {
     static func edge(_ k: Double, low: Double, high: Double, rolloff: Double) -> Double {
         var v = 1.0
         if low > 0 {
-            if k < low - rolloff { v = 0 } else if k < low { v *= 0.5 - 0.5 * cos(Double.pi * (k - low + rolloff) / max(rolloff, 1e-12)) }
+            if k < low - rolloff {
+                v = 0
+            } else if k < low {
+                v *= 0.5 - 0.5 * cos(Double.pi * (k - low + rolloff) / max(rolloff, 1e-12))
+            }
         }
-        if k > high + rolloff { v = 0 } else if k > high { v *= 0.5 + 0.5 * cos(Double.pi * (k - high) / max(rolloff, 1e-12)) }
+        if k > high + rolloff {
+            v = 0
+        } else if k > high {
+            v *= 0.5 + 0.5 * cos(Double.pi * (k - high) / max(rolloff, 1e-12))
+        }
         return v
     }
 }
@@ -88,7 +99,9 @@ public struct MissingWedge: Sendable {
     public let beam: BeamAxis
 
     public init(minDegrees: Double = -60, maxDegrees: Double = 60, beam: BeamAxis = .z) {
-        self.minDegrees = minDegrees; self.maxDegrees = maxDegrees; self.beam = beam
+        self.minDegrees = minDegrees
+        self.maxDegrees = maxDegrees
+        self.beam = beam
     }
 
     /// 1 where the component (cycles/voxel) is measured, 0 in the missing wedge (the origin is measured).
@@ -113,7 +126,10 @@ public struct MissingWedge: Sendable {
     public func degreesIntoWedge(kx: Double, kz: Double) -> Double {
         guard maxDegrees - minDegrees < 180, let theta = angle(kx: kx, kz: kz) else { return -90 }
         if theta >= minDegrees && theta <= maxDegrees { return -min(theta - minDegrees, maxDegrees - theta) }
-        func positive(_ a: Double) -> Double { let r = a.truncatingRemainder(dividingBy: 180); return r < 0 ? r + 180 : r }
+        func positive(_ a: Double) -> Double {
+            let r = a.truncatingRemainder(dividingBy: 180)
+            return r < 0 ? r + 180 : r
+        }
         return min(positive(minDegrees - theta), positive(theta - maxDegrees))
     }
 
@@ -121,7 +137,8 @@ public struct MissingWedge: Sendable {
     /// transition `transition` degrees wide centred on the wedge's edges (0: a hard edge, where the
     /// edge itself counts as measured). The origin is measured.
     public func wedgeWeight(kx: Double, ky: Double, kz: Double, transition: Double) -> Double {
-        let d = degreesIntoWedge(kx: kx, kz: kz), h = transition / 2
+        let d = degreesIntoWedge(kx: kx, kz: kz)
+        let h = transition / 2
         if d <= -h || (transition == 0 && d <= 0) { return 0 }
         if d >= h { return 1 }
         return 0.5 - 0.5 * cos(Double.pi * (d + h) / transition)

@@ -35,7 +35,8 @@ public enum GaussianFilter {
     /// Along x, row by row: each row is copied with reflected margins, then the output row is a sum
     /// of shifted copies (vectorized over x).
     static func passX(_ p: UnsafeMutablePointer<Float>, _ s: Extent3, _ w: [Float]) {
-        let r = w.count / 2, n = s.x
+        let r = w.count / 2
+        let n = s.x
         let rows = s.y * s.z
         let parts = min(rows, 4 * EngineThreadCount.value)
         w.withUnsafeBufferPointer { wk in
@@ -45,14 +46,19 @@ public enum GaussianFilter {
                 defer { padded.deallocate() }
                 for row in (part * rows / parts)..<((part + 1) * rows / parts) {
                     let line = p + row * n
-                    for i in 0..<r { padded[i] = line[reflectIndex(i - r, n)]; padded[n + r + i] = line[reflectIndex(n + i, n)] }
+                    for i in 0..<r {
+                        padded[i] = line[reflectIndex(i - r, n)]
+                        padded[n + r + i] = line[reflectIndex(n + i, n)]
+                    }
                     (padded + r).update(from: line, count: n)
                     let c = padded + r
                     let w0 = wp[0]
                     for i in 0..<n { line[i] = w0 * c[i] }
                     if r == 0 { continue }
                     for k in 1...r {
-                        let wk = wp[k], a = c - k, b = c + k
+                        let wk = wp[k]
+                        let a = c - k
+                        let b = c + k
                         for i in 0..<n { line[i] += wk * (a[i] + b[i]) }
                     }
                 }
@@ -68,7 +74,9 @@ public enum GaussianFilter {
             let copy = UnsafeMutablePointer<Float>.allocate(capacity: nx * ny)
             defer { copy.deallocate() }
             copy.update(from: plane, count: nx * ny)
-            filterRows(count: ny, length: nx, weights: w, source: { UnsafePointer(copy + $0 * nx) }, destination: { plane + $0 * nx })
+            filterRows(
+                count: ny, length: nx, weights: w, source: { UnsafePointer(copy + $0 * nx) },
+                destination: { plane + $0 * nx })
         }
     }
 
@@ -79,23 +87,29 @@ public enum GaussianFilter {
             let slab = UnsafeMutablePointer<Float>.allocate(capacity: nx * nz)
             defer { slab.deallocate() }
             for z in 0..<nz { (slab + z * nx).update(from: p + (z * ny + y) * nx, count: nx) }
-            filterRows(count: nz, length: nx, weights: w, source: { UnsafePointer(slab + $0 * nx) }, destination: { p + ($0 * ny + y) * nx })
+            filterRows(
+                count: nz, length: nx, weights: w, source: { UnsafePointer(slab + $0 * nx) },
+                destination: { p + ($0 * ny + y) * nx })
         }
     }
 
     /// out(i) = Σₖ w[k] · in(reflect(i + k)) for rows i in 0..<count of `length` floats each: the
     /// 1D filter across rows, run along whole rows so the inner loop vectorizes.
-    static func filterRows(count: Int, length: Int, weights w: [Float], source: (Int) -> UnsafePointer<Float>,
-                           destination: (Int) -> UnsafeMutablePointer<Float>) {
+    static func filterRows(
+        count: Int, length: Int, weights w: [Float], source: (Int) -> UnsafePointer<Float>,
+        destination: (Int) -> UnsafeMutablePointer<Float>
+    ) {
         let r = w.count / 2
         w.withUnsafeBufferPointer { wk in
             let wp = wk.baseAddress! + r
             for i in 0..<count {
-                let out = destination(i), center = source(i)
+                let out = destination(i)
+                let center = source(i)
                 for x in 0..<length { out[x] = wp[0] * center[x] }
                 if r == 0 { continue }
                 for k in 1...r {
-                    let a = source(reflectIndex(i - k, count)), b = source(reflectIndex(i + k, count))
+                    let a = source(reflectIndex(i - k, count))
+                    let b = source(reflectIndex(i + k, count))
                     let weight = wp[k]
                     for x in 0..<length { out[x] += weight * (a[x] + b[x]) }
                 }
@@ -105,11 +119,14 @@ public enum GaussianFilter {
 
     /// Difference of Gaussians G(σ1) − G(σ2) (σ in voxels).
     public static func differenceOfGaussians(_ volume: Volume, sigma1: Double, sigma2: Double) -> Volume {
-        let a = apply(volume, sigma: sigma1), b = apply(volume, sigma: sigma2)
+        let a = apply(volume, sigma: sigma1)
+        let b = apply(volume, sigma: sigma2)
         var out = a
-        out.withUnsafeMutableValues(as: Float.self) { o in b.withUnsafeValues(as: Float.self) { bp in
-            for i in 0..<o.count { o[i] -= bp[i] }
-        } }
+        out.withUnsafeMutableValues(as: Float.self) { o in
+            b.withUnsafeValues(as: Float.self) { bp in
+                for i in 0..<o.count { o[i] -= bp[i] }
+            }
+        }
         return out
     }
 }

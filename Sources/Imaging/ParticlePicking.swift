@@ -5,7 +5,12 @@ import Voxels
 public struct Pick: Equatable, Sendable, Codable {
     public var x: Double, y: Double, z: Double
     public var score: Double
-    public init(x: Double, y: Double, z: Double, score: Double = 0) { self.x = x; self.y = y; self.z = z; self.score = score }
+    public init(x: Double, y: Double, z: Double, score: Double = 0) {
+        self.x = x
+        self.y = y
+        self.z = z
+        self.score = score
+    }
 }
 
 /// Difference-of-Gaussians particle picking as in the DUAL paper: filter with G(σ1) − G(σ2)
@@ -22,13 +27,16 @@ public enum ParticlePicker {
     /// Whether particles are darker or brighter than their surroundings.
     public enum Polarity: String, Sendable { case dark, bright }
 
-    public static func pick(_ volume: Volume, sigma: Double, top: Int, minDistance: Double, polarity: Polarity) -> [Pick] {
+    public static func pick(_ volume: Volume, sigma: Double, top: Int, minDistance: Double, polarity: Polarity)
+        -> [Pick]
+    {
         var response = GaussianFilter.differenceOfGaussians(volume, sigma1: sigma, sigma2: 1.1 * sigma)
         if polarity == .dark {
             response.withUnsafeMutableValues(as: Float.self) { p in for i in p.indices { p[i] = -p[i] } }
         }
         let s = volume.shape
-        let floor = noiseFloor(maxAbs: volume.converted(to: .float32).values(as: Float.self).reduce(0) { max($0, abs($1)) })
+        let floor = noiseFloor(
+            maxAbs: volume.converted(to: .float32).values(as: Float.self).reduce(0) { max($0, abs($1)) })
         let values = response.values(as: Float.self)
         // Local maxima, found per z-plane in parallel.
         var perPlane = [[Pick]](repeating: [], count: s.z)
@@ -36,26 +44,41 @@ public enum ParticlePicker {
             let out = planes.baseAddress!
             Parallel.forEach(s.z) { z in
                 var found: [Pick] = []
-                for y in 0..<s.y { for x in 0..<s.x {
-                    let v = values[(z * s.y + y) * s.x + x]
-                    guard v > floor else { continue }
-                    var isMax = true
-                    search: for dz in -1...1 { for dy in -1...1 { for dx in -1...1 where dz != 0 || dy != 0 || dx != 0 {
-                        let zz = z + dz, yy = y + dy, xx = x + dx
-                        if zz < 0 || zz >= s.z || yy < 0 || yy >= s.y || xx < 0 || xx >= s.x { continue }
-                        if values[(zz * s.y + yy) * s.x + xx] >= v { isMax = false; break search }
-                    } } }
-                    if isMax { found.append(Pick(x: Double(x), y: Double(y), z: Double(z), score: Double(v))) }
-                } }
+                for y in 0..<s.y {
+                    for x in 0..<s.x {
+                        let v = values[(z * s.y + y) * s.x + x]
+                        guard v > floor else { continue }
+                        var isMax = true
+                        search: for dz in -1...1 {
+                            for dy in -1...1 {
+                                for dx in -1...1 where dz != 0 || dy != 0 || dx != 0 {
+                                    let zz = z + dz
+                                    let yy = y + dy
+                                    let xx = x + dx
+                                    if zz < 0 || zz >= s.z || yy < 0 || yy >= s.y || xx < 0 || xx >= s.x { continue }
+                                    if values[(zz * s.y + yy) * s.x + xx] >= v {
+                                        isMax = false
+                                        break search
+                                    }
+                                }
+                            }
+                        }
+                        if isMax { found.append(Pick(x: Double(x), y: Double(y), z: Double(z), score: Double(v))) }
+                    }
+                }
                 out[z] = found
             }
         }
-        let candidates = perPlane.flatMap { $0 }.sorted { ($0.score, -$0.z, -$0.y, -$0.x) > ($1.score, -$1.z, -$1.y, -$1.x) }
+        let candidates = perPlane.flatMap { $0 }.sorted {
+            ($0.score, -$0.z, -$0.y, -$0.x) > ($1.score, -$1.z, -$1.y, -$1.x)
+        }
         var kept: [Pick] = []
         let d2 = minDistance * minDistance
         for c in candidates {
             if kept.count >= top { break }
-            if kept.allSatisfy({ ($0.x - c.x) * ($0.x - c.x) + ($0.y - c.y) * ($0.y - c.y) + ($0.z - c.z) * ($0.z - c.z) >= d2 }) {
+            if kept.allSatisfy({
+                ($0.x - c.x) * ($0.x - c.x) + ($0.y - c.y) * ($0.y - c.y) + ($0.z - c.z) * ($0.z - c.z) >= d2
+            }) {
                 kept.append(c)
             }
         }
@@ -80,9 +103,11 @@ public struct PickingScore: Codable, Equatable, Sendable {
             }
         }
         pairs.sort { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
-        var usedPick = Set<Int>(), usedTruth = Set<Int>()
+        var usedPick = Set<Int>()
+        var usedTruth = Set<Int>()
         for (_, i, j) in pairs where !usedPick.contains(i) && !usedTruth.contains(j) {
-            usedPick.insert(i); usedTruth.insert(j)
+            usedPick.insert(i)
+            usedTruth.insert(j)
         }
         return PickingScore(truePositives: usedPick.count, picks: picks.count, truths: truths.count)
     }

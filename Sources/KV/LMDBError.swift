@@ -19,9 +19,13 @@ public struct LMDBError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         let text = String(cString: mdb_strerror(code))
-        if code == 28 /* ENOSPC */ || (code == 5 /* EIO */ && (freeBytes ?? Int.max) < 64 << 20) {
+        let noSpace: Int32 = 28
+        let ioError: Int32 = 5  // ENOSPC, EIO
+        if code == noSpace || (code == ioError && (freeBytes ?? Int.max) < 64 << 20) {
             let free = freeBytes.map { " (\($0 / 1024) KiB free)" } ?? ""
-            return "\(operation): the disk holding the store is full\(free) (\(text)); free space and retry — this transaction was not committed and the store is unchanged"
+            return
+                "\(operation): the disk holding the store is full\(free) (\(text)); free space and retry — this "
+                + "transaction was not committed and the store is unchanged"
         }
         return "\(operation): \(text)"
     }

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 
 /// A key-value store in memory, with LMDB's semantics (snapshot reads, one writer at a time, commits
 /// that apply whole or not at all): the backend tests run on, and the reference for the shared
@@ -77,7 +77,9 @@ final class MemoryTransaction: KVWriteTransaction {
 
     func put(_ table: KVTable, _ key: [UInt8], _ value: UnsafeRawBufferPointer) throws {
         try putReserved(table, key, count: value.count) { dst in
-            if let base = value.baseAddress, value.count > 0 { dst.baseAddress!.copyMemory(from: base, byteCount: value.count) }
+            if let base = value.baseAddress, value.count > 0 {
+                dst.baseAddress!.copyMemory(from: base, byteCount: value.count)
+            }
         }
     }
 

@@ -19,7 +19,8 @@ struct EndianReader {
     }
     func int32(_ offset: Int) -> Int32 { Int32(bitPattern: uint32(offset)) }
     func int16(_ offset: Int) -> Int16 {
-        let a = UInt16(bytes[offset]), b = UInt16(bytes[offset + 1])
+        let a = UInt16(bytes[offset])
+        let b = UInt16(bytes[offset + 1])
         return Int16(bitPattern: order == .little ? a | b << 8 : b | a << 8)
     }
     func float32(_ offset: Int) -> Float { Float(bitPattern: uint32(offset)) }
@@ -37,7 +38,8 @@ struct LittleEndianWriter {
     mutating func put(_ value: Int32, at offset: Int) { put(UInt32(bitPattern: value), at: offset) }
     mutating func put(_ value: Int16, at offset: Int) {
         let v = UInt16(bitPattern: value)
-        bytes[offset] = UInt8(v & 0xff); bytes[offset + 1] = UInt8(v >> 8)
+        bytes[offset] = UInt8(v & 0xff)
+        bytes[offset + 1] = UInt8(v >> 8)
     }
     mutating func put(_ value: Float, at offset: Int) { put(value.bitPattern, at: offset) }
     mutating func put(_ raw: [UInt8], at offset: Int) {

@@ -17,29 +17,39 @@ public enum MRCError: TomoStoreError {
 
     public var description: String {
         switch self {
-        case let .tooShort(path, size):
+        case .tooShort(let path, let size):
             return "\(path): not an MRC file: it is \(size) bytes long, shorter than the 1024-byte MRC header"
-        case let .notMRC(path, detail):
+        case .notMRC(let path, let detail):
             return "\(path): not an MRC file: \(detail)"
-        case let .complexMode(path, mode):
-            return "\(path): MRC mode \(mode) (\(MRCMode.name(of: mode))) holds complex Fourier data, which TomoStore does not store; convert it to a real-space map first"
-        case let .unsupportedMode(path, mode):
+        case .complexMode(let path, let mode):
+            return
+                "\(path): MRC mode \(mode) (\(MRCMode.name(of: mode))) holds complex Fourier data, which TomoStore "
+                + "does not store; convert it to a real-space map first"
+        case .unsupportedMode(let path, let mode):
             return "\(path): unsupported MRC mode \(mode); supported modes are 0, 1, 2, 6, 12 and 101 (read only)"
-        case let .badDimensions(path, nx, ny, nz):
-            return "\(path): invalid dimensions nx=\(nx) ny=\(ny) nz=\(nz) in the header; every dimension must be at least 1"
-        case let .badAxisOrder(path, mapc, mapr, maps):
-            return "\(path): invalid axis order mapc=\(mapc) mapr=\(mapr) maps=\(maps); they must be a permutation of 1, 2, 3"
-        case let .badExtendedHeader(path, nsymbt, fileSize):
+        case .badDimensions(let path, let nx, let ny, let nz):
+            return
+                "\(path): invalid dimensions nx=\(nx) ny=\(ny) nz=\(nz) in the header; every dimension must be at "
+                + "least 1"
+        case .badAxisOrder(let path, let mapc, let mapr, let maps):
+            return
+                "\(path): invalid axis order mapc=\(mapc) mapr=\(mapr) maps=\(maps); they must be a permutation of "
+                + "1, 2, 3"
+        case .badExtendedHeader(let path, let nsymbt, let fileSize):
             return "\(path): invalid extended header size nsymbt=\(nsymbt) for a file of \(fileSize) bytes"
-        case let .truncated(path, expected, actual):
-            return "\(path): truncated: the header describes \(expected) bytes (header, extended header and data) but the file has only \(actual); the file is incomplete or its header is wrong"
-        case let .boxOutOfBounds(path, box, shape):
-            return "\(path): box \(box) is outside the volume (\(shape.x)×\(shape.y)×\(shape.z) voxels); use x0:x1,y0:y1,z0:z1 within 0..nx, 0..ny, 0..nz"
-        case let .unwritableDType(path, dtype):
+        case .truncated(let path, let expected, let actual):
+            return
+                "\(path): truncated: the header describes \(expected) bytes (header, extended header and data) but "
+                + "the file has only \(actual); the file is incomplete or its header is wrong"
+        case .boxOutOfBounds(let path, let box, let shape):
+            return
+                "\(path): box \(box) is outside the volume (\(shape.x)×\(shape.y)×\(shape.z) voxels); use "
+                + "x0:x1,y0:y1,z0:z1 within 0..nx, 0..ny, 0..nz"
+        case .unwritableDType(let path, let dtype):
             return "\(path): \(dtype) voxels have no MRC mode; convert to float32, int16 or uint16 first"
-        case let .unwritableMode(path, mode):
+        case .unwritableMode(let path, let mode):
             return "\(path): cannot write MRC mode \(mode); writable modes are 0, 1, 2, 6 and 12"
-        case let .writeOrder(path, detail):
+        case .writeOrder(let path, let detail):
             return "\(path): \(detail)"
         }
     }

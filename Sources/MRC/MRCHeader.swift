@@ -1,7 +1,11 @@
 /// Three numbers along x, y, z (or columns, rows, sections, where stated).
 public struct Triple<T: Sendable & Equatable>: Sendable, Equatable {
     public var x: T, y: T, z: T
-    public init(_ x: T, _ y: T, _ z: T) { self.x = x; self.y = y; self.z = z }
+    public init(_ x: T, _ y: T, _ z: T) {
+        self.x = x
+        self.y = y
+        self.z = z
+    }
     /// The values as [x, y, z].
     public var array: [T] { [x, y, z] }
 }
@@ -84,14 +88,24 @@ public struct MRCHeader: Sendable, Equatable {
     public init(parsing bytes: [UInt8], order: ByteOrder) {
         precondition(bytes.count >= Self.size)
         let r = EndianReader(bytes: bytes, order: order)
-        nx = r.int32(0); ny = r.int32(4); nz = r.int32(8)
+        nx = r.int32(0)
+        ny = r.int32(4)
+        nz = r.int32(8)
         mode = r.int32(12)
-        nxstart = r.int32(16); nystart = r.int32(20); nzstart = r.int32(24)
-        mx = r.int32(28); my = r.int32(32); mz = r.int32(36)
+        nxstart = r.int32(16)
+        nystart = r.int32(20)
+        nzstart = r.int32(24)
+        mx = r.int32(28)
+        my = r.int32(32)
+        mz = r.int32(36)
         cella = Triple(r.float32(40), r.float32(44), r.float32(48))
         cellb = Triple(r.float32(52), r.float32(56), r.float32(60))
-        mapc = r.int32(64); mapr = r.int32(68); maps = r.int32(72)
-        dmin = r.float32(76); dmax = r.float32(80); dmean = r.float32(84)
+        mapc = r.int32(64)
+        mapr = r.int32(68)
+        maps = r.int32(72)
+        dmin = r.float32(76)
+        dmax = r.float32(80)
+        dmean = r.float32(84)
         ispg = r.int32(88)
         nsymbt = r.int32(92)
         extra = Array(bytes[96..<196])
@@ -113,14 +127,28 @@ public struct MRCHeader: Sendable, Equatable {
     /// inside it (exttyp, nversion, nint, nreal, imodStamp, imodFlags) over it.
     public func encoded() -> [UInt8] {
         var w = LittleEndianWriter(count: Self.size)
-        w.put(nx, at: 0); w.put(ny, at: 4); w.put(nz, at: 8)
+        w.put(nx, at: 0)
+        w.put(ny, at: 4)
+        w.put(nz, at: 8)
         w.put(mode, at: 12)
-        w.put(nxstart, at: 16); w.put(nystart, at: 20); w.put(nzstart, at: 24)
-        w.put(mx, at: 28); w.put(my, at: 32); w.put(mz, at: 36)
-        w.put(cella.x, at: 40); w.put(cella.y, at: 44); w.put(cella.z, at: 48)
-        w.put(cellb.x, at: 52); w.put(cellb.y, at: 56); w.put(cellb.z, at: 60)
-        w.put(mapc, at: 64); w.put(mapr, at: 68); w.put(maps, at: 72)
-        w.put(dmin, at: 76); w.put(dmax, at: 80); w.put(dmean, at: 84)
+        w.put(nxstart, at: 16)
+        w.put(nystart, at: 20)
+        w.put(nzstart, at: 24)
+        w.put(mx, at: 28)
+        w.put(my, at: 32)
+        w.put(mz, at: 36)
+        w.put(cella.x, at: 40)
+        w.put(cella.y, at: 44)
+        w.put(cella.z, at: 48)
+        w.put(cellb.x, at: 52)
+        w.put(cellb.y, at: 56)
+        w.put(cellb.z, at: 60)
+        w.put(mapc, at: 64)
+        w.put(mapr, at: 68)
+        w.put(maps, at: 72)
+        w.put(dmin, at: 76)
+        w.put(dmax, at: 80)
+        w.put(dmean, at: 84)
         w.put(ispg, at: 88)
         w.put(nsymbt, at: 92)
         w.put(Array(extra.prefix(100)), at: 96)
@@ -130,7 +158,9 @@ public struct MRCHeader: Sendable, Equatable {
         w.put(nreal, at: 130)
         w.put(imodStamp, at: 152)
         w.put(imodFlags, at: 156)
-        w.put(origin.x, at: 196); w.put(origin.y, at: 200); w.put(origin.z, at: 204)
+        w.put(origin.x, at: 196)
+        w.put(origin.y, at: 200)
+        w.put(origin.z, at: 204)
         w.put(Array(map.prefix(4)), at: 208)
         w.put(Array(machineStamp.prefix(4)), at: 212)
         w.put(rms, at: 216)

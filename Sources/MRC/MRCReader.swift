@@ -60,21 +60,32 @@ public final class MRCReader: Sendable {
         var order: ByteOrder
         if let stamped = little.stampedByteOrder {
             order = stamped
-            let chosen = stamped == .little ? little : big, other = stamped == .little ? big : little
+            let chosen = stamped == .little ? little : big
+            let other = stamped == .little ? big : little
             if !plausible(chosen) && plausible(other) {
                 order = stamped == .little ? .big : .little
-                notes.append("machine stamp says \(stamped)-endian but the header reads as \(order)-endian; read as \(order)-endian")
+                notes.append(
+                    "machine stamp says \(stamped)-endian but the header reads as \(order)-endian; read as "
+                        + "\(order)-endian"
+                )
             }
         } else if plausible(little) {
             order = .little
-            if little.hasMapIdentifier { notes.append("machine stamp is not a standard one; byte order inferred as little-endian") }
+            if little.hasMapIdentifier {
+                notes.append("machine stamp is not a standard one; byte order inferred as little-endian")
+            }
         } else if plausible(big) {
             order = .big
             notes.append("machine stamp is not a standard one; byte order inferred as big-endian")
         } else if little.hasMapIdentifier || little.stampedByteOrder != nil {
             order = .little
         } else {
-            throw MRCError.notMRC(path: path, detail: "the mode field reads \(little.mode) (little-endian) or \(big.mode) (big-endian), neither an MRC mode, and there is no \"MAP \" identifier")
+            throw MRCError.notMRC(
+                path: path,
+                detail:
+                    "the mode field reads \(little.mode) (little-endian) or \(big.mode) (big-endian), neither an "
+                    + "MRC mode, and there is no \"MAP \" identifier"
+            )
         }
         let h = order == .little ? little : big
         header = h
@@ -84,14 +95,18 @@ public final class MRCReader: Sendable {
         guard h.mode != 3 && h.mode != 4 else { throw MRCError.complexMode(path: path, mode: h.mode) }
         guard let mode = MRCMode(rawValue: h.mode) else { throw MRCError.unsupportedMode(path: path, mode: h.mode) }
         self.mode = mode
-        guard h.nx >= 1, h.ny >= 1, h.nz >= 1 else { throw MRCError.badDimensions(path: path, nx: h.nx, ny: h.ny, nz: h.nz) }
+        guard h.nx >= 1, h.ny >= 1, h.nz >= 1 else {
+            throw MRCError.badDimensions(path: path, nx: h.nx, ny: h.ny, nz: h.nz)
+        }
 
         var axes = [Int(h.mapc), Int(h.mapr), Int(h.maps)]
         if axes == [0, 0, 0] {
             axes = [1, 2, 3]
             notes.append("axis order mapc/mapr/maps is 0,0,0; read as 1,2,3")
         }
-        guard axes.sorted() == [1, 2, 3] else { throw MRCError.badAxisOrder(path: path, mapc: h.mapc, mapr: h.mapr, maps: h.maps) }
+        guard axes.sorted() == [1, 2, 3] else {
+            throw MRCError.badAxisOrder(path: path, mapc: h.mapc, mapr: h.mapr, maps: h.maps)
+        }
         axisOrder = axes
         spatialOfFile = axes.map { $0 - 1 }
         fileShape = [Int(h.nx), Int(h.ny), Int(h.nz)]
@@ -112,7 +127,8 @@ public final class MRCReader: Sendable {
         let (total, o2) = plane.multipliedReportingOverflow(by: fileShape[2])
         let (expected, o3) = total.addingReportingOverflow(dataOffset)
         guard !o1, !o2, !o3 else {
-            throw MRCError.notMRC(path: path, detail: "dimensions \(h.nx)×\(h.ny)×\(h.nz) describe more data than any file can hold")
+            throw MRCError.notMRC(
+                path: path, detail: "dimensions \(h.nx)×\(h.ny)×\(h.nz) describe more data than any file can hold")
         }
         guard expected <= fileSize else { throw MRCError.truncated(path: path, expected: expected, actual: fileSize) }
         if expected < fileSize { notes.append("\(fileSize - expected) bytes after the data are ignored") }
@@ -120,7 +136,9 @@ public final class MRCReader: Sendable {
 
         func cellSize(_ length: Float, _ m: Int32) -> Double { m > 0 ? Double(length) / Double(m) : 0 }
         voxelSize = Triple(cellSize(h.cella.x, h.mx), cellSize(h.cella.y, h.my), cellSize(h.cella.z, h.mz))
-        if h.mx <= 0 || h.my <= 0 || h.mz <= 0 { notes.append("mx, my or mz is not positive; voxel size along that axis reported as 0") }
+        if h.mx <= 0 || h.my <= 0 || h.mz <= 0 {
+            notes.append("mx, my or mz is not positive; voxel size along that axis reported as 0")
+        }
         let fileStart = [Int(h.nxstart), Int(h.nystart), Int(h.nzstart)]
         var startByAxis = [0, 0, 0]
         for i in 0..<3 { startByAxis[spatialOfFile[i]] = fileStart[i] }
@@ -206,7 +224,8 @@ public final class MRCReader: Sendable {
             try packed.withUnsafeMutableBytes { try file.read(into: $0.baseAddress!, count: $0.count, at: offset) }
             packed.withUnsafeBytes { src in
                 for r in 0..<rows.count {
-                    Self.unpack4(src.baseAddress! + r * rowBytes, columns: 0..<fileShape[0], into: dst + r * fileShape[0])
+                    Self.unpack4(
+                        src.baseAddress! + r * rowBytes, columns: 0..<fileShape[0], into: dst + r * fileShape[0])
                 }
             }
         } else {
@@ -232,7 +251,8 @@ public final class MRCReader: Sendable {
         let spanBytes = cols.count * bpv
         // Read each section's rows as one span when the box is wide, row by row when it is narrow.
         let oneSpan = mode == .packed4 || spanBytes * 2 >= rowBytes || rows.count == 1
-        let bufferBytes = mode == .packed4
+        let bufferBytes =
+            mode == .packed4
             ? rows.count * rowBytes + rows.count * cols.count
             : (oneSpan ? (rows.count - 1) * rowBytes + spanBytes : rows.count * spanBytes)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, bufferBytes), alignment: 64)
@@ -250,13 +270,16 @@ public final class MRCReader: Sendable {
                 source = UnsafeRawPointer(unpacked)
                 sourceRowStride = cols.count
             } else if oneSpan {
-                try file.read(into: buffer, count: bufferBytes, at: sectionStart + rows.lowerBound * rowBytes + cols.lowerBound * bpv)
+                try file.read(
+                    into: buffer, count: bufferBytes,
+                    at: sectionStart + rows.lowerBound * rowBytes + cols.lowerBound * bpv)
                 source = UnsafeRawPointer(buffer)
                 sourceRowStride = rowBytes
             } else {
                 for row in 0..<rows.count {
-                    try file.read(into: buffer + row * spanBytes, count: spanBytes,
-                                  at: sectionStart + (rows.lowerBound + row) * rowBytes + cols.lowerBound * bpv)
+                    try file.read(
+                        into: buffer + row * spanBytes, count: spanBytes,
+                        at: sectionStart + (rows.lowerBound + row) * rowBytes + cols.lowerBound * bpv)
                 }
                 source = UnsafeRawPointer(buffer)
                 sourceRowStride = spanBytes
@@ -270,13 +293,16 @@ public final class MRCReader: Sendable {
     }
 
     /// Copies `count` consecutive elements to `dst[at + i·stride]` (element units).
-    private static func scatter(_ src: UnsafeRawPointer, count: Int, width: Int, into dst: UnsafeMutableRawPointer, at start: Int, stride: Int) {
+    private static func scatter(
+        _ src: UnsafeRawPointer, count: Int, width: Int, into dst: UnsafeMutableRawPointer, at start: Int, stride: Int
+    ) {
         if stride == 1 {
             (dst + start * width).copyMemory(from: src, byteCount: count * width)
             return
         }
         func typed<T>(_: T.Type) {
-            let s = src.assumingMemoryBound(to: T.self), d = dst.assumingMemoryBound(to: T.self)
+            let s = src.assumingMemoryBound(to: T.self)
+            let d = dst.assumingMemoryBound(to: T.self)
             for i in 0..<count { d[start + i * stride] = s[i] }
         }
         switch width {
@@ -288,7 +314,8 @@ public final class MRCReader: Sendable {
 
     /// Unpacks 4-bit voxels of one row (low nibble first) for the given columns, one byte each.
     private static func unpack4(_ row: UnsafeRawPointer, columns: Range<Int>, into dst: UnsafeMutableRawPointer) {
-        let s = row.assumingMemoryBound(to: UInt8.self), d = dst.assumingMemoryBound(to: UInt8.self)
+        let s = row.assumingMemoryBound(to: UInt8.self)
+        let d = dst.assumingMemoryBound(to: UInt8.self)
         for (i, c) in columns.enumerated() {
             let byte = s[c >> 1]
             d[i] = (c & 1) == 0 ? byte & 0x0f : byte >> 4

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Voxels
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What to record in a written MRC file besides the voxels.
 public struct MRCWriteOptions: Sendable {
@@ -55,11 +56,17 @@ public final class MRCWriter {
     /// Starts a file. `mode` defaults to `MRCMode.defaultMode(for: dtype)`; mode 0 with uint8 input
     /// writes unsigned bytes flagged for IMOD.
     /// - Throws: `MRCError` when the dtype or mode cannot be written; `FileError` when the file cannot be created.
-    public init(path: String, shape: Extent3, dtype: DType, mode requested: MRCMode? = nil, options: MRCWriteOptions = MRCWriteOptions()) throws {
-        guard let mode = requested ?? MRCMode.defaultMode(for: dtype) else { throw MRCError.unwritableDType(path: path, dtype: dtype) }
+    public init(
+        path: String, shape: Extent3, dtype: DType, mode requested: MRCMode? = nil,
+        options: MRCWriteOptions = MRCWriteOptions()
+    ) throws {
+        guard let mode = requested ?? MRCMode.defaultMode(for: dtype) else {
+            throw MRCError.unwritableDType(path: path, dtype: dtype)
+        }
         guard MRCMode.writable.contains(mode) else { throw MRCError.unwritableMode(path: path, mode: mode.rawValue) }
         guard shape.isNonEmpty, shape.x <= Int(Int32.max), shape.y <= Int(Int32.max), shape.z <= Int(Int32.max) else {
-            throw MRCError.badDimensions(path: path, nx: Int32(clamping: shape.x), ny: Int32(clamping: shape.y), nz: Int32(clamping: shape.z))
+            throw MRCError.badDimensions(
+                path: path, nx: Int32(clamping: shape.x), ny: Int32(clamping: shape.y), nz: Int32(clamping: shape.z))
         }
         self.path = path
         self.shape = shape
@@ -67,17 +74,26 @@ public final class MRCWriter {
         storedDType = mode.dtype(bytesUnsigned: mode == .bytes && dtype == .uint8)
 
         var h = MRCHeader()
-        h.nx = Int32(shape.x); h.ny = Int32(shape.y); h.nz = Int32(shape.z)
+        h.nx = Int32(shape.x)
+        h.ny = Int32(shape.y)
+        h.nz = Int32(shape.z)
         h.mode = mode.rawValue
-        h.nxstart = options.start.x; h.nystart = options.start.y; h.nzstart = options.start.z
+        h.nxstart = options.start.x
+        h.nystart = options.start.y
+        h.nzstart = options.start.z
         let stack = options.isImageStack || shape.z == 1
-        h.mx = h.nx; h.my = h.ny; h.mz = stack ? 1 : h.nz
-        h.cella = Triple(Float(options.voxelSize.x * Double(h.mx)), Float(options.voxelSize.y * Double(h.my)), Float(options.voxelSize.z * Double(h.mz)))
+        h.mx = h.nx
+        h.my = h.ny
+        h.mz = stack ? 1 : h.nz
+        h.cella = Triple(
+            Float(options.voxelSize.x * Double(h.mx)), Float(options.voxelSize.y * Double(h.my)),
+            Float(options.voxelSize.z * Double(h.mz)))
         h.ispg = stack ? 0 : 1
         h.nsymbt = Int32(options.extendedHeader.count)
         h.exttyp = options.extendedHeader.isEmpty ? "" : options.extendedHeaderType
         h.nversion = 20140
-        h.nint = options.nint; h.nreal = options.nreal
+        h.nint = options.nint
+        h.nreal = options.nreal
         if mode == .bytes {
             // IMOD reads mode 0 as unsigned unless its stamp and flag say signed: state it either way.
             h.imodStamp = MRCHeader.imodStampValue
@@ -104,7 +120,9 @@ public final class MRCWriter {
     }
 
     /// Convenience: writes a whole volume to `path` in one call.
-    public static func write(_ volume: Volume, to path: String, mode: MRCMode? = nil, options: MRCWriteOptions = MRCWriteOptions()) throws {
+    public static func write(
+        _ volume: Volume, to path: String, mode: MRCMode? = nil, options: MRCWriteOptions = MRCWriteOptions()
+    ) throws {
         let writer = try MRCWriter(path: path, shape: volume.shape, dtype: volume.dtype, mode: mode, options: options)
         try writer.append(volume)
         try writer.finish()
@@ -118,7 +136,8 @@ public final class MRCWriter {
     /// to the stored dtype (integers rounded to nearest and clamped; see `clampedCount`).
     public func append(_ slab: Volume) throws {
         guard slab.shape.y == shape.y else {
-            throw MRCError.writeOrder(path: path, detail: "slab of \(slab.shape) does not match the file's \(shape.x)×\(shape.y) planes")
+            throw MRCError.writeOrder(
+                path: path, detail: "slab of \(slab.shape) does not match the file's \(shape.x)×\(shape.y) planes")
         }
         try write(band: slab, y: 0, z: planesWritten)
         planesWritten += slab.shape.z
@@ -130,13 +149,16 @@ public final class MRCWriter {
         guard !finished else { throw MRCError.writeOrder(path: path, detail: "cannot write after finish()") }
         let b = band.shape
         guard b.x == shape.x, y >= 0, z >= 0, y + b.y <= shape.y, z + b.z <= shape.z else {
-            throw MRCError.writeOrder(path: path, detail: "band of \(b) at y \(y), z \(z) does not fit the file's \(shape)")
+            throw MRCError.writeOrder(
+                path: path, detail: "band of \(b) at y \(y), z \(z) does not fit the file's \(shape)")
         }
         let stored: Volume
         if band.dtype == storedDType {
             stored = band
         } else {
-            clampedCount += band.withUnsafeBytes { VoxelScalarDispatch.countOutOfRange(band.dtype, $0.baseAddress!, count: band.count, target: storedDType) }
+            clampedCount += band.withUnsafeBytes {
+                VoxelScalarDispatch.countOutOfRange(band.dtype, $0.baseAddress!, count: band.count, target: storedDType)
+            }
             stored = band.converted(to: storedDType)
         }
         statistics.merge(VoxelStatistics.of(stored))
@@ -158,7 +180,8 @@ public final class MRCWriter {
                     try file.write(source, at: dataStart + z * planeBytes)
                 } else {
                     for plane in 0..<b.z {
-                        let part = UnsafeRawBufferPointer(rebasing: source[(plane * bandPlaneBytes)..<((plane + 1) * bandPlaneBytes)])
+                        let part = UnsafeRawBufferPointer(
+                            rebasing: source[(plane * bandPlaneBytes)..<((plane + 1) * bandPlaneBytes)])
                         try file.write(part, at: dataStart + (z + plane) * planeBytes + y * shape.x * width)
                     }
                 }
@@ -176,14 +199,18 @@ public final class MRCWriter {
         }
         let s = statistics
         if s.count > 0 && s.nanCount == 0 {
-            header.dmin = Float(s.min); header.dmax = Float(s.max)
+            header.dmin = Float(s.min)
+            header.dmax = Float(s.max)
             header.dmean = Float(s.mean)
             // Mode 12 records rms as "not determined": mrcfile's validator recomputes it in float16,
             // which overflows to infinity, and would reject any true value (formats/mrc.md).
             header.rms = mode == .float16 ? -1 : Float(s.rms)
         } else {
             // MRC2014's "not determined": dmax < dmin, dmean < both, rms < 0.
-            header.dmin = 0; header.dmax = -1; header.dmean = -2; header.rms = -1
+            header.dmin = 0
+            header.dmax = -1
+            header.dmean = -2
+            header.rms = -1
         }
         try header.encoded().withUnsafeBytes { try file.write($0, at: 0) }
         try file.sync()

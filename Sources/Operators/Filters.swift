@@ -19,7 +19,8 @@ extension VolumeFilter {
 
     public static func validate(parameters: [String: JSONValue]) throws { _ = try Self(parameters: parameters) }
 
-    public static func prepare(parameters: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+    public static func prepare(parameters: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator
+    {
         try Self(parameters: parameters)
     }
 
@@ -42,7 +43,9 @@ public struct GaussianOperator: VolumeFilter {
         sigma = try p.number("sigma", in: 0.01...100, op: Self.name)
     }
     public var halo: Int? { GaussianFilter.kernel(sigma: sigma).count / 2 }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { GaussianFilter.apply(inputs[0], sigma: sigma) }
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
+        GaussianFilter.apply(inputs[0], sigma: sigma)
+    }
 }
 
 /// Difference of Gaussians G(σ) − G(1.1σ) (or σ2 given), σ in voxels.
@@ -102,13 +105,16 @@ public struct WedgeMaskOperator: VolumeFilter {
     public init(parameters p: [String: JSONValue]) throws {
         try p.only(["tilt_min", "tilt_max", "beam", "transition"], op: Self.name)
         transition = try p.number("transition", default: 0, in: 0...30, op: Self.name)
-        let lo = try p.number("tilt_min", default: -60, in: -90...90, op: Self.name), hi = try p.number("tilt_max", default: 60, in: -90...90, op: Self.name)
+        let lo = try p.number("tilt_min", default: -60, in: -90...90, op: Self.name)
+        let hi = try p.number("tilt_max", default: 60, in: -90...90, op: Self.name)
         guard lo <= hi else { throw OperatorError("wedge-mask: tilt_min \(lo) exceeds tilt_max \(hi)") }
         let beam = try p.choice("beam", default: "z", among: ["z", "x"], op: Self.name)
         wedge = MissingWedge(minDegrees: lo, maxDegrees: hi, beam: beam == "z" ? .z : .x)
     }
     public var halo: Int? { nil }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume { wedge.apply(to: inputs[0], transition: transition) }
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
+        wedge.apply(to: inputs[0], transition: transition)
+    }
 }
 
 /// Multiplies by the CTF (or flips phases) of |k| in 3D (global), defocus in µm.
@@ -117,16 +123,18 @@ public struct CTFOperator: VolumeFilter {
     let ctf: CTF, flip: Bool
     public init(parameters p: [String: JSONValue]) throws {
         try p.only(["defocus", "voltage", "cs", "amplitude", "bfactor", "mode"], op: Self.name)
-        ctf = CTF(defocus: try p.number("defocus", default: 3, in: -20...20, op: Self.name) * 10_000,
-                  voltage: try p.number("voltage", default: 300, in: 60...1000, op: Self.name) * 1000,
-                  sphericalAberration: try p.number("cs", default: 2.7, in: 0...10, op: Self.name) * 1e7,
-                  amplitudeContrast: try p.number("amplitude", default: 0.07, in: 0...1, op: Self.name),
-                  bFactor: try p.number("bfactor", default: 0, in: 0...10_000, op: Self.name))
+        ctf = CTF(
+            defocus: try p.number("defocus", default: 3, in: -20...20, op: Self.name) * 10_000,
+            voltage: try p.number("voltage", default: 300, in: 60...1000, op: Self.name) * 1000,
+            sphericalAberration: try p.number("cs", default: 2.7, in: 0...10, op: Self.name) * 1e7,
+            amplitudeContrast: try p.number("amplitude", default: 0.07, in: 0...1, op: Self.name),
+            bFactor: try p.number("bfactor", default: 0, in: 0...10_000, op: Self.name))
         flip = try p.choice("mode", default: "multiply", among: ["multiply", "flip"], op: Self.name) == "flip"
     }
     public var halo: Int? { nil }
     public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
-        let c = ctf, f = flip
+        let c = ctf
+        let f = flip
         return FourierFilter.apply(inputs[0]) { kx, ky, kz in
             let v = c.value(at: (kx * kx + ky * ky + kz * kz).squareRoot() / voxelSize)
             return f ? (v >= 0 ? 1 : -1) : v

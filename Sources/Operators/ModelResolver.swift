@@ -42,8 +42,9 @@ public struct ModelResolver: Sendable {
             path = "stored model \(reference)"
         } else {
             guard FileManager.default.fileExists(atPath: path) else {
-                throw OperatorError("no model \(reference): give a .safetensors file, default, or the name or digest of "
-                    + "a model stored in the store (tomostore models STORE)")
+                throw OperatorError(
+                    "no model \(reference): give a .safetensors file, default, or the name or digest of "
+                        + "a model stored in the store (tomostore models STORE)")
             }
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         }
@@ -56,10 +57,12 @@ public struct ModelResolver: Sendable {
     public static func require(_ task: String?, of model: ResolvedModel, reference: String) throws {
         guard model.task != task else { return }
         if task == nil {
-            throw OperatorError("model \(reference) was trained for missing-wedge compensation (train-compensate); use "
-                + "it with `tomostore compensate`, or give a model from `tomostore train`")
+            throw OperatorError(
+                "model \(reference) was trained for missing-wedge compensation (train-compensate); use "
+                    + "it with `tomostore compensate`, or give a model from `tomostore train`")
         }
-        throw OperatorError("model \(reference) was trained for denoising and simulation (train), not missing-wedge "
-            + "compensation; train one with `tomostore train-compensate`")
+        throw OperatorError(
+            "model \(reference) was trained for denoising and simulation (train), not missing-wedge "
+                + "compensation; train one with `tomostore train-compensate`")
     }
 }

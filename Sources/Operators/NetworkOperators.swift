@@ -38,10 +38,12 @@ struct PreparedNetworkOperator: PreparedOperator {
             throw OperatorError("\(op): model \(digest) is not in the store; define the dataset again with a model")
         }
         let model = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
-        let edge = tile ?? model.config.patch, levels = 1 << (model.config.depth - 1)
+        let edge = tile ?? model.config.patch
+        let levels = 1 << (model.config.depth - 1)
         guard edge % levels == 0 else {
-            throw OperatorError("\(op): tile \(edge) is not a multiple of \(levels), which the model's "
-                + "\(model.config.depth)-level U-Net needs")
+            throw OperatorError(
+                "\(op): tile \(edge) is not a multiple of \(levels), which the model's "
+                    + "\(model.config.depth)-level U-Net needs")
         }
         self.op = op
         self.model = model
@@ -54,13 +56,16 @@ struct PreparedNetworkOperator: PreparedOperator {
     var footprint: Footprint { .tiles(edge: edge, overlap: overlap) }
 
     func compute(_ region: Box3, inputs: [any VolumeSource], voxelSize: Double) throws -> Volume {
-        let input = inputs[0], shape = input.shape
+        let input = inputs[0]
+        let shape = input.shape
         if case .compensate = task, min(shape.x, shape.y, shape.z) * 2 <= edge {
-            throw OperatorError("\(op): \(input.name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than "
-                + "half the \(edge)³ tile; use a smaller tile (parameter tile)")
+            throw OperatorError(
+                "\(op): \(input.name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than "
+                    + "half the \(edge)³ tile; use a smaller tile (parameter tile)")
         }
         let stats = input.info.stats
-        let mean = stats?.mean ?? 0, std = stats?.rms ?? 1
+        let mean = stats?.mean ?? 0
+        let std = stats?.rms ?? 1
         let reader = DUALInference.mirroredReader(shape: shape, mean: mean, std: std) { try input.read($0) }
         // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
         // result does not depend on its batch.
@@ -77,7 +82,8 @@ struct PreparedNetworkOperator: PreparedOperator {
             }
         }
         if case .compensate = task {
-            let m = Float(mean), s = Float(std)
+            let m = Float(mean)
+            let s = Float(std)
             result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = v[i] * s + m } }
         }
         return result
@@ -92,11 +98,15 @@ public enum DenoiseOperator: OperatorDefinition {
 
     public static func validate(parameters p: [String: JSONValue]) throws {
         try p.only(["model", "overlap"], op: name)
-        guard case .string? = p["model"] else { throw OperatorError("denoise: parameter model (a model digest) is required") }
+        guard case .string? = p["model"] else {
+            throw OperatorError("denoise: parameter model (a model digest) is required")
+        }
         _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
     }
 
-    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws
+        -> any PreparedOperator
+    {
         try validate(parameters: p)
         return try PreparedNetworkOperator(op: name, parameters: p, task: .denoise, context: context)
     }
@@ -109,12 +119,16 @@ public enum SimulateOperator: OperatorDefinition {
 
     public static func validate(parameters p: [String: JSONValue]) throws {
         try p.only(["model", "seed", "overlap"], op: name)
-        guard case .string? = p["model"] else { throw OperatorError("simulate: parameter model (a model digest) is required") }
+        guard case .string? = p["model"] else {
+            throw OperatorError("simulate: parameter model (a model digest) is required")
+        }
         _ = try p.number("seed", default: 1, in: 0...1e15, op: name)
         _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
     }
 
-    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws
+        -> any PreparedOperator
+    {
         try validate(parameters: p)
         let seed = UInt64(try p.number("seed", default: 1, in: 0...1e15, op: name))
         return try PreparedNetworkOperator(op: name, parameters: p, task: .simulate(seed: seed), context: context)
@@ -133,10 +147,14 @@ public enum CompensateOperator: OperatorDefinition {
     public static let inputCount = 1
 
     /// The tile edge, tilt range, transition and gain, checked.
-    static func settings(_ p: [String: JSONValue]) throws -> (tile: Int, wedge: MissingWedge, transition: Double, match: Bool) {
+    static func settings(_ p: [String: JSONValue]) throws -> (
+        tile: Int, wedge: MissingWedge, transition: Double, match: Bool
+    ) {
         try p.only(["model", "tilt_min", "tilt_max", "transition", "tile", "gain", "overlap"], op: name)
         _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
-        guard case .string? = p["model"] else { throw OperatorError("compensate: parameter model (a model digest) is required") }
+        guard case .string? = p["model"] else {
+            throw OperatorError("compensate: parameter model (a model digest) is required")
+        }
         let lo = try p.number("tilt_min", default: -60, in: -90...90, op: name)
         let hi = try p.number("tilt_max", default: 60, in: -90...90, op: name)
         guard lo < hi else { throw OperatorError("compensate: tilt_min \(lo) must be below tilt_max \(hi)") }
@@ -149,7 +167,9 @@ public enum CompensateOperator: OperatorDefinition {
 
     public static func validate(parameters p: [String: JSONValue]) throws { _ = try settings(p) }
 
-    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator {
+    public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws
+        -> any PreparedOperator
+    {
         let s = try settings(p)
         // The tile's spectral weights, built once from tilt range, transition and tile.
         let fill = WedgeFill(tile: s.tile, wedge: s.wedge, transition: s.transition)

@@ -75,7 +75,8 @@ public struct OperatorRegistry: Sendable {
 
 extension Dictionary where Key == String, Value == JSONValue {
     /// A numeric parameter, its default, or an error naming the parameter and the range.
-    func number(_ key: String, default value: Double? = nil, in range: ClosedRange<Double>, op: String) throws -> Double {
+    func number(_ key: String, default value: Double? = nil, in range: ClosedRange<Double>, op: String) throws -> Double
+    {
         let v: Double
         switch self[key] {
         case .number(let n)?:

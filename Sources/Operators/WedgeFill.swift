@@ -28,30 +28,40 @@ struct WedgeFill {
         self.p = p
         let cube = Extent3(x: p, y: p, z: p)
         weight = FourierFilter.halfSpectrum(cube) { wedge.wedgeWeight(kx: $0, ky: $1, kz: $2, transition: transition) }
-        shell = FourierFilter.halfSpectrum(cube) { kx, ky, kz in ((kx * kx + ky * ky + kz * kz).squareRoot() * Double(p)).rounded() }.map { Int($0) }
+        shell = FourierFilter.halfSpectrum(cube) { kx, ky, kz in
+            ((kx * kx + ky * ky + kz * kz).squareRoot() * Double(p)).rounded()
+        }.map { Int($0) }
         shells = (shell.max() ?? 0) + 1
         let h = transition / 2
         bands = Int((90 + h) / Self.bandDegrees) + 1
         let into = FourierFilter.halfSpectrum(cube) { kx, _, kz in wedge.degreesIntoWedge(kx: kx, kz: kz) }
         let (s, w, b) = (shell, weight, bands)
-        group = (0..<w.count).map { i in w[i] > 0 ? s[i] * b + min(b - 1, max(0, Int((Double(into[i]) + h) / Self.bandDegrees))) : -1 }
+        group = (0..<w.count).map { i in
+            w[i] > 0 ? s[i] * b + min(b - 1, max(0, Int((Double(into[i]) + h) / Self.bandDegrees))) : -1
+        }
     }
 
     /// Applies the merge to every tile of a batch [B, 1, P, P, P] (standardized values).
     func merge(observed: Tensor, translated: Tensor, matchGain: Bool) -> Tensor {
-        let n = p * p * p, wc = p / 2 + 1, bins = p * p * wc
+        let n = p * p * p
+        let wc = p / 2 + 1
+        let bins = p * p * wc
         var out = observed.scalars
         var fill = translated.scalars
-        var x = [Float](repeating: 0, count: 2 * bins), y = [Float](repeating: 0, count: 2 * bins)
+        var x = [Float](repeating: 0, count: 2 * bins)
+        var y = [Float](repeating: 0, count: 2 * bins)
         for b in 0..<observed.shape[0] {
-            out.withUnsafeMutableBufferPointer { o in fill.withUnsafeMutableBufferPointer { f in
-                FFTPlans.shared.forward([p, p, p], o.baseAddress! + b * n, &x)
-                FFTPlans.shared.forward([p, p, p], f.baseAddress! + b * n, &y)
-            } }
+            out.withUnsafeMutableBufferPointer { o in
+                fill.withUnsafeMutableBufferPointer { f in
+                    FFTPlans.shared.forward([p, p, p], o.baseAddress! + b * n, &x)
+                    FFTPlans.shared.forward([p, p, p], f.baseAddress! + b * n, &y)
+                }
+            }
             let gain = matchGain ? gains(x, y) : [Float](repeating: 1, count: shells * bands)
             let scale = 1 / Float(n)
             for i in 0..<bins {
-                let a = (1 - weight[i]) * scale, c = group[i] < 0 ? 0 : weight[i] * gain[group[i]] * scale
+                let a = (1 - weight[i]) * scale
+                let c = group[i] < 0 ? 0 : weight[i] * gain[group[i]] * scale
                 x[2 * i] = a * x[2 * i] + c * y[2 * i]
                 x[2 * i + 1] = a * x[2 * i + 1] + c * y[2 * i + 1]
             }
@@ -63,21 +73,30 @@ struct WedgeFill {
     /// The gain of each (shell, band) group from one tile's spectra X and Y (interleaved re, im).
     func gains(_ x: [Float], _ y: [Float]) -> [Float] {
         let wc = p / 2 + 1
-        var measured = [Double](repeating: 0, count: shells), measuredBins = [Double](repeating: 0, count: shells)
-        var shellY = [Double](repeating: 0, count: shells), shellBins = [Double](repeating: 0, count: shells)
-        var bandY = [Double](repeating: 0, count: shells * bands), bandBins = [Double](repeating: 0, count: shells * bands)
+        var measured = [Double](repeating: 0, count: shells)
+        var measuredBins = [Double](repeating: 0, count: shells)
+        var shellY = [Double](repeating: 0, count: shells)
+        var shellBins = [Double](repeating: 0, count: shells)
+        var bandY = [Double](repeating: 0, count: shells * bands)
+        var bandBins = [Double](repeating: 0, count: shells * bands)
         for i in 1..<weight.count {  // bin 0 is the mean
-            let kx = i % wc, m = (kx == 0 || 2 * kx == p) ? 1.0 : 2.0, s = shell[i], w = Double(weight[i])
+            let kx = i % wc
+            let m = (kx == 0 || 2 * kx == p) ? 1.0 : 2.0
+            let s = shell[i]
+            let w = Double(weight[i])
             measured[s] += m * (1 - w) * Double(x[2 * i] * x[2 * i] + x[2 * i + 1] * x[2 * i + 1])
             measuredBins[s] += m * (1 - w)
             guard group[i] >= 0 else { continue }
             let py = m * Double(y[2 * i] * y[2 * i] + y[2 * i + 1] * y[2 * i + 1])
-            shellY[s] += py; shellBins[s] += m
-            bandY[group[i]] += py; bandBins[group[i]] += m
+            shellY[s] += py
+            shellBins[s] += m
+            bandY[group[i]] += py
+            bandBins[group[i]] += m
         }
         var gain = [Float](repeating: 0, count: shells * bands)
         for s in 0..<shells where measuredBins[s] > 0 && shellY[s] > 0 {
-            let target = measured[s] / measuredBins[s], shellMean = shellY[s] / shellBins[s]
+            let target = measured[s] / measuredBins[s]
+            let shellMean = shellY[s] / shellBins[s]
             for b in 0..<bands {
                 let g = s * bands + b
                 let mean = (bandY[g] + Self.priorBins * shellMean) / (bandBins[g] + Self.priorBins)

@@ -71,7 +71,8 @@ public struct Workspace: Sendable {
         let inputs = try names.map { try open($0) }
         if let mismatch = inputs.first(where: { $0.shape != inputs[0].shape }) {
             throw OperatorError(
-                "inputs differ in shape: \(inputs[0].name) is \(inputs[0].shape), \(mismatch.name) is \(mismatch.shape)")
+                "inputs differ in shape: \(inputs[0].name) is \(inputs[0].shape), \(mismatch.name) is \(mismatch.shape)"
+            )
         }
         let derivation = try Self.derivation(
             op: op, params: params, inputs: names, inputDigests: inputs.map(\.info.contentDigest),
@@ -139,7 +140,8 @@ public struct Workspace: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let canonical = Canonical(
-            op: op, params: params, inputs: inputDigests, model: modelDigest, seed: seed, software: TomoStoreVersion.string)
+            op: op, params: params, inputs: inputDigests, model: modelDigest, seed: seed,
+            software: TomoStoreVersion.string)
         let digest = String(XXHash64.hash(Array(try encoder.encode(canonical))), radix: 16)
         return Derivation(
             op: op, params: params, inputs: inputs, inputDigests: inputDigests, modelDigest: modelDigest, seed: seed,

@@ -13,9 +13,19 @@ public struct Particle: Sendable, Codable, Equatable {
     /// ZYZ Euler angles in degrees (rot, tilt, psi).
     public var rot: Double, tilt: Double, psi: Double
 
-    public init(classID: Int, className: String, instance: Int, x: Double, y: Double, z: Double, rot: Double, tilt: Double, psi: Double) {
-        self.classID = classID; self.className = className; self.instance = instance
-        self.x = x; self.y = y; self.z = z; self.rot = rot; self.tilt = tilt; self.psi = psi
+    public init(
+        classID: Int, className: String, instance: Int, x: Double, y: Double, z: Double, rot: Double, tilt: Double,
+        psi: Double
+    ) {
+        self.classID = classID
+        self.className = className
+        self.instance = instance
+        self.x = x
+        self.y = y
+        self.z = z
+        self.rot = rot
+        self.tilt = tilt
+        self.psi = psi
     }
 }
 
@@ -55,7 +65,8 @@ public struct GrandModel: Sendable {
     /// positions (bounding spheres 1 nm apart) and uniformly random orientations, until the crowding
     /// is reached or placements keep failing. Deterministic in the parameters and seed.
     public static func make(_ p: GrandModelParameters) -> GrandModel {
-        let s = p.shape, v = p.voxelSize
+        let s = p.shape
+        let v = p.voxelSize
         let rng = CounterRNG(seed: p.seed)
         var density = [Float](repeating: 0, count: s.count)
         var labels = [UInt8](repeating: 0, count: s.count)
@@ -76,9 +87,11 @@ public struct GrandModel: Sendable {
             counter += 1
             let lo = (min(r, Double(s.x) / 2), min(r, Double(s.y) / 2), min(r, Double(s.z) / 2))
             guard Double(s.x) > 2 * lo.0, Double(s.y) > 2 * lo.1, Double(s.z) > 2 * lo.2 else { return nil }
-            return (lo.0 + rng.uniform(stream: 1, counter: counter) * (Double(s.x) - 2 * lo.0),
-                    lo.1 + rng.uniform(stream: 2, counter: counter) * (Double(s.y) - 2 * lo.1),
-                    lo.2 + rng.uniform(stream: 3, counter: counter) * (Double(s.z) - 2 * lo.2))
+            return (
+                lo.0 + rng.uniform(stream: 1, counter: counter) * (Double(s.x) - 2 * lo.0),
+                lo.1 + rng.uniform(stream: 2, counter: counter) * (Double(s.y) - 2 * lo.1),
+                lo.2 + rng.uniform(stream: 3, counter: counter) * (Double(s.z) - 2 * lo.2)
+            )
         }
 
         // Vesicles.
@@ -101,12 +114,17 @@ public struct GrandModel: Sendable {
                 guard let c = randomCentre(margin: r + 1), free(c, r) else { continue }
                 spheres.append((c.0, c.1, c.2, r))
                 renderBead(centre: c, radius: 50, voxelSize: v, shape: s, density: &density, labels: &labels)
-                particles.append(Particle(classID: fiducial, className: "fiducial", instance: particles.count + 1, x: c.0, y: c.1, z: c.2, rot: 0, tilt: 0, psi: 0))
+                particles.append(
+                    Particle(
+                        classID: fiducial, className: "fiducial", instance: particles.count + 1, x: c.0, y: c.1, z: c.2,
+                        rot: 0, tilt: 0, psi: 0))
                 break
             }
         }
         // Macromolecules, cycling through the templates in a seeded random order.
-        let meanVolume = p.templates.map { 4.0 / 3 * Double.pi * pow($0.radius / v, 3) }.reduce(0, +) / Double(max(1, p.templates.count))
+        let meanVolume =
+            p.templates.map { 4.0 / 3 * Double.pi * pow($0.radius / v, 3) }.reduce(0, +)
+            / Double(max(1, p.templates.count))
         let target = Int(p.crowding * Double(s.count) / max(meanVolume, 1))
         var failures = 0
         var placed = 0
@@ -115,17 +133,26 @@ public struct GrandModel: Sendable {
             let k = Int(rng.uniform(stream: 5, counter: counter) * Double(p.templates.count)) % p.templates.count
             let t = p.templates[k]
             let r = t.radius / v
-            guard let c = randomCentre(margin: r * 0.6), free(c, r) else { failures += 1; continue }
+            guard let c = randomCentre(margin: r * 0.6), free(c, r) else {
+                failures += 1
+                continue
+            }
             failures = 0
             let rotation = Rotation.random(rng, stream: 6, counter: counter)
             spheres.append((c.0, c.1, c.2, r))
-            renderTemplate(t, centre: c, rotation: rotation, classID: firstTemplate + k, voxelSize: v, shape: s, density: &density, labels: &labels)
+            renderTemplate(
+                t, centre: c, rotation: rotation, classID: firstTemplate + k, voxelSize: v, shape: s, density: &density,
+                labels: &labels)
             let e = rotation.eulerZYZ
-            particles.append(Particle(classID: firstTemplate + k, className: t.name, instance: particles.count + 1, x: c.0, y: c.1, z: c.2, rot: e.rot, tilt: e.tilt, psi: e.psi))
+            particles.append(
+                Particle(
+                    classID: firstTemplate + k, className: t.name, instance: particles.count + 1, x: c.0, y: c.1,
+                    z: c.2, rot: e.rot, tilt: e.tilt, psi: e.psi))
             placed += 1
         }
-        return GrandModel(density: Volume(shape: s, values: density), labels: Volume(shape: s, values: labels),
-                          particles: particles, classes: classes, voxelSize: v)
+        return GrandModel(
+            density: Volume(shape: s, values: density), labels: Volume(shape: s, values: labels),
+            particles: particles, classes: classes, voxelSize: v)
     }
 
     /// Voxel index range of a box around a centre, clipped to the volume.
@@ -134,70 +161,108 @@ public struct GrandModel: Sendable {
     }
 
     /// Adds a rotated template; labels voxels where its own density exceeds 25% of its peak.
-    static func renderTemplate(_ t: Template, centre c: (Double, Double, Double), rotation: Rotation, classID: Int, voxelSize v: Double,
-                               shape s: Extent3, density: inout [Float], labels: inout [UInt8]) {
+    static func renderTemplate(
+        _ t: Template, centre c: (Double, Double, Double), rotation: Rotation, classID: Int, voxelSize v: Double,
+        shape s: Extent3, density: inout [Float], labels: inout [UInt8]
+    ) {
         let r = t.radius / v + 1
-        let xs = range(c.0, r, s.x), ys = range(c.1, r, s.y), zs = range(c.2, r, s.z)
+        let xs = range(c.0, r, s.x)
+        let ys = range(c.1, r, s.y)
+        let zs = range(c.2, r, s.z)
         guard !xs.isEmpty, !ys.isEmpty, !zs.isEmpty else { return }
         var local = [Float](repeating: 0, count: xs.count * ys.count * zs.count)
         if let grid = t.grid {
             // Sampled templates: rotate each voxel centre into the template frame and interpolate.
-            let inverse = Rotation(m: [rotation.m[0], rotation.m[3], rotation.m[6], rotation.m[1], rotation.m[4], rotation.m[7], rotation.m[2], rotation.m[5], rotation.m[8]])
-            for z in zs { for y in ys { for x in xs {
-                let q = inverse.apply(((Double(x) - c.0) * v, (Double(y) - c.1) * v, (Double(z) - c.2) * v))
-                local[((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)] = Float(grid.sample(q.0, q.1, q.2))
-            } } }
+            let inverse = Rotation(m: [
+                rotation.m[0], rotation.m[3], rotation.m[6], rotation.m[1], rotation.m[4], rotation.m[7], rotation.m[2],
+                rotation.m[5], rotation.m[8],
+            ])
+            for z in zs {
+                for y in ys {
+                    for x in xs {
+                        let q = inverse.apply(((Double(x) - c.0) * v, (Double(y) - c.1) * v, (Double(z) - c.2) * v))
+                        local[((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)] =
+                            Float(grid.sample(q.0, q.1, q.2))
+                    }
+                }
+            }
         }
         // Blob by blob, each only over its own 4σ box.
         for b in t.blobs {
             let (bx, by, bz) = rotation.apply((b.x, b.y, b.z))
-            let bc = (c.0 + bx / v, c.1 + by / v, c.2 + bz / v), br = 4 * b.sigma / v
+            let bc = (c.0 + bx / v, c.1 + by / v, c.2 + bz / v)
+            let br = 4 * b.sigma / v
             let twoSigma2 = 2 * b.sigma * b.sigma
             for z in range(bc.2, br, s.z) where zs.contains(z) {
                 for y in range(bc.1, br, s.y) where ys.contains(y) {
                     for x in range(bc.0, br, s.x) where xs.contains(x) {
-                        let dx = (Double(x) - bc.0) * v, dy = (Double(y) - bc.1) * v, dz = (Double(z) - bc.2) * v
+                        let dx = (Double(x) - bc.0) * v
+                        let dy = (Double(y) - bc.1) * v
+                        let dz = (Double(z) - bc.2) * v
                         let r2 = dx * dx + dy * dy + dz * dz
                         if r2 > 16 * b.sigma * b.sigma { continue }
-                        local[((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)] += Float(b.weight * exp(-r2 / twoSigma2))
+                        local[
+                            ((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)] +=
+                            Float(b.weight * exp(-r2 / twoSigma2))
                     }
                 }
             }
         }
         let peak = local.max() ?? 0
-        for z in zs { for y in ys { for x in xs {
-            let value = local[((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)]
-            let i = (z * s.y + y) * s.x + x
-            density[i] += value
-            if value > 0.25 * peak { labels[i] = UInt8(classID) }
-        } } }
+        for z in zs {
+            for y in ys {
+                for x in xs {
+                    let value = local[
+                        ((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)]
+                    let i = (z * s.y + y) * s.x + x
+                    density[i] += value
+                    if value > 0.25 * peak { labels[i] = UInt8(classID) }
+                }
+            }
+        }
     }
 
     /// Adds a lipid bilayer shell: two Gaussian leaflets 3.6 nm apart (σ 0.7 nm, density 0.7);
     /// labels the 5 nm band around the mid-plane as membrane.
-    static func renderShell(centre c: (Double, Double, Double), radius: Double, voxelSize v: Double, shape s: Extent3,
-                            density: inout [Float], labels: inout [UInt8]) {
+    static func renderShell(
+        centre c: (Double, Double, Double), radius: Double, voxelSize v: Double, shape s: Extent3,
+        density: inout [Float], labels: inout [UInt8]
+    ) {
         let reach = (radius + 40) / v
-        for z in range(c.2, reach, s.z) { for y in range(c.1, reach, s.y) { for x in range(c.0, reach, s.x) {
-            let d = ((Double(x) - c.0) * (Double(x) - c.0) + (Double(y) - c.1) * (Double(y) - c.1) + (Double(z) - c.2) * (Double(z) - c.2)).squareRoot() * v - radius
-            if abs(d) > 40 { continue }
-            let value = 0.7 * (exp(-(d - 18) * (d - 18) / 98) + exp(-(d + 18) * (d + 18) / 98))
-            let i = (z * s.y + y) * s.x + x
-            density[i] += Float(value)
-            if abs(d) < 25 { labels[i] = UInt8(membrane) }
-        } } }
+        for z in range(c.2, reach, s.z) {
+            for y in range(c.1, reach, s.y) {
+                for x in range(c.0, reach, s.x) {
+                    let d =
+                        ((Double(x) - c.0) * (Double(x) - c.0) + (Double(y) - c.1) * (Double(y) - c.1)
+                        + (Double(z) - c.2) * (Double(z) - c.2)).squareRoot() * v - radius
+                    if abs(d) > 40 { continue }
+                    let value = 0.7 * (exp(-(d - 18) * (d - 18) / 98) + exp(-(d + 18) * (d + 18) / 98))
+                    let i = (z * s.y + y) * s.x + x
+                    density[i] += Float(value)
+                    if abs(d) < 25 { labels[i] = UInt8(membrane) }
+                }
+            }
+        }
     }
 
     /// Adds a gold bead (density 4 with a 0.5 nm soft edge).
-    static func renderBead(centre c: (Double, Double, Double), radius: Double, voxelSize v: Double, shape s: Extent3,
-                           density: inout [Float], labels: inout [UInt8]) {
+    static func renderBead(
+        centre c: (Double, Double, Double), radius: Double, voxelSize v: Double, shape s: Extent3,
+        density: inout [Float], labels: inout [UInt8]
+    ) {
         let reach = (radius + 20) / v
-        for z in range(c.2, reach, s.z) { for y in range(c.1, reach, s.y) { for x in range(c.0, reach, s.x) {
-            let r = ((Double(x) - c.0) * (Double(x) - c.0) + (Double(y) - c.1) * (Double(y) - c.1) + (Double(z) - c.2) * (Double(z) - c.2)).squareRoot() * v
-            let value = 4 / (1 + exp((r - radius) / 5))
-            let i = (z * s.y + y) * s.x + x
-            density[i] += Float(value)
-            if r < radius { labels[i] = UInt8(fiducial) }
-        } } }
+        for z in range(c.2, reach, s.z) {
+            for y in range(c.1, reach, s.y) {
+                for x in range(c.0, reach, s.x) {
+                    let r =
+                        ((Double(x) - c.0) * (Double(x) - c.0) + (Double(y) - c.1) * (Double(y) - c.1)
+                        + (Double(z) - c.2) * (Double(z) - c.2)).squareRoot() * v
+                    let value = 4 / (1 + exp((r - radius) / 5))
+                    let i = (z * s.y + y) * s.x + x
+                    density[i] += Float(value)
+                    if r < radius { labels[i] = UInt8(fiducial) }
+                }
+            }
+        }
     }
 }

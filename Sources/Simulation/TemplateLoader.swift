@@ -19,12 +19,16 @@ public enum TemplateLoader {
         case "mrc", "map", "rec", "ccp4":
             return try fromMap(path, name: name, voxelSize: voxelSize)
         case "pdb", "ent", "cif", "mmcif":
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw TemplateError(description: "\(path): cannot read the file") }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw TemplateError(description: "\(path): cannot read the file")
+            }
             let atoms = ext.hasPrefix("cif") || ext == "mmcif" ? try parseMMCIF(text, path: path) : parsePDB(text)
             guard !atoms.isEmpty else { throw TemplateError(description: "\(path): no ATOM/HETATM coordinates found") }
             return fromAtoms(atoms, name: name, voxelSize: voxelSize)
         default:
-            throw TemplateError(description: "\(path): unknown template type .\(ext); use an MRC map (.mrc, .map) or atoms (.pdb, .cif)")
+            throw TemplateError(
+                description: "\(path): unknown template type .\(ext); use an MRC map (.mrc, .map) or atoms (.pdb, .cif)"
+            )
         }
     }
 
@@ -37,19 +41,31 @@ public enum TemplateLoader {
         let original = Template(name: name, grid: volume.values(as: Float.self), size: s, spacing: source)
         guard let g = original.grid else { return original }
         let factor = source / voxelSize
-        let size = Extent3(x: max(1, Int((Double(s.x) * factor).rounded())), y: max(1, Int((Double(s.y) * factor).rounded())), z: max(1, Int((Double(s.z) * factor).rounded())))
+        let size = Extent3(
+            x: max(1, Int((Double(s.x) * factor).rounded())), y: max(1, Int((Double(s.y) * factor).rounded())),
+            z: max(1, Int((Double(s.z) * factor).rounded())))
         var values = [Float](repeating: 0, count: size.count)
-        for z in 0..<size.z { for y in 0..<size.y { for x in 0..<size.x {
-            let p = (Double(x) * voxelSize + g.origin.x, Double(y) * voxelSize + g.origin.y, Double(z) * voxelSize + g.origin.z)
-            values[(z * size.y + y) * size.x + x] = Float(g.sample(p.0, p.1, p.2))
-        } } }
+        for z in 0..<size.z {
+            for y in 0..<size.y {
+                for x in 0..<size.x {
+                    let p = (
+                        Double(x) * voxelSize + g.origin.x, Double(y) * voxelSize + g.origin.y,
+                        Double(z) * voxelSize + g.origin.z
+                    )
+                    values[(z * size.y + y) * size.x + x] = Float(g.sample(p.0, p.1, p.2))
+                }
+            }
+        }
         return Template(name: name, grid: values, size: size, spacing: voxelSize)
     }
 
     /// Atom positions (Å) and weights (atomic numbers).
     typealias Atom = (x: Double, y: Double, z: Double, weight: Double)
 
-    static let atomicNumbers: [String: Double] = ["H": 1, "C": 6, "N": 7, "O": 8, "P": 15, "S": 16, "MG": 12, "CA": 20, "FE": 26, "ZN": 30, "NA": 11, "K": 19, "CL": 17, "MN": 25]
+    static let atomicNumbers: [String: Double] = [
+        "H": 1, "C": 6, "N": 7, "O": 8, "P": 15, "S": 16, "MG": 12, "CA": 20, "FE": 26, "ZN": 30, "NA": 11, "K": 19,
+        "CL": 17, "MN": 25,
+    ]
 
     static func weight(_ element: String, atomName: String) -> Double {
         let e = element.trimmingCharacters(in: .whitespaces).uppercased()
@@ -63,9 +79,13 @@ public enum TemplateLoader {
         text.split(whereSeparator: \.isNewline).compactMap { line in
             let l = Array(line.utf8)
             guard l.count >= 54, line.hasPrefix("ATOM") || line.hasPrefix("HETATM") else { return nil }
-            func field(_ a: Int, _ b: Int) -> String { String(decoding: l[min(a, l.count)..<min(b, l.count)], as: UTF8.self) }
-            guard let x = Double(field(30, 38).trimmingCharacters(in: .whitespaces)), let y = Double(field(38, 46).trimmingCharacters(in: .whitespaces)),
-                  let z = Double(field(46, 54).trimmingCharacters(in: .whitespaces)) else { return nil }
+            func field(_ a: Int, _ b: Int) -> String {
+                String(decoding: l[min(a, l.count)..<min(b, l.count)], as: UTF8.self)
+            }
+            guard let x = Double(field(30, 38).trimmingCharacters(in: .whitespaces)),
+                let y = Double(field(38, 46).trimmingCharacters(in: .whitespaces)),
+                let z = Double(field(46, 54).trimmingCharacters(in: .whitespaces))
+            else { return nil }
             return (x, y, z, weight(l.count >= 78 ? field(76, 78) : "", atomName: field(12, 16)))
         }
     }
@@ -77,12 +97,22 @@ public enum TemplateLoader {
         var inLoop = false
         for raw in text.split(whereSeparator: \.isNewline) {
             let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.hasPrefix("_atom_site.") { columns.append(String(line.dropFirst("_atom_site.".count)).components(separatedBy: " ")[0]); inLoop = true; continue }
+            if line.hasPrefix("_atom_site.") {
+                columns.append(String(line.dropFirst("_atom_site.".count)).components(separatedBy: " ")[0])
+                inLoop = true
+                continue
+            }
             guard inLoop, !columns.isEmpty else { continue }
-            if line.hasPrefix("#") || line.hasPrefix("loop_") || line.hasPrefix("_") { if !atoms.isEmpty || line.hasPrefix("_") { inLoop = false }; continue }
+            if line.hasPrefix("#") || line.hasPrefix("loop_") || line.hasPrefix("_") {
+                if !atoms.isEmpty || line.hasPrefix("_") { inLoop = false }
+                continue
+            }
             let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            guard f.count == columns.count, let ix = columns.firstIndex(of: "Cartn_x"), let iy = columns.firstIndex(of: "Cartn_y"),
-                  let iz = columns.firstIndex(of: "Cartn_z"), let x = Double(f[ix]), let y = Double(f[iy]), let z = Double(f[iz]) else { continue }
+            guard f.count == columns.count, let ix = columns.firstIndex(of: "Cartn_x"),
+                let iy = columns.firstIndex(of: "Cartn_y"),
+                let iz = columns.firstIndex(of: "Cartn_z"), let x = Double(f[ix]), let y = Double(f[iy]),
+                let z = Double(f[iz])
+            else { continue }
             let element = columns.firstIndex(of: "type_symbol").map { f[$0] } ?? ""
             let atomName = columns.firstIndex(of: "label_atom_id").map { f[$0] } ?? ""
             atoms.append((x, y, z, weight(element, atomName: atomName)))
@@ -94,13 +124,21 @@ public enum TemplateLoader {
     /// Splats atoms as Gaussians onto a grid at the voxel size.
     static func fromAtoms(_ atoms: [Atom], name: String, voxelSize v: Double) -> Template {
         let sigma = max(1.0, v / 2)
-        let lo = (atoms.map(\.x).min()! - 4 * sigma, atoms.map(\.y).min()! - 4 * sigma, atoms.map(\.z).min()! - 4 * sigma)
-        let hi = (atoms.map(\.x).max()! + 4 * sigma, atoms.map(\.y).max()! + 4 * sigma, atoms.map(\.z).max()! + 4 * sigma)
-        let size = Extent3(x: Int(((hi.0 - lo.0) / v).rounded(.up)) + 1, y: Int(((hi.1 - lo.1) / v).rounded(.up)) + 1, z: Int(((hi.2 - lo.2) / v).rounded(.up)) + 1)
+        let lo = (
+            atoms.map(\.x).min()! - 4 * sigma, atoms.map(\.y).min()! - 4 * sigma, atoms.map(\.z).min()! - 4 * sigma
+        )
+        let hi = (
+            atoms.map(\.x).max()! + 4 * sigma, atoms.map(\.y).max()! + 4 * sigma, atoms.map(\.z).max()! + 4 * sigma
+        )
+        let size = Extent3(
+            x: Int(((hi.0 - lo.0) / v).rounded(.up)) + 1, y: Int(((hi.1 - lo.1) / v).rounded(.up)) + 1,
+            z: Int(((hi.2 - lo.2) / v).rounded(.up)) + 1)
         var values = [Float](repeating: 0, count: size.count)
         let reach = Int((4 * sigma / v).rounded(.up))
         for a in atoms {
-            let gx = (a.x - lo.0) / v, gy = (a.y - lo.1) / v, gz = (a.z - lo.2) / v
+            let gx = (a.x - lo.0) / v
+            let gy = (a.y - lo.1) / v
+            let gz = (a.z - lo.2) / v
             for z in max(0, Int(gz) - reach)...min(size.z - 1, Int(gz) + reach + 1) {
                 for y in max(0, Int(gy) - reach)...min(size.y - 1, Int(gy) + reach + 1) {
                     for x in max(0, Int(gx) - reach)...min(size.x - 1, Int(gx) + reach + 1) {

@@ -39,7 +39,9 @@ public struct TiltSeriesParameters: Sendable {
 /// (protein) comes out dark.
 public enum TiltSeriesSimulator {
     /// The tomogram of `density` (float32 [z][y][x]) and its noisy tilt series ([tilt][y][u]).
-    public static func simulate(_ density: Volume, voxelSize: Double, parameters p: TiltSeriesParameters) -> (tomogram: Volume, tiltSeries: Volume) {
+    public static func simulate(_ density: Volume, voxelSize: Double, parameters p: TiltSeriesParameters) -> (
+        tomogram: Volume, tiltSeries: Volume
+    ) {
         let f = density.converted(to: .float32)
         let s = f.shape
         let tilts = p.tilts
@@ -66,10 +68,13 @@ public enum TiltSeriesSimulator {
             } else {
                 let noise = p.snr > 0 ? sd / p.snr.squareRoot() : 0
                 noisy.withUnsafeMutableValues(as: Float.self) { v in
-                    for i in 0..<plane { v[i] += Float(noise * rng.normal(stream: 100 + UInt64(t), counter: UInt64(i))) }
+                    for i in 0..<plane {
+                        v[i] += Float(noise * rng.normal(stream: 100 + UInt64(t), counter: UInt64(i)))
+                    }
                 }
             }
-            series.copyRegion(from: noisy, sourceBox: Box3(shape: noisy.shape), destinationOrigin: Extent3(x: 0, y: 0, z: t))
+            series.copyRegion(
+                from: noisy, sourceBox: Box3(shape: noisy.shape), destinationOrigin: Extent3(x: 0, y: 0, z: t))
         }
         projections = series
         // Weighted back-projection: ramp filter along u, then back-project.
@@ -77,7 +82,8 @@ public enum TiltSeriesSimulator {
         for t in 0..<tilts.count {
             let image = series.extracting(Box3(x: 0..<s.x, y: 0..<s.y, z: t..<(t + 1)))
             let ramp = FourierFilter.apply(image) { kx, _, _ in abs(kx) * 2 }
-            filtered.copyRegion(from: ramp, sourceBox: Box3(shape: ramp.shape), destinationOrigin: Extent3(x: 0, y: 0, z: t))
+            filtered.copyRegion(
+                from: ramp, sourceBox: Box3(shape: ramp.shape), destinationOrigin: Extent3(x: 0, y: 0, z: t))
         }
         return (backProject(filtered, tilts: tilts, shape: s), projections)
     }
@@ -90,7 +96,8 @@ public enum TiltSeriesSimulator {
             return max(0, (lambda + lambda.squareRoot() * rng.normal(stream: stream, counter: counter)).rounded())
         }
         let limit = exp(-lambda)
-        var product = 1.0, k = 0.0
+        var product = 1.0
+        var k = 0.0
         var draw: UInt64 = 0
         repeat {
             product *= rng.uniform(stream: stream + 7_919, counter: counter &* 128 &+ draw)
@@ -104,62 +111,81 @@ public enum TiltSeriesSimulator {
     public static func project(_ f: Volume, tilts: [Double]) -> Volume {
         let s = f.shape
         var out = Volume(shape: Extent3(x: s.x, y: s.y, z: tilts.count), dtype: .float32)
-        let cx = Double(s.x - 1) / 2, cz = Double(s.z - 1) / 2
+        let cx = Double(s.x - 1) / 2
+        let cz = Double(s.z - 1) / 2
         // Samples one voxel apart along the beam, placed so that at 0° they fall on voxel centres.
         let reach = Int((Double(s.x * s.x + s.z * s.z)).squareRoot() / 2) + 1
         let steps = 2 * reach + 1
         let offset = cz - cz.rounded(.down)
-        f.withUnsafeValues(as: Float.self) { src in out.withUnsafeMutableValues(as: Float.self) { dst in
-            let a = src.baseAddress!, o = dst.baseAddress!
-            Parallel.forEach(s.y) { y in
-                for (t, degrees) in tilts.enumerated() {
-                    let th = degrees * Double.pi / 180, c = cos(th), sn = sin(th)
-                    for iu in 0..<s.x {
-                        let u = Double(iu) - cx
-                        var acc = 0.0
-                        for k in 0..<steps {
-                            let tt = Double(k - reach) - offset
-                            let x = u * c + tt * sn + cx, z = -u * sn + tt * c + cz
-                            if x < 0 || z < 0 || x > Double(s.x - 1) || z > Double(s.z - 1) { continue }
-                            let x0 = min(Int(x), s.x - 2 < 0 ? 0 : s.x - 2), z0 = min(Int(z), s.z - 2 < 0 ? 0 : s.z - 2)
-                            let fx = x - Double(x0), fz = z - Double(z0)
-                            let x1 = min(x0 + 1, s.x - 1), z1 = min(z0 + 1, s.z - 1)
-                            let v00 = Double(a[(z0 * s.y + y) * s.x + x0]), v01 = Double(a[(z0 * s.y + y) * s.x + x1])
-                            let v10 = Double(a[(z1 * s.y + y) * s.x + x0]), v11 = Double(a[(z1 * s.y + y) * s.x + x1])
-                            acc += (v00 * (1 - fx) + v01 * fx) * (1 - fz) + (v10 * (1 - fx) + v11 * fx) * fz
+        f.withUnsafeValues(as: Float.self) { src in
+            out.withUnsafeMutableValues(as: Float.self) { dst in
+                let a = src.baseAddress!
+                let o = dst.baseAddress!
+                Parallel.forEach(s.y) { y in
+                    for (t, degrees) in tilts.enumerated() {
+                        let th = degrees * Double.pi / 180
+                        let c = cos(th)
+                        let sn = sin(th)
+                        for iu in 0..<s.x {
+                            let u = Double(iu) - cx
+                            var acc = 0.0
+                            for k in 0..<steps {
+                                let tt = Double(k - reach) - offset
+                                let x = u * c + tt * sn + cx
+                                let z = -u * sn + tt * c + cz
+                                if x < 0 || z < 0 || x > Double(s.x - 1) || z > Double(s.z - 1) { continue }
+                                let x0 = min(Int(x), s.x - 2 < 0 ? 0 : s.x - 2)
+                                let z0 = min(Int(z), s.z - 2 < 0 ? 0 : s.z - 2)
+                                let fx = x - Double(x0)
+                                let fz = z - Double(z0)
+                                let x1 = min(x0 + 1, s.x - 1)
+                                let z1 = min(z0 + 1, s.z - 1)
+                                let v00 = Double(a[(z0 * s.y + y) * s.x + x0])
+                                let v01 = Double(a[(z0 * s.y + y) * s.x + x1])
+                                let v10 = Double(a[(z1 * s.y + y) * s.x + x0])
+                                let v11 = Double(a[(z1 * s.y + y) * s.x + x1])
+                                acc += (v00 * (1 - fx) + v01 * fx) * (1 - fz) + (v10 * (1 - fx) + v11 * fx) * fz
+                            }
+                            o[(t * s.y + y) * s.x + iu] = Float(acc)
                         }
-                        o[(t * s.y + y) * s.x + iu] = Float(acc)
                     }
                 }
             }
-        } }
+        }
         return out
     }
 
     /// Back-projects filtered projections [tilt][y][u] onto a volume of `shape`, linear in u.
     public static func backProject(_ p: Volume, tilts: [Double], shape s: Extent3) -> Volume {
         var out = Volume(shape: s, dtype: .float32)
-        let cx = Double(s.x - 1) / 2, cz = Double(s.z - 1) / 2
+        let cx = Double(s.x - 1) / 2
+        let cz = Double(s.z - 1) / 2
         let weight = Float(Double.pi / Double(max(1, tilts.count)))
-        p.withUnsafeValues(as: Float.self) { src in out.withUnsafeMutableValues(as: Float.self) { dst in
-            let a = src.baseAddress!, o = dst.baseAddress!
-            Parallel.forEach(s.y) { y in
-                for (t, degrees) in tilts.enumerated() {
-                    let th = degrees * Double.pi / 180, c = cos(th), sn = sin(th)
-                    let row = a + (t * s.y + y) * s.x
-                    for z in 0..<s.z {
-                        let zc = Double(z) - cz
-                        for x in 0..<s.x {
-                            let u = (Double(x) - cx) * c - zc * sn + cx
-                            if u < 0 || u > Double(s.x - 1) { continue }
-                            let u0 = min(Int(u), max(0, s.x - 2)), fu = Float(u - Double(u0))
-                            let u1 = min(u0 + 1, s.x - 1)
-                            o[(z * s.y + y) * s.x + x] += weight * (row[u0] * (1 - fu) + row[u1] * fu)
+        p.withUnsafeValues(as: Float.self) { src in
+            out.withUnsafeMutableValues(as: Float.self) { dst in
+                let a = src.baseAddress!
+                let o = dst.baseAddress!
+                Parallel.forEach(s.y) { y in
+                    for (t, degrees) in tilts.enumerated() {
+                        let th = degrees * Double.pi / 180
+                        let c = cos(th)
+                        let sn = sin(th)
+                        let row = a + (t * s.y + y) * s.x
+                        for z in 0..<s.z {
+                            let zc = Double(z) - cz
+                            for x in 0..<s.x {
+                                let u = (Double(x) - cx) * c - zc * sn + cx
+                                if u < 0 || u > Double(s.x - 1) { continue }
+                                let u0 = min(Int(u), max(0, s.x - 2))
+                                let fu = Float(u - Double(u0))
+                                let u1 = min(u0 + 1, s.x - 1)
+                                o[(z * s.y + y) * s.x + x] += weight * (row[u0] * (1 - fu) + row[u1] * fu)
+                            }
                         }
                     }
                 }
             }
-        } }
+        }
         return out
     }
 }

@@ -25,8 +25,10 @@ extension Dataset {
             var batch: [(index: Extent3, volume: Volume)] = []
             for index in target.grid.allChunks {
                 let b = target.grid.box(of: index)
-                let from = Box3(x: 2 * b.lower.x..<min(source.shape.x, 2 * b.upper.x), y: 2 * b.lower.y..<min(source.shape.y, 2 * b.upper.y),
-                                z: 2 * b.lower.z..<min(source.shape.z, 2 * b.upper.z))
+                let from = Box3(
+                    x: 2 * b.lower.x..<min(source.shape.x, 2 * b.upper.x),
+                    y: 2 * b.lower.y..<min(source.shape.y, 2 * b.upper.y),
+                    z: 2 * b.lower.z..<min(source.shape.z, 2 * b.upper.z))
                 batch.append((index, try source.read(from, cached: false).downsampledByTwo(labels: labels)))
                 if batch.count >= 16 {
                     try target.commit(try target.prepare(batch))

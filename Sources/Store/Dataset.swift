@@ -62,7 +62,8 @@ public final class Dataset: Sendable {
     func filled(_ extent: Extent3) -> Volume {
         var v = Volume(shape: extent, dtype: dtype)
         if fillBytes.allSatisfy({ $0 == 0 }) { return v }  // new volumes are zeroed
-        let pattern = fillBytes, width = pattern.count
+        let pattern = fillBytes
+        let width = pattern.count
         v.withUnsafeMutableBytes { raw in
             for i in 0..<(raw.count / width) { for j in 0..<width { raw[i * width + j] = pattern[j] } }
         }
@@ -148,7 +149,8 @@ public final class Dataset: Sendable {
                     store.cache.put(key(index), chunk)
                 } else {
                     do {
-                        try codec(for: chunkBox.shape).decodeRegion(value, chunkBox: chunkBox, box: box, into: outPointer)
+                        try codec(for: chunkBox.shape).decodeRegion(
+                            value, chunkBox: chunkBox, box: box, into: outPointer)
                     } catch let error as ChunkCorruption {
                         throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
                     }
@@ -193,7 +195,9 @@ public final class Dataset: Sendable {
     }
 
     /// Copies the overlap of a chunk (covering `chunkBox`) into an output volume covering `box`.
-    public static func copyRegion(_ chunk: Volume, chunkBox: Box3, into out: UnsafeMutableRawPointer, box: Box3, width: Int) {
+    public static func copyRegion(
+        _ chunk: Volume, chunkBox: Box3, into out: UnsafeMutableRawPointer, box: Box3, width: Int
+    ) {
         guard let overlap = chunkBox.intersection(box) else { return }
         chunk.withUnsafeBytes { src in
             for (from, to, count) in overlap.rows(within: chunkBox, into: box) {
@@ -265,7 +269,8 @@ public final class Dataset: Sendable {
         checking: ((inout DatasetInfo, CatalogView) throws -> Void)?
     ) throws {
         let update = checking
-        let id = info.id, name = self.name
+        let id = info.id
+        let name = self.name
         let updated: DatasetInfo? = try store.kv.write { txn in
             if replacingAll { try txn.deleteAll(.chunks, prefix: ChunkKey.prefix(dataset: id, level: level)) }
             for (index, value) in prepared.items {
@@ -318,9 +323,11 @@ public final class Dataset: Sendable {
         for index in grid.chunks(intersecting: box) {
             let chunkBox = grid.box(of: index)
             let overlap = chunkBox.intersection(box)!
-            var chunk = overlap == chunkBox ? Volume(shape: chunkBox.shape, dtype: dtype) : try read(chunkBox, cached: false)
+            var chunk =
+                overlap == chunkBox ? Volume(shape: chunkBox.shape, dtype: dtype) : try read(chunkBox, cached: false)
             chunk.copyRegion(
-                from: volume, sourceBox: overlap.relative(to: origin), destinationOrigin: overlap.lower - chunkBox.lower)
+                from: volume, sourceBox: overlap.relative(to: origin), destinationOrigin: overlap.lower - chunkBox.lower
+            )
             chunks.append((index, chunk))
         }
         try storeChunks(chunks)
@@ -337,7 +344,8 @@ public final class Dataset: Sendable {
     /// Calls `body` with every chunk in (z, y, x) order, decoded: all chunks of the grid (absent ones
     /// as fill), or only the stored ones. Decodes a batch of chunks at a time on all cores, so memory
     /// stays bounded by the batch.
-    public func forEachChunk(storedOnly: Bool = false, batch: Int = 16, _ body: (Extent3, Volume) throws -> Void) throws {
+    public func forEachChunk(storedOnly: Bool = false, batch: Int = 16, _ body: (Extent3, Volume) throws -> Void) throws
+    {
         let indices = storedOnly ? try storedChunks().map(\.index) : grid.allChunks
         var start = 0
         while start < indices.count {

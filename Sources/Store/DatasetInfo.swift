@@ -4,7 +4,12 @@ import Voxels
 
 /// A JSON value for free-form attributes (tilt range, defocus, …) and catalog extensions.
 public enum JSONValue: Codable, Equatable, Sendable {
-    case string(String), number(Double), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case array([JSONValue])
+    case object([String: JSONValue])
+    case null
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -189,7 +194,8 @@ public enum CatalogCoding {
     public static func jsonValue<T: Encodable>(_ value: T?) -> JSONValue? {
         guard let value else { return nil }
         // Encoding plain data (structs of numbers, strings, arrays) into JSON cannot fail.
-        guard let data = try? encoder.encode(value), let json = try? plainDecoder.decode(JSONValue.self, from: data) else {
+        guard let data = try? encoder.encode(value), let json = try? plainDecoder.decode(JSONValue.self, from: data)
+        else {
             preconditionFailure("\(T.self) does not encode as JSON")
         }
         return json
@@ -224,7 +230,9 @@ public enum CatalogCoding {
 
     /// Decodes a catalog value: an 8-byte little-endian XXH64 of the JSON that follows, then the JSON.
     static func decodeEntry(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
-        guard raw.count > 8 else { throw StoreError.corruptCatalog(reason: "an entry of \(raw.count) bytes is too short") }
+        guard raw.count > 8 else {
+            throw StoreError.corruptCatalog(reason: "an entry of \(raw.count) bytes is too short")
+        }
         let stored = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
         let json = UnsafeRawBufferPointer(rebasing: raw[8...])
         guard XXHash64.hash(json) == stored else {

@@ -33,11 +33,15 @@ extension Store {
                 do {
                     let info = try CatalogCoding.decodeEntry(value)
                     if key.count != 4 || info.id != id {
-                        report.problems.append(.init(dataset: info.name, chunk: nil, problem: "catalog key does not match dataset id \(info.id)"))
+                        report.problems.append(
+                            .init(
+                                dataset: info.name, chunk: nil,
+                                problem: "catalog key does not match dataset id \(info.id)"))
                     }
                     byID[info.id] = info
                 } catch {
-                    report.problems.append(.init(dataset: "", chunk: nil, problem: "catalog entry \(id) cannot be decoded: \(error)"))
+                    report.problems.append(
+                        .init(dataset: "", chunk: nil, problem: "catalog entry \(id) cannot be decoded: \(error)"))
                 }
                 return true
             }
@@ -50,12 +54,16 @@ extension Store {
                 if let info = byID[id], info.name == name {
                     named.insert(id)
                 } else {
-                    report.problems.append(.init(dataset: name, chunk: nil, problem: "name points to missing or different catalog entry \(id)"))
+                    report.problems.append(
+                        .init(
+                            dataset: name, chunk: nil,
+                            problem: "name points to missing or different catalog entry \(id)"))
                 }
                 return true
             }
             for (id, info) in byID where !named.contains(id) {
-                report.problems.append(.init(dataset: info.name, chunk: nil, problem: "catalog entry has no name index entry"))
+                report.problems.append(
+                    .init(dataset: info.name, chunk: nil, problem: "catalog entry has no name index entry"))
             }
 
             // Chunks, decoded in parallel batches straight from the map.
@@ -74,7 +82,8 @@ extension Store {
                         do {
                             let codec = try PreparedChunkCodec(
                                 try info.codecChain(), dtype: info.dtype, extent: extent, contexts: codecContexts)
-                            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, into: dst, checksum: true) }
+                            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, into: dst, checksum: true)
+                            }
                         } catch {
                             slots[i] = .init(dataset: info.name, chunk: key.index.array, problem: "\(error)")
                         }
@@ -87,15 +96,23 @@ extension Store {
             }
             try txn.scan(.chunks, prefix: []) { rawKey, value in
                 guard let key = ChunkKey(rawKey) else {
-                    report.problems.append(.init(dataset: "", chunk: nil, problem: "chunk key of \(rawKey.count) bytes is malformed"))
+                    report.problems.append(
+                        .init(dataset: "", chunk: nil, problem: "chunk key of \(rawKey.count) bytes is malformed"))
                     return true
                 }
                 guard let info = byID[key.dataset] else {
-                    report.problems.append(.init(dataset: "id \(key.dataset)", chunk: key.index.array, problem: "orphan chunk: no catalog entry for its dataset"))
+                    report.problems.append(
+                        .init(
+                            dataset: "id \(key.dataset)", chunk: key.index.array,
+                            problem: "orphan chunk: no catalog entry for its dataset"))
                     return true
                 }
-                guard Int(key.level) < max(1, info.levels ?? 1), info.grid(level: Int(key.level)).contains(key.index) else {
-                    report.problems.append(.init(dataset: info.name, chunk: key.index.array, problem: "chunk lies outside the dataset's grid (level \(key.level))"))
+                guard Int(key.level) < max(1, info.levels ?? 1), info.grid(level: Int(key.level)).contains(key.index)
+                else {
+                    report.problems.append(
+                        .init(
+                            dataset: info.name, chunk: key.index.array,
+                            problem: "chunk lies outside the dataset's grid (level \(key.level))"))
                     return true
                 }
                 batch.append((key, value))
@@ -106,7 +123,10 @@ extension Store {
             try txn.scan(.blobs, prefix: []) { key, _ in
                 let id = ChunkKey.uint32(key)
                 if byID[id] == nil {
-                    report.problems.append(.init(dataset: "id \(id)", chunk: nil, problem: "orphan blob \(String(decoding: key.dropFirst(4), as: UTF8.self))"))
+                    report.problems.append(
+                        .init(
+                            dataset: "id \(id)", chunk: nil,
+                            problem: "orphan blob \(String(decoding: key.dropFirst(4), as: UTF8.self))"))
                 }
                 return true
             }

@@ -42,10 +42,13 @@ public final class Store: Sendable {
     }
 
     /// Creates a new store in an empty key-value store (e.g. `MemoryKeyValueStore(tables: Store.tables)`).
-    public static func create(in kv: any KeyValueStore, path: String = "", cacheBytes: Int = defaultCacheBytes) throws -> Store {
+    public static func create(in kv: any KeyValueStore, path: String = "", cacheBytes: Int = defaultCacheBytes) throws
+        -> Store
+    {
         try kv.write { txn in
             let record = FormatRecord(
-                format: "tomostore", version: formatVersion, created: Store.now(), softwareVersion: TomoStoreVersion.string)
+                format: "tomostore", version: formatVersion, created: Store.now(),
+                softwareVersion: TomoStoreVersion.string)
             try txn.put(.meta, Array("format".utf8), Array(try CatalogCoding.encoder.encode(record)))
             try txn.put(.meta, Array("next_id".utf8), ChunkKey.bigEndian(1))
         }
@@ -193,7 +196,8 @@ public final class Store: Sendable {
             let idBytes = try txn.bytes(.meta, Array("next_id".utf8)) ?? ChunkKey.bigEndian(1)
             let id = idBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             try txn.put(.meta, Array("next_id".utf8), ChunkKey.bigEndian(id + 1))
-            let progress = complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil)
+            let progress =
+                complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil)
             let info = DatasetInfo(
                 id: id, name: spec.name, dtype: spec.dtype, shape: spec.shape.array, chunk: spec.chunk.array,
                 codec: codec.description, shuffle: codec.shuffle, fillValue: spec.fillValue, voxelSize: spec.voxelSize,

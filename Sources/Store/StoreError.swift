@@ -29,56 +29,56 @@ public enum StoreError: TomoStoreError {
 
     public var description: String {
         switch self {
-        case let .notAStore(path):
+        case .notAStore(let path):
             return "\(path) is not a TomoStore store; create one with `tomostore init \(path)`"
-        case let .storeExists(path):
+        case .storeExists(let path):
             return "\(path) already holds a store"
-        case let .notADirectory(path):
+        case .notADirectory(let path):
             return "\(path) exists and is not a directory; choose a new path for the store"
-        case let .cannotCreate(path, reason):
+        case .cannotCreate(let path, let reason):
             return "cannot create directory \(path): \(reason)"
-        case let .unsupportedFormat(path, version):
+        case .unsupportedFormat(let path, let version):
             return "\(path): store format version \(version) is not supported by TomoStore "
                 + "\(TomoStoreVersion.string) (it reads version 1)"
-        case let .invalidName(name, reason):
+        case .invalidName(let name, let reason):
             return "invalid dataset name \"\(name)\": \(reason)"
-        case let .unknownDataset(name, available):
+        case .unknownDataset(let name, let available):
             let list =
                 available.isEmpty
                 ? "the store is empty"
                 : "datasets: " + available.prefix(10).joined(separator: ", ") + (available.count > 10 ? ", …" : "")
             return "no dataset named \"\(name)\" (\(list))"
-        case let .datasetExists(name, complete):
+        case .datasetExists(let name, let complete):
             return complete
                 ? "dataset \"\(name)\" already exists; remove it with `tomostore rm` or choose another name"
                 : "dataset \"\(name)\" exists but is incomplete (an earlier ingest was interrupted); continue it "
                     + "with `tomostore ingest --resume` or remove it with `tomostore rm`"
-        case let .incomplete(name):
+        case .incomplete(let name):
             return "dataset \"\(name)\" is incomplete (its ingest was interrupted); finish it with "
                 + "`tomostore ingest --resume` or remove it with `tomostore rm`"
-        case let .boxOutOfBounds(name, box, shape):
+        case .boxOutOfBounds(let name, let box, let shape):
             return "box \(box) is outside dataset \"\(name)\", whose extent is 0:\(shape.x),0:\(shape.y),0:\(shape.z) "
                 + "(x, y, z voxels)"
-        case let .corruptChunk(name, chunk, reason):
+        case .corruptChunk(let name, let chunk, let reason):
             return "dataset \"\(name)\", chunk (x \(chunk.x), y \(chunk.y), z \(chunk.z)) is corrupt: \(reason)"
-        case let .corruptCatalog(reason):
+        case .corruptCatalog(let reason):
             return "store catalog is corrupt: \(reason)"
-        case let .wrongDType(name, expected, got):
+        case .wrongDType(let name, let expected, let got):
             return "dataset \"\(name)\" holds \(expected) voxels, not \(got)"
-        case let .emptyShape(shape):
+        case .emptyShape(let shape):
             return "dataset shape \(shape) must be at least 1 voxel along each axis"
-        case let .badChunkShape(chunk):
+        case .badChunkShape(let chunk):
             return "chunk shape \(chunk) must be positive and hold at most 1 GiB"
-        case let .chunkMismatch(name, chunk, shape, dtype):
+        case .chunkMismatch(let name, let chunk, let shape, let dtype):
             return "chunk \(chunk) of \(shape) \(dtype) does not fit dataset \"\(name)\""
-        case let .noSuchLevel(name, level, levels):
+        case .noSuchLevel(let name, let level, let levels):
             return "dataset \"\(name)\" has \(levels) level(s); level \(level) does not exist "
                 + "(build them with `tomostore pyramid`)"
-        case let .pyramidFromLevel(name, level):
+        case .pyramidFromLevel(let name, let level):
             return "dataset \"\(name)\": pyramids are built from level 0, not level \(level)"
-        case let .pyramidLevels(levels):
+        case .pyramidLevels(let levels):
             return "a pyramid has 1…16 levels, not \(levels)"
-        case let .changed(name, reason):
+        case .changed(let name, let reason):
             return "dataset \"\(name)\" changed while it was being used (\(reason)); nothing was written; run the "
                 + "command again"
         }

@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
-import MRC
 import Catalog
 import Codecs
+import Foundation
+import MRC
 import Store
 import Transfer
 import Voxels
@@ -46,7 +46,10 @@ struct BenchStore: ParsableCommand {
         let reader = try MRCReader(path: input)
         let shape = reader.shape
         guard boxes > 0, boxSize > 0, boxSize <= min(shape.x, shape.y, shape.z) else {
-            throw CommandError("--box-size \(boxSize) must be between 1 and the volume's smallest side (\(min(shape.x, shape.y, shape.z))), --boxes positive")
+            throw CommandError(
+                "--box-size \(boxSize) must be between 1 and the volume's smallest side "
+                    + "(\(min(shape.x, shape.y, shape.z))), --boxes positive"
+            )
         }
         let dir = (workDir ?? NSTemporaryDirectory()) + "/tomostore-bench-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -54,9 +57,11 @@ struct BenchStore: ParsableCommand {
         var options = IngestOptions(name: "bench")
         options.codec = codec
 
-        let cpu0 = processCPUSeconds(), t0 = Date()
+        let cpu0 = processCPUSeconds()
+        let t0 = Date()
         try Ingest.mrc(input, into: store, options: options)
-        let ingest = Date().timeIntervalSince(t0), ingestCPU = processCPUSeconds() - cpu0
+        let ingest = Date().timeIntervalSince(t0)
+        let ingestCPU = processCPUSeconds() - cpu0
         let (encodeCPU, encodeCPUNoShuffle) = try encodeCPUSeconds(try store.dataset(named: "bench"), codec: codec)
 
         let uncached = try Store(path: dir + "/s.store", cacheBytes: 0)
@@ -70,8 +75,12 @@ struct BenchStore: ParsableCommand {
 
         let rng = CounterRNG(seed: seed)
         let boxList = (0..<boxes).map { i -> Box3 in
-            func offset(_ axis: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: axis, counter: UInt64(i)) * Double(n - boxSize + 1)) }
-            let x = offset(0, shape.x), y = offset(1, shape.y), z = offset(2, shape.z)
+            func offset(_ axis: UInt64, _ n: Int) -> Int {
+                Int(rng.uniform(stream: axis, counter: UInt64(i)) * Double(n - boxSize + 1))
+            }
+            let x = offset(0, shape.x)
+            let y = offset(1, shape.y)
+            let z = offset(2, shape.z)
             return Box3(x: x..<x + boxSize, y: y..<y + boxSize, z: z..<z + boxSize)
         }
         func medianMilliseconds(_ dataset: Dataset, cached: Bool) throws -> Double {
@@ -93,7 +102,8 @@ struct BenchStore: ParsableCommand {
         let result: [String: Any] = [
             "input": input, "shape": shape.array, "dtype": reader.dtype.rawValue, "codec": codec,
             "ingest_s": ingest, "full_read_s": fullRead, "ingest_cpu_s": ingestCPU,
-            "encode_cpu_s": encodeCPU, "encode_cpu_s_no_shuffle": encodeCPUNoShuffle, "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "encode_cpu_s": encodeCPU, "encode_cpu_s_no_shuffle": encodeCPUNoShuffle,
+            "cores": ProcessInfo.processInfo.activeProcessorCount,
             "random_box_ms": randomBox, "random_box_cached_ms": randomCached,
             "boxes": boxes, "box_size": boxSize, "seed": seed,
             "raw_bytes": summary.rawBytes, "stored_bytes": summary.storedBytes,
@@ -104,9 +114,15 @@ struct BenchStore: ParsableCommand {
         if json {
             print(try jsonText(any: result))
         } else {
-            print(String(format: "%@ %@ (%@): ingest %.3f s (%.0f MB/s, %.2f CPU-s; the codec alone %.2f CPU-s, %.2f without shuffle), full read %.3f s (%.0f MB/s), random %d³ box %.3f ms (cache off), %.3f ms (cache on), compression ratio %.3f",
-                         input, shape.description, reader.dtype.rawValue, ingest, result["ingest_mb_s"] as! Double, ingestCPU, encodeCPU, encodeCPUNoShuffle, fullRead, result["full_read_mb_s"] as! Double,
-                         boxSize, randomBox, randomCached, result["compression_ratio"] as! Double))
+            print(
+                String(
+                    format:
+                        "%@ %@ (%@): ingest %.3f s (%.0f MB/s, %.2f CPU-s; the codec alone %.2f CPU-s, %.2f without "
+                        + "shuffle), full read %.3f s (%.0f MB/s), random %d³ box %.3f ms (cache off), %.3f ms "
+                        + "(cache on), compression ratio %.3f",
+                    input, shape.description, reader.dtype.rawValue, ingest, result["ingest_mb_s"] as! Double,
+                    ingestCPU, encodeCPU, encodeCPUNoShuffle, fullRead, result["full_read_mb_s"] as! Double,
+                    boxSize, randomBox, randomCached, result["compression_ratio"] as! Double))
         }
     }
 
@@ -128,7 +144,8 @@ struct BenchStore: ParsableCommand {
                 let c0 = processCPUSeconds()
                 try Parallel.forEach(batch.count) { k in
                     let chunk = batch[k]
-                    let codec = try PreparedChunkCodec(chain, dtype: chunk.dtype, extent: chunk.shape, contexts: contexts)
+                    let codec = try PreparedChunkCodec(
+                        chain, dtype: chunk.dtype, extent: chunk.shape, contexts: contexts)
                     try chunk.withUnsafeBytes { try codec.encode($0, into: ScratchBuffer()) }
                 }
                 cpu[i] += processCPUSeconds() - c0

@@ -26,7 +26,8 @@ struct BenchEngine: ParsableCommand {
     func run() throws {
         // sgemm 2048³ with OpenBLAS on all cores: the ceiling for convolution GEMMs.
         let n = 2048
-        let a = Tensor.uniform([n, n], seed: 1), b = Tensor.uniform([n, n], seed: 2)
+        let a = Tensor.uniform([n, n], seed: 1)
+        let b = Tensor.uniform([n, n], seed: 2)
         var c = Tensor(zeros: [n, n])
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let previous = BLAS.threads
@@ -34,9 +35,15 @@ struct BenchEngine: ParsableCommand {
         var sgemmTimes: [Double] = []
         for _ in 0..<3 {
             let t = Date()
-            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                BLAS.sgemm(m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n, c: cp.baseAddress!, ldc: n)
-            } } }
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        BLAS.sgemm(
+                            m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n,
+                            c: cp.baseAddress!, ldc: n)
+                    }
+                }
+            }
             sgemmTimes.append(Date().timeIntervalSince(t))
         }
         BLAS.threads = previous
@@ -57,11 +64,15 @@ struct BenchEngine: ParsableCommand {
 
         // Per-layer view: each convolution shape of the network on its own (median of 3).
         var layers: [[String: Any]] = []
-        let levels = [(1, base, size), (base, base, size), (base, 2 * base, size / 2), (2 * base, 2 * base, size / 2),
-                      (2 * base, 4 * base, size / 4), (4 * base, 4 * base, size / 4), (4 * base, 2 * base, size / 2), (2 * base, base, size)]
+        let levels = [
+            (1, base, size), (base, base, size), (base, 2 * base, size / 2), (2 * base, 2 * base, size / 2),
+            (2 * base, 4 * base, size / 4), (4 * base, 4 * base, size / 4), (4 * base, 2 * base, size / 2),
+            (2 * base, base, size),
+        ]
         for (cin, cout, edge) in levels {
             let input = Tensor.normal([1, cin, edge, edge, edge], seed: 5)
-            let w = Initializers.heNormal([cout, cin, 3, 3, 3], seed: 6), bias = Tensor(zeros: [cout])
+            let w = Initializers.heNormal([cout, cin, 3, 3, 3], seed: 6)
+            let bias = Tensor(zeros: [cout])
             var times: [Double] = []
             for _ in 0..<3 {
                 let t = Date()
@@ -93,10 +104,18 @@ struct BenchEngine: ParsableCommand {
         if json {
             print(try jsonText(any: result))
         } else {
-            print(String(format: "sgemm 2048³: %.1f GFLOP/s; U-Net %d³ (base %d): forward %.3f s = %.2f Mvoxel/s, %.1f GFLOP/s (%.1f%% of sgemm); training step %.3f s",
-                         sgemm, size, base, fwd, voxels / fwd / 1e6, flops / fwd / 1e9, 100 * flops / fwd / 1e9 / sgemm, step))
+            print(
+                String(
+                    format:
+                        "sgemm 2048³: %.1f GFLOP/s; U-Net %d³ (base %d): forward %.3f s = %.2f Mvoxel/s, %.1f "
+                        + "GFLOP/s (%.1f%% of sgemm); training step %.3f s",
+                    sgemm, size, base, fwd, voxels / fwd / 1e6, flops / fwd / 1e9, 100 * flops / fwd / 1e9 / sgemm, step
+                ))
             for l in layers {
-                print(String(format: "  conv %3d → %3d at %d³: %.1f ms, %.1f GFLOP/s", l["cin"] as! Int, l["cout"] as! Int, l["edge"] as! Int, l["ms"] as! Double, l["gflops"] as! Double))
+                print(
+                    String(
+                        format: "  conv %3d → %3d at %d³: %.1f ms, %.1f GFLOP/s", l["cin"] as! Int,
+                        l["cout"] as! Int, l["edge"] as! Int, l["ms"] as! Double, l["gflops"] as! Double))
             }
         }
     }

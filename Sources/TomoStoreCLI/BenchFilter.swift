@@ -26,9 +26,17 @@ struct BenchFilter: ParsableCommand {
             times.append(Date().timeIntervalSince(t))
         }
         let best = times.sorted()[1]
-        let result: [String: Any] = ["size": size, "sigma": sigma, "gaussian_s": best, "runs_s": times, "gaussian_mvoxel_s": Double(shape.count) / best / 1e6]
-        if json { print(try jsonText(any: result)) } else {
-            print(String(format: "Gaussian σ=%g on %d³: %.3f s, %.1f Mvoxel/s", sigma, size, best, Double(shape.count) / best / 1e6))
+        let result: [String: Any] = [
+            "size": size, "sigma": sigma, "gaussian_s": best, "runs_s": times,
+            "gaussian_mvoxel_s": Double(shape.count) / best / 1e6,
+        ]
+        if json {
+            print(try jsonText(any: result))
+        } else {
+            print(
+                String(
+                    format: "Gaussian σ=%g on %d³: %.3f s, %.1f Mvoxel/s", sigma, size, best,
+                    Double(shape.count) / best / 1e6))
         }
     }
 }

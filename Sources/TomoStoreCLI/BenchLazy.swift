@@ -1,9 +1,9 @@
 import ArgumentParser
+import Catalog
 import DUAL
 import Foundation
 import Imaging
 import Operators
-import Catalog
 import Store
 import Voxels
 
@@ -11,7 +11,9 @@ import Voxels
 struct BenchLazy: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lazy",
-        abstract: "Time lazy derived datasets: materialize vs the bare operator, and the first 64³ box of denoise vs the whole volume.",
+        abstract:
+            "Time lazy derived datasets: materialize vs the bare operator, and the first 64³ box of denoise vs the "
+            + "whole volume.",
         discussion: "Example:\n  tomostore bench lazy --size 256,256,128 --json"
     )
 
@@ -22,13 +24,16 @@ struct BenchLazy: ParsableCommand {
 
     func run() throws {
         let d = size.split(separator: ",").compactMap { Int($0) }
-        guard d.count == 3, d.allSatisfy({ $0 >= 64 }) else { throw CommandError("--size must be X,Y,Z, each at least 64") }
+        guard d.count == 3, d.allSatisfy({ $0 >= 64 }) else {
+            throw CommandError("--size must be X,Y,Z, each at least 64")
+        }
         let shape = Extent3(x: d[0], y: d[1], z: d[2])
         let dir = NSTemporaryDirectory() + "tomostore-bench-lazy-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Store.create(at: dir + "/s.store")
         let rng = CounterRNG(seed: 3)
-        let volume = GaussianFilter.apply(Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) }), sigma: 1)
+        let volume = GaussianFilter.apply(
+            Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) }), sigma: 1)
         try storeVolume(store, "t", .tomogram, volume, 10, [:])
         let voxels = Double(shape.count)
 
@@ -65,10 +70,18 @@ struct BenchLazy: ParsableCommand {
             "denoise_mvoxel_s": voxels / whole / 1e6, "denoise_materialize_s": denoiseMaterialize,
             "denoise_store_overhead": denoiseMaterialize / whole - 1,
         ]
-        if json { print(try jsonText(any: result)) } else {
-            print(String(format: "%@: Gaussian σ %g bare %.3f s, materialized through the store %.3f s (%.1f vs %.1f Mvoxel/s, overhead %+.0f%%); denoise: first 64³ box %.2f s, whole volume in memory %.2f s (%.2f Mvoxel/s), materialized through the store %.2f s (overhead %+.0f%%)",
-                         shape.description, sigma, bare, materialize, voxels / materialize / 1e6, voxels / bare / 1e6, 100 * (materialize / bare - 1), firstBox, whole, voxels / whole / 1e6,
-                         denoiseMaterialize, 100 * (denoiseMaterialize / whole - 1)))
+        if json {
+            print(try jsonText(any: result))
+        } else {
+            print(
+                String(
+                    format:
+                        "%@: Gaussian σ %g bare %.3f s, materialized through the store %.3f s (%.1f vs %.1f "
+                        + "Mvoxel/s, overhead %+.0f%%); denoise: first 64³ box %.2f s, whole volume in memory "
+                        + "%.2f s (%.2f Mvoxel/s), materialized through the store %.2f s (overhead %+.0f%%)",
+                    shape.description, sigma, bare, materialize, voxels / materialize / 1e6, voxels / bare / 1e6,
+                    100 * (materialize / bare - 1), firstBox, whole, voxels / whole / 1e6,
+                    denoiseMaterialize, 100 * (denoiseMaterialize / whole - 1)))
         }
     }
 }

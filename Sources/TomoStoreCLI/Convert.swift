@@ -54,10 +54,14 @@ struct Convert: ParsableCommand {
             options.nint = reader.header.nint
             options.nreal = reader.header.nreal
             if reader.byteOrder == .big {
-                printError("tomostore: warning: the \(reader.header.nsymbt)-byte extended header is copied as is; its numbers stay big-endian")
+                printError(
+                    "tomostore: warning: the \(reader.header.nsymbt)-byte extended header is copied as is; its "
+                        + "numbers stay big-endian"
+                )
             }
         }
-        let writer = try MRCWriter(path: output, shape: reader.shape, dtype: reader.dtype, mode: target, options: options)
+        let writer = try MRCWriter(
+            path: output, shape: reader.shape, dtype: reader.dtype, mode: target, options: options)
         let thickness = reader.slabThickness(budget: slabMiB << 20)
         var z = 0
         while z < reader.shape.z {
@@ -67,9 +71,16 @@ struct Convert: ParsableCommand {
         }
         try writer.finish()
         if writer.clampedCount > 0 {
-            printError("tomostore: warning: \(writer.clampedCount) voxels were outside the range of \(writer.storedDType) and were clamped")
+            printError(
+                "tomostore: warning: \(writer.clampedCount) voxels were outside the range of \(writer.storedDType) "
+                    + "and were clamped"
+            )
         }
         let s = reader.shape
-        print("wrote \(output): \(s.x)×\(s.y)×\(s.z) mode \(writer.mode.rawValue) (\(writer.storedDType)) from \(input) (mode \(reader.header.mode), \(reader.byteOrder)-endian, axes \(reader.axisOrder.map(String.init).joined(separator: ",")))")
+        print(
+            "wrote \(output): \(s.x)×\(s.y)×\(s.z) mode \(writer.mode.rawValue) (\(writer.storedDType)) from "
+                + "\(input) (mode \(reader.header.mode), \(reader.byteOrder)-endian, axes "
+                + "\(reader.axisOrder.map(String.init).joined(separator: ",")))"
+        )
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
+import Catalog
 import Corpus
 import Foundation
 import MRC
 import Simulation
-import Catalog
 import Store
 import Transfer
 import Voxels
@@ -20,24 +20,33 @@ struct CorpusCommand: ParsableCommand {
 /// Loads sample i from the store's cache or generates it (caching it unless `cache` is false).
 func corpusSample(_ store: Store, _ recipe: CorpusRecipe, _ i: Int, cache: Bool) throws -> CorpusSample {
     let prefix = String(format: "%@/%06d", recipe.name, i)
-    if let t = try? store.dataset(named: "\(prefix)/tomogram"), let g = try? store.dataset(named: "\(prefix)/grand-model"),
-       let l = try? store.dataset(named: "\(prefix)/labels"), let table = try? ParticleTable.load(store, sample: prefix) {
+    if let t = try? store.dataset(named: "\(prefix)/tomogram"),
+        let g = try? store.dataset(named: "\(prefix)/grand-model"),
+        let l = try? store.dataset(named: "\(prefix)/labels"),
+        let table = try? ParticleTable.load(store, sample: prefix)
+    {
         let particles = ParticleTable.rows(table).map { r in
-            Particle(classID: Int(r["class_id"] ?? "") ?? 0, className: r["class"] ?? "", instance: Int(r["instance"] ?? "") ?? 0,
-                     x: Double(r["x"] ?? "") ?? 0, y: Double(r["y"] ?? "") ?? 0, z: Double(r["z"] ?? "") ?? 0,
-                     rot: Double(r["rot"] ?? "") ?? 0, tilt: Double(r["tilt"] ?? "") ?? 0, psi: Double(r["psi"] ?? "") ?? 0)
+            Particle(
+                classID: Int(r["class_id"] ?? "") ?? 0, className: r["class"] ?? "",
+                instance: Int(r["instance"] ?? "") ?? 0,
+                x: Double(r["x"] ?? "") ?? 0, y: Double(r["y"] ?? "") ?? 0, z: Double(r["z"] ?? "") ?? 0,
+                rot: Double(r["rot"] ?? "") ?? 0, tilt: Double(r["tilt"] ?? "") ?? 0, psi: Double(r["psi"] ?? "") ?? 0)
         }
-        let classes = Dictionary(uniqueKeysWithValues: (l.info.classes ?? [:]).compactMap { k, v in Int(k).map { ($0, v) } })
-        return CorpusSample(index: i, grandModel: try g.read(Box3(shape: g.shape)), labels: try l.read(Box3(shape: l.shape)),
-                            tomogram: try t.read(Box3(shape: t.shape)), particles: particles, classes: classes)
+        let classes = Dictionary(
+            uniqueKeysWithValues: (l.info.classes ?? [:]).compactMap { k, v in Int(k).map { ($0, v) } })
+        return CorpusSample(
+            index: i, grandModel: try g.read(Box3(shape: g.shape)), labels: try l.read(Box3(shape: l.shape)),
+            tomogram: try t.read(Box3(shape: t.shape)), particles: particles, classes: classes)
     }
     let sample = try Corpus.sample(i, of: recipe, store: store)
     if cache {
         let attributes: [String: JSONValue] = ["corpus": .string(recipe.name), "sample": .number(Double(i))]
         try storeVolume(store, "\(prefix)/grand-model", .grandModel, sample.grandModel, recipe.voxelSize, attributes)
-        let labels = try storeVolume(store, "\(prefix)/labels", .labels, sample.labels, recipe.voxelSize, attributes,
-                                     classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
-        try labels.putBlob("particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: recipe.voxelSize).utf8))
+        let labels = try storeVolume(
+            store, "\(prefix)/labels", .labels, sample.labels, recipe.voxelSize, attributes,
+            classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
+        try labels.putBlob(
+            "particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: recipe.voxelSize).utf8))
         try storeVolume(store, "\(prefix)/tomogram", .synthetic, sample.tomogram, recipe.voxelSize, attributes)
     }
     return sample
@@ -45,7 +54,9 @@ func corpusSample(_ store: Store, _ recipe: CorpusRecipe, _ i: Int, cache: Bool)
 
 /// Writes a volume as .mrc or .npy.
 func writeVolume(_ v: Volume, to path: String, voxelSize: Double) throws {
-    if path.hasSuffix(".npy") { try NPYWriter.write(v, to: path) } else {
+    if path.hasSuffix(".npy") {
+        try NPYWriter.write(v, to: path)
+    } else {
         var o = MRCWriteOptions()
         o.voxelSize = Triple(voxelSize, voxelSize, voxelSize)
         try MRCWriter.write(v, to: path, options: o)
@@ -56,7 +67,9 @@ struct CorpusCreate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create",
         abstract: "Store a corpus recipe (returns at once; samples are made when read).",
-        discussion: "Example:\n  tomostore corpus create s.store c1 --samples 1000 --size 128,128,128 --seed 6789 --simulator physics"
+        discussion:
+            "Example:\n  tomostore corpus create s.store c1 --samples 1000 --size 128,128,128 --seed 6789 "
+            + "--simulator physics"
     )
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "Corpus name.") var name: String
@@ -66,7 +79,8 @@ struct CorpusCreate: ParsableCommand {
     @Option(help: "Voxel size in Å.") var voxel = 10.0
     @Option(help: "Comma-separated built-in template names (default: all).") var templates: String?
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
-    @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator = "physics"
+    @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator =
+        "physics"
     @Option(help: "SNR per projection (physics).") var snr = 0.1
     @Option(parsing: .unconditional, help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
 
@@ -80,7 +94,9 @@ struct CorpusCreate: ParsableCommand {
         recipe.snr = snr
         if let templates {
             let names = templates.split(separator: ",").map(String.init)
-            if let bad = names.first(where: { n in !Template.builtIn.contains { $0.name == n } }) { throw CommandError("unknown template \(bad)") }
+            if let bad = names.first(where: { n in !Template.builtIn.contains { $0.name == n } }) {
+                throw CommandError("unknown template \(bad)")
+            }
             recipe.templates = names
         }
         let t = tilt.split(separator: ":").compactMap { Double($0) }
@@ -95,12 +111,17 @@ struct CorpusCreate: ParsableCommand {
             throw CommandError("--simulator must be physics or dual:MODEL")
         }
         try Corpus.create(recipe, in: s)
-        print("created corpus \"\(name)\": \(samples) samples of \(dims.map(String.init).joined(separator: "×")) (\(recipe.simulator)), generated on demand")
+        print(
+            "created corpus \"\(name)\": \(samples) samples of \(dims.map(String.init).joined(separator: "×")) "
+                + "(\(recipe.simulator)), generated on demand"
+        )
     }
 }
 
 struct CorpusInfo: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a corpus's recipe, class table and class abundance (from the first samples).")
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Print a corpus's recipe, class table and class abundance (from the first samples).")
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "Corpus name.") var name: String
     @Option(help: "Samples to measure abundance on.") var measure = 2
@@ -109,7 +130,8 @@ struct CorpusInfo: ParsableCommand {
     func run() throws {
         let s = try Store(path: store)
         let recipe = try Corpus.recipe(name, in: s)
-        var voxels: [String: Int] = [:], particles: [String: Int] = [:]
+        var voxels: [String: Int] = [:]
+        var particles: [String: Int] = [:]
         var classes: [Int: String] = [:]
         for i in 0..<min(measure, recipe.samples) {
             let sample = try corpusSample(s, recipe, i, cache: true)
@@ -120,16 +142,21 @@ struct CorpusInfo: ParsableCommand {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let recipeJSON = try JSONSerialization.jsonObject(with: try encoder.encode(recipe))
-        let result: [String: Any] = ["recipe": recipeJSON, "classes": Dictionary(uniqueKeysWithValues: classes.map { (String($0.key), $0.value) }),
-                                     "voxels_per_class": voxels, "particles_per_class": particles, "measured_samples": min(measure, recipe.samples)]
+        let result: [String: Any] = [
+            "recipe": recipeJSON,
+            "classes": Dictionary(uniqueKeysWithValues: classes.map { (String($0.key), $0.value) }),
+            "voxels_per_class": voxels, "particles_per_class": particles,
+            "measured_samples": min(measure, recipe.samples),
+        ]
         print(try jsonText(any: result))
         _ = json
     }
 }
 
 struct CorpusGet: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "get", abstract: "Write one sample's tomogram (or grand model, labels) or a box of it.",
-                                                    discussion: "Example:\n  tomostore corpus get s.store c1 --sample 42 --box 0:64,0:64,0:64 -o t42.npy")
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Write one sample's tomogram (or grand model, labels) or a box of it.",
+        discussion: "Example:\n  tomostore corpus get s.store c1 --sample 42 --box 0:64,0:64,0:64 -o t42.npy")
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "Corpus name.") var name: String
     @Option(help: "Sample index.") var sample: Int
@@ -142,9 +169,13 @@ struct CorpusGet: ParsableCommand {
         let s = try Store(path: store)
         let recipe = try Corpus.recipe(name, in: s)
         let x = try corpusSample(s, recipe, sample, cache: !noCache)
-        guard let v = ["tomogram": x.tomogram, "grand-model": x.grandModel, "labels": x.labels][volume] else { throw CommandError("--volume must be tomogram, grand-model or labels") }
+        guard let v = ["tomogram": x.tomogram, "grand-model": x.grandModel, "labels": x.labels][volume] else {
+            throw CommandError("--volume must be tomogram, grand-model or labels")
+        }
         let region = try box.map { try parseBox($0, shape: v.shape) } ?? Box3(shape: v.shape)
-        guard region.isInside(v.shape) else { throw CommandError("box \(region) is outside the sample's 0:\(v.shape.x),0:\(v.shape.y),0:\(v.shape.z)") }
+        guard region.isInside(v.shape) else {
+            throw CommandError("box \(region) is outside the sample's 0:\(v.shape.x),0:\(v.shape.y),0:\(v.shape.z)")
+        }
         try writeVolume(v.extracting(region), to: output, voxelSize: recipe.voxelSize)
         print("wrote \(output): sample \(sample) \(volume) box \(region)")
     }
@@ -153,7 +184,9 @@ struct CorpusGet: ParsableCommand {
 struct CorpusExport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write samples a..b (half-open) as folders DIR/000003/ with tomogram, grand_model, labels and particles.csv, or as training tiles.",
+        abstract:
+            "Write samples a..b (half-open) as folders DIR/000003/ with tomogram, grand_model, labels and "
+            + "particles.csv, or as training tiles.",
         discussion: """
             With --tiles N --per-sample K, each sample folder holds tiles/KKK/ with tomogram and labels
             tiles of N³ voxels and particles.csv of the particles inside (coordinates relative to the
@@ -175,11 +208,15 @@ struct CorpusExport: ParsableCommand {
 
     func run() throws {
         let parts = range.components(separatedBy: "..").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1] else { throw CommandError("--range must be a..b with 0 ≤ a < b") }
+        guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1] else {
+            throw CommandError("--range must be a..b with 0 ≤ a < b")
+        }
         guard format == "mrc" || format == "npy" else { throw CommandError("--format must be mrc or npy") }
         let s = try Store(path: store)
         let recipe = try Corpus.recipe(name, in: s)
-        guard parts[1] <= recipe.samples else { throw CommandError("--range \(range) exceeds the corpus's \(recipe.samples) samples") }
+        guard parts[1] <= recipe.samples else {
+            throw CommandError("--range \(range) exceeds the corpus's \(recipe.samples) samples")
+        }
         let bar = ProgressBar("export \(name)", unit: "samples", quiet: quiet)
         let start = Date()
         for i in parts[0]..<parts[1] {
@@ -189,29 +226,50 @@ struct CorpusExport: ParsableCommand {
             if let edge = tiles {
                 let rng = CounterRNG(seed: recipe.sampleSeed(i) ^ 0x71e5)
                 let shape = x.tomogram.shape
-                guard edge >= 1, edge <= min(shape.x, shape.y, shape.z) else { throw CommandError("--tiles \(edge) must fit in the sample (\(shape))") }
+                guard edge >= 1, edge <= min(shape.x, shape.y, shape.z) else {
+                    throw CommandError("--tiles \(edge) must fit in the sample (\(shape))")
+                }
                 for k in 0..<perSample {
-                    func at(_ a: UInt64, _ n: Int) -> Int { Int(rng.uniform(stream: a, counter: UInt64(k)) * Double(n - edge + 1)) }
+                    func at(_ a: UInt64, _ n: Int) -> Int {
+                        Int(rng.uniform(stream: a, counter: UInt64(k)) * Double(n - edge + 1))
+                    }
                     let o = Extent3(x: at(1, shape.x), y: at(2, shape.y), z: at(3, shape.z))
                     let box = Box3(x: o.x..<o.x + edge, y: o.y..<o.y + edge, z: o.z..<o.z + edge)
                     let tdir = dir + String(format: "/tiles/%03d", k)
                     try FileManager.default.createDirectory(atPath: tdir, withIntermediateDirectories: true)
-                    try writeVolume(x.tomogram.extracting(box), to: "\(tdir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
-                    try writeVolume(x.labels.extracting(box), to: "\(tdir)/labels.\(format)", voxelSize: recipe.voxelSize)
-                    let inside = x.particles.filter { box.xRange.contains(Int($0.x.rounded())) && box.yRange.contains(Int($0.y.rounded())) && box.zRange.contains(Int($0.z.rounded())) }
-                        .map { p -> Particle in var q = p; q.x -= Double(o.x); q.y -= Double(o.y); q.z -= Double(o.z); return q }
-                    try ParticleTable.csv(inside, voxelSize: recipe.voxelSize).write(toFile: "\(tdir)/particles.csv", atomically: true, encoding: .utf8)
+                    try writeVolume(
+                        x.tomogram.extracting(box), to: "\(tdir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
+                    try writeVolume(
+                        x.labels.extracting(box), to: "\(tdir)/labels.\(format)", voxelSize: recipe.voxelSize)
+                    let inside = x.particles.filter {
+                        box.xRange.contains(Int($0.x.rounded())) && box.yRange.contains(Int($0.y.rounded()))
+                            && box.zRange.contains(Int($0.z.rounded()))
+                    }
+                    .map { p -> Particle in
+                        var q = p
+                        q.x -= Double(o.x)
+                        q.y -= Double(o.y)
+                        q.z -= Double(o.z)
+                        return q
+                    }
+                    try ParticleTable.csv(inside, voxelSize: recipe.voxelSize).write(
+                        toFile: "\(tdir)/particles.csv", atomically: true, encoding: .utf8)
                 }
             } else {
                 try writeVolume(x.tomogram, to: "\(dir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
                 try writeVolume(x.grandModel, to: "\(dir)/grand_model.\(format)", voxelSize: recipe.voxelSize)
                 try writeVolume(x.labels, to: "\(dir)/labels.\(format)", voxelSize: recipe.voxelSize)
-                try ParticleTable.csv(x.particles, voxelSize: recipe.voxelSize).write(toFile: "\(dir)/particles.csv", atomically: true, encoding: .utf8)
+                try ParticleTable.csv(x.particles, voxelSize: recipe.voxelSize).write(
+                    toFile: "\(dir)/particles.csv", atomically: true, encoding: .utf8)
             }
             bar.update(i - parts[0] + 1, parts[1] - parts[0])
         }
         let seconds = Date().timeIntervalSince(start)
-        let n = parts[1] - parts[0], voxels = Double(recipe.size.reduce(1, *) * n)
-        print(String(format: "exported %d samples to %@ in %.1f s (%.2f samples/s, %.1f Mvoxel/s)", n, output, seconds, Double(n) / seconds, voxels / seconds / 1e6))
+        let n = parts[1] - parts[0]
+        let voxels = Double(recipe.size.reduce(1, *) * n)
+        print(
+            String(
+                format: "exported %d samples to %@ in %.1f s (%.2f samples/s, %.1f Mvoxel/s)", n, output, seconds,
+                Double(n) / seconds, voxels / seconds / 1e6))
     }
 }

@@ -1,12 +1,12 @@
 import ArgumentParser
+import Catalog
 import DUAL
 import Engine
 import Foundation
 import MRC
 import Operators
-import Transfer
-import Catalog
 import Store
+import Transfer
 import Voxels
 
 /// The model `reference` names (a .safetensors file, default, or a stored name or digest): the
@@ -19,12 +19,21 @@ func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UIn
 /// `tomostore models STORE`: the named DUAL models stored in a store.
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the DUAL models stored in a store by name, with their task (train and train-compensate store each model they write).",
-        discussion: "Any name or digest listed works as --model for denoise, simulate and corpus recipes.\n\nExamples:\n  tomostore models s.store\n  tomostore models s.store --json"
+        abstract:
+            "List the DUAL models stored in a store by name, with their task (train and train-compensate store each "
+            + "model they write).",
+        discussion:
+            "Any name or digest listed works as --model for denoise, simulate and corpus recipes.\n\nExamples:\n  "
+            + "tomostore models s.store\n  tomostore models s.store --json"
     )
 
     @Argument(help: "The store directory.") var store: String
-    @Flag(help: "Print a JSON array of {name, digest, bytes, task}; task is denoise (train) or compensate (train-compensate).") var json = false
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Print a JSON array of {name, digest, bytes, task}; task is denoise (train) or compensate "
+                    + "(train-compensate).")
+    ) var json = false
 
     func run() throws {
         let registry = ModelRegistry(store: try Store(path: store))
@@ -34,18 +43,27 @@ struct Models: ParsableCommand {
             return (entry.name, entry.digest, bytes.count, task ?? "denoise")
         }
         if json {
-            print(try jsonText(any: entries.map { ["name": $0.0, "digest": $0.1, "bytes": $0.2, "task": $0.3] as [String: Any] }))
+            print(
+                try jsonText(
+                    any: entries.map { ["name": $0.0, "digest": $0.1, "bytes": $0.2, "task": $0.3] as [String: Any] }))
             return
         }
-        if entries.isEmpty { print("(no named models)"); return }
+        if entries.isEmpty {
+            print("(no named models)")
+            return
+        }
         for (name, digest, bytes, task) in entries { print("\(name)  \(digest)  \(bytes) bytes  \(task)") }
     }
 }
 
 /// Options shared by the DUAL training commands (train, train-compensate).
 struct DUALTrainingOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Output model (.safetensors); it is also stored in the store.") var output: String
-    @Option(name: .customLong("model-name"), help: "Name of the model inside the store (default: the output file's name without its extension).") var modelName: String?
+    @Option(name: .shortAndLong, help: "Output model (.safetensors); it is also stored in the store.") var output:
+        String
+    @Option(
+        name: .customLong("model-name"),
+        help: "Name of the model inside the store (default: the output file's name without its extension).")
+    var modelName: String?
     @Option(help: "Iterations.") var iterations = 200
     @Option(help: "Patches per batch (default: the config's).") var batch: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
@@ -67,7 +85,9 @@ struct DUALTrainingOptions: ParsableArguments {
 
     /// Trains a model between two domains with progress on stderr and checkpoints beside the
     /// output, then writes the model (with `metadata`) and stores it under its name.
-    func train(store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String]) throws {
+    func train(
+        store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String]
+    ) throws {
         guard iterations > 0 else { throw CommandError("--iterations must be positive") }
         guard checkpointEvery > 0 else { throw CommandError("--checkpoint-every must be positive") }
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
@@ -76,29 +96,45 @@ struct DUALTrainingOptions: ParsableArguments {
         let trainer = DUALTrainer(model: model, seed: seed)
         let checkpoint = output + ".checkpoint"
         if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint) else { throw CommandError("no checkpoint \(checkpoint) to resume from") }
+            guard FileManager.default.fileExists(atPath: checkpoint) else {
+                throw CommandError("no checkpoint \(checkpoint) to resume from")
+            }
             try DUALModelFile.restore(trainer, from: checkpoint)
         }
-        let start = Date(), first = trainer.iteration
-        try trainer.train(until: iterations, clean: clean, noisy: noisy,
-                          checkpointEvery: checkpointEvery, checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) }) { losses in
-            let done = trainer.iteration - first, left = iterations - trainer.iteration
-            let eta = Date().timeIntervalSince(start) / Double(done) * Double(left)
-            if !quiet && (isatty(2) != 0 || trainer.iteration % max(1, iterations / 20) == 0 || left == 0) {
-                printError(String(format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s", trainer.iteration, iterations,
-                                  losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
-            }
-        }
-        let bytes = try DUALModelFile.save(model, to: output, extra: metadata.merging(["iterations": "\(iterations)", "seed": "\(seed)"]) { a, _ in a })
+        let start = Date()
+        let first = trainer.iteration
+        try trainer.train(
+            until: iterations, clean: clean, noisy: noisy,
+            checkpointEvery: checkpointEvery, checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) },
+            progress: { losses in
+                let done = trainer.iteration - first
+                let left = iterations - trainer.iteration
+                let eta = Date().timeIntervalSince(start) / Double(done) * Double(left)
+                if !quiet && (isatty(2) != 0 || trainer.iteration % max(1, iterations / 20) == 0 || left == 0) {
+                    printError(
+                        String(
+                            format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s",
+                            trainer.iteration, iterations,
+                            losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
+                }
+            })
+        let bytes = try DUALModelFile.save(
+            model, to: output,
+            extra: metadata.merging(["iterations": "\(iterations)", "seed": "\(seed)"]) { a, _ in a })
         try ModelRegistry(store: s).put(digest: model.digest, bytes, name: storedName)
-        print(String(format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName, iterations - first, Date().timeIntervalSince(start), model.digest))
+        print(
+            String(
+                format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName,
+                iterations - first, Date().timeIntervalSince(start), model.digest))
     }
 }
 
 extension VolumeSource {
     /// This dataset as a training volume, standardized with its statistics.
     var patchVolume: PatchVolume {
-        PatchVolume(name: "dataset \(name)", shape: shape, mean: info.stats?.mean ?? 0, std: info.stats?.rms ?? 1) { try self.read($0) }
+        PatchVolume(name: "dataset \(name)", shape: shape, mean: info.stats?.mean ?? 0, std: info.stats?.rms ?? 1) {
+            try self.read($0)
+        }
     }
 }
 
@@ -124,7 +160,8 @@ struct Train: ParsableCommand {
             Same data, settings and seed → same weights.
 
             Example:
-              tomostore train s.store --clean a/grand-model,b/grand-model --noisy c/tomogram,d/tomogram -o dual.safetensors --iterations 500
+              tomostore train s.store --clean a/grand-model,b/grand-model --noisy c/tomogram,d/tomogram -o \
+              dual.safetensors --iterations 500
             """
     )
 
@@ -136,8 +173,9 @@ struct Train: ParsableCommand {
     func run() throws {
         let config = try training.config(from: DUALConfig())
         let s = try Store(path: store)
-        try training.train(store: s, config: config, clean: try datasets(clean, in: s).map(\.patchVolume),
-                           noisy: try datasets(noisy, in: s).map(\.patchVolume), metadata: ["clean": clean, "noisy": noisy])
+        try training.train(
+            store: s, config: config, clean: try datasets(clean, in: s).map(\.patchVolume),
+            noisy: try datasets(noisy, in: s).map(\.patchVolume), metadata: ["clean": clean, "noisy": noisy])
     }
 }
 
@@ -146,7 +184,12 @@ struct Train: ParsableCommand {
 struct NetworkOutputOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Output MRC file.") var output: String?
     @Option(help: "Name of a lazy derived dataset instead of a file.") var name: String?
-    @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about 3.4× fewer tiles).") var overlap: Double?
+    @Option(
+        help:
+            ArgumentHelp(
+                "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about "
+                    + "3.4× fewer tiles).")
+    ) var overlap: Double?
     @Flag(help: "No progress bar.") var quiet = false
 }
 
@@ -157,7 +200,8 @@ enum NetworkOperatorCommand {
     /// file's metadata.
     static func run(
         store: String, input: String, modelReference: String, task: String?, destination: NetworkOutputOptions,
-        op: String, seed: UInt64?, parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }
+        op: String, seed: UInt64?,
+        parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }
     ) throws {
         let (output, name, quiet) = (destination.output, destination.name, destination.quiet)
         guard (output == nil) != (name == nil) else {
@@ -175,8 +219,12 @@ enum NetworkOperatorCommand {
         params["model"] = .string(digest)
         if let seed { params["seed"] = .number(Double(seed)) }
         if let name {
-            let ds = try workspace.define(name: name, op: op, inputs: [input], params: params, modelDigest: digest, seed: seed)
-            print("defined \"\(name)\" = \(op)(\(input)) lazily with model \(digest): \(ds.grid.counts.count) chunks on demand")
+            let ds = try workspace.define(
+                name: name, op: op, inputs: [input], params: params, modelDigest: digest, seed: seed)
+            print(
+                "defined \"\(name)\" = \(op)(\(input)) lazily with model \(digest): \(ds.grid.counts.count) chunks "
+                    + "on demand"
+            )
             return
         }
         // The same view as a defined dataset's, storing nothing, streamed into the file in slabs as
@@ -191,15 +239,18 @@ enum NetworkOperatorCommand {
             view, to: output!, slabDepth: slab, action: "\(op) of \(input) with DUAL model \(digest)",
             progress: { bar.update($0, $1) })
         let seconds = Date().timeIntervalSince(start)
-        print(String(format: "wrote %@: %@ of \"%@\" (%.1f s, %.2f Mvoxel/s)", output!, op, input, seconds,
-                     Double(shape.count) / seconds / 1e6))
+        print(
+            String(
+                format: "wrote %@: %@ of \"%@\" (%.1f s, %.2f Mvoxel/s)", output!, op, input, seconds,
+                Double(shape.count) / seconds / 1e6))
     }
 }
 
 /// `tomostore denoise STORE IN --model M (-o OUT | --name OUT)`.
 struct Denoise: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Denoise a tomogram with DUAL's Dn: now into an MRC file (-o) or lazily as a derived dataset (--name).",
+        abstract:
+            "Denoise a tomogram with DUAL's Dn: now into an MRC file (-o) or lazily as a derived dataset (--name).",
         discussion: """
             Overlap tiles anchored to the volume origin, blended with a sin² window that sums to one, so
             a voxel's value does not depend on how the volume was split. --model: a .safetensors file,
@@ -216,7 +267,9 @@ struct Denoise: ParsableCommand {
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, task: nil, destination: destination, op: "denoise", seed: nil)
+        try NetworkOperatorCommand.run(
+            store: store, input: input, modelReference: model, task: nil, destination: destination, op: "denoise",
+            seed: nil)
     }
 }
 
@@ -224,7 +277,9 @@ struct Denoise: ParsableCommand {
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulate a realistic tomogram from a grand model with DUAL's Gs(v + P·Gn(z)).",
-        discussion: "The code z and permutation P of each tile come from (seed, tile origin).\n\nExample:\n  tomostore simulate s.store s1/grand-model --model dual.safetensors --seed 3 -o sim.mrc"
+        discussion:
+            "The code z and permutation P of each tile come from (seed, tile origin).\n\nExample:\n  tomostore "
+            + "simulate s.store s1/grand-model --model dual.safetensors --seed 3 -o sim.mrc"
     )
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The grand-model dataset.") var input: String
@@ -233,6 +288,8 @@ struct Simulate: ParsableCommand {
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        try NetworkOperatorCommand.run(store: store, input: input, modelReference: model, task: nil, destination: destination, op: "simulate", seed: seed)
+        try NetworkOperatorCommand.run(
+            store: store, input: input, modelReference: model, task: nil, destination: destination, op: "simulate",
+            seed: seed)
     }
 }

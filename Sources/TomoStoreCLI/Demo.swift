@@ -1,12 +1,12 @@
 import ArgumentParser
-import Foundation
+import Catalog
 import Corpus
 import DUAL
+import Foundation
 import Imaging
 import MRC
 import Operators
 import Simulation
-import Catalog
 import Store
 import Transfer
 import Voxels
@@ -43,8 +43,10 @@ struct Demo: ParsableCommand {
         let shape = Extent3(x: 128, y: 96, z: 64)
         let volume = SyntheticTomogram.make(shape: shape, seed: seed)
         let stats = VoxelStatistics.of(volume)
-        print(String(format: "1. synthesized a %@ float32 tomogram: mean %.4f, rms %.4f, min %.3f, max %.3f",
-                     shape.description, stats.mean, stats.rms, stats.min, stats.max))
+        print(
+            String(
+                format: "1. synthesized a %@ float32 tomogram: mean %.4f, rms %.4f, min %.3f, max %.3f",
+                shape.description, stats.mean, stats.rms, stats.min, stats.max))
 
         let path = directory + "/tomogram.mrc"
         var options = MRCWriteOptions()
@@ -70,7 +72,10 @@ struct Demo: ParsableCommand {
             try MRCWriter.write(scaled, to: out, mode: mode, options: options)
             let back = try MRCReader(path: out).readAll()
             let error = maxAbsoluteDifference(back, scaled)
-            print(String(format: "5. converted to %@ (mode %d): %@, largest difference %.3g", name, mode.rawValue, out, error))
+            print(
+                String(
+                    format: "5. converted to %@ (mode %d): %@, largest difference %.3g", name, mode.rawValue, out, error
+                ))
         }
         let storePath = directory + "/demo.store"
         if FileManager.default.fileExists(atPath: storePath) { try FileManager.default.removeItem(atPath: storePath) }
@@ -81,12 +86,23 @@ struct Demo: ParsableCommand {
         try Ingest.mrc(path, into: store, options: ingest)
         let dataset = try store.dataset(named: "tomogram")
         let summary = try dataset.storageSummary()
-        print(String(format: "6. created store %@ and ingested the MRC as \"tomogram\": %d chunks of 32³, %.2f MB stored (ratio %.2f)",
-                     storePath, summary.storedChunks, Double(summary.storedBytes) / 1e6, Double(summary.rawBytes) / Double(summary.storedBytes)))
-        for query in [Box3(x: 5..<69, y: 17..<81, z: 3..<35), Box3(x: 127..<128, y: 0..<96, z: 63..<64), Box3(shape: shape)] {
-            try check(try dataset.read(query) == volume.extracting(query), "store box \(query) differs from the original")
+        print(
+            String(
+                format:
+                    "6. created store %@ and ingested the MRC as \"tomogram\": %d chunks of 32³, %.2f MB stored "
+                    + "(ratio %.2f)",
+                storePath, summary.storedChunks, Double(summary.storedBytes) / 1e6,
+                Double(summary.rawBytes) / Double(summary.storedBytes)))
+        for query in [
+            Box3(x: 5..<69, y: 17..<81, z: 3..<35), Box3(x: 127..<128, y: 0..<96, z: 63..<64), Box3(shape: shape),
+        ] {
+            try check(
+                try dataset.read(query) == volume.extracting(query), "store box \(query) differs from the original")
         }
-        print("7. read boxes 5:69,17:81,3:35 (unaligned), 127:128,0:96,63:64 and the whole volume from the store: all identical")
+        print(
+            "7. read boxes 5:69,17:81,3:35 (unaligned), 127:128,0:96,63:64 and the whole volume from the store: all "
+                + "identical"
+        )
         let report = try store.verify()
         try check(report.ok, "store verification found problems: \(report.problems.map(\.problem))")
         print("8. verified \(report.chunksChecked) chunks (checksums, catalog): ok")
@@ -97,15 +113,23 @@ struct Demo: ParsableCommand {
         var tp = TiltSeriesParameters()
         tp.seed = seed
         let (tomogram, _) = TiltSeriesSimulator.simulate(model.density, voxelSize: 10, parameters: tp)
-        print("9. synthesized a 128×128×64 sample at 10 Å: \(model.particles.count) objects in \(model.classes.count - 1) classes, tilt series ±60° step 3°, SNR 0.1, weighted back-projection")
+        print(
+            "9. synthesized a 128×128×64 sample at 10 Å: \(model.particles.count) objects in "
+                + "\(model.classes.count - 1) classes, tilt series ±60° step 3°, SNR 0.1, weighted back-projection"
+        )
         let truths = model.particles.map { Imaging.Pick(x: $0.x, y: $0.y, z: $0.z) }
         let smoothed = GaussianFilter.apply(tomogram, sigma: 1.5)
         for (label, volume) in [("raw", tomogram), ("Gaussian σ 1.5", smoothed)] {
             let picks = ParticlePicker.pick(volume, sigma: 3, top: 300, minDistance: 8, polarity: .dark)
             let score = PickingScore.match(picks: picks, truths: truths, distance: 3)
-            let quality = String(format: "PSNR %.2f dB, SSIM %.4f", Metrics.psnr(truth: model.density, test: volume), Metrics.ssim(truth: model.density, test: volume))
-            print(String(format: "10. DoG picking on the %@ tomogram (σ 3, top 300): precision %.3f, recall %.3f, F1 %.3f; %@",
-                         label, score.precision, score.recall, score.f1, quality))
+            let quality = String(
+                format: "PSNR %.2f dB, SSIM %.4f", Metrics.psnr(truth: model.density, test: volume),
+                Metrics.ssim(truth: model.density, test: volume))
+            print(
+                String(
+                    format:
+                        "10. DoG picking on the %@ tomogram (σ 3, top 300): precision %.3f, recall %.3f, F1 %.3f; %@",
+                    label, score.precision, score.recall, score.f1, quality))
         }
         try storeVolume(store, "sample/grand-model", .grandModel, model.density, 10, [:])
         try storeVolume(store, "sample/tomogram", .synthetic, tomogram, 10, [:])
@@ -122,8 +146,13 @@ struct Demo: ParsableCommand {
                 let values = try lazy.read(box)
                 let stats = VoxelStatistics.of(values)
                 let stored = try lazy.storedChunkCount()
-                print(String(format: "11. defined %@(%@) lazily with the shipped DUAL model; read box %@ in %.2f s (%d of %d chunks computed; mean %.3f, rms %.3f)",
-                             op, input, box.description, Date().timeIntervalSince(t), stored, lazy.grid.counts.count, stats.mean, stats.rms))
+                print(
+                    String(
+                        format:
+                            "11. defined %@(%@) lazily with the shipped DUAL model; read box %@ in %.2f s (%d of %d "
+                            + "chunks computed; mean %.3f, rms %.3f)",
+                        op, input, box.description, Date().timeIntervalSince(t), stored, lazy.grid.counts.count,
+                        stats.mean, stats.rms))
             }
         }
         try compensateStep(store, directory: directory)
@@ -137,7 +166,10 @@ struct Demo: ParsableCommand {
             try NPYWriter.write(tile.tomogram, to: path)
             try NPYWriter.write(tile.labels, to: directory + "/corpus-tile-\(k)-labels.npy")
             let classes = Set(tile.labels.values(as: UInt8.self)).subtracting([0]).count
-            print("13. corpus \"corpus\" (100 samples on demand): tile \(k) of sample \(tile.sample) at \(tile.origin.array) written to \(path) with its labels (\(classes) classes)")
+            print(
+                "13. corpus \"corpus\" (100 samples on demand): tile \(k) of sample \(tile.sample) at "
+                    + "\(tile.origin.array) written to \(path) with its labels (\(classes) classes)"
+            )
         }
         print("demo complete")
     }
@@ -152,24 +184,42 @@ struct Demo: ParsableCommand {
         let toy = DUALModel(config: config, seed: seed)
         let trainer = DUALTrainer(model: toy, seed: seed)
         let started = Date()
-        try trainer.train(until: 20, clean: [sample.transposedXZ()], noisy: [sample], checkpointEvery: 20, checkpoint: {}, progress: { _ in })
-        let bytes = try DUALModelFile.save(toy, to: directory + "/compensate-toy.safetensors", extra: ["task": "compensate", "tilt_min": "-60", "tilt_max": "60"])
+        try trainer.train(
+            until: 20, clean: [sample.transposedXZ()], noisy: [sample], checkpointEvery: 20, checkpoint: {},
+            progress: { _ in })
+        let bytes = try DUALModelFile.save(
+            toy, to: directory + "/compensate-toy.safetensors",
+            extra: ["task": "compensate", "tilt_min": "-60", "tilt_max": "60"])
         try ModelRegistry(store: store).put(digest: toy.digest, bytes, name: "compensate-toy")
-        let params: [String: JSONValue] = ["model": .string(toy.digest), "tilt_min": .number(-60), "tilt_max": .number(60)]
+        let params: [String: JSONValue] = [
+            "model": .string(toy.digest), "tilt_min": .number(-60), "tilt_max": .number(60),
+        ]
         let lazy = try Workspace(store: store).define(
-            name: "sample/compensate", op: "compensate", inputs: ["sample/tomogram"], params: params, modelDigest: toy.digest)
+            name: "sample/compensate", op: "compensate", inputs: ["sample/tomogram"], params: params,
+            modelDigest: toy.digest)
         let box = Box3(x: 32..<96, y: 32..<96, z: 0..<64)
         let wedge = MissingWedge(minDegrees: -60, maxDegrees: 60)
         func wedgeShare(_ v: Volume) -> Double {
             let mean = Float(VoxelStatistics.of(v).mean)
-            let centred = Volume(shape: v.shape, values: v.converted(to: .float32).values(as: Float.self).map { $0 - mean })
-            let all = centred.values(as: Float.self), measured = wedge.apply(to: centred).values(as: Float.self)
+            let centred = Volume(
+                shape: v.shape, values: v.converted(to: .float32).values(as: Float.self).map { $0 - mean })
+            let all = centred.values(as: Float.self)
+            let measured = wedge.apply(to: centred).values(as: Float.self)
             let total = all.reduce(0.0) { $0 + Double($1 * $1) }
-            return zip(all, measured).reduce(0.0) { let d = Double($1.0 - $1.1); return $0 + d * d } / Swift.max(total, 1e-30)
+            return zip(all, measured).reduce(0.0) {
+                let d = Double($1.0 - $1.1)
+                return $0 + d * d
+            } / Swift.max(total, 1e-30)
         }
-        let before = wedgeShare(try store.dataset(named: "sample/tomogram").read(box)), after = wedgeShare(try lazy.read(box))
-        print(String(format: "12. trained a toy compensation model (20 iterations, %.0f s; real runs: README) and defined compensate(sample/tomogram) lazily: share of box %@'s power in the ±60° missing wedge %.1f%% → %.1f%%",
-                     Date().timeIntervalSince(started), box.description, 100 * before, 100 * after))
+        let before = wedgeShare(try store.dataset(named: "sample/tomogram").read(box))
+        let after = wedgeShare(try lazy.read(box))
+        print(
+            String(
+                format:
+                    "12. trained a toy compensation model (20 iterations, %.0f s; real runs: README) and defined "
+                    + "compensate(sample/tomogram) lazily: share of box %@'s power in the ±60° missing wedge "
+                    + "%.1f%% → %.1f%%",
+                Date().timeIntervalSince(started), box.description, 100 * before, 100 * after))
     }
 
     private func check(_ condition: Bool, _ message: String) throws {
@@ -180,12 +230,14 @@ struct Demo: ParsableCommand {
     private func scaledForInt16(_ v: Volume, stats: VoxelStatistics) -> Volume {
         let scale = 30000 / Swift.max(abs(stats.min), abs(stats.max), 1e-12)
         var out = v
-        out.withUnsafeMutableValues(as: Float.self) { p in for i in p.indices { p[i] = (p[i] * Float(scale)).rounded() } }
+        out.withUnsafeMutableValues(as: Float.self) { p in for i in p.indices { p[i] = (p[i] * Float(scale)).rounded() }
+        }
         return out
     }
 
     private func maxAbsoluteDifference(_ a: Volume, _ b: Volume) -> Double {
-        let x = a.converted(to: .float32).values(as: Float.self), y = b.converted(to: .float32).values(as: Float.self)
+        let x = a.converted(to: .float32).values(as: Float.self)
+        let y = b.converted(to: .float32).values(as: Float.self)
         return zip(x, y).reduce(0) { Swift.max($0, Double(abs($1.0 - $1.1))) }
     }
 
@@ -206,10 +258,13 @@ enum SyntheticTomogram {
         var centers: [(Double, Double, Double, Double)] = []
         for i in 0..<particles {
             let c = UInt64(i * 4)
-            centers.append((rng.uniform(stream: 1, counter: c) * Double(shape.x),
-                            rng.uniform(stream: 1, counter: c + 1) * Double(shape.y),
-                            rng.uniform(stream: 1, counter: c + 2) * Double(shape.z),
-                            2 + 3 * rng.uniform(stream: 1, counter: c + 3)))
+            centers.append(
+                (
+                    rng.uniform(stream: 1, counter: c) * Double(shape.x),
+                    rng.uniform(stream: 1, counter: c + 1) * Double(shape.y),
+                    rng.uniform(stream: 1, counter: c + 2) * Double(shape.z),
+                    2 + 3 * rng.uniform(stream: 1, counter: c + 3)
+                ))
         }
         var values = [Float](repeating: 0, count: shape.count)
         for z in 0..<shape.z {
@@ -217,7 +272,9 @@ enum SyntheticTomogram {
                 for x in 0..<shape.x {
                     var density = 0.0
                     for (cx, cy, cz, r) in centers {
-                        let d2 = (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy) + (Double(z) - cz) * (Double(z) - cz)
+                        let d2 =
+                            (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy) + (Double(z) - cz)
+                            * (Double(z) - cz)
                         if d2 < 16 * r * r { density += Foundation.exp(-d2 / (2 * r * r)) }
                     }
                     let i = (z * shape.y + y) * shape.x + x

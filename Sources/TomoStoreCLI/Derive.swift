@@ -1,7 +1,7 @@
 import ArgumentParser
+import Catalog
 import Foundation
 import Operators
-import Catalog
 import Store
 import Voxels
 
@@ -38,8 +38,13 @@ struct Derive: ParsableCommand {
             name: name, op: op, inputs: input.split(separator: ",").map(String.init),
             params: try parseAttributes(params, option: "--param"), seed: seed)
         let ds = view.dataset!
-        if json { print(try jsonText(any: try infoDictionary(ds))) } else {
-            print("defined \"\(name)\" = \(op)(\(input)) lazily: \(ds.grid.counts.count) chunks to compute on demand (digest \(ds.info.derivation?.digest ?? ""))")
+        if json {
+            print(try jsonText(any: try infoDictionary(ds)))
+        } else {
+            print(
+                "defined \"\(name)\" = \(op)(\(input)) lazily: \(ds.grid.counts.count) chunks to compute on demand "
+                    + "(digest \(ds.info.derivation?.digest ?? ""))"
+            )
         }
     }
 }
@@ -48,7 +53,9 @@ struct Derive: ParsableCommand {
 struct Materialize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compute and store every (or a box's) missing chunk of a derived dataset.",
-        discussion: "Interrupting loses nothing: committed batches stay, and running it again continues.\n\nExample:\n  tomostore materialize s.store t1/g2"
+        discussion:
+            "Interrupting loses nothing: committed batches stay, and running it again continues.\n\nExample:\n  "
+            + "tomostore materialize s.store t1/g2"
     )
 
     @OptionGroup var dataset: DatasetArguments
@@ -58,16 +65,23 @@ struct Materialize: ParsableCommand {
     func run() throws {
         let workspace = try Workspace(path: dataset.store)
         let ds = try workspace.store.dataset(named: dataset.name)
-        guard ds.info.kind == .derived else { throw CommandError("\"\(ds.name)\" is not a derived dataset; nothing to materialize") }
+        guard ds.info.kind == .derived else {
+            throw CommandError("\"\(ds.name)\" is not a derived dataset; nothing to materialize")
+        }
         let view = try workspace.derived(dataset.name)
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
-        guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
+        guard region.isInside(ds.shape) else {
+            throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape)
+        }
         let bar = ProgressBar("materialize \(ds.name)", unit: "chunks", quiet: quiet)
         let start = Date()
         let before = try view.storedChunkCount()
         try view.materialize(region) { bar.update($0, $1) }
         let after = try view.storedChunkCount()
-        print(String(format: "materialized %d chunks of \"%@\" in %.2f s (%d of %d stored)", after - before, ds.name, Date().timeIntervalSince(start), after, ds.grid.counts.count))
+        print(
+            String(
+                format: "materialized %d chunks of \"%@\" in %.2f s (%d of %d stored)", after - before, ds.name,
+                Date().timeIntervalSince(start), after, ds.grid.counts.count))
     }
 }
 

@@ -1,7 +1,7 @@
 import ArgumentParser
+import Catalog
 import Foundation
 import Imaging
-import Catalog
 import Operators
 import Store
 import Voxels
@@ -28,13 +28,22 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let s = try Workspace(path: store)
-        let a = try s.open(truth), b = try s.open(test)
-        guard a.shape == b.shape else { throw CommandError("\(truth) is \(a.shape) but \(test) is \(b.shape); they must have the same shape") }
+        let a = try s.open(truth)
+        let b = try s.open(test)
+        guard a.shape == b.shape else {
+            throw CommandError("\(truth) is \(a.shape) but \(test) is \(b.shape); they must have the same shape")
+        }
         let region = try box.map { try parseBox($0, shape: a.shape) } ?? Box3(shape: a.shape)
-        guard region.isInside(a.shape) else { throw StoreError.boxOutOfBounds(name: truth, box: region, shape: a.shape) }
-        guard min(region.shape.x, region.shape.y, region.shape.z) >= 7 else { throw CommandError("SSIM needs at least 7 voxels along each axis") }
-        let t = try a.read(region), q = try b.read(region)
-        let psnr = Metrics.psnr(truth: t, test: q), ssim = Metrics.ssim(truth: t, test: q)
+        guard region.isInside(a.shape) else {
+            throw StoreError.boxOutOfBounds(name: truth, box: region, shape: a.shape)
+        }
+        guard min(region.shape.x, region.shape.y, region.shape.z) >= 7 else {
+            throw CommandError("SSIM needs at least 7 voxels along each axis")
+        }
+        let t = try a.read(region)
+        let q = try b.read(region)
+        let psnr = Metrics.psnr(truth: t, test: q)
+        let ssim = Metrics.ssim(truth: t, test: q)
         if json {
             print(try jsonText(any: ["psnr": psnr, "ssim": ssim, "truth": truth, "test": test]))
         } else {

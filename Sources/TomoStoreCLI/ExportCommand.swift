@@ -1,6 +1,6 @@
 import ArgumentParser
-import MRC
 import Catalog
+import MRC
 import Operators
 import Store
 import Transfer
@@ -28,15 +28,22 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         let target: MRCMode?
         if let mode {
-            guard let m = MRCMode(rawValue: mode), MRCMode.writable.contains(m) else { throw CommandError("--mode \(mode) cannot be written; choose 0, 1, 2, 6 or 12") }
+            guard let m = MRCMode(rawValue: mode), MRCMode.writable.contains(m) else {
+                throw CommandError("--mode \(mode) cannot be written; choose 0, 1, 2, 6 or 12")
+            }
             target = m
         } else {
             target = nil
         }
         let ds = try Workspace(path: dataset.store).open(dataset.name)
         let bar = ProgressBar("export \(ds.name)", unit: "bands", quiet: quiet)
-        let writer = try Export.mrc(ds, to: output, mode: target ?? (ds.dtype == .uint32 ? .float32 : nil), keepExtendedHeader: keepExtendedHeader) { bar.update($0, $1) }
-        if writer.clampedCount > 0 { printError("tomostore: warning: \(writer.clampedCount) voxels were clamped to \(writer.storedDType)") }
+        let writer = try Export.mrc(
+            ds, to: output, mode: target ?? (ds.dtype == .uint32 ? .float32 : nil),
+            keepExtendedHeader: keepExtendedHeader
+        ) { bar.update($0, $1) }
+        if writer.clampedCount > 0 {
+            printError("tomostore: warning: \(writer.clampedCount) voxels were clamped to \(writer.storedDType)")
+        }
         print("wrote \(output): \"\(ds.name)\" \(ds.shape) as MRC mode \(writer.mode.rawValue)")
     }
 }

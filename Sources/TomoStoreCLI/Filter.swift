@@ -1,7 +1,7 @@
 import ArgumentParser
+import Catalog
 import Foundation
 import Imaging
-import Catalog
 import Operators
 import Store
 import Transfer
@@ -45,7 +45,9 @@ struct Filter: ParsableCommand {
         let input = try workspace.open(dataset.name)
         try Store.validate(name: name)
         let sd = input.info.stats?.rms ?? 1
-        var spec = Store.NewDataset(name: name, kind: input.info.kind == .labels ? .derived : input.info.kind, dtype: .float32, shape: input.shape)
+        var spec = Store.NewDataset(
+            name: name, kind: input.info.kind == .labels ? .derived : input.info.kind, dtype: .float32,
+            shape: input.shape)
         spec.chunk = input.grid.chunk
         spec.voxelSize = input.info.voxelSize
         spec.origin = input.info.origin
@@ -53,16 +55,20 @@ struct Filter: ParsableCommand {
         let halo: Int
         let transform: (Volume) -> Volume
         if let sigma = gaussian {
-            attributes["filter"] = .string("gaussian"); attributes["sigma"] = .number(sigma)
+            attributes["filter"] = .string("gaussian")
+            attributes["sigma"] = .number(sigma)
             halo = GaussianFilter.kernel(sigma: sigma).count / 2
             transform = { GaussianFilter.apply($0, sigma: sigma) }
         } else if let sigma = dog {
-            attributes["filter"] = .string("dog"); attributes["sigma"] = .number(sigma)
+            attributes["filter"] = .string("dog")
+            attributes["sigma"] = .number(sigma)
             halo = GaussianFilter.kernel(sigma: 1.1 * sigma).count / 2
             transform = { GaussianFilter.differenceOfGaussians($0, sigma1: sigma, sigma2: 1.1 * sigma) }
         } else {
-            attributes["filter"] = .string("nad"); attributes["kappa"] = .number(kappa)
-            attributes["iterations"] = .number(Double(iterations)); attributes["lambda"] = .number(lambda)
+            attributes["filter"] = .string("nad")
+            attributes["kappa"] = .number(kappa)
+            attributes["iterations"] = .number(Double(iterations))
+            attributes["lambda"] = .number(lambda)
             halo = iterations
             let (k, it, l) = (kappa * sd, iterations, lambda)
             transform = { AnisotropicDiffusion.apply($0, kappa: k, lambda: l, iterations: it) }
@@ -71,13 +77,16 @@ struct Filter: ParsableCommand {
         let output = try store.createDataset(spec, complete: false)
         let bar = ProgressBar("filter \(name)", unit: "tiles", quiet: quiet)
         do {
-            try TiledTransform.run(input: input, output: output, halo: halo, progress: { bar.update($0, $1) }, transform)
+            try TiledTransform.run(
+                input: input, output: output, halo: halo, progress: { bar.update($0, $1) }, transform)
             try output.markComplete()
         } catch {
             try? store.remove(named: name)
             throw error
         }
-        let what = gaussian.map { "Gaussian σ=\($0)" } ?? dog.map { "DoG σ=\($0)" } ?? "NAD κ=\(kappa)·sd, \(iterations) iterations"
+        let what =
+            gaussian.map { "Gaussian σ=\($0)" } ?? dog.map { "DoG σ=\($0)" }
+            ?? "NAD κ=\(kappa)·sd, \(iterations) iterations"
         print("wrote dataset \"\(name)\": \(what) of \"\(input.name)\"")
     }
 }

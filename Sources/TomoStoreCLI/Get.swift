@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Catalog
+import Foundation
 import Operators
 import Store
 import Transfer
@@ -28,14 +28,18 @@ struct Get: ParsableCommand {
 
     func run() throws {
         let lower = output.lowercased()
-        guard lower.hasSuffix(".mrc") || lower.hasSuffix(".npy") || lower.hasSuffix(".map") || lower.hasSuffix(".rec") else {
+        guard lower.hasSuffix(".mrc") || lower.hasSuffix(".npy") || lower.hasSuffix(".map") || lower.hasSuffix(".rec")
+        else {
             throw CommandError("output \(output) must end in .mrc (or .map, .rec) or .npy")
         }
         let workspace = try Workspace(path: dataset.store)
         let ds: any VolumeSource =
-            level == 0 ? try workspace.open(dataset.name) : try workspace.store.dataset(named: dataset.name).atLevel(level)
+            level == 0
+            ? try workspace.open(dataset.name) : try workspace.store.dataset(named: dataset.name).atLevel(level)
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
-        guard region.isInside(ds.shape) else { throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape) }
+        guard region.isInside(ds.shape) else {
+            throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape)
+        }
         try Export.box(ds, region, to: output)
         print("wrote \(output): box \(region) of \"\(ds.name)\" (\(region.shape), \(ds.dtype.rawValue))")
     }

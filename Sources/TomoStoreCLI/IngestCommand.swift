@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Catalog
+import Foundation
 import Store
 import Transfer
 import Voxels
@@ -28,10 +28,12 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "tomogram, grand-model, labels or synthetic.") var kind = "tomogram"
     @Option(help: "Chunk edge in voxels (N for N³, or X,Y,Z).") var chunk = "64"
     @Option(help: "raw or zstd:L (L = 1…19).") var codec = "zstd:3"
-    @Flag(name: .customLong("no-shuffle"), help: "Do not byte-shuffle multi-byte voxels before zstd.") var noShuffle = false
+    @Flag(name: .customLong("no-shuffle"), help: "Do not byte-shuffle multi-byte voxels before zstd.") var noShuffle =
+        false
     @Flag(help: "Continue an interrupted ingest of the same file.") var resume = false
     @Option(help: "Class table for labels: id=name pairs, comma-separated.") var classes: String?
-    @Option(name: .customLong("attr"), help: "A free-form attribute key=value (repeatable), e.g. tilt_min=-60.") var attributes: [String] = []
+    @Option(name: .customLong("attr"), help: "A free-form attribute key=value (repeatable), e.g. tilt_min=-60.")
+    var attributes: [String] = []
     @Flag(help: "No progress bar.") var quiet = false
     @Flag(help: "Print the new dataset's info as JSON.") var json = false
 
@@ -56,9 +58,13 @@ struct IngestCommand: ParsableCommand {
             print(try jsonText(any: try infoDictionary(dataset)))
         } else {
             let s = try dataset.storageSummary()
-            print(String(format: "ingested %@ as \"%@\": %@ %@, %d chunks, %.1f MB stored (ratio %.2f) in %.2f s",
-                         file, name, dataset.shape.description, dataset.dtype.rawValue, s.storedChunks, Double(s.storedBytes) / 1e6,
-                         s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0, Date().timeIntervalSince(start)))
+            print(
+                String(
+                    format: "ingested %@ as \"%@\": %@ %@, %d chunks, %.1f MB stored (ratio %.2f) in %.2f s",
+                    file, name, dataset.shape.description, dataset.dtype.rawValue, s.storedChunks,
+                    Double(s.storedBytes) / 1e6,
+                    s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0, Date().timeIntervalSince(start))
+            )
         }
     }
 }
@@ -67,13 +73,17 @@ struct IngestCommand: ParsableCommand {
 func parseChunk(_ text: String) throws -> Extent3 {
     let parts = text.split(separator: ",").map { Int($0) }
     if parts.count == 1, let n = parts[0], n > 0 { return Extent3(x: n, y: n, z: n) }
-    if parts.count == 3, let x = parts[0], let y = parts[1], let z = parts[2], x > 0, y > 0, z > 0 { return Extent3(x: x, y: y, z: z) }
+    if parts.count == 3, let x = parts[0], let y = parts[1], let z = parts[2], x > 0, y > 0, z > 0 {
+        return Extent3(x: x, y: y, z: z)
+    }
     throw CommandError("malformed --chunk \"\(text)\": give N (for N³ voxels) or X,Y,Z, all positive")
 }
 
 /// Splits one `key=value` item of a repeatable option (the value may contain '=').
 func splitKeyValue(_ item: String, option: String) throws -> (key: String, value: String) {
-    guard let eq = item.firstIndex(of: "="), eq != item.startIndex else { throw CommandError("malformed \(option) \"\(item)\": write key=value") }
+    guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+        throw CommandError("malformed \(option) \"\(item)\": write key=value")
+    }
     return (String(item[..<eq]), String(item[item.index(after: eq)...]))
 }
 
@@ -82,9 +92,13 @@ func parseAttributes(_ items: [String], option: String = "--attr") throws -> [St
     var out: [String: JSONValue] = [:]
     for item in items {
         let (key, value) = try splitKeyValue(item, option: option)
-        if let n = Double(value) { out[key] = .number(n) }
-        else if value == "true" || value == "false" { out[key] = .bool(value == "true") }
-        else { out[key] = .string(value) }
+        if let n = Double(value) {
+            out[key] = .number(n)
+        } else if value == "true" || value == "false" {
+            out[key] = .bool(value == "true")
+        } else {
+            out[key] = .string(value)
+        }
     }
     return out
 }
@@ -94,7 +108,9 @@ func parseClasses(_ text: String) throws -> [String: String] {
     var out: [String: String] = ["0": "background"]
     for item in text.split(separator: ",") {
         let kv = item.split(separator: "=", maxSplits: 1)
-        guard kv.count == 2, let id = Int(kv[0]), id >= 0 else { throw CommandError("malformed --classes entry \"\(item)\": write id=name, e.g. 1=ribosome") }
+        guard kv.count == 2, let id = Int(kv[0]), id >= 0 else {
+            throw CommandError("malformed --classes entry \"\(item)\": write id=name, e.g. 1=ribosome")
+        }
         out[String(id)] = String(kv[1])
     }
     return out

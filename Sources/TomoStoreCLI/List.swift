@@ -21,10 +21,16 @@ struct List: ParsableCommand {
             print(try jsonText(any: entries))
             return
         }
-        if infos.isEmpty { print("(no datasets)"); return }
+        if infos.isEmpty {
+            print("(no datasets)")
+            return
+        }
         for info in infos {
             let state = info.complete ? "" : "  INCOMPLETE"
-            print("\(info.name)  \(info.kind.rawValue)  \(info.dtype.rawValue)  \(info.shape.map(String.init).joined(separator: "×"))  \(info.codec)\(state)")
+            print(
+                "\(info.name)  \(info.kind.rawValue)  \(info.dtype.rawValue)  "
+                    + "\(info.shape.map(String.init).joined(separator: "×"))  \(info.codec)\(state)"
+            )
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
+import Catalog
 import Engine
 import Foundation
-import Catalog
 import Operators
 import Store
 import Transfer
@@ -37,7 +37,9 @@ struct Preview: ParsableCommand {
         let names = [dataset.name] + (with?.split(separator: ",").map(String.init) ?? [])
         let sets = try names.map { try store.open($0) }
         let shape = sets[0].shape
-        if let bad = sets.first(where: { $0.shape != shape }) { throw CommandError("\(bad.name) is \(bad.shape), not \(shape) like \(sets[0].name)") }
+        if let bad = sets.first(where: { $0.shape != shape }) {
+            throw CommandError("\(bad.name) is \(bad.shape), not \(shape) like \(sets[0].name)")
+        }
         let n = axis == "x" ? shape.x : axis == "y" ? shape.y : shape.z
         let i = index ?? n / 2
         guard i >= 0 && i < n else { throw CommandError("--index \(i) is outside 0..<\(n) along \(axis)") }
@@ -55,11 +57,15 @@ struct Preview: ParsableCommand {
             let s = v.shape
             var panel = [Float](repeating: 0, count: w * h)
             v.withUnsafeValues(as: Float.self) { p in
-                for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x {
-                    let value = p[(z * s.y + y) * s.x + x]
-                    let (c, r) = axis == "z" ? (x, y) : axis == "y" ? (x, z) : (y, z)
-                    panel[r * w + c] += value
-                } } }
+                for z in 0..<s.z {
+                    for y in 0..<s.y {
+                        for x in 0..<s.x {
+                            let value = p[(z * s.y + y) * s.x + x]
+                            let (c, r) = axis == "z" ? (x, y) : axis == "y" ? (x, z) : (y, z)
+                            panel[r * w + c] += value
+                        }
+                    }
+                }
             }
             panels.append(panel)
         }
@@ -69,33 +75,49 @@ struct Preview: ParsableCommand {
             slice.withUnsafeMutableValues(as: Float.self) { p in for k in p.indices { p[k] -= mean } }
             let wc = w / 2 + 1
             var out = [Float](repeating: 0, count: 2 * h * wc)
-            slice.withUnsafeMutableValues(as: Float.self) { p in out.withUnsafeMutableBufferPointer { o in FFTPlans.shared.forward([1, h, w], p.baseAddress!, o.baseAddress!) } }
+            slice.withUnsafeMutableValues(as: Float.self) { p in
+                out.withUnsafeMutableBufferPointer { o in
+                    FFTPlans.shared.forward([1, h, w], p.baseAddress!, o.baseAddress!)
+                }
+            }
             var power = [Float](repeating: 0, count: w * h)
-            for r in 0..<h { for c in 0..<w {
-                // Centred display: frequency (c − w/2, r − h/2), mirrored for the half not stored.
-                let fx = c - w / 2, fy = r - h / 2
-                let (kx, ky) = fx >= 0 ? (fx, (fy + h) % h) : (-fx, (-fy + h) % h)
-                guard kx < wc else { continue }
-                let re = out[2 * (ky * wc + kx)], im = out[2 * (ky * wc + kx) + 1]
-                power[r * w + c] = log(re * re + im * im + 1e-12)
-            } }
+            for r in 0..<h {
+                for c in 0..<w {
+                    // Centred display: frequency (c − w/2, r − h/2), mirrored for the half not stored.
+                    let fx = c - w / 2
+                    let fy = r - h / 2
+                    let (kx, ky) = fx >= 0 ? (fx, (fy + h) % h) : (-fx, (-fy + h) % h)
+                    guard kx < wc else { continue }
+                    let re = out[2 * (ky * wc + kx)]
+                    let im = out[2 * (ky * wc + kx) + 1]
+                    power[r * w + c] = log(re * re + im * im + 1e-12)
+                }
+            }
             panels.append(power)
         }
         // Robust contrast per panel, then side by side with a 4-pixel gap.
-        let gap = 4, total = panels.count * w + (panels.count - 1) * gap
+        let gap = 4
+        let total = panels.count * w + (panels.count - 1) * gap
         var pixels = [UInt8](repeating: 0, count: total * h)
         for (k, panel) in panels.enumerated() {
             let sorted = panel.sorted()
-            let lo = sorted[Int(0.01 * Double(sorted.count - 1))], hi = sorted[Int(0.99 * Double(sorted.count - 1))]
+            let lo = sorted[Int(0.01 * Double(sorted.count - 1))]
+            let hi = sorted[Int(0.99 * Double(sorted.count - 1))]
             let scale = hi > lo ? 255 / (hi - lo) : 0
-            for r in 0..<h { for c in 0..<w {
-                pixels[r * total + k * (w + gap) + c] = UInt8(max(0, min(255, ((panel[r * w + c] - lo) * scale).rounded())))
-            } }
+            for r in 0..<h {
+                for c in 0..<w {
+                    pixels[r * total + k * (w + gap) + c] = UInt8(
+                        max(0, min(255, ((panel[r * w + c] - lo) * scale).rounded())))
+                }
+            }
         }
         // Image rows top to bottom = decreasing y (or z), as viewers show volumes.
         var flipped = [UInt8](repeating: 0, count: pixels.count)
         for r in 0..<h { flipped[(r * total)..<((r + 1) * total)] = pixels[((h - 1 - r) * total)..<((h - r) * total)] }
         try PNGWriter.write(width: total, height: h, pixels: flipped, to: output)
-        print("wrote \(output): \(total)×\(h) pixels, \(panels.count) panel(s), \(project ? "projection" : "slice \(i)") along \(axis)")
+        print(
+            "wrote \(output): \(total)×\(h) pixels, \(panels.count) panel(s), "
+                + "\(project ? "projection" : "slice \(i)") along \(axis)"
+        )
     }
 }

@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 
 /// A one-line progress bar on stderr (rate and ETA), shown only when stderr is a terminal and
 /// (updated from one thread at a time)
@@ -34,7 +34,9 @@ final class ProgressBar: Sendable {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ %.1f/s ETA %.0fs ", label, bar, fraction * 100, done, total, unit, rate, eta)
+        let line = String(
+            format: "\r%@ %@ %3.0f%% %d/%d %@ %.1f/s ETA %.0fs ", label, bar, fraction * 100, done, total, unit, rate,
+            eta)
         FileHandle.standardError.write(Data(line.utf8))
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }

@@ -6,8 +6,10 @@ import Store
 struct PyramidCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pyramid",
-        abstract: "Store reduced-resolution levels of a dataset (2×2×2 mean; mode for labels), read with `get --level`.",
-        discussion: "Example:\n  tomostore pyramid s.store t1 --levels 4\n  tomostore get s.store t1 --level 2 -o overview.mrc"
+        abstract:
+            "Store reduced-resolution levels of a dataset (2×2×2 mean; mode for labels), read with `get --level`.",
+        discussion:
+            "Example:\n  tomostore pyramid s.store t1 --levels 4\n  tomostore get s.store t1 --level 2 -o overview.mrc"
     )
     @OptionGroup var dataset: DatasetArguments
     @Option(help: "Total levels, including full resolution.") var levels = 4

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Catalog
+import Foundation
 import Store
 import Voxels
 
@@ -16,7 +16,10 @@ struct DatasetArguments: ParsableArguments {
 /// Parses a `--box x0:x1,y0:y1,z0:z1` value, or fails with one line explaining the form.
 func parseBox(_ text: String, shape: Extent3) throws -> Box3 {
     guard let box = Box3(parsing: text) else {
-        throw CommandError("malformed box \"\(text)\": write x0:x1,y0:y1,z0:z1 with integers and x0 < x1 (half-open voxel ranges), inside 0:\(shape.x),0:\(shape.y),0:\(shape.z)")
+        throw CommandError(
+            "malformed box \"\(text)\": write x0:x1,y0:y1,z0:z1 with integers and x0 < x1 (half-open voxel ranges), "
+                + "inside 0:\(shape.x),0:\(shape.y),0:\(shape.z)"
+        )
     }
     return box
 }
@@ -36,5 +39,7 @@ func infoDictionary(_ dataset: Dataset) throws -> [String: Any] {
 
 /// Pretty, key-sorted JSON of a JSONSerialization value.
 func jsonText(any value: Any) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    String(
+        decoding: try JSONSerialization.data(
+            withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
 }

@@ -18,7 +18,13 @@ struct TomoStore: ParsableCommand {
               tomostore convert in.mrc out.mrc --mode 2
             """,
         version: TomoStoreVersion.string,
-        subcommands: [Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self, Verify.self, Inspect.self, Convert.self, Preview.self, ExportZarr.self, ImportZarr.self, PyramidCommand.self, Synth.self, Particles.self, Train.self, TrainCompensate.self, Models.self, Denoise.self, Simulate.self, Compensate.self, CorpusCommand.self, Derive.self, Materialize.self, GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self]
+        subcommands: [
+            Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self,
+            Verify.self, Inspect.self, Convert.self, Preview.self, ExportZarr.self, ImportZarr.self,
+            PyramidCommand.self, Synth.self, Particles.self, Train.self, TrainCompensate.self, Models.self,
+            Denoise.self, Simulate.self, Compensate.self, CorpusCommand.self, Derive.self, Materialize.self,
+            GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self,
+        ]
     )
 
     /// Runs the command; errors become one line on stderr and exit status 1 (usage errors: 64).
@@ -56,7 +62,8 @@ struct TomoStore: ParsableCommand {
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
         guard let symbol = dlsym(nil, "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        let trimThreshold: Int32 = -1, mmapMax: Int32 = -4  // M_TRIM_THRESHOLD, M_MMAP_MAX
+        let trimThreshold: Int32 = -1
+        let mmapMax: Int32 = -4  // M_TRIM_THRESHOLD, M_MMAP_MAX
         _ = mallopt(mmapMax, 0)
         _ = mallopt(trimThreshold, 1 << 30)
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Catalog
+import Foundation
 import Store
 
 /// `tomostore verify STORE [--json]`: checks every chunk and the catalog.
@@ -24,7 +24,9 @@ struct Verify: ParsableCommand {
         let store = try Store(path: self.store)
         var total = 0
         for info in try store.datasets() {
-            if let ds = try? store.dataset(named: info.name, allowIncomplete: true), let s = try? ds.storageSummary() { total += s.storedChunks }
+            if let ds = try? store.dataset(named: info.name, allowIncomplete: true), let s = try? ds.storageSummary() {
+                total += s.storedChunks
+            }
         }
         let bar = ProgressBar("verify", unit: "chunks", quiet: quiet)
         let report = try store.verify { bar.update(min($0, total), max(total, $0)) }
@@ -39,8 +41,13 @@ struct Verify: ParsableCommand {
                 let chunk = p.chunk.map { " chunk (x \($0[0]), y \($0[1]), z \($0[2]))" } ?? ""
                 print("PROBLEM: dataset \"\(p.dataset)\"\(chunk): \(p.problem)")
             }
-            for name in report.incompleteDatasets { print("note: dataset \"\(name)\" is incomplete (interrupted ingest)") }
-            print("\(report.ok ? "ok" : "FAILED"): \(report.datasets) datasets, \(report.chunksChecked) chunks (\(report.bytesChecked) bytes) checked, \(report.problems.count) problems")
+            for name in report.incompleteDatasets {
+                print("note: dataset \"\(name)\" is incomplete (interrupted ingest)")
+            }
+            print(
+                "\(report.ok ? "ok" : "FAILED"): \(report.datasets) datasets, \(report.chunksChecked) chunks "
+                    + "(\(report.bytesChecked) bytes) checked, \(report.problems.count) problems"
+            )
         }
         if !report.ok { throw ExitCode(1) }
     }

@@ -1,9 +1,9 @@
 import ArgumentParser
-import Foundation
 import CFFTW
 import CLMDB
 import COpenBLAS
 import CZstd
+import Foundation
 import Voxels
 
 /// `tomostore version [--json]`: TomoStore's version and the C libraries it is linked with.

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Catalog
+import Foundation
 import Operators
 import Store
 import Transfer
@@ -30,7 +30,9 @@ struct ExportZarr: ParsableCommand {
         if let shard, shard < 1 { throw CommandError("--shard must be at least 1") }
         let ds = try Workspace(path: dataset.store).open(dataset.name)
         try ZarrExport.write(ds, to: output, levels: levels, shard: shard)
-        print("wrote \(output): \"\(ds.name)\" as \(levels > 1 ? "OME-Zarr with \(levels) levels" : "a Zarr v3 array")\(shard.map { ", \($0)³ chunks per shard" } ?? "")")
+        let layout = levels > 1 ? "OME-Zarr with \(levels) levels" : "a Zarr v3 array"
+        let sharding = shard.map { ", \($0)³ chunks per shard" } ?? ""
+        print("wrote \(output): \"\(ds.name)\" as \(layout)\(sharding)")
     }
 }
 

@@ -1,6 +1,6 @@
-import MRC
 import Catalog
 import Codecs
+import MRC
 import Store
 import Voxels
 
@@ -16,16 +16,23 @@ public enum Export {
         o.voxelSize = Triple(info.voxelSize[0], info.voxelSize[1], info.voxelSize[2])
         o.origin = Triple(Float(info.origin[0]), Float(info.origin[1]), Float(info.origin[2]))
         let start = info.mrc?.start ?? [0, 0, 0]
-        o.start = Triple(Int32(clamping: start[0] + offset.x), Int32(clamping: start[1] + offset.y), Int32(clamping: start[2] + offset.z))
+        o.start = Triple(
+            Int32(clamping: start[0] + offset.x), Int32(clamping: start[1] + offset.y),
+            Int32(clamping: start[2] + offset.z))
         o.labels = info.mrc?.labels ?? []
         o.action = action
         o.isImageStack = info.mrc.map { $0.ispg == 0 && $0.fileShape[2] > 1 } ?? false
         if keepExtendedHeader, let mrc = info.mrc, mrc.nsymbt > 0,
-           let bytes = try dataset.store.blob(dataset: info.id, name: "mrc.extended_header") {
+            let bytes = try dataset.store.blob(dataset: info.id, name: "mrc.extended_header")
+        {
             o.extendedHeader = bytes
             var h = MRCHeader()
-            h.exttyp = mrc.exttyp; h.ispg = mrc.ispg; h.nint = mrc.nint; h.nreal = mrc.nreal
-            h.nsymbt = mrc.nsymbt; h.nz = Int32(clamping: mrc.fileShape[2])
+            h.exttyp = mrc.exttyp
+            h.ispg = mrc.ispg
+            h.nint = mrc.nint
+            h.nreal = mrc.nreal
+            h.nsymbt = mrc.nsymbt
+            h.nz = Int32(clamping: mrc.fileShape[2])
             o.extendedHeaderType = ExtendedHeaderType.infer(h)
             o.nint = mrc.nint
             o.nreal = mrc.nreal
@@ -46,7 +53,9 @@ public enum Export {
         let options = try mrcOptions(
             dataset, keepExtendedHeader: keepExtendedHeader, action: action ?? "exported from dataset \(dataset.name)")
         let writer = try MRCWriter(path: path, shape: dataset.shape, dtype: dataset.dtype, mode: mode, options: options)
-        let grid = dataset.grid, counts = grid.counts, shape = grid.shape
+        let grid = dataset.grid
+        let counts = grid.counts
+        let shape = grid.shape
         var bands: [Box3] = []
         if let depth = slabDepth {
             for z in stride(from: 0, to: shape.z, by: max(1, depth)) {
@@ -73,7 +82,8 @@ public enum Export {
         if path.lowercased().hasSuffix(".npy") {
             try NPYWriter.write(volume, to: path)
         } else {
-            let options = try mrcOptions(dataset, offset: box.lower, keepExtendedHeader: false, action: "box \(box) of dataset \(dataset.name)")
+            let options = try mrcOptions(
+                dataset, offset: box.lower, keepExtendedHeader: false, action: "box \(box) of dataset \(dataset.name)")
             let mode: MRCMode? = volume.dtype == .uint32 ? .float32 : nil
             try MRCWriter.write(volume, to: path, mode: mode, options: options)
         }

@@ -1,7 +1,7 @@
-import Foundation
-import MRC
 import Catalog
 import Codecs
+import Foundation
+import MRC
 import Store
 import Voxels
 
@@ -37,14 +37,22 @@ public struct IngestOptions: Sendable {
 public enum Ingest {
     /// Ingests `path` into `store`; `progress(done, total)` counts chunks.
     @discardableResult
-    public static func mrc(_ path: String, into store: Store, options: IngestOptions, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> DatasetInfo {
+    public static func mrc(
+        _ path: String, into store: Store, options: IngestOptions, progress: (@Sendable (Int, Int) -> Void)? = nil
+    ) throws -> DatasetInfo {
         try Store.validate(name: options.name)
         let reader = try MRCReader(path: path)
         if options.kind == .labels && reader.dtype.isFloatingPoint {
-            throw TransferError("\(path): labels must be integers but the file holds \(reader.dtype) (mode \(reader.header.mode)); convert it with `tomostore convert \(path) labels.mrc --mode 6` first")
+            throw TransferError(
+                "\(path): labels must be integers but the file holds \(reader.dtype) (mode \(reader.header.mode)); "
+                    + "convert it with `tomostore convert \(path) labels.mrc --mode 6` first"
+            )
         }
         if options.kind == .derived {
-            throw TransferError("--kind derived is for datasets computed by operators, not ingested files; use tomogram, grand-model, labels or synthetic")
+            throw TransferError(
+                "--kind derived is for datasets computed by operators, not ingested files; use tomogram, "
+                    + "grand-model, labels or synthetic"
+            )
         }
         guard let codec = CodecChain(parsing: options.codec, dtype: reader.dtype, shuffle: options.shuffle) else {
             throw TransferError("unknown codec \"\(options.codec)\"; use raw or zstd:L with L from 1 to 19")
@@ -55,13 +63,19 @@ public enum Ingest {
         let dataset: Dataset
         if options.resume {
             let existing = try store.info(named: options.name)
-            guard !existing.complete else { throw TransferError("dataset \"\(options.name)\" is already complete; nothing to resume") }
+            guard !existing.complete else {
+                throw TransferError("dataset \"\(options.name)\" is already complete; nothing to resume")
+            }
             guard existing.mrc?.headerDigest == source.headerDigest, existing.mrc?.fileSize == source.fileSize else {
-                throw TransferError("dataset \"\(options.name)\" was ingested from a different file than \(path); resume with the same file or remove it with `tomostore rm`")
+                throw TransferError(
+                    "dataset \"\(options.name)\" was ingested from a different file than \(path); resume with the "
+                        + "same file or remove it with `tomostore rm`"
+                )
             }
             dataset = try store.dataset(named: options.name, allowIncomplete: true)
         } else {
-            var spec = Store.NewDataset(name: options.name, kind: options.kind, dtype: reader.dtype, shape: reader.shape)
+            var spec = Store.NewDataset(
+                name: options.name, kind: options.kind, dtype: reader.dtype, shape: reader.shape)
             spec.chunk = options.chunk
             spec.codec = codec
             spec.voxelSize = reader.voxelSize.array
@@ -95,18 +109,27 @@ public enum Ingest {
         var batch: [(index: Extent3, volume: Volume)] = []
         var batchRaw = 0
         while chunksDone < totalChunks {
-            let cx0 = chunksDone % counts.x, row = chunksDone / counts.x
-            let cy = row % counts.y, cz = row / counts.y
+            let cx0 = chunksDone % counts.x
+            let row = chunksDone / counts.x
+            let cy = row % counts.y
+            let cz = row / counts.y
             let cx1 = min(counts.x, cx0 + chunksPerPiece)
-            let first = grid.box(of: Extent3(x: cx0, y: cy, z: cz)), lastBox = grid.box(of: Extent3(x: cx1 - 1, y: cy, z: cz))
+            let first = grid.box(of: Extent3(x: cx0, y: cy, z: cz))
+            let lastBox = grid.box(of: Extent3(x: cx1 - 1, y: cy, z: cz))
             let pieceBox = Box3(x: first.lower.x..<lastBox.upper.x, y: first.yRange, z: first.zRange)
             let piece = try reader.read(box: pieceBox)
             // Cut the piece into chunks and take their statistics on all cores; merge in chunk order.
             let chunks = try Parallel.map(cx1 - cx0) { i -> (Volume, VoxelStatistics, LabelHistogram?) in
                 let box = grid.box(of: Extent3(x: cx0 + i, y: cy, z: cz))
-                let chunk = piece.extracting(Box3(x: (box.lower.x - pieceBox.lower.x)..<(box.upper.x - pieceBox.lower.x), y: 0..<box.shape.y, z: 0..<box.shape.z))
+                let chunk = piece.extracting(
+                    Box3(
+                        x: (box.lower.x - pieceBox.lower.x)..<(box.upper.x - pieceBox.lower.x), y: 0..<box.shape.y,
+                        z: 0..<box.shape.z))
                 var h: LabelHistogram? = nil
-                if countLabels { h = LabelHistogram([:]); h!.add(chunk) }
+                if countLabels {
+                    h = LabelHistogram([:])
+                    h!.add(chunk)
+                }
                 return (chunk, VoxelStatistics.of(chunk), h)
             }
             for (i, chunk) in chunks.enumerated() {
@@ -123,12 +146,16 @@ public enum Ingest {
                 batchRaw = 0
                 inFlight.wait()
                 if let error = commitFailure.error { throw error }
-                let done = chunksDone, partial = stats, counted = histogram
+                let done = chunksDone
+                let partial = stats
+                let counted = histogram
                 let target = dataset
                 committer.async(group: inFlight) {
                     do {
                         try target.commit(prepared) { info in
-                            Self.record(&info, last: last, chunksDone: done, stats: partial, histogram: countLabels ? counted : nil)
+                            Self.record(
+                                &info, last: last, chunksDone: done, stats: partial,
+                                histogram: countLabels ? counted : nil)
                         }
                         progress?(done, totalChunks)
                     } catch {
@@ -145,7 +172,9 @@ public enum Ingest {
     }
 
     /// Records progress (or completion) in a catalog entry, inside the batch's transaction.
-    static func record(_ info: inout DatasetInfo, last: Bool, chunksDone: Int, stats: VoxelStatistics, histogram: LabelHistogram?) {
+    static func record(
+        _ info: inout DatasetInfo, last: Bool, chunksDone: Int, stats: VoxelStatistics, histogram: LabelHistogram?
+    ) {
         if last {
             info.complete = true
             info.progress = nil
@@ -153,11 +182,14 @@ public enum Ingest {
             if let histogram {
                 info.classVoxels = histogram.counts
                 var table = info.classes ?? [:]
-                for id in histogram.counts.keys where table[id] == nil { table[id] = id == "0" ? "background" : "class \(id)" }
+                for id in histogram.counts.keys where table[id] == nil {
+                    table[id] = id == "0" ? "background" : "class \(id)"
+                }
                 info.classes = table
             }
         } else {
-            info.progress = IngestProgress(chunksDone: chunksDone, partialStats: stats, partialHistogram: histogram?.counts)
+            info.progress = IngestProgress(
+                chunksDone: chunksDone, partialStats: stats, partialHistogram: histogram?.counts)
         }
     }
 
@@ -210,11 +242,16 @@ struct LabelHistogram {
         func count<T: VoxelScalar & BinaryInteger>(_: T.Type) {
             v.withUnsafeValues(as: T.self) { values in
                 var local: [Int: Int] = [:]
-                var last: T? = nil, run = 0
+                var last: T? = nil
+                var run = 0
                 for x in values {
-                    if x == last { run += 1; continue }
+                    if x == last {
+                        run += 1
+                        continue
+                    }
                     if let l = last { local[Int(l), default: 0] += run }
-                    last = x; run = 1
+                    last = x
+                    run = 1
                 }
                 if let l = last { local[Int(l), default: 0] += run }
                 for (k, n) in local { raw[k, default: 0] += n }

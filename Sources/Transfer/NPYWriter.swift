@@ -19,7 +19,8 @@ public enum NPYWriter {
     /// The header bytes: magic, version 1.0, header length, and the dict padded so that the data
     /// start at a multiple of 64 bytes.
     public static func header(shape: Extent3, dtype: DType) -> [UInt8] {
-        var dict = "{'descr': '\(descriptor(dtype))', 'fortran_order': False, 'shape': (\(shape.z), \(shape.y), \(shape.x)), }"
+        var dict =
+            "{'descr': '\(descriptor(dtype))', 'fortran_order': False, 'shape': (\(shape.z), \(shape.y), \(shape.x)), }"
         let unpadded = 10 + dict.utf8.count + 1
         dict += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         let n = dict.utf8.count

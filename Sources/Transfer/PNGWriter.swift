@@ -18,12 +18,18 @@ public enum PNGWriter {
     }
 
     static func adler32(_ bytes: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        for x in bytes { a = (a + UInt32(x)) % 65521; b = (b + a) % 65521 }
+        var a: UInt32 = 1
+        var b: UInt32 = 0
+        for x in bytes {
+            a = (a + UInt32(x)) % 65521
+            b = (b + a) % 65521
+        }
         return b << 16 | a
     }
 
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)] }
+    static func be32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]
+    }
 
     static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
@@ -35,7 +41,10 @@ public enum PNGWriter {
         precondition(pixels.count == width * height)
         var raw: [UInt8] = []
         raw.reserveCapacity((width + 1) * height)
-        for y in 0..<height { raw.append(0); raw += pixels[(y * width)..<((y + 1) * width)] }
+        for y in 0..<height {
+            raw.append(0)
+            raw += pixels[(y * width)..<((y + 1) * width)]
+        }
         var z: [UInt8] = [0x78, 0x01]
         var offset = 0
         repeat {
@@ -47,7 +56,8 @@ public enum PNGWriter {
         } while offset < raw.count
         z += be32(adler32(raw))
         let header = be32(UInt32(width)) + be32(UInt32(height)) + [8, 0, 0, 0, 0]  // 8-bit grayscale
-        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", z) + chunk("IEND", [])
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", z)
+            + chunk("IEND", [])
     }
 
     /// Writes a PNG file (replaced atomically).

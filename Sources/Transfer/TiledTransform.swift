@@ -11,22 +11,33 @@ import Voxels
 public enum TiledTransform {
     /// Runs `transform` over `input` and writes the result into `output` (same shape, float32).
     /// `progress(done, total)` counts tiles.
-    public static func run(input: any VolumeSource, output: Dataset, halo: Int, tileChunks: Int = 2,
-                           progress: ((Int, Int) -> Void)? = nil, _ transform: (Volume) -> Volume) throws {
+    public static func run(
+        input: any VolumeSource, output: Dataset, halo: Int, tileChunks: Int = 2,
+        progress: ((Int, Int) -> Void)? = nil, _ transform: (Volume) -> Volume
+    ) throws {
         precondition(input.shape == output.shape, "input and output shapes differ")
         let shape = input.shape
-        let tile = Extent3(x: output.grid.chunk.x * tileChunks, y: output.grid.chunk.y * tileChunks, z: output.grid.chunk.z * tileChunks)
-        let counts = Extent3(x: (shape.x + tile.x - 1) / tile.x, y: (shape.y + tile.y - 1) / tile.y, z: (shape.z + tile.z - 1) / tile.z)
+        let tile = Extent3(
+            x: output.grid.chunk.x * tileChunks, y: output.grid.chunk.y * tileChunks,
+            z: output.grid.chunk.z * tileChunks)
+        let counts = Extent3(
+            x: (shape.x + tile.x - 1) / tile.x, y: (shape.y + tile.y - 1) / tile.y, z: (shape.z + tile.z - 1) / tile.z)
         var done = 0
-        for tz in 0..<counts.z { for ty in 0..<counts.y { for tx in 0..<counts.x {
-            let core = Box3(x: tx * tile.x..<min(shape.x, (tx + 1) * tile.x), y: ty * tile.y..<min(shape.y, (ty + 1) * tile.y),
-                            z: tz * tile.z..<min(shape.z, (tz + 1) * tile.z))
-            let grown = core.grown(by: halo).clamped(to: shape)
-            let result = transform(try input.read(grown).converted(to: .float32))
-            let inner = core.relative(to: grown)
-            try output.write(result.extracting(inner).converted(to: output.dtype), at: core.lower)
-            done += 1
-            progress?(done, counts.count)
-        } } }
+        for tz in 0..<counts.z {
+            for ty in 0..<counts.y {
+                for tx in 0..<counts.x {
+                    let core = Box3(
+                        x: tx * tile.x..<min(shape.x, (tx + 1) * tile.x),
+                        y: ty * tile.y..<min(shape.y, (ty + 1) * tile.y),
+                        z: tz * tile.z..<min(shape.z, (tz + 1) * tile.z))
+                    let grown = core.grown(by: halo).clamped(to: shape)
+                    let result = transform(try input.read(grown).converted(to: .float32))
+                    let inner = core.relative(to: grown)
+                    try output.write(result.extracting(inner).converted(to: output.dtype), at: core.lower)
+                    done += 1
+                    progress?(done, counts.count)
+                }
+            }
+        }
     }
 }

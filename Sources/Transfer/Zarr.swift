@@ -1,6 +1,6 @@
-import Foundation
 import Catalog
 import Codecs
+import Foundation
 import Store
 import Voxels
 
@@ -32,7 +32,9 @@ enum ZarrDType {
     static func from(v2 descr: String) -> (DType, ByteOrderMark)? {
         let order: ByteOrderMark = descr.hasPrefix(">") ? .big : .little
         let code = String(descr.drop(while: { "<>|=".contains($0) }))
-        let map: [String: DType] = ["u1": .uint8, "i1": .int8, "u2": .uint16, "i2": .int16, "f2": .float16, "f4": .float32, "u4": .uint32]
+        let map: [String: DType] = [
+            "u1": .uint8, "i1": .int8, "u2": .uint16, "i2": .int16, "f2": .float16, "f4": .float32, "u4": .uint32,
+        ]
         return map[code].map { ($0, order) }
     }
     enum ByteOrderMark { case little, big }
@@ -44,7 +46,9 @@ public enum ZarrExport {
     /// Writes `dataset` to `path`: with `levels` > 1 an OME-Zarr group whose arrays "0", "1", … are
     /// the dataset downsampled by 2 per level (local mean; mode for labels), else a single array.
     /// `shard` (chunks per shard side) wraps chunks in shards.
-    public static func write(_ dataset: any VolumeSource, to path: String, levels: Int = 1, shard: Int? = nil, level zstdLevel: Int = 3) throws {
+    public static func write(
+        _ dataset: any VolumeSource, to path: String, levels: Int = 1, shard: Int? = nil, level zstdLevel: Int = 3
+    ) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: path) { throw ZarrError("\(path) already exists; choose a new output path") }
         try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -53,40 +57,64 @@ public enum ZarrExport {
         let chunk = dataset.grid.chunk
         let v = dataset.info.voxelSize
         if levels <= 1 {
-            try writeArray(volume, chunk: chunk, to: path, shard: shard, zstdLevel: zstdLevel, attributes: ["voxel_size_angstrom": v])
+            try writeArray(
+                volume, chunk: chunk, to: path, shard: shard, zstdLevel: zstdLevel,
+                attributes: ["voxel_size_angstrom": v])
             return
         }
         var datasets: [[String: Any]] = []
         for level in 0..<levels {
             let factor = Double(1 << level)
-            try writeArray(volume, chunk: chunk, to: "\(path)/\(level)", shard: shard, zstdLevel: zstdLevel, attributes: [:])
-            datasets.append(["path": "\(level)", "coordinateTransformations": [["type": "scale", "scale": [v[2] * factor, v[1] * factor, v[0] * factor]]]])
+            try writeArray(
+                volume, chunk: chunk, to: "\(path)/\(level)", shard: shard, zstdLevel: zstdLevel, attributes: [:])
+            datasets.append([
+                "path": "\(level)",
+                "coordinateTransformations": [
+                    ["type": "scale", "scale": [v[2] * factor, v[1] * factor, v[0] * factor]]
+                ],
+            ])
             if level + 1 < levels { volume = volume.downsampledByTwo(labels: isLabels) }
         }
         let axes = ["z", "y", "x"].map { ["name": $0, "type": "space", "unit": "angstrom"] }
         var multiscale: [String: Any] = ["axes": axes, "datasets": datasets, "name": dataset.name]
-        if isLabels { multiscale["metadata"] = ["method": "mode of 2×2×2"] } else { multiscale["metadata"] = ["method": "mean of 2×2×2"] }
+        if isLabels {
+            multiscale["metadata"] = ["method": "mode of 2×2×2"]
+        } else {
+            multiscale["metadata"] = ["method": "mean of 2×2×2"]
+        }
         var ome: [String: Any] = ["version": "0.5", "multiscales": [multiscale]]
         if isLabels, let classes = dataset.info.classes {
-            ome["image-label"] = ["version": "0.5", "properties": classes.compactMap { k, v in Int(k).map { ["label-value": $0, "name": v] } }]
+            ome["image-label"] = [
+                "version": "0.5",
+                "properties": classes.compactMap { k, v in Int(k).map { ["label-value": $0, "name": v] } },
+            ]
         }
         try writeJSON(["zarr_format": 3, "node_type": "group", "attributes": ["ome": ome]], to: "\(path)/zarr.json")
     }
 
     static func writeJSON(_ object: Any, to path: String) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try data.write(to: URL(fileURLWithPath: path))
     }
 
     /// One Zarr v3 array: full-size chunks (edges padded with the fill value 0).
-    static func writeArray(_ v: Volume, chunk: Extent3, to path: String, shard: Int?, zstdLevel: Int, attributes: [String: Any]) throws {
+    static func writeArray(
+        _ v: Volume, chunk: Extent3, to path: String, shard: Int?, zstdLevel: Int, attributes: [String: Any]
+    ) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let s = v.shape
-        let inner: [[String: Any]] = [["name": "bytes", "configuration": ["endian": "little"]], ["name": "zstd", "configuration": ["level": zstdLevel, "checksum": false]]]
-        let counts = Extent3(x: (s.x + chunk.x - 1) / chunk.x, y: (s.y + chunk.y - 1) / chunk.y, z: (s.z + chunk.z - 1) / chunk.z)
+        let inner: [[String: Any]] = [
+            ["name": "bytes", "configuration": ["endian": "little"]],
+            ["name": "zstd", "configuration": ["level": zstdLevel, "checksum": false]],
+        ]
+        let counts = Extent3(
+            x: (s.x + chunk.x - 1) / chunk.x, y: (s.y + chunk.y - 1) / chunk.y, z: (s.z + chunk.z - 1) / chunk.z)
         func encode(_ c: Extent3) throws -> [UInt8] {
             var block = Volume(shape: chunk, dtype: v.dtype)
-            let box = Box3(x: c.x * chunk.x..<min(s.x, (c.x + 1) * chunk.x), y: c.y * chunk.y..<min(s.y, (c.y + 1) * chunk.y), z: c.z * chunk.z..<min(s.z, (c.z + 1) * chunk.z))
+            let box = Box3(
+                x: c.x * chunk.x..<min(s.x, (c.x + 1) * chunk.x), y: c.y * chunk.y..<min(s.y, (c.y + 1) * chunk.y),
+                z: c.z * chunk.z..<min(s.z, (c.z + 1) * chunk.z))
             block.copyRegion(from: v, sourceBox: box, destinationOrigin: Extent3(x: 0, y: 0, z: 0))
             return try block.withUnsafeBytes { try ZstdCodec.compress($0, level: zstdLevel) }
         }
@@ -97,40 +125,67 @@ public enum ZarrExport {
         ]
         if let n = shard {
             let shardShape = Extent3(x: chunk.x * n, y: chunk.y * n, z: chunk.z * n)
-            metadata["chunk_grid"] = ["name": "regular", "configuration": ["chunk_shape": [shardShape.z, shardShape.y, shardShape.x]]]
-            metadata["codecs"] = [["name": "sharding_indexed", "configuration": [
-                "chunk_shape": [chunk.z, chunk.y, chunk.x], "codecs": inner,
-                "index_codecs": [["name": "bytes", "configuration": ["endian": "little"]], ["name": "crc32c"]], "index_location": "end"]]]
+            metadata["chunk_grid"] = [
+                "name": "regular", "configuration": ["chunk_shape": [shardShape.z, shardShape.y, shardShape.x]],
+            ]
+            metadata["codecs"] = [
+                [
+                    "name": "sharding_indexed",
+                    "configuration": [
+                        "chunk_shape": [chunk.z, chunk.y, chunk.x], "codecs": inner,
+                        "index_codecs": [
+                            ["name": "bytes", "configuration": ["endian": "little"]], ["name": "crc32c"],
+                        ], "index_location": "end",
+                    ],
+                ]
+            ]
             let shards = Extent3(x: (counts.x + n - 1) / n, y: (counts.y + n - 1) / n, z: (counts.z + n - 1) / n)
-            for sz in 0..<shards.z { for sy in 0..<shards.y { for sx in 0..<shards.x {
-                var body: [UInt8] = []
-                var index = [UInt64](repeating: UInt64.max, count: 2 * n * n * n)
-                for iz in 0..<n { for iy in 0..<n { for ix in 0..<n {
-                    let c = Extent3(x: sx * n + ix, y: sy * n + iy, z: sz * n + iz)
-                    guard c.x < counts.x, c.y < counts.y, c.z < counts.z else { continue }
-                    let bytes = try encode(c)
-                    let slot = (iz * n + iy) * n + ix
-                    index[2 * slot] = UInt64(body.count); index[2 * slot + 1] = UInt64(bytes.count)
-                    body += bytes
-                } } }
-                var indexBytes: [UInt8] = []
-                for value in index { withUnsafeBytes(of: value.littleEndian) { indexBytes += $0 } }
-                let crc = indexBytes.withUnsafeBytes { CRC32C.checksum($0) }
-                withUnsafeBytes(of: crc.littleEndian) { indexBytes += $0 }
-                try writeChunkFile(body + indexBytes, path: "\(path)/c/\(sz)/\(sy)/\(sx)")
-            } } }
+            for sz in 0..<shards.z {
+                for sy in 0..<shards.y {
+                    for sx in 0..<shards.x {
+                        var body: [UInt8] = []
+                        var index = [UInt64](repeating: UInt64.max, count: 2 * n * n * n)
+                        for iz in 0..<n {
+                            for iy in 0..<n {
+                                for ix in 0..<n {
+                                    let c = Extent3(x: sx * n + ix, y: sy * n + iy, z: sz * n + iz)
+                                    guard c.x < counts.x, c.y < counts.y, c.z < counts.z else { continue }
+                                    let bytes = try encode(c)
+                                    let slot = (iz * n + iy) * n + ix
+                                    index[2 * slot] = UInt64(body.count)
+                                    index[2 * slot + 1] = UInt64(bytes.count)
+                                    body += bytes
+                                }
+                            }
+                        }
+                        var indexBytes: [UInt8] = []
+                        for value in index { withUnsafeBytes(of: value.littleEndian) { indexBytes += $0 } }
+                        let crc = indexBytes.withUnsafeBytes { CRC32C.checksum($0) }
+                        withUnsafeBytes(of: crc.littleEndian) { indexBytes += $0 }
+                        try writeChunkFile(body + indexBytes, path: "\(path)/c/\(sz)/\(sy)/\(sx)")
+                    }
+                }
+            }
         } else {
-            metadata["chunk_grid"] = ["name": "regular", "configuration": ["chunk_shape": [chunk.z, chunk.y, chunk.x]]]
+            metadata["chunk_grid"] = [
+                "name": "regular", "configuration": ["chunk_shape": [chunk.z, chunk.y, chunk.x]],
+            ]
             metadata["codecs"] = inner
-            for cz in 0..<counts.z { for cy in 0..<counts.y { for cx in 0..<counts.x {
-                try writeChunkFile(try encode(Extent3(x: cx, y: cy, z: cz)), path: "\(path)/c/\(cz)/\(cy)/\(cx)")
-            } } }
+            for cz in 0..<counts.z {
+                for cy in 0..<counts.y {
+                    for cx in 0..<counts.x {
+                        try writeChunkFile(
+                            try encode(Extent3(x: cx, y: cy, z: cz)), path: "\(path)/c/\(cz)/\(cy)/\(cx)")
+                    }
+                }
+            }
         }
         try writeJSON(metadata, to: "\(path)/zarr.json")
     }
 
     static func writeChunkFile(_ bytes: [UInt8], path: String) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 }

@@ -36,21 +36,26 @@ extension Box3 {
     /// The smallest box holding both.
     public func union(_ other: Box3) -> Box3 {
         Box3(
-            lower: Extent3(x: min(lower.x, other.lower.x), y: min(lower.y, other.lower.y), z: min(lower.z, other.lower.z)),
-            upper: Extent3(x: max(upper.x, other.upper.x), y: max(upper.y, other.upper.y), z: max(upper.z, other.upper.z)))
+            lower: Extent3(
+                x: min(lower.x, other.lower.x), y: min(lower.y, other.lower.y), z: min(lower.z, other.lower.z)),
+            upper: Extent3(
+                x: max(upper.x, other.upper.x), y: max(upper.y, other.upper.y), z: max(upper.z, other.upper.z)))
     }
 
     /// The x-rows of this box (which must lie inside both `source` and `destination`) as voxel
     /// offsets of each row's first voxel in a volume covering `source` and in one covering
     /// `destination` ([z][y][x], x fastest), with the row length in voxels.
     public func rows(within source: Box3, into destination: Box3) -> [(source: Int, destination: Int, count: Int)] {
-        let s = source.shape, d = destination.shape
+        let s = source.shape
+        let d = destination.shape
         var out: [(Int, Int, Int)] = []
         out.reserveCapacity(shape.y * shape.z)
         for z in zRange {
             for y in yRange {
                 let from = ((z - source.lower.z) * s.y + (y - source.lower.y)) * s.x + (lower.x - source.lower.x)
-                let to = ((z - destination.lower.z) * d.y + (y - destination.lower.y)) * d.x + (lower.x - destination.lower.x)
+                let to =
+                    ((z - destination.lower.z) * d.y + (y - destination.lower.y)) * d.x
+                    + (lower.x - destination.lower.x)
                 out.append((from, to, shape.x))
             }
         }

@@ -14,14 +14,17 @@ public struct ChunkGrid: Hashable, Sendable {
 
     /// Number of chunks along x, y, z.
     public var counts: Extent3 {
-        Extent3(x: (shape.x + chunk.x - 1) / chunk.x, y: (shape.y + chunk.y - 1) / chunk.y, z: (shape.z + chunk.z - 1) / chunk.z)
+        Extent3(
+            x: (shape.x + chunk.x - 1) / chunk.x, y: (shape.y + chunk.y - 1) / chunk.y,
+            z: (shape.z + chunk.z - 1) / chunk.z)
     }
 
     /// The voxels of chunk `index` (chunk coordinates), cut to the volume.
     public func box(of index: Extent3) -> Box3 {
-        Box3(x: index.x * chunk.x..<min((index.x + 1) * chunk.x, shape.x),
-             y: index.y * chunk.y..<min((index.y + 1) * chunk.y, shape.y),
-             z: index.z * chunk.z..<min((index.z + 1) * chunk.z, shape.z))
+        Box3(
+            x: index.x * chunk.x..<min((index.x + 1) * chunk.x, shape.x),
+            y: index.y * chunk.y..<min((index.y + 1) * chunk.y, shape.y),
+            z: index.z * chunk.z..<min((index.z + 1) * chunk.z, shape.z))
     }
 
     /// True when `index` names a chunk of this grid.

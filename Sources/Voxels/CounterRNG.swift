@@ -24,7 +24,7 @@ public struct CounterRNG: Sendable {
     /// A standard normal Double (Box–Muller on two uniforms drawn at counters 2·counter and 2·counter+1).
     @inlinable
     public func normal(stream: UInt64 = 0, counter: UInt64) -> Double {
-        let u1 = 1 - uniform(stream: stream, counter: 2 &* counter)   // (0, 1]
+        let u1 = 1 - uniform(stream: stream, counter: 2 &* counter)  // (0, 1]
         let u2 = uniform(stream: stream, counter: 2 &* counter &+ 1)
         return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
     }
@@ -40,11 +40,11 @@ public struct CounterRNG: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
-@usableFromInline func _log(_ x: Double) -> Double { Glibc.log(x) }
-@usableFromInline func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+    import Glibc
+    @usableFromInline func _log(_ x: Double) -> Double { Glibc.log(x) }
+    @usableFromInline func _cos(_ x: Double) -> Double { Glibc.cos(x) }
 #elseif canImport(Darwin)
-import Darwin
-@usableFromInline func _log(_ x: Double) -> Double { Darwin.log(x) }
-@usableFromInline func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+    import Darwin
+    @usableFromInline func _log(_ x: Double) -> Double { Darwin.log(x) }
+    @usableFromInline func _cos(_ x: Double) -> Double { Darwin.cos(x) }
 #endif

@@ -84,9 +84,18 @@ extension FixedWidthInteger where Self: VoxelScalar {
     /// because the fractional part of a Double is computed exactly.
     @inlinable
     init(clampingRounded value: Double) {
-        if value.isNaN { self = 0; return }
-        if value <= Double(Self.min) { self = Self.min; return }
-        if value >= Double(Self.max) { self = Self.max; return }
+        if value.isNaN {
+            self = 0
+            return
+        }
+        if value <= Double(Self.min) {
+            self = Self.min
+            return
+        }
+        if value >= Double(Self.max) {
+            self = Self.max
+            return
+        }
         var i = Int64(value)
         let fraction = value - Double(i)
         if fraction >= 0.5 { i += 1 } else if fraction <= -0.5 { i -= 1 }

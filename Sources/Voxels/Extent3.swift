@@ -5,7 +5,9 @@ public struct Extent3: Hashable, Codable, Sendable, CustomStringConvertible {
     public var z: Int
 
     public init(x: Int, y: Int, z: Int) {
-        self.x = x; self.y = y; self.z = z
+        self.x = x
+        self.y = y
+        self.z = z
     }
 
     /// Number of voxels (x·y·z).
@@ -26,7 +28,8 @@ public struct Box3: Hashable, Codable, Sendable, CustomStringConvertible {
     public var upper: Extent3
 
     public init(lower: Extent3, upper: Extent3) {
-        self.lower = lower; self.upper = upper
+        self.lower = lower
+        self.upper = upper
     }
 
     /// The box [x0, x1) × [y0, y1) × [z0, z1).
@@ -60,8 +63,10 @@ public struct Box3: Hashable, Codable, Sendable, CustomStringConvertible {
     /// The overlap of two boxes, or nil when they do not overlap.
     public func intersection(_ other: Box3) -> Box3? {
         let b = Box3(
-            lower: Extent3(x: max(lower.x, other.lower.x), y: max(lower.y, other.lower.y), z: max(lower.z, other.lower.z)),
-            upper: Extent3(x: min(upper.x, other.upper.x), y: min(upper.y, other.upper.y), z: min(upper.z, other.upper.z)))
+            lower: Extent3(
+                x: max(lower.x, other.lower.x), y: max(lower.y, other.lower.y), z: max(lower.z, other.lower.z)),
+            upper: Extent3(
+                x: min(upper.x, other.upper.x), y: min(upper.y, other.upper.y), z: min(upper.z, other.upper.z)))
         return b.isEmpty ? nil : b
     }
 
@@ -78,7 +83,8 @@ public struct Box3: Hashable, Codable, Sendable, CustomStringConvertible {
         for part in parts {
             let ends = part.split(separator: ":", omittingEmptySubsequences: false)
             guard ends.count == 2,
-                  let a = Int(ends[0]), let b = Int(ends[1]), a < b else { return nil }
+                let a = Int(ends[0]), let b = Int(ends[1]), a < b
+            else { return nil }
             bounds.append((a, b))
         }
         self.init(x: bounds[0].0..<bounds[0].1, y: bounds[1].0..<bounds[1].1, z: bounds[2].0..<bounds[2].1)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Allocation of large, 64-byte-aligned buffers. Buffers of 4 MiB or more are aligned to 2 MiB and
@@ -15,7 +15,8 @@ public enum LargeAllocation {
         guard n >= 2 * hugePage else { return UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64) }
         let p = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: hugePage)
         #if canImport(Glibc)
-        _ = madvise(p, (n / hugePage) * hugePage, 14 /* MADV_HUGEPAGE */)
+            let madvHugePage: Int32 = 14  // MADV_HUGEPAGE
+            _ = madvise(p, (n / hugePage) * hugePage, madvHugePage)
         #endif
         return p
     }

@@ -1,6 +1,6 @@
-import Synchronization
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Data-parallel loops over all cores (Grand Central Dispatch's concurrentPerform). The body must
 /// only touch disjoint memory per index; it need not be Sendable, which lets kernels write through
@@ -9,7 +9,10 @@ public enum Parallel {
     /// Runs `body(i)` for i in 0..<count on all cores and waits for all of them.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         guard count > 0 else { return }
-        if count == 1 { body(0); return }
+        if count == 1 {
+            body(0)
+            return
+        }
         withoutActuallyEscaping(body) { escapable in
             // The body only touches disjoint memory per index (this type's contract), so running it
             // from several threads at once is safe although the closure is not Sendable.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An error from the operating system while reading or writing a file.
@@ -20,7 +20,9 @@ public struct FileError: TomoStoreError {
     }
 
     public init(path: String, operation: String, reason: String) {
-        self.path = path; self.operation = operation; self.reason = reason
+        self.path = path
+        self.operation = operation
+        self.reason = reason
     }
 
     public var description: String { "\(path): cannot \(operation): \(reason)" }
@@ -71,8 +73,12 @@ public final class PosixFile: @unchecked Sendable {
                 throw FileError(path: path, operation: "read", errno: errno)
             }
             if n == 0 {
-                throw FileError(path: path, operation: "read",
-                                reason: "file ends at byte \(offset + done), \(count - done) bytes short of what was expected (truncated or changed while reading)")
+                throw FileError(
+                    path: path, operation: "read",
+                    reason:
+                        "file ends at byte \(offset + done), \(count - done) bytes short of what was expected "
+                        + "(truncated or changed while reading)"
+                )
             }
             done += n
         }
@@ -105,7 +111,9 @@ public final class PosixFile: @unchecked Sendable {
 
     /// Atomically renames a file (same filesystem).
     public static func rename(_ from: String, to: String) throws {
-        guard Glibc.rename(from, to) == 0 else { throw FileError(path: to, operation: "rename \(from) to", errno: errno) }
+        guard Glibc.rename(from, to) == 0 else {
+            throw FileError(path: to, operation: "rename \(from) to", errno: errno)
+        }
     }
 
     /// Removes a file, ignoring errors (used to clean up partial output).

@@ -10,12 +10,14 @@ extension Volume {
         let bpv = dtype.byteCount
         withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in
-                let from = src.baseAddress!, to = dst.baseAddress!
+                let from = src.baseAddress!
+                let to = dst.baseAddress!
                 // Output index (x'=z, y, z'=x): ((x * ny + y) * nz + z).
                 for z in 0..<s.z {
                     for y in 0..<s.y {
                         for x in 0..<s.x {
-                            (to + ((x * s.y + y) * s.z + z) * bpv).copyMemory(from: from + ((z * s.y + y) * s.x + x) * bpv, byteCount: bpv)
+                            (to + ((x * s.y + y) * s.z + z) * bpv).copyMemory(
+                                from: from + ((z * s.y + y) * s.x + x) * bpv, byteCount: bpv)
                         }
                     }
                 }

@@ -83,14 +83,18 @@ public struct Volume: Sendable {
     }
 
     /// Reads the voxels as typed values; `T.dtype` must equal `dtype`.
-    public func withUnsafeValues<T: VoxelScalar, R>(as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
+    public func withUnsafeValues<T: VoxelScalar, R>(as type: T.Type, _ body: (UnsafeBufferPointer<T>) throws -> R)
+        rethrows -> R
+    {
         precondition(T.dtype == dtype, "volume is \(dtype), not \(T.dtype)")
         let typed = storage.pointer.bindMemory(to: T.self, capacity: count)
         return try body(UnsafeBufferPointer(start: typed, count: count))
     }
 
     /// Writes the voxels as typed values in place; `T.dtype` must equal `dtype`.
-    public mutating func withUnsafeMutableValues<T: VoxelScalar, R>(as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R) rethrows -> R {
+    public mutating func withUnsafeMutableValues<T: VoxelScalar, R>(
+        as type: T.Type, _ body: (UnsafeMutableBufferPointer<T>) throws -> R
+    ) rethrows -> R {
         precondition(T.dtype == dtype, "volume is \(dtype), not \(T.dtype)")
         let n = count
         return try withUnsafeMutableBytes { raw in
@@ -142,7 +146,12 @@ public struct Volume: Sendable {
         precondition(source.dtype == dtype, "dtype mismatch in copyRegion")
         let size = sourceBox.shape
         precondition(sourceBox.isInside(source.shape), "source box outside source")
-        precondition(Box3(lower: destinationOrigin, upper: Extent3(x: destinationOrigin.x + size.x, y: destinationOrigin.y + size.y, z: destinationOrigin.z + size.z)).isInside(shape), "destination outside volume")
+        precondition(
+            Box3(
+                lower: destinationOrigin,
+                upper: Extent3(
+                    x: destinationOrigin.x + size.x, y: destinationOrigin.y + size.y, z: destinationOrigin.z + size.z)
+            ).isInside(shape), "destination outside volume")
         if sourceBox.isEmpty { return }
         let bpv = dtype.byteCount
         let rowBytes = size.x * bpv
@@ -151,8 +160,11 @@ public struct Volume: Sendable {
             withUnsafeMutableBytes { dst in
                 for z in 0..<size.z {
                     for y in 0..<size.y {
-                        let s = source.index(x: sourceBox.lower.x, y: sourceBox.lower.y + y, z: sourceBox.lower.z + z) * bpv
-                        let d = ((destinationOrigin.z + z) * dstShape.y + destinationOrigin.y + y) * dstShape.x + destinationOrigin.x
+                        let s =
+                            source.index(x: sourceBox.lower.x, y: sourceBox.lower.y + y, z: sourceBox.lower.z + z) * bpv
+                        let d =
+                            ((destinationOrigin.z + z) * dstShape.y + destinationOrigin.y + y) * dstShape.x
+                            + destinationOrigin.x
                         (dst.baseAddress! + d * bpv).copyMemory(from: src.baseAddress! + s, byteCount: rowBytes)
                     }
                 }

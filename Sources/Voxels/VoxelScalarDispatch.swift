@@ -30,7 +30,9 @@ public enum VoxelScalarDispatch {
 
     /// Converts `count` elements from one dtype to another (rounding and clamping as
     /// `VoxelScalar.init(converting:)`).
-    public static func convert(from source: DType, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
+    public static func convert(
+        from source: DType, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int
+    ) {
         // Explicit switches (rather than `with`) so that every (source, target) pair is specialized.
         switch source {
         case .uint8: convert(UInt8.self, src, to: target, dst, count: count)
@@ -43,7 +45,9 @@ public enum VoxelScalarDispatch {
         }
     }
 
-    private static func convert<S: VoxelScalar>(_: S.Type, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
+    private static func convert<S: VoxelScalar>(
+        _: S.Type, _ src: UnsafeRawPointer, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int
+    ) {
         switch target {
         case .uint8: convert(S.self, UInt8.self, src, dst, count: count)
         case .int8: convert(S.self, Int8.self, src, dst, count: count)
@@ -56,14 +60,18 @@ public enum VoxelScalarDispatch {
     }
 
     @inline(__always)
-    private static func convert<S: VoxelScalar, T: VoxelScalar>(_: S.Type, _: T.Type, _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int) {
+    private static func convert<S: VoxelScalar, T: VoxelScalar>(
+        _: S.Type, _: T.Type, _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int
+    ) {
         let s = src.assumingMemoryBound(to: S.self)
         let d = dst.assumingMemoryBound(to: T.self)
         for i in 0..<count { d[i] = T(converting: s[i].doubleValue) }
     }
 
     /// Converts Doubles into `count` elements of `target` (rounding and clamping as `convert`).
-    public static func convertFromDouble(_ src: UnsafePointer<Double>, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int) {
+    public static func convertFromDouble(
+        _ src: UnsafePointer<Double>, to target: DType, _ dst: UnsafeMutableRawPointer, count: Int
+    ) {
         func inner<T: VoxelScalar>(_: T.Type) {
             let d = dst.assumingMemoryBound(to: T.self)
             for i in 0..<count { d[i] = T(converting: src[i]) }
@@ -83,7 +91,9 @@ public enum VoxelScalarDispatch {
                 let v = s[i].doubleValue
                 if target.isFloatingPoint {
                     if v.isFinite && !range.contains(v) { n += 1 }
-                } else if v.isNaN || v <= range.lowerBound - 0.5 || v >= range.upperBound + 0.5 { n += 1 }  // rounds outside
+                } else if v.isNaN || v <= range.lowerBound - 0.5 || v >= range.upperBound + 0.5 {
+                    n += 1
+                }  // rounds outside
             }
             return n
         }

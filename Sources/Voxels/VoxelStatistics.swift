@@ -25,7 +25,10 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
     /// Adds the values of a buffer.
     public mutating func add<T: VoxelScalar>(_ values: UnsafeBufferPointer<T>) {
         if T.self == Float.self {
-            add(UnsafeBufferPointer(start: UnsafeRawPointer(values.baseAddress)?.assumingMemoryBound(to: Float.self), count: values.count))
+            add(
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer(values.baseAddress)?.assumingMemoryBound(to: Float.self),
+                    count: values.count))
         } else {
             addGeneric(values)
         }
@@ -34,10 +37,17 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
     /// The scalar two-pass computation for any voxel type.
     mutating func addGeneric<T: VoxelScalar>(_ values: UnsafeBufferPointer<T>) {
         var part = VoxelStatistics()
-        var lo = Double.infinity, hi = -Double.infinity, sum = 0.0, n = 0, nans = 0
+        var lo = Double.infinity
+        var hi = -Double.infinity
+        var sum = 0.0
+        var n = 0
+        var nans = 0
         for v in values {
             let d = v.doubleValue
-            if d.isNaN { nans += 1; continue }
+            if d.isNaN {
+                nans += 1
+                continue
+            }
             if d < lo { lo = d }
             if d > hi { hi = d }
             sum += d
@@ -51,7 +61,11 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
                 if d.isNaN { continue }
                 m2 += (d - mean) * (d - mean)
             }
-            part.count = n; part.min = lo; part.max = hi; part.mean = mean; part.m2 = m2
+            part.count = n
+            part.min = lo
+            part.max = hi
+            part.mean = mean
+            part.m2 = m2
         }
         part.nanCount = nans
         merge(part)
@@ -61,40 +75,58 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
     /// Double (two passes, like the generic path, so the result matches it to rounding).
     public mutating func add(_ values: UnsafeBufferPointer<Float>) {
         let n8 = values.count / 8 * 8
-        guard n8 > 0, let base = values.baseAddress else { addGeneric(values); return }
+        guard n8 > 0, let base = values.baseAddress else {
+            addGeneric(values)
+            return
+        }
         let raw = UnsafeRawPointer(base)
-        var lo = SIMD8<Float>(repeating: .infinity), hi = SIMD8<Float>(repeating: -.infinity)
-        var sumA = SIMD4<Double>(), sumB = SIMD4<Double>()
-        var nans = 0, n = 0
+        var lo = SIMD8<Float>(repeating: .infinity)
+        var hi = SIMD8<Float>(repeating: -.infinity)
+        var sumA = SIMD4<Double>()
+        var sumB = SIMD4<Double>()
+        var nans = 0
+        var n = 0
         var i = 0
         while i < n8 {
             let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             if any(v .!= v) {
                 for j in 0..<8 where !v[j].isNaN {
-                    lo[0] = Swift.min(lo[0], v[j]); hi[0] = Swift.max(hi[0], v[j])
-                    sumA[0] += Double(v[j]); n += 1
+                    lo[0] = Swift.min(lo[0], v[j])
+                    hi[0] = Swift.max(hi[0], v[j])
+                    sumA[0] += Double(v[j])
+                    n += 1
                 }
                 nans += (0..<8).filter { v[$0].isNaN }.count
             } else {
-                lo.replace(with: v, where: v .< lo); hi.replace(with: v, where: v .> hi)
+                lo.replace(with: v, where: v .< lo)
+                hi.replace(with: v, where: v .> hi)
                 sumA += SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3]))
                 sumB += SIMD4<Double>(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7]))
                 n += 8
             }
             i += 8
         }
-        var minimum = Double(lo.min()), maximum = Double(hi.max()), sum = (sumA + sumB).sum()
+        var minimum = Double(lo.min())
+        var maximum = Double(hi.max())
+        var sum = (sumA + sumB).sum()
         for j in n8..<values.count {
             let d = Double(values[j])
-            if d.isNaN { nans += 1; continue }
-            minimum = Swift.min(minimum, d); maximum = Swift.max(maximum, d); sum += d; n += 1
+            if d.isNaN {
+                nans += 1
+                continue
+            }
+            minimum = Swift.min(minimum, d)
+            maximum = Swift.max(maximum, d)
+            sum += d
+            n += 1
         }
         var part = VoxelStatistics()
         part.nanCount = nans
         if n > 0 {
             let mean = sum / Double(n)
             let m = SIMD4<Double>(repeating: mean)
-            var qA = SIMD4<Double>(), qB = SIMD4<Double>()
+            var qA = SIMD4<Double>()
+            var qB = SIMD4<Double>()
             var q = 0.0
             i = 0
             while i < n8 {
@@ -104,12 +136,19 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
                 } else {
                     let a = SIMD4<Double>(Double(v[0]), Double(v[1]), Double(v[2]), Double(v[3])) - m
                     let b = SIMD4<Double>(Double(v[4]), Double(v[5]), Double(v[6]), Double(v[7])) - m
-                    qA += a * a; qB += b * b
+                    qA += a * a
+                    qB += b * b
                 }
                 i += 8
             }
-            for j in n8..<values.count where !values[j].isNaN { q += (Double(values[j]) - mean) * (Double(values[j]) - mean) }
-            part.count = n; part.min = minimum; part.max = maximum; part.mean = mean; part.m2 = q + (qA + qB).sum()
+            for j in n8..<values.count where !values[j].isNaN {
+                q += (Double(values[j]) - mean) * (Double(values[j]) - mean)
+            }
+            part.count = n
+            part.min = minimum
+            part.max = maximum
+            part.mean = mean
+            part.m2 = q + (qA + qB).sum()
         }
         merge(part)
     }
@@ -128,8 +167,14 @@ public struct VoxelStatistics: Sendable, Equatable, Codable {
     public mutating func merge(_ other: VoxelStatistics) {
         nanCount += other.nanCount
         guard other.count > 0 else { return }
-        guard count > 0 else { let nans = nanCount; self = other; nanCount = nans; return }
-        let n = Double(count), m = Double(other.count)
+        guard count > 0 else {
+            let nans = nanCount
+            self = other
+            nanCount = nans
+            return
+        }
+        let n = Double(count)
+        let m = Double(other.count)
         let delta = other.mean - mean
         mean += delta * m / (n + m)
         m2 += other.m2 + delta * delta * n * m / (n + m)

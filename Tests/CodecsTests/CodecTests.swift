@@ -2,6 +2,7 @@ import CZstd
 import Foundation
 import Testing
 import Voxels
+
 @testable import Codecs
 
 @Suite("XXH64, shuffle, codec, keys")
@@ -21,9 +22,13 @@ struct CodecTests {
             let bytes = (0..<n).map { UInt8(truncatingIfNeeded: rng.bits(counter: UInt64($0))) }
             let c = ZstdCompressor(level: 1)
             var frame = [UInt8](repeating: 0, count: ZstdCompressor.bound(n))
-            let size = try bytes.withUnsafeBytes { src in try frame.withUnsafeMutableBytes { try c.compress(src, into: $0.baseAddress!, capacity: $0.count) } }
+            let size = try bytes.withUnsafeBytes { src in
+                try frame.withUnsafeMutableBytes { try c.compress(src, into: $0.baseAddress!, capacity: $0.count) }
+            }
             // zstd stores the low 32 bits of XXH64(content) little-endian at the end of the frame.
-            let stored = frame[(size - 4)..<size].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }
+            let stored = frame[(size - 4)..<size].enumerated().reduce(UInt32(0)) {
+                $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+            }
             #expect(stored == UInt32(truncatingIfNeeded: XXHash64.hash(bytes)), "length \(n)")
         }
     }
@@ -32,13 +37,27 @@ struct CodecTests {
     func shuffle(width: Int) {
         let count = 37
         let src = (0..<(count * width)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        var shuffled = [UInt8](repeating: 0, count: src.count), back = shuffled
-        src.withUnsafeBytes { s in shuffled.withUnsafeMutableBytes { ByteShuffle.shuffle(s.baseAddress!, $0.baseAddress!, count: count, width: width) } }
+        var shuffled = [UInt8](repeating: 0, count: src.count)
+        var back = shuffled
+        src.withUnsafeBytes { s in
+            shuffled.withUnsafeMutableBytes {
+                ByteShuffle.shuffle(s.baseAddress!, $0.baseAddress!, count: count, width: width)
+            }
+        }
         for i in 0..<count { for j in 0..<width { #expect(shuffled[j * count + i] == src[i * width + j]) } }
-        shuffled.withUnsafeBytes { s in back.withUnsafeMutableBytes { ByteShuffle.unshuffle(s.baseAddress!, $0.baseAddress!, count: count, width: width) } }
+        shuffled.withUnsafeBytes { s in
+            back.withUnsafeMutableBytes {
+                ByteShuffle.unshuffle(s.baseAddress!, $0.baseAddress!, count: count, width: width)
+            }
+        }
         #expect(back == src)
         var run = [UInt8](repeating: 0, count: 5 * width)
-        shuffled.withUnsafeBytes { s in run.withUnsafeMutableBytes { ByteShuffle.unshuffleRun(s.baseAddress!, count: count, width: width, from: 11, length: 5, into: $0.baseAddress!) } }
+        shuffled.withUnsafeBytes { s in
+            run.withUnsafeMutableBytes {
+                ByteShuffle.unshuffleRun(
+                    s.baseAddress!, count: count, width: width, from: 11, length: 5, into: $0.baseAddress!)
+            }
+        }
         #expect(run == Array(src[(11 * width)..<(16 * width)]))
     }
 
@@ -48,7 +67,9 @@ struct CodecTests {
         #expect(CodecChain(parsing: "zstd", dtype: .float32) == CodecChain(level: 3, shuffle: true))
         #expect(CodecChain(parsing: "zstd:19", dtype: .uint8) == CodecChain(level: 19, shuffle: false))
         #expect(CodecChain(parsing: "zstd:5", dtype: .int16, shuffle: false) == CodecChain(level: 5, shuffle: false))
-        for bad in ["zstd:0", "zstd:20", "zstd:x", "lz4", "zstd:3:1", ""] { #expect(CodecChain(parsing: bad, dtype: .float32) == nil, "\(bad)") }
+        for bad in ["zstd:0", "zstd:20", "zstd:x", "lz4", "zstd:3:1", ""] {
+            #expect(CodecChain(parsing: bad, dtype: .float32) == nil, "\(bad)")
+        }
     }
 
     @Test("chunks encode and decode in every codec and dtype; regions decode like whole chunks")
@@ -65,14 +86,21 @@ struct CodecTests {
                 var back = Volume(shape: extent, dtype: dtype)
                 try back.withUnsafeMutableBytes { try prepared.decode(out.bytes, into: $0, checksum: true) }
                 #expect(back == v, "\(dtype) \(codec)")
-                let chunkBox = Box3(x: 10..<17, y: 20..<25, z: 30..<33), box = Box3(x: 12..<19, y: 18..<24, z: 31..<40)
+                let chunkBox = Box3(x: 10..<17, y: 20..<25, z: 30..<33)
+                let box = Box3(x: 12..<19, y: 18..<24, z: 31..<40)
                 var region = Volume(shape: box.shape, dtype: dtype)
                 let p = region.withUnsafeMutableBytes { $0.baseAddress! }
                 try prepared.decodeRegion(out.bytes, chunkBox: chunkBox, box: box, into: p)
                 let overlap = chunkBox.intersection(box)!
-                for z in overlap.zRange { for y in overlap.yRange { for x in overlap.xRange {
-                    #expect(region.value(x: x - box.lower.x, y: y - box.lower.y, z: z - box.lower.z) == v.value(x: x - 10, y: y - 20, z: z - 30))
-                } } }
+                for z in overlap.zRange {
+                    for y in overlap.yRange {
+                        for x in overlap.xRange {
+                            #expect(
+                                region.value(x: x - box.lower.x, y: y - box.lower.y, z: z - box.lower.z)
+                                    == v.value(x: x - 10, y: y - 20, z: z - 30))
+                        }
+                    }
+                }
             }
         }
     }
@@ -86,7 +114,8 @@ struct CodecTests {
             let prepared = try PreparedChunkCodec(codec, dtype: .float32, extent: extent, contexts: CodecContexts())
             try v.withUnsafeBytes { try prepared.encode($0, into: out) }
             let clean = Array(out.bytes)
-            var detected = 0, tried = 0
+            var detected = 0
+            var tried = 0
             for position in 0..<clean.count {
                 for bit in [UInt8(0x01), 0x04, 0x10, 0x80] where position % 3 == 0 || position < 60 {
                     var damaged = clean
@@ -94,9 +123,13 @@ struct CodecTests {
                     var back = Volume(shape: extent, dtype: .float32)
                     tried += 1
                     do {
-                        try back.withUnsafeMutableBytes { dst in try damaged.withUnsafeBytes { try prepared.decode($0, into: dst, checksum: true) } }
+                        try back.withUnsafeMutableBytes { dst in
+                            try damaged.withUnsafeBytes { try prepared.decode($0, into: dst, checksum: true) }
+                        }
                         // Undetected flips (zstd's unused header bits, our level/reserved bytes) must be harmless.
-                        #expect(back == v, "\(codec): flip of bit \(bit) at \(position) of \(clean.count) returned wrong voxels")
+                        #expect(
+                            back == v,
+                            "\(codec): flip of bit \(bit) at \(position) of \(clean.count) returned wrong voxels")
                     } catch {
                         detected += 1
                     }
@@ -115,7 +148,9 @@ struct CodecChainTests {
             let code = try #require(chain.headerCode)
             #expect(CodecChain(headerCode: code, level: UInt8(chain.level)) == chain)
         }
-        #expect(CodecChain(arrayToArray: [.byteShuffle], bytesToBytes: []).headerCode == nil, "format 1 needs zstd after a shuffle")
+        #expect(
+            CodecChain(arrayToArray: [.byteShuffle], bytesToBytes: []).headerCode == nil,
+            "format 1 needs zstd after a shuffle")
         #expect(throws: ChunkCorruption.self) {
             try PreparedChunkCodec(
                 CodecChain(arrayToArray: [.byteShuffle], bytesToBytes: []), dtype: .float32,
@@ -123,6 +158,7 @@ struct CodecChainTests {
         }
         let names = CodecChain(level: 3, shuffle: true).zarrCodecs(dtype: .float32).map { $0["name"] as? String }
         #expect(names == ["bytes", "numcodecs.shuffle", "zstd"])
-        #expect(CodecChain(level: 3, shuffle: true).zarrCodecs(dtype: .uint8).count == 2, "no shuffle for one-byte voxels")
+        #expect(
+            CodecChain(level: 3, shuffle: true).zarrCodecs(dtype: .uint8).count == 2, "no shuffle for one-byte voxels")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Voxels
+
 @testable import Corpus
 @testable import Store
 
@@ -19,11 +20,16 @@ struct CorpusTests {
         recipe.crowding = 0.25
         try Corpus.create(recipe, in: s)
         #expect(try Corpus.recipe("c", in: s) == recipe)
-        let a = try Corpus.sample(3, of: recipe, store: s), b = try Corpus.sample(3, of: recipe, store: s)
-        #expect(a.tomogram == b.tomogram && a.labels == b.labels && a.grandModel == b.grandModel && a.particles == b.particles)
+        let a = try Corpus.sample(3, of: recipe, store: s)
+        let b = try Corpus.sample(3, of: recipe, store: s)
+        #expect(
+            a.tomogram == b.tomogram && a.labels == b.labels && a.grandModel == b.grandModel
+                && a.particles == b.particles)
         #expect(try Corpus.sample(4, of: recipe, store: s).grandModel != a.grandModel)
         let labels = a.labels.values(as: UInt8.self)
-        for p in a.particles { #expect(Int(labels[(Int(p.z.rounded()) * 48 + Int(p.y.rounded())) * 48 + Int(p.x.rounded())]) == p.classID) }
+        for p in a.particles {
+            #expect(Int(labels[(Int(p.z.rounded()) * 48 + Int(p.y.rounded())) * 48 + Int(p.x.rounded())]) == p.classID)
+        }
         #expect(throws: CorpusError.self) { try Corpus.sample(10, of: recipe, store: s) }
         #expect(throws: CorpusError.self) { try Corpus.create(recipe, in: s) }
     }
@@ -36,9 +42,16 @@ struct CorpusTests {
         var it = CorpusTileIterator(recipe: recipe, store: s, tile: 16)
         for k in 0..<3 {
             let t = try it.next()
-            #expect(t.sample == k % 2 && t.tomogram.shape == Extent3(x: 16, y: 16, z: 16) && t.labels.shape == t.tomogram.shape)
+            #expect(
+                t.sample == k % 2 && t.tomogram.shape == Extent3(x: 16, y: 16, z: 16)
+                    && t.labels.shape == t.tomogram.shape)
             let whole = try Corpus.sample(t.sample, of: recipe, store: s)
-            #expect(t.labels == whole.labels.extracting(Box3(lower: t.origin, upper: Extent3(x: t.origin.x + 16, y: t.origin.y + 16, z: t.origin.z + 16))))
+            #expect(
+                t.labels
+                    == whole.labels.extracting(
+                        Box3(
+                            lower: t.origin, upper: Extent3(x: t.origin.x + 16, y: t.origin.y + 16, z: t.origin.z + 16))
+                    ))
         }
     }
 }

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Testing
 import Voxels
+
 @testable import DUAL
 
 /// Unit normal noise of a shape, from a seed.
@@ -20,7 +21,11 @@ func noiseReader(_ shape: Extent3, seed: UInt64, mean: Double = 0, std: Double =
 struct DUALTests {
     var small: DUALConfig {
         var c = DUALConfig()
-        c.base = 4; c.patch = 16; c.batch = 2; c.codeLength = 4; c.discriminatorBase = 4
+        c.base = 4
+        c.patch = 16
+        c.batch = 2
+        c.codeLength = 4
+        c.discriminatorBase = 4
         return c
     }
 
@@ -29,9 +34,12 @@ struct DUALTests {
         let model = DUALModel(config: small, seed: 3)
         let trainer = DUALTrainer(model: model, seed: 3)
         let before = model.namedParameters.map { $0.1.value.scalars }
-        let batch = DUALBatch(clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2))
+        let batch = DUALBatch(
+            clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2))
         let losses = trainer.step(batch)
-        #expect(losses.reconstruction.isFinite && losses.adversarial.isFinite && losses.kl.isFinite && losses.discriminator.isFinite)
+        #expect(
+            losses.reconstruction.isFinite && losses.adversarial.isFinite && losses.kl.isFinite
+                && losses.discriminator.isFinite)
         let moved = zip(before, model.namedParameters).filter { $0.0 != $0.1.1.value.scalars }.count
         #expect(moved == model.namedParameters.count, "\(model.namedParameters.count - moved) parameters did not move")
         #expect(trainer.iteration == 1)
@@ -49,22 +57,36 @@ struct DUALTests {
         var seen = Set<[Bool]>()
         for iteration in 0..<40 {
             trainer.resume(at: iteration)
-            guard let flip = trainer.cycleFlip(p) else { seen.insert([false, false, false]); continue }
+            guard let flip = trainer.cycleFlip(p) else {
+                seen.insert([false, false, false])
+                continue
+            }
             // Which axes moved, read off where voxel (x, y, z) = (0, 0, 0) lands.
-            let corner = Int(flip[0]), axes = [corner % p == p - 1, (corner / p) % p == p - 1, corner / (p * p) == p - 1]
+            let corner = Int(flip[0])
+            let axes = [corner % p == p - 1, (corner / p) % p == p - 1, corner / (p * p) == p - 1]
             seen.insert(axes)
-            for z in 0..<p { for y in 0..<p { for x in 0..<p {
-                let mirrored = ((axes[2] ? p - 1 - z : z) * p + (axes[1] ? p - 1 - y : y)) * p + (axes[0] ? p - 1 - x : x)
-                #expect(Int(flip[(z * p + y) * p + x]) == mirrored)
-            } } }
+            for z in 0..<p {
+                for y in 0..<p {
+                    for x in 0..<p {
+                        let mirrored =
+                            ((axes[2] ? p - 1 - z : z) * p + (axes[1] ? p - 1 - y : y)) * p + (axes[0] ? p - 1 - x : x)
+                        #expect(Int(flip[(z * p + y) * p + x]) == mirrored)
+                    }
+                }
+            }
             #expect(flip.indices.allSatisfy { Int(flip[Int(flip[$0])]) == $0 }, "a flip must be its own inverse")
         }
         #expect(seen.count == 8, "all eight subsets of axes should occur in 40 iterations, saw \(seen.count)")
         // A step with a flip drawn trains every parameter, as without flips.
-        let flipped = (0..<40).first { trainer.resume(at: $0); return trainer.cycleFlip(config.patch) != nil }!
+        let flipped = (0..<40).first {
+            trainer.resume(at: $0)
+            return trainer.cycleFlip(config.patch) != nil
+        }!
         trainer.resume(at: flipped)
         let before = trainer.model.namedParameters.map { $0.1.value.scalars }
-        let losses = trainer.step(DUALBatch(clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2)))
+        let losses = trainer.step(
+            DUALBatch(
+                clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2)))
         #expect(losses.reconstruction.isFinite && losses.adversarial.isFinite)
         #expect(zip(before, trainer.model.namedParameters).allSatisfy { $0.0 != $0.1.1.value.scalars })
     }
@@ -75,7 +97,10 @@ struct DUALTests {
             let model = DUALModel(config: small, seed: 5)
             let trainer = DUALTrainer(model: model, seed: 5)
             for i in 0..<2 {
-                trainer.step(DUALBatch(clean: Tensor.normal([2, 1, 16, 16, 16], seed: UInt64(10 + i)), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: UInt64(20 + i))))
+                trainer.step(
+                    DUALBatch(
+                        clean: Tensor.normal([2, 1, 16, 16, 16], seed: UInt64(10 + i)),
+                        noisy: Tensor.normal([2, 1, 16, 16, 16], seed: UInt64(20 + i))))
             }
             return model.denoiser.parameters[0].value.scalars
         }
@@ -88,10 +113,13 @@ struct DUALTests {
         for i in 0..<8 { #expect(abs(w[i] + w[i + 8] - 1) < 1e-15) }
     }
 
-    @Test("windows of tiles overlapping by o voxels: rising and falling ramps sum to one, 1 between; o = P/2 is the sin² window")
+    @Test(
+        "windows of tiles overlapping by o voxels: ramps sum to one, 1 between; o = P/2 is the sin² window"
+    )
     func partialOverlapWindow() {
         for (p, o) in [(32, 8), (16, 4), (24, 5)] {
-            let w = DUALInference.window(p, overlap: o), s = p - o
+            let w = DUALInference.window(p, overlap: o)
+            let s = p - o
             for i in 0..<o { #expect(abs(w[i] + w[s + i] - 1) < 1e-15, "P \(p), o \(o), i \(i)") }
             for i in o..<s { #expect(w[i] == 1) }
         }
@@ -105,19 +133,27 @@ struct DUALTests {
         let reader = noiseReader(shape, seed: 5)
         var tiles = [0, 0]
         func run(_ box: Box3, overlap: Int, count: Int) throws -> Volume {
-            try DUALInference.apply(box: box, shape: shape, tile: 16, overlap: overlap, input: reader) { x, origins in tiles[count] += origins.count; return net.infer(x) }
+            try DUALInference.apply(box: box, shape: shape, tile: 16, overlap: overlap, input: reader) { x, origins in
+                tiles[count] += origins.count
+                return net.infer(x)
+            }
         }
         let whole = try run(Box3(shape: shape), overlap: 4, count: 0)
         _ = try run(Box3(shape: shape), overlap: 8, count: 1)
         #expect(tiles[0] * 2 < tiles[1], "\(tiles[0]) tiles at a quarter overlap, \(tiles[1]) at a half")
-        for box in [Box3(x: 0..<5, y: 3..<21, z: 2..<9), Box3(x: 11..<37, y: 0..<1, z: 18..<19), Box3(x: 23..<24, y: 11..<12, z: 12..<13)] {
+        for box in [
+            Box3(x: 0..<5, y: 3..<21, z: 2..<9), Box3(x: 11..<37, y: 0..<1, z: 18..<19),
+            Box3(x: 23..<24, y: 11..<12, z: 12..<13),
+        ] {
             #expect(try run(box, overlap: 4, count: 0) == whole.extracting(box), "\(box)")
         }
         // A constant network output blends to exactly that constant everywhere (a flat background
         // stays flat to the bit, which DoG picking's strict maxima need): weights and sums in Float64.
         for c: Float in [1, 0.0019803, -0.2817, 3.1e5] {
             for overlap in [4, 8] {
-                let flat = try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: 16, overlap: overlap, input: reader) { x, _ in Tensor(repeating: c, shape: x.shape) }
+                let flat = try DUALInference.apply(
+                    box: Box3(shape: shape), shape: shape, tile: 16, overlap: overlap, input: reader
+                ) { x, _ in Tensor(repeating: c, shape: x.shape) }
                 #expect(flat.values(as: Float.self).allSatisfy { $0 == c }, "constant \(c), overlap \(overlap)")
             }
         }
@@ -129,7 +165,9 @@ struct DUALTests {
         let net = UNet3D(base: 4, depth: 3, seed: 2)
         let reader = noiseReader(shape, seed: 6)
         let results = try [1, 3, 4, 7].map { batch in
-            try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: 16, batch: batch, input: reader) { x, _ in net.infer(x) }
+            try DUALInference.apply(box: Box3(shape: shape), shape: shape, tile: 16, batch: batch, input: reader) {
+                x, _ in net.infer(x)
+            }
         }
         for r in results.dropFirst() { #expect(r == results[0]) }
     }
@@ -143,7 +181,10 @@ struct DUALTests {
             try DUALInference.apply(box: box, shape: shape, tile: 8, input: reader) { x, _ in net.infer(x) }
         }
         let whole = try run(Box3(shape: shape))
-        for box in [Box3(x: 0..<5, y: 3..<17, z: 2..<9), Box3(x: 11..<23, y: 0..<1, z: 10..<11), Box3(x: 7..<8, y: 8..<9, z: 5..<6)] {
+        for box in [
+            Box3(x: 0..<5, y: 3..<17, z: 2..<9), Box3(x: 11..<23, y: 0..<1, z: 10..<11),
+            Box3(x: 7..<8, y: 8..<9, z: 5..<6),
+        ] {
             #expect(try run(box) == whole.extracting(box), "\(box)")
         }
     }
@@ -156,33 +197,51 @@ struct PatchTests {
         let shape = Extent3(x: 20, y: 18, z: 12)
         let volume = noiseVolume(shape, seed: 9)
         var reads: [Box3] = []
-        let original = PatchVolume(name: "v", shape: shape, mean: 0.5, std: 2) { reads.append($0); return volume.extracting($0) }
+        let original = PatchVolume(name: "v", shape: shape, mean: 0.5, std: 2) {
+            reads.append($0)
+            return volume.extracting($0)
+        }
         let view = original.transposedXZ()
         #expect(view.shape == Extent3(x: 12, y: 18, z: 20))
         let box = Box3(x: 2..<10, y: 3..<11, z: 5..<13)
         #expect(try view.read(box) == volume.swappingXZ().extracting(box))
         #expect(reads == [box.swappingXZ], "the view reads only the original's box")
         let sampler = PatchSampler(volumes: [view], seed: 3, stream: 1)
-        let a = try sampler.batch(iteration: 4, batch: 2, patch: 8), b = try sampler.batch(iteration: 4, batch: 2, patch: 8)
+        let a = try sampler.batch(iteration: 4, batch: 2, patch: 8)
+        let b = try sampler.batch(iteration: 4, batch: 2, patch: 8)
         #expect(a.shape == [2, 1, 8, 8, 8] && a.scalars == b.scalars)
         #expect(try sampler.batch(iteration: 5, batch: 2, patch: 8).scalars != a.scalars)
         // Each patch is standardized with the volume's mean and std and comes from a box of the view.
         let t = volume.swappingXZ().values(as: Float.self).map { ($0 - 0.5) / 2 }
         let first = Array(a.scalars[0..<512])
-        let found = (0...(12 - 8)).contains { x in (0...(18 - 8)).contains { y in (0...(20 - 8)).contains { z in
-            (0..<512).allSatisfy { i in abs(t[((z + i / 64) * 18 + y + (i / 8) % 8) * 12 + x + i % 8] - first[i]) < 1e-6 }
-        } } }
+        let found = (0...(12 - 8)).contains { x in
+            (0...(18 - 8)).contains { y in
+                (0...(20 - 8)).contains { z in
+                    (0..<512).allSatisfy { i in
+                        abs(t[((z + i / 64) * 18 + y + (i / 8) % 8) * 12 + x + i % 8] - first[i]) < 1e-6
+                    }
+                }
+            }
+        }
         #expect(found)
     }
 
     @Test("training refuses volumes smaller than the patch")
     func tooSmall() {
-        var c = DUALConfig(); c.base = 2; c.patch = 16; c.batch = 1; c.codeLength = 2; c.discriminatorBase = 2
+        var c = DUALConfig()
+        c.base = 2
+        c.patch = 16
+        c.batch = 1
+        c.codeLength = 2
+        c.discriminatorBase = 2
         let trainer = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
-        let small = PatchVolume(name: "tiny", shape: Extent3(x: 20, y: 20, z: 8), mean: 0, std: 1) { Volume(shape: $0.shape, dtype: .float32) }
+        let small = PatchVolume(name: "tiny", shape: Extent3(x: 20, y: 20, z: 8), mean: 0, std: 1) {
+            Volume(shape: $0.shape, dtype: .float32)
+        }
         #expect(throws: DUALError.self) {
-            try trainer.train(until: 1, clean: [small], noisy: [small],
-                              checkpointEvery: 1, checkpoint: {}, progress: { _ in })
+            try trainer.train(
+                until: 1, clean: [small], noisy: [small],
+                checkpointEvery: 1, checkpoint: {}, progress: { _ in })
         }
     }
 }

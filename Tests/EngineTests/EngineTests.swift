@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Engine
 
 @Suite("Engine kernels against naive references")
@@ -14,7 +15,8 @@ struct KernelTests {
     @Test("conv3d forward equals direct convolution (relative error < 1e-5)")
     func convForward() {
         for (i, g) in Self.geometries.enumerated() {
-            let x = Tensor.normal(g.shape, seed: UInt64(i)), w = Tensor.normal([g.cout, g.shape[1], g.k, g.k, g.k], seed: UInt64(100 + i))
+            let x = Tensor.normal(g.shape, seed: UInt64(i))
+            let w = Tensor.normal([g.cout, g.shape[1], g.k, g.k, g.k], seed: UInt64(100 + i))
             let b = Tensor.normal([g.cout], seed: UInt64(200 + i))
             let y = Convolution.forward(x, weight: w, bias: b, stride: g.stride)
             let r = Reference.conv3d(x, w, b, stride: g.stride, pad: g.k / 2)
@@ -22,8 +24,11 @@ struct KernelTests {
         }
     }
 
-    @Test("Winograd F(2,3) and F(4,3) equal direct convolution (relative error < 1e-5 and < 5e-5: F(4,3) rounds about 10× more): odd and even sizes, thin volumes, partial tiles, several row blocks, bias and LeakyReLU",
-          arguments: [0, 1])
+    @Test(
+        // Relative error < 1e-5 and < 5e-5 (F(4,3) rounds about 10× more); odd and even sizes, thin volumes,
+        // partial tiles, several row blocks, bias and LeakyReLU.
+        "Winograd F(2,3) and F(4,3) equal direct convolution within 1e-5 and 5e-5 on every geometry",
+        arguments: [0, 1])
     func winograd(tiling: Int) {
         let cases: [(shape: [Int], cout: Int)] = [
             ([1, 8, 8, 8, 8], 8), ([2, 9, 5, 7, 3], 10), ([1, 16, 3, 1, 37], 4), ([1, 12, 11, 2, 9], 16),
@@ -32,21 +37,36 @@ struct KernelTests {
         for (i, c) in cases.enumerated() {
             let g = ConvGeometry(input: c.shape, cout: c.cout, k: 3, stride: 1, pad: 1)
             #expect(WinogradConvolution.applies(to: g))
-            let x = Tensor.normal(c.shape, seed: UInt64(400 + i)), w = Tensor.normal([c.cout, c.shape[1], 3, 3, 3], seed: UInt64(500 + i))
+            let x = Tensor.normal(c.shape, seed: UInt64(400 + i))
+            let w = Tensor.normal([c.cout, c.shape[1], 3, 3, 3], seed: UInt64(500 + i))
             let b = Tensor.normal([c.cout], seed: UInt64(600 + i))
             for slope: Float? in [nil, 0.2] {
                 var y = Tensor(zeros: [c.shape[0], c.cout] + Array(c.shape[2...]))
                 func run<T: WinogradTiling>(_ t: T.Type) {
-                    let u = w.withUnsafeBufferPointer { WinogradConvolution.transformedKernel($0.baseAddress!, cout: c.cout, cin: c.shape[1], by: T.kernelTransform) }
-                    x.withUnsafeBufferPointer { xb in u.withUnsafeBufferPointer { ub in b.withUnsafeBufferPointer { bb in y.withUnsafeMutableBufferPointer { yb in
-                        WinogradConvolution.forward(xb.baseAddress!, kernel: ub.baseAddress!, bias: bb.baseAddress!, geometry: g, leakySlope: slope,
-                                                    into: yb.baseAddress!, tiling: T.self)
-                    } } } }
+                    let u = w.withUnsafeBufferPointer {
+                        WinogradConvolution.transformedKernel(
+                            $0.baseAddress!, cout: c.cout, cin: c.shape[1], by: T.kernelTransform)
+                    }
+                    x.withUnsafeBufferPointer { xb in
+                        u.withUnsafeBufferPointer { ub in
+                            b.withUnsafeBufferPointer { bb in
+                                y.withUnsafeMutableBufferPointer { yb in
+                                    WinogradConvolution.forward(
+                                        xb.baseAddress!, kernel: ub.baseAddress!, bias: bb.baseAddress!, geometry: g,
+                                        leakySlope: slope,
+                                        into: yb.baseAddress!, tiling: T.self)
+                                }
+                            }
+                        }
+                    }
                 }
                 if tiling == 0 { run(WinogradF2.self) } else { run(WinogradF4.self) }
                 var r = Reference.conv3d(x, w, b, stride: 1, pad: 1)
                 if let slope { r = Tensor(shape: r.shape, values: r.scalars.map { $0 > 0 ? $0 : slope * $0 }) }
-                #expect(relativeError(y, r) < (tiling == 0 ? 1e-5 : 5e-5), "F(\(2 + 2 * tiling),3) shape \(c.shape) slope \(String(describing: slope)): \(relativeError(y, r))")
+                #expect(
+                    relativeError(y, r) < (tiling == 0 ? 1e-5 : 5e-5),
+                    "F(\(2 + 2 * tiling),3) shape \(c.shape) slope \(String(describing: slope)): \(relativeError(y, r))"
+                )
             }
             // The default path (tiling chosen by width) agrees with im2col.
             let viaDefault = Convolution.forward(x, weight: w, bias: b, leakySlope: 0.2)
@@ -67,30 +87,45 @@ struct KernelTests {
     @Test("Winograd: a sample's result does not depend on the samples batched with it (bit for bit), both tilings")
     func winogradBatchInvariance() {
         for shape in [[3, 8, 5, 6, 7], [3, 8, 4, 9, 40]] {  // F(2,3), F(4,3)
-            let x = Tensor.normal(shape, seed: 900), w = Tensor.normal([6, 8, 3, 3, 3], seed: 901), b = Tensor.normal([6], seed: 902)
+            let x = Tensor.normal(shape, seed: 900)
+            let w = Tensor.normal([6, 8, 3, 3, 3], seed: 901)
+            let b = Tensor.normal([6], seed: 902)
             let g = ConvGeometry(input: shape, cout: 6, k: 3, stride: 1, pad: 1)
             #expect(WinogradConvolution.applies(to: g))
             let batched = Convolution.forward(x, weight: w, bias: b, leakySlope: 0.2).scalars
-            let per = batched.count / shape[0], perInput = x.count / shape[0]
+            let per = batched.count / shape[0]
+            let perInput = x.count / shape[0]
             for n in 0..<shape[0] {
-                let one = Tensor(shape: [1] + Array(shape[1...]), values: Array(x.scalars[n * perInput..<(n + 1) * perInput]))
-                #expect(Convolution.forward(one, weight: w, bias: b, leakySlope: 0.2).scalars == Array(batched[n * per..<(n + 1) * per]), "\(shape) sample \(n)")
+                let one = Tensor(
+                    shape: [1] + Array(shape[1...]), values: Array(x.scalars[n * perInput..<(n + 1) * perInput]))
+                #expect(
+                    Convolution.forward(one, weight: w, bias: b, leakySlope: 0.2).scalars
+                        == Array(batched[n * per..<(n + 1) * per]), "\(shape) sample \(n)")
             }
         }
     }
 
-    @Test("Winograd weight gradients (F(2,3) and F(4,3)) equal im2col's: partial tiles, several samples and row blocks", arguments: [0, 1])
+    @Test(
+        "Winograd weight gradients (F(2,3) and F(4,3)) equal im2col's: partial tiles, several samples and row blocks",
+        arguments: [0, 1])
     func winogradWeightGradient(tiling: Int) {
         for (i, shape) in [[1, 8, 6, 5, 7], [2, 12, 9, 13, 70], [1, 8, 2, 70, 33]].enumerated() {
             let cout = 5 + i
-            let x = Tensor.normal(shape, seed: UInt64(800 + i)), w = Tensor.normal([cout, shape[1], 3, 3, 3], seed: UInt64(810 + i))
+            let x = Tensor.normal(shape, seed: UInt64(800 + i))
+            let w = Tensor.normal([cout, shape[1], 3, 3, 3], seed: UInt64(810 + i))
             let dy = Tensor.normal([shape[0], cout] + Array(shape[2...]), seed: UInt64(820 + i))
             let g = ConvGeometry(input: shape, cout: cout, k: 3, stride: 1, pad: 1)
-            let dw = x.withUnsafeBufferPointer { xb in dy.withUnsafeBufferPointer { dyb in
-                tiling == 0 ? WinogradConvolution.weightGradient(xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g, tiling: WinogradF2.self)
-                            : WinogradConvolution.weightGradient(xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g, tiling: WinogradF4.self)
-            } }
-            let reference = Convolution.backward(x, weight: w, outputGradient: dy, needInput: false, algorithm: .im2col).dw
+            let dw = x.withUnsafeBufferPointer { xb in
+                dy.withUnsafeBufferPointer { dyb in
+                    tiling == 0
+                        ? WinogradConvolution.weightGradient(
+                            xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g, tiling: WinogradF2.self)
+                        : WinogradConvolution.weightGradient(
+                            xb.baseAddress!, outputGradient: dyb.baseAddress!, geometry: g, tiling: WinogradF4.self)
+                }
+            }
+            let reference = Convolution.backward(x, weight: w, outputGradient: dy, needInput: false, algorithm: .im2col)
+                .dw
             let e = relativeError(Tensor(shape: w.shape, values: dw), reference)
             #expect(e < (tiling == 0 ? 1e-5 : 5e-5), "F(\(2 + 2 * tiling),3) \(shape): \(e)")
         }
@@ -99,12 +134,15 @@ struct KernelTests {
     @Test("conv3d gradients equal the adjoint of direct convolution (dx, dw, db; relative error < 1e-4)")
     func convBackward() {
         for (i, g) in Self.geometries.enumerated() {
-            let x = Tensor.normal(g.shape, seed: UInt64(i)), w = Tensor.normal([g.cout, g.shape[1], g.k, g.k, g.k], seed: UInt64(100 + i))
+            let x = Tensor.normal(g.shape, seed: UInt64(i))
+            let w = Tensor.normal([g.cout, g.shape[1], g.k, g.k, g.k], seed: UInt64(100 + i))
             let y = Convolution.forward(x, weight: w, bias: nil, stride: g.stride)
             let dy = Tensor.normal(y.shape, seed: UInt64(300 + i))
             let grads = Convolution.backward(x, weight: w, outputGradient: dy, stride: g.stride)
             // <dy, conv(x, w)> is linear in x and in w: its gradients are the exact references.
-            func inner(_ x: Tensor, _ w: Tensor) -> Double { (Reference.conv3d(x, w, nil, stride: g.stride, pad: g.k / 2) * dy).sum }
+            func inner(_ x: Tensor, _ w: Tensor) -> Double {
+                (Reference.conv3d(x, w, nil, stride: g.stride, pad: g.k / 2) * dy).sum
+            }
             for (name, analytic, base, wrt) in [("dx", grads.dx!, x, 0), ("dw", grads.dw, w, 1)] {
                 var worst: Float = 0
                 for s in 0..<min(10, base.count) {
@@ -123,10 +161,14 @@ struct KernelTests {
 
     @Test("transposed convolution equals the direct definition, forward and gradients")
     func transposedConv() {
-        let x = Tensor.normal([2, 3, 3, 4, 5], seed: 1), w = Tensor.normal([3, 4, 2, 2, 2], seed: 2), b = Tensor.normal([4], seed: 3)
+        let x = Tensor.normal([2, 3, 3, 4, 5], seed: 1)
+        let w = Tensor.normal([3, 4, 2, 2, 2], seed: 2)
+        let b = Tensor.normal([4], seed: 3)
         let y = TransposedConvolution.forward(x, weight: w, bias: b)
         #expect(relativeError(y, Reference.convTranspose(x, w, b)) < 1e-5)
-        let failures = gradientCheck([Variable(x, requiresGrad: true), Variable(w, requiresGrad: true), Variable(b, requiresGrad: true)]) { t, v in
+        let failures = gradientCheck([
+            Variable(x, requiresGrad: true), Variable(w, requiresGrad: true), Variable(b, requiresGrad: true),
+        ]) { t, v in
             projection(t, t.convTranspose3d(v[0], v[1], v[2]), seed: 9)
         }
         #expect(failures.isEmpty, "\(failures)")
@@ -138,27 +180,50 @@ struct KernelTests {
         let (y, _) = Pooling.max(x)
         #expect(y.shape == [2, 2, 2, 3, 2])
         var expected: Float = -.infinity
-        for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 { expected = max(expected, x[1, 1, 2 + dz, 4 + dy, 2 + dx]) } } }
+        for dz in 0..<2 {
+            for dy in 0..<2 { for dx in 0..<2 { expected = max(expected, x[1, 1, 2 + dz, 4 + dy, 2 + dx]) } }
+        }
         #expect(y[1, 1, 1, 2, 1] == expected)
-        #expect(abs(Pooling.average(x)[0, 1, 1, 0, 1] - (0..<8).map { x[0, 1, 2 + $0 / 4, ($0 / 2) % 2, 2 + $0 % 2] }.reduce(0, +) / 8) < 1e-6)
+        #expect(
+            abs(
+                Pooling.average(x)[0, 1, 1, 0, 1] - (0..<8).map { x[0, 1, 2 + $0 / 4, ($0 / 2) % 2, 2 + $0 % 2] }
+                    .reduce(0, +) / 8) < 1e-6)
         // Rows wide enough for the 8-wide path and a scalar tail, with ties and NaNs: values and
         // argmax equal a naive loop (larger value or first NaN wins, first of equals kept).
         var wide = Tensor.normal([1, 3, 4, 6, 37], seed: 9)
         wide.withUnsafeMutableBufferPointer { p in
             for i in stride(from: 0, to: p.count, by: 7) { p[i] = (p[i] * 2).rounded() / 2 }  // ties
-            p[40] = .nan; p[41] = .nan; p[300] = .nan; p[555] = -.infinity
+            p[40] = .nan
+            p[41] = .nan
+            p[300] = .nan
+            p[555] = -.infinity
         }
         let (pooled, argmax) = Pooling.max(wide)
         let ws = wide.scalars
-        for c in 0..<3 { for z in 0..<2 { for yy in 0..<3 { for xx in 0..<18 {
-            var best = -Float.infinity, at = 0
-            for dz in 0..<2 { for dy in 0..<2 { for dx in 0..<2 {
-                let i = ((c * 4 + 2 * z + dz) * 6 + 2 * yy + dy) * 37 + 2 * xx + dx
-                if ws[i] > best || (ws[i].isNaN && !best.isNaN) { best = ws[i]; at = i }
-            } } }
-            let j = ((c * 2 + z) * 3 + yy) * 18 + xx
-            #expect(pooled.scalars[j].bitPattern == best.bitPattern && argmax[j] == Int32(at), "output \(j)")
-        } } } }
+        for c in 0..<3 {
+            for z in 0..<2 {
+                for yy in 0..<3 {
+                    for xx in 0..<18 {
+                        var best = -Float.infinity
+                        var at = 0
+                        for dz in 0..<2 {
+                            for dy in 0..<2 {
+                                for dx in 0..<2 {
+                                    let i = ((c * 4 + 2 * z + dz) * 6 + 2 * yy + dy) * 37 + 2 * xx + dx
+                                    if ws[i] > best || (ws[i].isNaN && !best.isNaN) {
+                                        best = ws[i]
+                                        at = i
+                                    }
+                                }
+                            }
+                        }
+                        let j = ((c * 2 + z) * 3 + yy) * 18 + xx
+                        #expect(
+                            pooled.scalars[j].bitPattern == best.bitPattern && argmax[j] == Int32(at), "output \(j)")
+                    }
+                }
+            }
+        }
         for op in 0..<2 {
             let failures = gradientCheck([Variable(x, requiresGrad: true)], h: 1e-3) { t, v in
                 projection(t, op == 0 ? t.maxPool(v[0]) : t.avgPool(v[0]), seed: 5)
@@ -193,7 +258,9 @@ struct GradientTests {
             ("concat", { t, x in t.concatChannels(x[0], x[1]) }), ("reshape", { t, x in t.reshape(x[0], [2, 36]) }),
         ]
         for (name, op) in ops {
-            let failures = gradientCheck([v([2, 3, 2, 3, 2], 1), v([2, 3, 2, 3, 2], 2)], h: 1e-3) { t, x in projection(t, op(t, x), seed: 7) }
+            let failures = gradientCheck([v([2, 3, 2, 3, 2], 1), v([2, 3, 2, 3, 2], 2)], h: 1e-3) { t, x in
+                projection(t, op(t, x), seed: 7)
+            }
             #expect(failures.isEmpty, "\(name): \(failures)")
         }
     }
@@ -208,36 +275,57 @@ struct GradientTests {
             ("kl", { t, x in t.klToStandardNormal(x[0]) }),
         ]
         for (name, op) in ops {
-            let failures = gradientCheck([v([3, 8], 1), v([3, 8], 2)], h: 1e-3, rtol: 2e-2, atol: 1e-3) { t, x in op(t, x) }
+            let failures = gradientCheck([v([3, 8], 1), v([3, 8], 2)], h: 1e-3, rtol: 2e-2, atol: 1e-3) { t, x in
+                op(t, x)
+            }
             #expect(failures.isEmpty, "\(name): \(failures)")
         }
         // Values against direct formulas.
-        let a = Tensor.normal([50], seed: 8), b = Tensor.normal([50], seed: 9)
+        let a = Tensor.normal([50], seed: 8)
+        let b = Tensor.normal([50], seed: 9)
         let t = Tape(recording: false)
         let r = t.pearson(Variable(a), Variable(b)).value.scalar
         let (x, y) = (a.scalars.map(Double.init), b.scalars.map(Double.init))
-        let mx = x.reduce(0, +) / 50, my = y.reduce(0, +) / 50
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for (xv, yv) in zip(x, y) { sxy += (xv - mx) * (yv - my); sxx += (xv - mx) * (xv - mx); syy += (yv - my) * (yv - my) }
+        let mx = x.reduce(0, +) / 50
+        let my = y.reduce(0, +) / 50
+        var sxy = 0.0
+        var sxx = 0.0
+        var syy = 0.0
+        for (xv, yv) in zip(x, y) {
+            sxy += (xv - mx) * (yv - my)
+            sxx += (xv - mx) * (xv - mx)
+            syy += (yv - my) * (yv - my)
+        }
         let exact = sxy / (sxx * syy).squareRoot()
         #expect(abs(Double(r) - exact) < 1e-6)
         let bce = t.bceWithLogits(Variable(a), target: Tensor.uniform([50], seed: 3)).value.scalar
         let tt = Tensor.uniform([50], seed: 3).scalars.map(Double.init)
-        let exactBCE = zip(x, tt).map { xv, tv in -(tv * Foundation.log(1 / (1 + Foundation.exp(-xv))) + (1 - tv) * Foundation.log(1 - 1 / (1 + Foundation.exp(-xv)))) }.reduce(0, +) / 50
+        let exactBCE =
+            zip(x, tt).map { xv, tv in
+                -(tv * Foundation.log(1 / (1 + Foundation.exp(-xv))) + (1 - tv)
+                    * Foundation.log(1 - 1 / (1 + Foundation.exp(-xv))))
+            }.reduce(0, +) / 50
         #expect(abs(Double(bce) - exactBCE) < 1e-5)
     }
 
     @Test func instanceNormAndLinear() {
-        let norm = gradientCheck([v([2, 3, 3, 2, 4], 1, scale: 2, offset: 1), v([3], 2, offset: 1), v([3], 3)], h: 1e-2, rtol: 5e-2) { t, x in
+        let norm = gradientCheck(
+            [v([2, 3, 3, 2, 4], 1, scale: 2, offset: 1), v([3], 2, offset: 1), v([3], 3)], h: 1e-2, rtol: 5e-2
+        ) { t, x in
             projection(t, t.instanceNorm(x[0], gamma: x[1], beta: x[2]), seed: 4)
         }
         #expect(norm.isEmpty, "\(norm)")
-        let y = Tape(recording: false).instanceNorm(Variable(Tensor.normal([1, 2, 4, 4, 4], mean: 3, std: 2, seed: 5)),
-                                                    gamma: Variable(Tensor(repeating: 1, shape: [2])), beta: Variable(Tensor(zeros: [2]))).value
+        let y = Tape(recording: false).instanceNorm(
+            Variable(Tensor.normal([1, 2, 4, 4, 4], mean: 3, std: 2, seed: 5)),
+            gamma: Variable(Tensor(repeating: 1, shape: [2])), beta: Variable(Tensor(zeros: [2]))
+        ).value
         let first = Array(y.scalars[0..<64]).map(Double.init)
-        let mean = first.reduce(0, +) / 64, variance = first.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 64
+        let mean = first.reduce(0, +) / 64
+        let variance = first.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 64
         #expect(abs(mean) < 1e-5 && abs(variance - 1) < 1e-3)
-        let linear = gradientCheck([v([4, 5], 1), v([3, 5], 2), v([3], 3)]) { t, x in projection(t, t.linear(x[0], x[1], x[2]), seed: 4) }
+        let linear = gradientCheck([v([4, 5], 1), v([3, 5], 2), v([3], 3)]) { t, x in
+            projection(t, t.linear(x[0], x[1], x[2]), seed: 4)
+        }
         #expect(linear.isEmpty, "\(linear)")
     }
 
@@ -253,7 +341,9 @@ struct GradientTests {
         #expect(failures.isEmpty, "\(failures)")
     }
 
-    @Test("spectral log-magnitude equals the DFT definition; its FFTW backward passes finite differences", arguments: [[4, 3, 6], [3, 4, 5]])
+    @Test(
+        "spectral log-magnitude equals the DFT definition; its FFTW backward passes finite differences",
+        arguments: [[4, 3, 6], [3, 4, 5]])
     func spectral(dims: [Int]) {
         let x = Tensor.normal([1, 2] + dims, seed: 11)
         let (y, _) = SpectralMagnitude.forward(x, epsilon: 1e-3)
@@ -266,7 +356,8 @@ struct GradientTests {
                 #expect(abs(Double(y.scalars[c * bins + i]) - Foundation.log(exact[i] + 1e-3)) < 1e-4, "bin \(i)")
             }
         }
-        let failures = gradientCheck([Variable(x, requiresGrad: true)], h: 1e-2, rtol: 5e-2, atol: 5e-3, samples: 30) { t, v in
+        let failures = gradientCheck([Variable(x, requiresGrad: true)], h: 1e-2, rtol: 5e-2, atol: 5e-3, samples: 30) {
+            t, v in
             projection(t, t.spectralLogMagnitude(v[0]), seed: 2)
         }
         #expect(failures.isEmpty, "\(failures)")
@@ -274,7 +365,8 @@ struct GradientTests {
 
     @Test("gradients flow through compositions of networks and accumulate across backward passes")
     func composition() {
-        let a = UNet3D(base: 2, depth: 2, seed: 1), b = UNet3D(base: 2, depth: 2, seed: 2)
+        let a = UNet3D(base: 2, depth: 2, seed: 1)
+        let b = UNet3D(base: 2, depth: 2, seed: 2)
         let x = Variable(Tensor.normal([1, 1, 4, 4, 4], seed: 3))
         // A cycle: x → a → b, compared with x (like DUAL's reconstruction loss).
         func loss(_ t: Tape) -> Variable { t.mse(b(a(x, tape: t), tape: t), x) }
@@ -282,27 +374,37 @@ struct GradientTests {
         let failures = gradientCheck(params, h: 1e-2, rtol: 5e-2, atol: 2e-3, samples: 6) { t, _ in loss(t) }
         #expect(failures.isEmpty, "\(failures)")
         for p in a.parameters + b.parameters { p.zeroGradient() }
-        let t1 = Tape(); t1.backward(loss(t1))
+        let t1 = Tape()
+        t1.backward(loss(t1))
         let once = a.parameters[0].grad!
-        let t2 = Tape(); t2.backward(loss(t2))
+        let t2 = Tape()
+        t2.backward(loss(t2))
         #expect(a.parameters[0].grad!.maxAbsDifference(once * 2) < 1e-5 * max(1, once.maxAbs))
     }
 }
 
 @Suite("Initialization, optimizers, safetensors")
 struct TrainingTests {
-    @Test("orthogonal initialization has orthonormal rows or columns", arguments: [[8, 27], [64, 16], [16, 2, 3, 3, 3], [5, 5]])
+    @Test(
+        "orthogonal initialization has orthonormal rows or columns",
+        arguments: [[8, 27], [64, 16], [16, 2, 3, 3, 3], [5, 5]])
     func orthogonal(shape: [Int]) {
         let w = Initializers.orthogonal(shape, seed: 3)
-        let rows = shape[0], cols = w.count / rows
+        let rows = shape[0]
+        let cols = w.count / rows
         let m = w.scalars
         let small = min(rows, cols)
-        for i in 0..<small { for j in 0..<small {
-            var dot = 0.0
-            if rows <= cols { for c in 0..<cols { dot += Double(m[i * cols + c]) * Double(m[j * cols + c]) } }
-            else { for r in 0..<rows { dot += Double(m[r * cols + i]) * Double(m[r * cols + j]) } }
-            #expect(abs(dot - (i == j ? 1 : 0)) < 1e-5, "\(shape) (\(i), \(j)) = \(dot)")
-        } }
+        for i in 0..<small {
+            for j in 0..<small {
+                var dot = 0.0
+                if rows <= cols {
+                    for c in 0..<cols { dot += Double(m[i * cols + c]) * Double(m[j * cols + c]) }
+                } else {
+                    for r in 0..<rows { dot += Double(m[r * cols + i]) * Double(m[r * cols + j]) }
+                }
+                #expect(abs(dot - (i == j ? 1 : 0)) < 1e-5, "\(shape) (\(i), \(j)) = \(dot)")
+            }
+        }
         #expect(Initializers.orthogonal(shape, seed: 3).scalars == m, "same seed, same weights")
     }
 
@@ -310,7 +412,9 @@ struct TrainingTests {
     func adamW() {
         let p = Variable(Tensor(shape: [2], values: [1, -2]), requiresGrad: true)
         let opt = AdamW([p], learningRate: 0.1, weightDecay: 0.01)
-        var w: [Double] = [1, -2], m: [Double] = [0, 0], vv: [Double] = [0, 0]
+        var w: [Double] = [1, -2]
+        var m: [Double] = [0, 0]
+        var vv: [Double] = [0, 0]
         for step in 1...3 {
             let g: [Double] = [0.5 * Double(step), -1.5]
             p.grad = Tensor(shape: [2], values: g.map { Float($0) })
@@ -318,7 +422,8 @@ struct TrainingTests {
             for i in 0..<2 {
                 m[i] = 0.9 * m[i] + 0.1 * g[i]
                 vv[i] = 0.999 * vv[i] + 0.001 * g[i] * g[i]
-                let mh = m[i] / (1 - pow(0.9, Double(step))), vh = vv[i] / (1 - pow(0.999, Double(step)))
+                let mh = m[i] / (1 - pow(0.9, Double(step)))
+                let vh = vv[i] / (1 - pow(0.999, Double(step)))
                 w[i] -= 0.1 * (0.01 * w[i] + mh / (vh.squareRoot() + 1e-8))
             }
             #expect(abs(Double(p.value.scalars[0]) - w[0]) < 1e-5 && abs(Double(p.value.scalars[1]) - w[1]) < 1e-5)
@@ -330,7 +435,8 @@ struct TrainingTests {
     func trainingReducesLoss() {
         let net = UNet3D(base: 2, depth: 2, seed: 5)
         let opt = AdamW(net.parameters, learningRate: 1e-2)
-        let x = Variable(Tensor.normal([1, 1, 8, 8, 8], seed: 6)), target = Variable(Tensor.normal([1, 1, 8, 8, 8], seed: 6) * 0.5)
+        let x = Variable(Tensor.normal([1, 1, 8, 8, 8], seed: 6))
+        let target = Variable(Tensor.normal([1, 1, 8, 8, 8], seed: 6) * 0.5)
         var losses: [Float] = []
         for _ in 0..<30 {
             let t = Tape()
@@ -349,7 +455,8 @@ struct TrainingTests {
     @Test("large tensor buffers are kept for the next tensor of the same size, and zeros are zeros again")
     func bufferReuse() {
         // A size no other test uses (4.2 MB), so tests running in parallel do not take the buffer.
-        let shape = [1, 1, 67, 61, 257], bytes = 67 * 61 * 257 * 4
+        let shape = [1, 1, 67, 61, 257]
+        let bytes = 67 * 61 * 257 * 4
         var address: UInt = 0
         do {
             var t = Tensor(zeros: shape)
@@ -381,14 +488,21 @@ struct TrainingTests {
         let entry = try #require(header["down.0.conv1.weight"] as? [String: Any])
         #expect(entry["dtype"] as? String == "F32" && entry["shape"] as? [Int] == [2, 1, 3, 3, 3])
         let offsets = try #require(entry["data_offsets"] as? [Int])
-        let first = Float(bitPattern: bytes[(8 + n + offsets[0])..<(8 + n + offsets[0] + 4)].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) })
+        let first = Float(
+            bitPattern: bytes[(8 + n + offsets[0])..<(8 + n + offsets[0] + 4)].enumerated().reduce(UInt32(0)) {
+                $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+            })
         #expect(first == net.namedParameters.first { $0.0 == "down.0.conv1.weight" }!.1.value.scalars[0])
         let other = UNet3D(base: 2, depth: 2, seed: 10)
         let meta = try Safetensors.load(into: other, from: dir + "/w.safetensors")
         #expect(meta["model"] == "unet")
-        for ((na, a), (nb, b)) in zip(net.namedParameters, other.namedParameters) { #expect(na == nb && a.value.scalars == b.value.scalars) }
+        for ((na, a), (nb, b)) in zip(net.namedParameters, other.namedParameters) {
+            #expect(na == nb && a.value.scalars == b.value.scalars)
+        }
         let x = Tensor.normal([1, 1, 8, 8, 8], seed: 1)
         #expect(net.infer(x).scalars == other.infer(x).scalars)
-        #expect(throws: SafetensorsError.self) { try Safetensors.load(into: UNet3D(base: 4, depth: 2, seed: 1), from: dir + "/w.safetensors") }
+        #expect(throws: SafetensorsError.self) {
+            try Safetensors.load(into: UNet3D(base: 4, depth: 2, seed: 1), from: dir + "/w.safetensors")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Voxels
+
 @testable import Imaging
 
 func randomVolume(_ s: Extent3, seed: UInt64) -> Volume {
@@ -9,7 +10,8 @@ func randomVolume(_ s: Extent3, seed: UInt64) -> Volume {
 }
 
 func maxDifference(_ a: Volume, _ b: Volume) -> Double {
-    let x = a.converted(to: .float32).values(as: Float.self), y = b.converted(to: .float32).values(as: Float.self)
+    let x = a.converted(to: .float32).values(as: Float.self)
+    let y = b.converted(to: .float32).values(as: Float.self)
     return zip(x, y).reduce(0) { max($0, Double(abs($1.0 - $1.1))) }
 }
 
@@ -17,15 +19,29 @@ func maxDifference(_ a: Volume, _ b: Volume) -> Double {
 struct FilterTests {
     /// Direct 3D Gaussian convolution with reflected borders, in Double.
     func naiveGaussian(_ v: Volume, sigma: Double) -> Volume {
-        let w = GaussianFilter.kernel(sigma: sigma).map(Double.init), r = w.count / 2, s = v.shape
+        let w = GaussianFilter.kernel(sigma: sigma).map(Double.init)
+        let r = w.count / 2
+        let s = v.shape
         var out = [Float](repeating: 0, count: s.count)
-        for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x {
-            var acc = 0.0
-            for dz in -r...r { for dy in -r...r { for dx in -r...r {
-                acc += w[dz + r] * w[dy + r] * w[dx + r] * v.value(x: reflectIndex(x + dx, s.x), y: reflectIndex(y + dy, s.y), z: reflectIndex(z + dz, s.z))
-            } } }
-            out[(z * s.y + y) * s.x + x] = Float(acc)
-        } } }
+        for z in 0..<s.z {
+            for y in 0..<s.y {
+                for x in 0..<s.x {
+                    var acc = 0.0
+                    for dz in -r...r {
+                        for dy in -r...r {
+                            for dx in -r...r {
+                                acc +=
+                                    w[dz + r] * w[dy + r] * w[dx + r]
+                                    * v.value(
+                                        x: reflectIndex(x + dx, s.x), y: reflectIndex(y + dy, s.y),
+                                        z: reflectIndex(z + dz, s.z))
+                            }
+                        }
+                    }
+                    out[(z * s.y + y) * s.x + x] = Float(acc)
+                }
+            }
+        }
         return Volume(shape: s, values: out)
     }
 
@@ -54,7 +70,8 @@ struct FilterTests {
     func dog() {
         let v = randomVolume(Extent3(x: 12, y: 10, z: 8), seed: 2)
         let d = GaussianFilter.differenceOfGaussians(v, sigma1: 1, sigma2: 1.1)
-        let a = GaussianFilter.apply(v, sigma: 1).values(as: Float.self), b = GaussianFilter.apply(v, sigma: 1.1).values(as: Float.self)
+        let a = GaussianFilter.apply(v, sigma: 1).values(as: Float.self)
+        let b = GaussianFilter.apply(v, sigma: 1.1).values(as: Float.self)
         #expect(d.values(as: Float.self) == zip(a, b).map { $0 - $1 })
     }
 
@@ -73,16 +90,20 @@ struct FilterTests {
         #expect(AnisotropicDiffusion.apply(constant, kappa: 1, iterations: 5) == constant)
         let smooth = AnisotropicDiffusion.apply(v, kappa: 2, iterations: 10)
         #expect(VoxelStatistics.of(smooth).rms < 0.7 * VoxelStatistics.of(v).rms)
-        #expect(abs(VoxelStatistics.of(smooth).mean - VoxelStatistics.of(v).mean) < 1e-5, "zero-flux borders conserve the sum")
+        #expect(
+            abs(VoxelStatistics.of(smooth).mean - VoxelStatistics.of(v).mean) < 1e-5,
+            "zero-flux borders conserve the sum")
     }
 
     @Test("band-pass keeps a sinusoid inside the band and removes one outside")
     func bandPass() {
         let s = Extent3(x: 32, y: 16, z: 8)
         func wave(_ cycles: Double) -> Volume {
-            Volume(shape: s, values: (0..<s.count).map { i in Float(cos(2 * Double.pi * cycles * Double(i % 32) / 32)) })
+            Volume(
+                shape: s, values: (0..<s.count).map { i in Float(cos(2 * Double.pi * cycles * Double(i % 32) / 32)) })
         }
-        let low = wave(2), high = wave(12)  // 0.0625 and 0.375 cycles/voxel
+        let low = wave(2)
+        let high = wave(12)  // 0.0625 and 0.375 cycles/voxel
         #expect(maxDifference(FourierFilter.bandPass(low, low: 0, high: 0.2), low) < 1e-4)
         #expect(VoxelStatistics.of(FourierFilter.bandPass(high, low: 0, high: 0.2)).rms < 1e-4)
         #expect(VoxelStatistics.of(FourierFilter.bandPass(low, low: 0.3, high: 0.5)).rms < 1e-4)
@@ -114,8 +135,10 @@ struct FourierPhysicsTests {
         #expect(maxDifference(w.apply(to: once), once) < 1e-4, "applying twice changes nothing")
         // A plane wave along z (inside the wedge) disappears; one along x stays.
         let s = Extent3(x: 16, y: 8, z: 16)
-        let alongZ = Volume(shape: s, values: (0..<s.count).map { i in Float(cos(2 * Double.pi * 3 * Double(i / 128) / 16)) })
-        let alongX = Volume(shape: s, values: (0..<s.count).map { i in Float(cos(2 * Double.pi * 3 * Double(i % 16) / 16)) })
+        let alongZ = Volume(
+            shape: s, values: (0..<s.count).map { i in Float(cos(2 * Double.pi * 3 * Double(i / 128) / 16)) })
+        let alongX = Volume(
+            shape: s, values: (0..<s.count).map { i in Float(cos(2 * Double.pi * 3 * Double(i % 16) / 16)) })
         #expect(VoxelStatistics.of(w.apply(to: alongZ)).rms < 1e-4)
         #expect(maxDifference(w.apply(to: alongX), alongX) < 1e-4)
     }
@@ -147,23 +170,46 @@ struct MetricsTests {
             let s = (x.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(x.count)).squareRoot()
             return x.map { ($0 - m) / s }
         }
-        let g = std(a), q = std(b), s = a.shape
+        let g = std(a)
+        let q = std(b)
+        let s = a.shape
         let range = g.max()! - g.min()!
-        let c1 = pow(0.01 * range, 2), c2 = pow(0.03 * range, 2)
-        var total = 0.0, count = 0
-        for z in 3..<(s.z - 3) { for y in 3..<(s.y - 3) { for x in 3..<(s.x - 3) {
-            var xs: [Double] = [], ys: [Double] = []
-            for dz in -3...3 { for dy in -3...3 { for dx in -3...3 {
-                let i = ((z + dz) * s.y + y + dy) * s.x + x + dx
-                xs.append(g[i]); ys.append(q[i])
-            } } }
-            let mx = xs.reduce(0, +) / 343, my = ys.reduce(0, +) / 343
-            var vx = 0.0, vy = 0.0, vxy = 0.0
-            for i in 0..<343 { vx += (xs[i] - mx) * (xs[i] - mx); vy += (ys[i] - my) * (ys[i] - my); vxy += (xs[i] - mx) * (ys[i] - my) }
-            vx /= 342; vy /= 342; vxy /= 342
-            total += ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-            count += 1
-        } } }
+        let c1 = pow(0.01 * range, 2)
+        let c2 = pow(0.03 * range, 2)
+        var total = 0.0
+        var count = 0
+        for z in 3..<(s.z - 3) {
+            for y in 3..<(s.y - 3) {
+                for x in 3..<(s.x - 3) {
+                    var xs: [Double] = []
+                    var ys: [Double] = []
+                    for dz in -3...3 {
+                        for dy in -3...3 {
+                            for dx in -3...3 {
+                                let i = ((z + dz) * s.y + y + dy) * s.x + x + dx
+                                xs.append(g[i])
+                                ys.append(q[i])
+                            }
+                        }
+                    }
+                    let mx = xs.reduce(0, +) / 343
+                    let my = ys.reduce(0, +) / 343
+                    var vx = 0.0
+                    var vy = 0.0
+                    var vxy = 0.0
+                    for i in 0..<343 {
+                        vx += (xs[i] - mx) * (xs[i] - mx)
+                        vy += (ys[i] - my) * (ys[i] - my)
+                        vxy += (xs[i] - mx) * (ys[i] - my)
+                    }
+                    vx /= 342
+                    vy /= 342
+                    vxy /= 342
+                    total += ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+                    count += 1
+                }
+            }
+        }
         return total / Double(count)
     }
 
@@ -172,10 +218,13 @@ struct MetricsTests {
         let truth = GaussianFilter.apply(randomVolume(Extent3(x: 12, y: 11, z: 10), seed: 6), sigma: 1)
         let noise = randomVolume(Extent3(x: 12, y: 11, z: 10), seed: 7)
         var test = truth
-        test.withUnsafeMutableValues(as: Float.self) { p in noise.withUnsafeValues(as: Float.self) { n in for i in p.indices { p[i] += 0.3 * n[i] } } }
+        test.withUnsafeMutableValues(as: Float.self) { p in
+            noise.withUnsafeValues(as: Float.self) { n in for i in p.indices { p[i] += 0.3 * n[i] } }
+        }
         #expect(abs(Metrics.ssim(truth: truth, test: test) - naiveSSIM(truth, test)) < 1e-9)
         #expect(abs(Metrics.ssim(truth: truth, test: truth) - 1) < 1e-9)
-        let g = Metrics.standardized(truth), q = Metrics.standardized(test)
+        let g = Metrics.standardized(truth)
+        let q = Metrics.standardized(test)
         let range = g.max()! - g.min()!
         let mse = zip(g, q).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Double(g.count)
         #expect(abs(Metrics.psnr(truth: truth, test: test) - 10 * log10(range * range / mse)) < 1e-9)
@@ -184,17 +233,23 @@ struct MetricsTests {
     @Test("DoG picking finds Gaussian blobs of either polarity; matching counts one to one")
     func picking() {
         let s = Extent3(x: 48, y: 40, z: 32)
-        let centres = [(10.0, 10.0, 8.0), (30.0, 12.0, 20.0), (20.0, 30.0, 12.0), (38.0, 30.0, 24.0), (12.0, 28.0, 22.0)]
+        let centres = [
+            (10.0, 10.0, 8.0), (30.0, 12.0, 20.0), (20.0, 30.0, 12.0), (38.0, 30.0, 24.0), (12.0, 28.0, 22.0),
+        ]
         let rng = CounterRNG(seed: 8)
         var values = [Float](repeating: 0, count: s.count)
-        for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x {
-            var v = 0.1 * rng.normal(counter: UInt64((z * s.y + y) * s.x + x))
-            for (cx, cy, cz) in centres {
-                let d2 = pow(Double(x) - cx, 2) + pow(Double(y) - cy, 2) + pow(Double(z) - cz, 2)
-                v -= exp(-d2 / (2 * 2.5 * 2.5))  // dark blobs
+        for z in 0..<s.z {
+            for y in 0..<s.y {
+                for x in 0..<s.x {
+                    var v = 0.1 * rng.normal(counter: UInt64((z * s.y + y) * s.x + x))
+                    for (cx, cy, cz) in centres {
+                        let d2 = pow(Double(x) - cx, 2) + pow(Double(y) - cy, 2) + pow(Double(z) - cz, 2)
+                        v -= exp(-d2 / (2 * 2.5 * 2.5))  // dark blobs
+                    }
+                    values[(z * s.y + y) * s.x + x] = Float(v)
+                }
             }
-            values[(z * s.y + y) * s.x + x] = Float(v)
-        } } }
+        }
         let volume = Volume(shape: s, values: values)
         let truths = centres.map { Pick(x: $0.0, y: $0.1, z: $0.2) }
         let picks = ParticlePicker.pick(volume, sigma: 2.5, top: 5, minDistance: 6, polarity: .dark)
@@ -203,7 +258,8 @@ struct MetricsTests {
         let wrong = ParticlePicker.pick(volume, sigma: 2.5, top: 5, minDistance: 6, polarity: .bright)
         #expect(PickingScore.match(picks: wrong, truths: truths, distance: 2).truePositives < 2)
         // One-to-one: two picks on one truth count once.
-        let double = PickingScore.match(picks: [Pick(x: 0, y: 0, z: 0), Pick(x: 0.5, y: 0, z: 0)], truths: [Pick(x: 0, y: 0, z: 0)], distance: 1)
+        let double = PickingScore.match(
+            picks: [Pick(x: 0, y: 0, z: 0), Pick(x: 0.5, y: 0, z: 0)], truths: [Pick(x: 0, y: 0, z: 0)], distance: 1)
         #expect(double.truePositives == 1 && double.precision == 0.5 && double.recall == 1)
     }
 
@@ -214,13 +270,21 @@ struct MetricsTests {
             var values = [Float](repeating: background, count: s.count)
             // Two bright blobs, clipped to the background beyond 3σ (as a ReLU output is).
             for (cx, cy, cz) in [(12.0, 10.0, 9.0), (27.0, 25.0, 21.0)] {
-                for z in 0..<s.z { for y in 0..<s.y { for x in 0..<s.x {
-                    let d2 = pow(Double(x) - cx, 2) + pow(Double(y) - cy, 2) + pow(Double(z) - cz, 2)
-                    if d2 < 9 * 2.5 * 2.5 { values[(z * s.y + y) * s.x + x] += Float(exp(-d2 / (2 * 2.5 * 2.5))) }
-                } } }
+                for z in 0..<s.z {
+                    for y in 0..<s.y {
+                        for x in 0..<s.x {
+                            let d2 = pow(Double(x) - cx, 2) + pow(Double(y) - cy, 2) + pow(Double(z) - cz, 2)
+                            if d2 < 9 * 2.5 * 2.5 {
+                                values[(z * s.y + y) * s.x + x] += Float(exp(-d2 / (2 * 2.5 * 2.5)))
+                            }
+                        }
+                    }
+                }
             }
-            let picks = ParticlePicker.pick(Volume(shape: s, values: values), sigma: 3, top: 300, minDistance: 8, polarity: .bright)
-            let score = PickingScore.match(picks: picks, truths: [Pick(x: 12, y: 10, z: 9), Pick(x: 27, y: 25, z: 21)], distance: 1)
+            let picks = ParticlePicker.pick(
+                Volume(shape: s, values: values), sigma: 3, top: 300, minDistance: 8, polarity: .bright)
+            let score = PickingScore.match(
+                picks: picks, truths: [Pick(x: 12, y: 10, z: 9), Pick(x: 27, y: 25, z: 21)], distance: 1)
             #expect(score.truePositives == 2 && picks.count == 2, "background \(background): \(picks.count) picks")
         }
     }
@@ -236,25 +300,38 @@ struct WedgeWeightTests {
     @Test("with no transition the weight is exactly the complement of contains")
     func hardEdge() {
         let rng = CounterRNG(seed: 8)
-        for w in [MissingWedge(), MissingWedge(minDegrees: -45, maxDegrees: 62), MissingWedge(minDegrees: -50, maxDegrees: 50, beam: .x)] {
+        for w in [
+            MissingWedge(), MissingWedge(minDegrees: -45, maxDegrees: 62),
+            MissingWedge(minDegrees: -50, maxDegrees: 50, beam: .x),
+        ] {
             for i in 0..<2000 {
                 let k = (0..<3).map { rng.uniform(stream: $0, counter: UInt64(i)) - 0.5 }
-                #expect(w.wedgeWeight(kx: k[0], ky: k[1], kz: k[2], transition: 0) == (w.contains(kx: k[0], ky: k[1], kz: k[2]) ? 0 : 1))
+                #expect(
+                    w.wedgeWeight(kx: k[0], ky: k[1], kz: k[2], transition: 0)
+                        == (w.contains(kx: k[0], ky: k[1], kz: k[2]) ? 0 : 1))
             }
-            #expect(w.wedgeWeight(kx: 0, ky: 0, kz: 0, transition: 0) == 0 && w.wedgeWeight(kx: 0, ky: 0.3, kz: 0, transition: 6) == 0)
+            #expect(
+                w.wedgeWeight(kx: 0, ky: 0, kz: 0, transition: 0) == 0
+                    && w.wedgeWeight(kx: 0, ky: 0.3, kz: 0, transition: 6) == 0)
         }
     }
 
     @Test("a raised cosine across the edges: ½ on the edge, 0 and 1 half a transition away, the wedge wraps at ±90°")
     func transition() {
         let w = MissingWedge(minDegrees: -50, maxDegrees: 60)
-        func weight(_ deg: Double) -> Double { let (kx, kz) = direction(deg); return w.wedgeWeight(kx: kx, ky: 0.1, kz: kz, transition: 10) }
+        func weight(_ deg: Double) -> Double {
+            let (kx, kz) = direction(deg)
+            return w.wedgeWeight(kx: kx, ky: 0.1, kz: kz, transition: 10)
+        }
         #expect(abs(weight(60) - 0.5) < 1e-9 && abs(weight(-50) - 0.5) < 1e-9)
         #expect(weight(55) == 0 && weight(65) == 1 && weight(-45) == 0 && weight(-55) == 1)
         #expect(abs(weight(62.5) - (0.5 - 0.5 * cos(Double.pi * 7.5 / 10))) < 1e-9)
         #expect(weight(89.9) == 1 && weight(-89.9) == 1 && weight(0) == 0)
         var last = -1.0
-        for d in stride(from: 50.0, through: 70, by: 0.5) { #expect(weight(d) >= last); last = weight(d) }
+        for d in stride(from: 50.0, through: 70, by: 0.5) {
+            #expect(weight(d) >= last)
+            last = weight(d)
+        }
         #expect(abs(w.degreesIntoWedge(kx: direction(80).0, kz: direction(80).1) - 20) < 1e-9)
         #expect(abs(w.degreesIntoWedge(kx: direction(-80).0, kz: direction(-80).1) - 30) < 1e-9)
         #expect(abs(w.degreesIntoWedge(kx: direction(10).0, kz: direction(10).1) + 50) < 1e-9)

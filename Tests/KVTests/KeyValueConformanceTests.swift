@@ -1,7 +1,8 @@
 import Foundation
-@testable import KV
 import TestSupport
 import Testing
+
+@testable import KV
 
 /// The backends every conformance test runs on.
 enum Backend: String, CaseIterable, CustomTestStringConvertible {
@@ -56,19 +57,40 @@ struct KeyValueConformanceTests {
         let keys: [[UInt8]] = [[2, 0], [1, 255], [1, 0, 1], [1], [0, 9], [1, 128], [3]]
         try kv.write { txn in for (i, k) in keys.enumerated() { try txn.put(a, k, [UInt8(i)]) } }
         var seen: [[UInt8]] = []
-        try kv.read { txn in try txn.scan(a, prefix: [1]) { k, _ in seen.append(Array(k)); return true } }
+        try kv.read { txn in
+            try txn.scan(a, prefix: [1]) { k, _ in
+                seen.append(Array(k))
+                return true
+            }
+        }
         #expect(seen == [[1], [1, 0, 1], [1, 128], [1, 255]])
         seen = []
-        try kv.read { txn in try txn.scan(a, prefix: []) { k, _ in seen.append(Array(k)); return seen.count < 3 } }
+        try kv.read { txn in
+            try txn.scan(a, prefix: []) { k, _ in
+                seen.append(Array(k))
+                return seen.count < 3
+            }
+        }
         #expect(seen == [[0, 9], [1], [1, 0, 1]])
         #expect(try kv.write { try $0.deleteAll(a, prefix: [1]) } == 4)
         seen = []
-        try kv.read { txn in try txn.scan(a, prefix: []) { k, _ in seen.append(Array(k)); return true } }
+        try kv.read { txn in
+            try txn.scan(a, prefix: []) { k, _ in
+                seen.append(Array(k))
+                return true
+            }
+        }
         #expect(seen == [[0, 9], [2, 0], [3]])
-        try kv.read { txn in try txn.scan(b, prefix: []) { _, _ in Issue.record("table b is empty"); return true } }
+        try kv.read { txn in
+            try txn.scan(b, prefix: []) { _, _ in
+                Issue.record("table b is empty")
+                return true
+            }
+        }
     }
 
-    @Test("a failing write leaves nothing; readers keep their snapshot; commits are counted", arguments: Backend.allCases)
+    @Test(
+        "a failing write leaves nothing; readers keep their snapshot; commits are counted", arguments: Backend.allCases)
     func atomicityAndSnapshots(backend: Backend) throws {
         let dir = try TemporaryDirectory()
         let kv = try backend.make(dir)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Voxels
+
 @testable import MRC
 
 /// Reference values: a deterministic function of the canonical voxel position.
@@ -16,7 +17,8 @@ func referenceValue(_ x: Int, _ y: Int, _ z: Int, dtype: DType) -> Double {
 }
 
 /// A file of canonical shape `shape` stored with axis order `axes`, values from `referenceValue`.
-func permutedFile(shape: Extent3, axes: (Int32, Int32, Int32), dtype: DType, mode: Int32, little: Bool) -> RawMRCBuilder {
+func permutedFile(shape: Extent3, axes: (Int32, Int32, Int32), dtype: DType, mode: Int32, little: Bool) -> RawMRCBuilder
+{
     let sizes = [shape.x, shape.y, shape.z]
     let a = [Int(axes.0) - 1, Int(axes.1) - 1, Int(axes.2) - 1]
     var b = RawMRCBuilder()
@@ -31,7 +33,9 @@ func permutedFile(shape: Extent3, axes: (Int32, Int32, Int32), dtype: DType, mod
         for r in 0..<sizes[a[1]] {
             for c in 0..<sizes[a[0]] {
                 var p = [0, 0, 0]
-                p[a[0]] = c; p[a[1]] = r; p[a[2]] = s
+                p[a[0]] = c
+                p[a[1]] = r
+                p[a[2]] = s
                 values.append(referenceValue(p[0], p[1], p[2], dtype: dtype))
             }
         }
@@ -42,11 +46,14 @@ func permutedFile(shape: Extent3, axes: (Int32, Int32, Int32), dtype: DType, mod
 
 /// The values of a volume as Doubles, [z][y][x].
 func doubles(_ v: Volume) -> [Double] {
-    (0..<v.shape.z).flatMap { z in (0..<v.shape.y).flatMap { y in (0..<v.shape.x).map { x in v.value(x: x, y: y, z: z) } } }
+    (0..<v.shape.z).flatMap { z in
+        (0..<v.shape.y).flatMap { y in (0..<v.shape.x).map { x in v.value(x: x, y: y, z: z) } }
+    }
 }
 
 func expectedValues(_ box: Box3, dtype: DType) -> [Double] {
-    box.zRange.flatMap { z in box.yRange.flatMap { y in box.xRange.map { x in referenceValue(x, y, z, dtype: dtype) } } }
+    box.zRange.flatMap { z in box.yRange.flatMap { y in box.xRange.map { x in referenceValue(x, y, z, dtype: dtype) } }
+    }
 }
 
 @Suite("MRC reading")
@@ -71,18 +78,25 @@ struct MRCReaderTests {
     func axisPermutations() throws {
         let shape = Extent3(x: 7, y: 5, z: 4)
         let orders: [(Int32, Int32, Int32)] = [(1, 2, 3), (1, 3, 2), (2, 1, 3), (2, 3, 1), (3, 1, 2), (3, 2, 1)]
-        let boxes = [Box3(shape: shape), Box3(x: 1..<6, y: 2..<5, z: 0..<3), Box3(x: 6..<7, y: 0..<5, z: 3..<4),
-                     Box3(x: 0..<1, y: 4..<5, z: 0..<4), Box3(x: 2..<3, y: 0..<5, z: 1..<2)]
+        let boxes = [
+            Box3(shape: shape), Box3(x: 1..<6, y: 2..<5, z: 0..<3), Box3(x: 6..<7, y: 0..<5, z: 3..<4),
+            Box3(x: 0..<1, y: 4..<5, z: 0..<4), Box3(x: 2..<3, y: 0..<5, z: 1..<2),
+        ]
         for axes in orders {
             for little in [true, false] {
                 for (mode, dtype) in [(Int32(2), DType.float32), (1, .int16), (0, .int8)] {
-                    let path = try permutedFile(shape: shape, axes: axes, dtype: dtype, mode: mode, little: little).write()
+                    let path = try permutedFile(shape: shape, axes: axes, dtype: dtype, mode: mode, little: little)
+                        .write()
                     let r = try MRCReader(path: path)
                     #expect(r.shape == shape, "axes \(axes)")
                     #expect(r.axisOrder == [Int(axes.0), Int(axes.1), Int(axes.2)])
-                    #expect(abs(r.voxelSize.x - 2.5) < 1e-9 && abs(r.voxelSize.y - 3.0) < 1e-9 && abs(r.voxelSize.z - 4.0) < 1e-9)
+                    #expect(
+                        abs(r.voxelSize.x - 2.5) < 1e-9 && abs(r.voxelSize.y - 3.0) < 1e-9
+                            && abs(r.voxelSize.z - 4.0) < 1e-9)
                     for box in boxes {
-                        #expect(doubles(try r.read(box: box)) == expectedValues(box, dtype: dtype), "axes \(axes) little \(little) box \(box)")
+                        #expect(
+                            doubles(try r.read(box: box)) == expectedValues(box, dtype: dtype),
+                            "axes \(axes) little \(little) box \(box)")
                     }
                 }
             }
@@ -92,7 +106,7 @@ struct MRCReaderTests {
     @Test("starts map from file axes to x, y, z")
     func startsFollowAxisOrder() throws {
         var b = permutedFile(shape: Extent3(x: 3, y: 4, z: 5), axes: (3, 1, 2), dtype: .float32, mode: 2, little: true)
-        b.starts = (-10, 20, 30) // columns (z), rows (x), sections (y)
+        b.starts = (-10, 20, 30)  // columns (z), rows (x), sections (y)
         let r = try MRCReader(path: try b.write())
         #expect(r.start == Triple(20, 30, -10))
     }
@@ -102,7 +116,10 @@ struct MRCReaderTests {
         let shape = Extent3(x: 64, y: 9, z: 3)
         let path = try permutedFile(shape: shape, axes: (1, 2, 3), dtype: .int16, mode: 1, little: false).write()
         let r = try MRCReader(path: path)
-        for box in [Box3(x: 3..<5, y: 1..<8, z: 0..<3), Box3(x: 0..<60, y: 2..<9, z: 1..<2), Box3(x: 0..<64, y: 0..<9, z: 2..<3)] {
+        for box in [
+            Box3(x: 3..<5, y: 1..<8, z: 0..<3), Box3(x: 0..<60, y: 2..<9, z: 1..<2),
+            Box3(x: 0..<64, y: 0..<9, z: 2..<3),
+        ] {
             #expect(doubles(try r.read(box: box)) == expectedValues(box, dtype: .int16), "box \(box)")
         }
     }
@@ -122,7 +139,8 @@ struct MRCReaderTests {
 
     @Test("image stacks and single images read as volumes")
     func stacksAndImages() throws {
-        var stack = permutedFile(shape: Extent3(x: 6, y: 5, z: 4), axes: (1, 2, 3), dtype: .int16, mode: 1, little: true)
+        var stack = permutedFile(
+            shape: Extent3(x: 6, y: 5, z: 4), axes: (1, 2, 3), dtype: .int16, mode: 1, little: true)
         stack.ispg = 0
         stack.sampling = (6, 5, 1)
         stack.cell = (6 * 1.5, 5 * 1.5, 1.5)
@@ -130,8 +148,11 @@ struct MRCReaderTests {
         #expect(s.isImageStack)
         #expect(s.shape == Extent3(x: 6, y: 5, z: 4))
         #expect(s.voxelSize == Triple(1.5, 1.5, 1.5))
-        #expect(doubles(try s.read(box: Box3(x: 0..<6, y: 0..<5, z: 2..<3))) == expectedValues(Box3(x: 0..<6, y: 0..<5, z: 2..<3), dtype: .int16))
-        var image = permutedFile(shape: Extent3(x: 6, y: 5, z: 1), axes: (1, 2, 3), dtype: .float32, mode: 2, little: true)
+        #expect(
+            doubles(try s.read(box: Box3(x: 0..<6, y: 0..<5, z: 2..<3)))
+                == expectedValues(Box3(x: 0..<6, y: 0..<5, z: 2..<3), dtype: .int16))
+        var image = permutedFile(
+            shape: Extent3(x: 6, y: 5, z: 1), axes: (1, 2, 3), dtype: .float32, mode: 2, little: true)
         image.ispg = 0
         let i = try MRCReader(path: try image.write())
         #expect(i.shape.z == 1 && !i.isImageStack)
@@ -232,51 +253,79 @@ struct MRCBadInputTests {
         }
     }
 
-    var good: RawMRCBuilder { permutedFile(shape: Extent3(x: 4, y: 3, z: 2), axes: (1, 2, 3), dtype: .float32, mode: 2, little: true) }
+    var good: RawMRCBuilder {
+        permutedFile(shape: Extent3(x: 4, y: 3, z: 2), axes: (1, 2, 3), dtype: .float32, mode: 2, little: true)
+    }
 
     @Test func truncatedData() throws {
-        try expectError(good, { if case .truncated = $0 { return true }; return false }, truncateBy: 10)
+        try expectError(
+            good,
+            {
+                if case .truncated = $0 { return true }
+                return false
+            }, truncateBy: 10)
     }
 
     @Test func headerClaimsMoreData() throws {
         var b = good
         b.dims = (4, 3, 2000)
-        try expectError(b) { if case .truncated = $0 { return true }; return false }
+        try expectError(b) {
+            if case .truncated = $0 { return true }
+            return false
+        }
         b.dims = (Int32.max, Int32.max, Int32.max)
-        try expectError(b) { if case .notMRC = $0 { return true }; return false }
+        try expectError(b) {
+            if case .notMRC = $0 { return true }
+            return false
+        }
     }
 
     @Test func unknownMode() throws {
         var b = good
         b.mode = 5
-        try expectError(b) { if case .unsupportedMode(_, 5) = $0 { return true }; return false }
+        try expectError(b) {
+            if case .unsupportedMode(_, 5) = $0 { return true }
+            return false
+        }
     }
 
     @Test(arguments: [Int32(3), 4]) func complexModes(mode: Int32) throws {
         var b = good
         b.mode = mode
-        try expectError(b) { if case .complexMode = $0 { return true }; return false }
+        try expectError(b) {
+            if case .complexMode = $0 { return true }
+            return false
+        }
     }
 
     @Test(arguments: [(Int32(0), Int32(3), Int32(2)), (4, -3, 2), (4, 3, -1)])
     func badDimensions(dims: (Int32, Int32, Int32)) throws {
         var b = good
         b.dims = dims
-        try expectError(b) { if case .badDimensions = $0 { return true }; return false }
+        try expectError(b) {
+            if case .badDimensions = $0 { return true }
+            return false
+        }
     }
 
     @Test(arguments: [(Int32(1), Int32(1), Int32(3)), (1, 2, 4), (0, 2, 3)])
     func badAxisOrder(axes: (Int32, Int32, Int32)) throws {
         var b = good
         b.axes = axes
-        try expectError(b) { if case .badAxisOrder = $0 { return true }; return false }
+        try expectError(b) {
+            if case .badAxisOrder = $0 { return true }
+            return false
+        }
     }
 
     @Test func extendedHeaderLargerThanFile() throws {
         var b = good
         b.extended = [1, 2, 3]
         var bytes = b.header()
-        bytes[92] = 0xff; bytes[93] = 0xff; bytes[94] = 0; bytes[95] = 0  // nsymbt = 65535
+        bytes[92] = 0xff
+        bytes[93] = 0xff
+        bytes[94] = 0
+        bytes[95] = 0  // nsymbt = 65535
         let path = TestFiles.path("ext.mrc")
         try Data(bytes + b.data).write(to: URL(fileURLWithPath: path))
         #expect(throws: MRCError.self) { try MRCReader(path: path) }
@@ -289,7 +338,8 @@ struct MRCBadInputTests {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         #expect(throws: MRCError.self) { try MRCReader(path: path) }
         let text = TestFiles.path("text.mrc")
-        try Data(String(repeating: "this is a text file, not a map\n", count: 50).utf8).write(to: URL(fileURLWithPath: text))
+        try Data(String(repeating: "this is a text file, not a map\n", count: 50).utf8).write(
+            to: URL(fileURLWithPath: text))
         #expect(throws: MRCError.self) { try MRCReader(path: text) }
         let short = TestFiles.path("short.mrc")
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: short))

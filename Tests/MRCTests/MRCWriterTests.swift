@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Voxels
+
 @testable import MRC
 
 @Suite("MRC writing")
@@ -16,7 +17,9 @@ struct MRCWriterTests {
         Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(1024))
     }
 
-    func le32(_ h: [UInt8], _ o: Int) -> UInt32 { UInt32(h[o]) | UInt32(h[o + 1]) << 8 | UInt32(h[o + 2]) << 16 | UInt32(h[o + 3]) << 24 }
+    func le32(_ h: [UInt8], _ o: Int) -> UInt32 {
+        UInt32(h[o]) | UInt32(h[o + 1]) << 8 | UInt32(h[o + 2]) << 16 | UInt32(h[o + 3]) << 24
+    }
 
     @Test("round trip in every writable mode, with a standard MRC2014 header")
     func roundTripEveryMode() throws {
@@ -45,7 +48,11 @@ struct MRCWriterTests {
             #expect(Float(bitPattern: le32(h, 80)) == Float(stats.max))
             #expect(abs(Double(Float(bitPattern: le32(h, 84))) - stats.mean) <= 1e-6 * max(1, abs(stats.mean)))
             let rms = Float(bitPattern: le32(h, 216))
-            if dtype == .float16 { #expect(rms == -1) } else { #expect(abs(Double(rms) - stats.rms) <= 1e-5 * stats.rms) }
+            if dtype == .float16 {
+                #expect(rms == -1)
+            } else {
+                #expect(abs(Double(rms) - stats.rms) <= 1e-5 * stats.rms)
+            }
             #expect(le32(h, 220) == 1)
             #expect(String(decoding: h[224..<233], as: UTF8.self) == "TomoStore")
             #expect(r.quirks.isEmpty)
@@ -84,12 +91,16 @@ struct MRCWriterTests {
     func slabsEqualWhole() throws {
         let shape = Extent3(x: 8, y: 6, z: 10)
         let v = referenceVolume(shape)
-        let whole = TestFiles.path("whole.mrc"), slabs = TestFiles.path("slabs.mrc")
+        let whole = TestFiles.path("whole.mrc")
+        let slabs = TestFiles.path("slabs.mrc")
         try MRCWriter.write(v, to: whole)
         let w = try MRCWriter(path: slabs, shape: shape, dtype: .float32)
-        for z in stride(from: 0, to: 10, by: 3) { try w.append(v.extracting(Box3(x: 0..<8, y: 0..<6, z: z..<min(10, z + 3)))) }
+        for z in stride(from: 0, to: 10, by: 3) {
+            try w.append(v.extracting(Box3(x: 0..<8, y: 0..<6, z: z..<min(10, z + 3))))
+        }
         try w.finish()
-        let a = try Data(contentsOf: URL(fileURLWithPath: whole)), b = try Data(contentsOf: URL(fileURLWithPath: slabs))
+        let a = try Data(contentsOf: URL(fileURLWithPath: whole))
+        let b = try Data(contentsOf: URL(fileURLWithPath: slabs))
         // Statistics merge in a different grouping: compare data bytes exactly, header fields closely.
         #expect(a.dropFirst(1024) == b.dropFirst(1024))
         #expect(a.prefix(76) == b.prefix(76))
@@ -104,7 +115,9 @@ struct MRCWriterTests {
             #expect(throws: MRCError.self) { try w.finish() }
         }
         #expect(!FileManager.default.fileExists(atPath: path))
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: TestFiles.directory).filter { $0.contains("unfinished.mrc.partial") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: TestFiles.directory).filter {
+            $0.contains("unfinished.mrc.partial")
+        }
         #expect(leftovers.isEmpty)
     }
 
@@ -113,8 +126,13 @@ struct MRCWriterTests {
         let w = try MRCWriter(path: TestFiles.path("r.mrc"), shape: Extent3(x: 4, y: 4, z: 2), dtype: .float32)
         #expect(throws: MRCError.self) { try w.append(Volume(shape: Extent3(x: 3, y: 4, z: 1), dtype: .float32)) }
         #expect(throws: MRCError.self) { try w.append(Volume(shape: Extent3(x: 4, y: 4, z: 3), dtype: .float32)) }
-        #expect(throws: MRCError.self) { try MRCWriter(path: TestFiles.path("u32.mrc"), shape: Extent3(x: 1, y: 1, z: 1), dtype: .uint32) }
-        #expect(throws: MRCError.self) { try MRCWriter(path: TestFiles.path("p.mrc"), shape: Extent3(x: 1, y: 1, z: 1), dtype: .uint8, mode: .packed4) }
+        #expect(throws: MRCError.self) {
+            try MRCWriter(path: TestFiles.path("u32.mrc"), shape: Extent3(x: 1, y: 1, z: 1), dtype: .uint32)
+        }
+        #expect(throws: MRCError.self) {
+            try MRCWriter(
+                path: TestFiles.path("p.mrc"), shape: Extent3(x: 1, y: 1, z: 1), dtype: .uint8, mode: .packed4)
+        }
     }
 
     @Test("a permuted big-endian file rewritten canonically keeps values, geometry and extended header")
@@ -142,11 +160,18 @@ struct MRCWriterTests {
     @Test("blank extended header types are inferred")
     func inferExtendedHeaderType() {
         var h = MRCHeader()
-        h.nsymbt = 80; h.ispg = 1
+        h.nsymbt = 80
+        h.ispg = 1
         #expect(ExtendedHeaderType.infer(h) == "CCP4")
-        h.ispg = 0; h.nz = 10; h.nint = 0; h.nreal = 2; h.nsymbt = 80
+        h.ispg = 0
+        h.nz = 10
+        h.nint = 0
+        h.nreal = 2
+        h.nsymbt = 80
         #expect(ExtendedHeaderType.infer(h) == "AGAR")
-        h.nint = 32; h.nreal = 15; h.nsymbt = 1024
+        h.nint = 32
+        h.nreal = 15
+        h.nsymbt = 1024
         #expect(ExtendedHeaderType.infer(h) == "SERI")
         h.exttyp = "FEI2"
         #expect(ExtendedHeaderType.infer(h) == "FEI2")

@@ -1,7 +1,7 @@
+import Catalog
 import DUAL
 import Foundation
 import Imaging
-import Catalog
 import Operators
 import Store
 import Testing
@@ -60,7 +60,9 @@ struct FormatFixtureTests {
             let box = Box3(x: 3..<37, y: 5..<6, z: 11..<27)
             #expect(try ds.read(box, cached: false) == ds.read(Box3(shape: shape)).extracting(box))
         }
-        #expect(try store.dataset(named: "t1").read(Box3(shape: shape)) == store.dataset(named: "raw").read(Box3(shape: shape)))
+        #expect(
+            try store.dataset(named: "t1").read(Box3(shape: shape))
+                == store.dataset(named: "raw").read(Box3(shape: shape)))
         let t1 = try store.info(named: "t1")
         #expect(t1.codec == "zstd:3" && t1.shuffle && t1.levels == 2 && t1.kind == .tomogram)
         #expect(t1.attributes["tilt_min"] == .number(-60) && t1.attributes["tilt_max"] == .number(60))
@@ -71,7 +73,8 @@ struct FormatFixtureTests {
         let level0 = Volume(shape: shape, values: expected)
         let level1 = try store.dataset(named: "t1").atLevel(1).read(Box3(shape: Extent3(x: 20, y: 18, z: 14)))
         let reduced = level0.downsampledByTwo(labels: false)
-        let worstLevel = zip(level1.values(as: Float.self), reduced.values(as: Float.self)).map { abs($0 - $1) }.max() ?? 1
+        let worstLevel =
+            zip(level1.values(as: Float.self), reduced.values(as: Float.self)).map { abs($0 - $1) }.max() ?? 1
         #expect(worstLevel <= 2e-6)
 
         // Labels: exact, with the class table given at ingest.
@@ -80,9 +83,13 @@ struct FormatFixtureTests {
         let labels = try lab.read(Box3(shape: shape)).converted(to: .float32)
         var mismatches = 0
         labels.withUnsafeValues(as: Float.self) { v in
-            for z in 0..<28 { for y in 0..<36 { for x in 0..<40 where v[(z * 36 + y) * 40 + x] != fixtureLabel(x: x, y: y, z: z) {
-                mismatches += 1
-            } } }
+            for z in 0..<28 {
+                for y in 0..<36 {
+                    for x in 0..<40 where v[(z * 36 + y) * 40 + x] != fixtureLabel(x: x, y: y, z: z) {
+                        mismatches += 1
+                    }
+                }
+            }
         }
         #expect(mismatches == 0)
 
@@ -93,7 +100,8 @@ struct FormatFixtureTests {
         #expect(g.info.derivation?.op == "gaussian" && g.info.derivation?.params["sigma"] == .number(1))
         let reference = GaussianFilter.apply(level0, sigma: 1)
         let gaussian = try g.read(Box3(shape: shape))
-        let worstGaussian = zip(gaussian.values(as: Float.self), reference.values(as: Float.self)).map { abs($0 - $1) }.max()
+        let worstGaussian = zip(gaussian.values(as: Float.self), reference.values(as: Float.self)).map { abs($0 - $1) }
+            .max()
         #expect((worstGaussian ?? 1) <= 1e-5)
 
         // The denoise definition names the shipped model, whose bytes the store holds under its digest.

@@ -1,13 +1,14 @@
-import Foundation
+import Catalog
 import DUAL
 import Engine
+import Foundation
 import Imaging
 import KV
 import Store
 import TestSupport
 import Testing
 import Voxels
-import Catalog
+
 @testable import Operators
 
 func temporaryStore() throws -> Store { try TemporaryStore.make("operators") }
@@ -28,7 +29,8 @@ func filter(_ op: String, _ params: [String: JSONValue]) throws -> any VolumeFil
 
 /// The prepared operator `op` with `params` (network operators load their model from `store`).
 func prepared(_ op: String, _ params: [String: JSONValue], store: Store) throws -> any PreparedOperator {
-    try OperatorRegistry.standard.definition(named: op).prepare(parameters: params, context: OperatorContext(store: store))
+    try OperatorRegistry.standard.definition(named: op).prepare(
+        parameters: params, context: OperatorContext(store: store))
 }
 
 func input(_ store: Store, shape: Extent3, chunk: Extent3, seed: UInt64 = 1, name: String = "t") throws -> Volume {
@@ -49,7 +51,8 @@ func maxDifference(_ a: Volume, _ b: Volume) -> Double {
 struct OperatorsTests {
     static let cases: [(String, [String: JSONValue])] = [
         ("gaussian", ["sigma": .number(1.5)]), ("dog", ["sigma": .number(1)]),
-        ("nad", ["kappa": .number(1), "iterations": .number(3)]), ("bandpass", ["low": .number(0.05), "high": .number(0.3)]),
+        ("nad", ["kappa": .number(1), "iterations": .number(3)]),
+        ("bandpass", ["low": .number(0.05), "high": .number(0.3)]),
         ("wedge-mask", ["tilt_min": .number(-50), "tilt_max": .number(60)]), ("ctf", ["defocus": .number(2)]),
     ]
 
@@ -57,7 +60,8 @@ struct OperatorsTests {
     func chunkInvariance() throws {
         for (op, params) in Self.cases {
             let store = try temporaryStore()
-            let shape = Extent3(x: 37, y: 29, z: 21), chunk = Extent3(x: 16, y: 16, z: 8)
+            let shape = Extent3(x: 37, y: 29, z: 21)
+            let chunk = Extent3(x: 16, y: 16, z: 8)
             let v = try input(store, shape: shape, chunk: chunk)
             let d = try define(store, "d", op: op, inputs: ["t"], params: params)
             #expect(try d.storedChunkCount() == 0)
@@ -88,7 +92,8 @@ struct OperatorsTests {
         let v = try input(store, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         try define(store, "a", op: "dog", inputs: ["t"], params: ["sigma": .number(1)])
         let b = try define(store, "b", op: "gaussian", inputs: ["a"], params: ["sigma": .number(1.2)])
-        let reference = GaussianFilter.apply(GaussianFilter.differenceOfGaussians(v, sigma1: 1, sigma2: 1.1), sigma: 1.2)
+        let reference = GaussianFilter.apply(
+            GaussianFilter.differenceOfGaussians(v, sigma1: 1, sigma2: 1.1), sigma: 1.2)
         let box = Box3(x: 5..<25, y: 0..<13, z: 7..<18)
         #expect(maxDifference(try b.read(box), reference.extracting(box)) < 1e-4)
         #expect(maxDifference(try b.read(Box3(shape: shape)), reference) < 1e-4)
@@ -140,10 +145,13 @@ struct OperatorsTests {
 /// The mean power per spectral bin of a volume's components where `inside(kx, ky, kz)` holds
 /// (Parseval: the energy of the volume filtered to them, over their share of all bins).
 func powerDensity(_ v: Volume, _ inside: @escaping (Double, Double, Double) -> Bool) -> Double {
-    let s = v.shape, wc = s.x / 2 + 1
+    let s = v.shape
+    let wc = s.x / 2 + 1
     let mask = { (kx: Double, ky: Double, kz: Double) -> Double in inside(kx, ky, kz) ? 1 : 0 }
-    let share = FourierFilter.halfSpectrum(s, mask: mask).enumerated()
-        .reduce(0.0) { $0 + Double($1.element) * ($1.offset % wc == 0 || 2 * ($1.offset % wc) == s.x ? 1 : 2) } / Double(s.count)
+    let share =
+        FourierFilter.halfSpectrum(s, mask: mask).enumerated()
+        .reduce(0.0) { $0 + Double($1.element) * ($1.offset % wc == 0 || 2 * ($1.offset % wc) == s.x ? 1 : 2) }
+        / Double(s.count)
     return FourierFilter.apply(v, mask: mask).values(as: Float.self).reduce(0.0) { $0 + Double($1 * $1) } / share
 }
 
@@ -151,49 +159,71 @@ func powerDensity(_ v: Volume, _ inside: @escaping (Double, Double, Double) -> B
 struct CompensateTests {
     @Test("the merge keeps the observed components and takes the wedge's from the translation (hard edge: exactly)")
     func merge() {
-        let p = 16, shape = Extent3(x: p, y: p, z: p)
+        let p = 16
+        let shape = Extent3(x: p, y: p, z: p)
         let wedge = MissingWedge(minDegrees: -55, maxDegrees: 60)
         let rng = CounterRNG(seed: 12)
-        func random(_ stream: UInt64) -> [Float] { (0..<(2 * shape.count)).map { Float(rng.normal(stream: stream, counter: UInt64($0))) } }
-        let observed = Tensor(shape: [2, 1, p, p, p], values: random(1)), translated = Tensor(shape: [2, 1, p, p, p], values: random(2))
-        let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: translated, matchGain: false)
+        func random(_ stream: UInt64) -> [Float] {
+            (0..<(2 * shape.count)).map { Float(rng.normal(stream: stream, counter: UInt64($0))) }
+        }
+        let observed = Tensor(shape: [2, 1, p, p, p], values: random(1))
+        let translated = Tensor(shape: [2, 1, p, p, p], values: random(2))
+        let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(
+            observed: observed, translated: translated, matchGain: false)
         for b in 0..<2 {
-            func tile(_ t: [Float]) -> Volume { Volume(shape: shape, values: Array(t[(b * shape.count)..<((b + 1) * shape.count)])) }
+            func tile(_ t: [Float]) -> Volume {
+                Volume(shape: shape, values: Array(t[(b * shape.count)..<((b + 1) * shape.count)]))
+            }
             let (o, g, c) = (tile(observed.scalars), tile(translated.scalars), tile(out.scalars))
             #expect(maxDifference(wedge.apply(to: c), wedge.apply(to: o)) < 1e-4, "observed components kept")
-            let inWedge = { (v: Volume) in Volume(shape: shape, values: zip(v.values(as: Float.self), wedge.apply(to: v).values(as: Float.self)).map { $0 - $1 }) }
+            let inWedge = { (v: Volume) in
+                Volume(
+                    shape: shape,
+                    values: zip(v.values(as: Float.self), wedge.apply(to: v).values(as: Float.self)).map { $0 - $1 })
+            }
             #expect(maxDifference(inWedge(c), inWedge(g)) < 1e-4, "wedge components from the translation")
         }
         // A translation equal to the input changes nothing, whatever the transition.
-        let same = WedgeFill(tile: p, wedge: wedge, transition: 8).merge(observed: observed, translated: observed, matchGain: false)
+        let same = WedgeFill(tile: p, wedge: wedge, transition: 8).merge(
+            observed: observed, translated: observed, matchGain: false)
         #expect(zip(same.scalars, observed.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
         // With the gain matched, a translation at a tenth of the amplitude fills the wedge of white
         // noise with the measured components' power density (Parseval: energy / share of bins).
         let tenth = Tensor(shape: observed.shape, values: translated.scalars.map { $0 / 10 })
         func first(_ t: Tensor) -> Volume { Volume(shape: shape, values: Array(t.scalars[0..<shape.count])) }
         let inWedge = { (kx: Double, ky: Double, kz: Double) in !wedge.contains(kx: kx, ky: ky, kz: kz) }
-        let measured = { (kx: Double, ky: Double, kz: Double) in wedge.contains(kx: kx, ky: ky, kz: kz) && (kx, ky, kz) != (0, 0, 0) }
-        let matched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: tenth, matchGain: true)
+        let measured = { (kx: Double, ky: Double, kz: Double) in
+            wedge.contains(kx: kx, ky: ky, kz: kz) && (kx, ky, kz) != (0, 0, 0)
+        }
+        let matched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(
+            observed: observed, translated: tenth, matchGain: true)
         let ratio = powerDensity(first(matched), inWedge) / powerDensity(first(observed), measured)
         #expect(ratio > 0.8 && ratio < 1.25, "matched wedge / measured power density \(ratio)")
-        let unmatched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: observed, translated: tenth, matchGain: false)
+        let unmatched = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(
+            observed: observed, translated: tenth, matchGain: false)
         let low = powerDensity(first(unmatched), inWedge) / powerDensity(first(observed), measured)
         #expect(low > 0.005 && low < 0.02, "a tenth of the amplitude is a hundredth of the power: \(low)")
     }
 
     @Test("matched gains equalize a translation that is three times stronger near the wedge's edges than deep inside")
     func equalization() {
-        let p = 32, shape = Extent3(x: p, y: p, z: p)
+        let p = 32
+        let shape = Extent3(x: p, y: p, z: p)
         let wedge = MissingWedge(minDegrees: -60, maxDegrees: 60)
         let rng = CounterRNG(seed: 13)
-        let observed = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(stream: 1, counter: UInt64($0))) })
-        let noise = Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(stream: 2, counter: UInt64($0))) })
+        let observed = Volume(
+            shape: shape, values: (0..<shape.count).map { Float(rng.normal(stream: 1, counter: UInt64($0))) })
+        let noise = Volume(
+            shape: shape, values: (0..<shape.count).map { Float(rng.normal(stream: 2, counter: UInt64($0))) })
         let uneven = FourierFilter.apply(noise) { kx, _, kz in wedge.degreesIntoWedge(kx: kx, kz: kz) < 12 ? 3 : 1 }
         let tensor = { (v: Volume) in Tensor(shape: [1, 1, p, p, p], values: v.values(as: Float.self)) }
-        let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(observed: tensor(observed), translated: tensor(uneven), matchGain: true)
+        let out = WedgeFill(tile: p, wedge: wedge, transition: 0).merge(
+            observed: tensor(observed), translated: tensor(uneven), matchGain: true)
         let v = Volume(shape: shape, values: out.scalars)
         func bandDensity(_ v: Volume, _ band: ClosedRange<Double>) -> Double {
-            powerDensity(v) { kx, ky, kz in (kx, ky, kz) != (0, 0, 0) && band.contains(wedge.degreesIntoWedge(kx: kx, kz: kz)) }
+            powerDensity(v) { kx, ky, kz in
+                (kx, ky, kz) != (0, 0, 0) && band.contains(wedge.degreesIntoWedge(kx: kx, kz: kz))
+            }
         }
         let reference = bandDensity(observed, -90...0)
         for band in [0.001...12.0, 12.001...90.0] {
@@ -209,18 +239,27 @@ struct CompensateTests {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 20, z: 18)
         _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
-        var c = DUALConfig(); c.base = 2; c.patch = 16; c.codeLength = 2; c.discriminatorBase = 2
+        var c = DUALConfig()
+        c.base = 2
+        c.patch = 16
+        c.codeLength = 2
+        c.discriminatorBase = 2
         let model = DUALModel(config: c, seed: 3)
         let path = NSTemporaryDirectory() + "tomostore-compensate-\(getpid()).safetensors"
         try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
-        let params: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16), "tilt_min": .number(-50), "tilt_max": .number(60)]
+        let params: [String: JSONValue] = [
+            "model": .string(model.digest), "tile": .number(16), "tilt_min": .number(-50), "tilt_max": .number(60),
+        ]
         let d = try define(store, "c", op: "compensate", inputs: ["t"], params: params)
         let t = try store.dataset(named: "t")
-        let whole = try prepared("compensate", params, store: store).compute(Box3(shape: shape), inputs: [t], voxelSize: 10)
-        for box in [Box3(x: 3..<17, y: 0..<20, z: 5..<6), Box3(x: 29..<30, y: 19..<20, z: 17..<18), Box3(shape: shape)] {
+        let whole = try prepared("compensate", params, store: store).compute(
+            Box3(shape: shape), inputs: [t], voxelSize: 10)
+        for box in [Box3(x: 3..<17, y: 0..<20, z: 5..<6), Box3(x: 29..<30, y: 19..<20, z: 17..<18), Box3(shape: shape)]
+        {
             #expect(try d.read(box) == whole.extracting(box), "\(box)")
         }
-        #expect(VoxelStatistics.of(whole).rms > 0.1, "the output is in the input's units (unit-variance noise), not zero")
+        #expect(
+            VoxelStatistics.of(whole).rms > 0.1, "the output is in the input's units (unit-variance noise), not zero")
         var quarter = params
         quarter["overlap"] = .number(0.25)
         let q = try define(store, "q", op: "compensate", inputs: ["t"], params: quarter)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Voxels
+
 @testable import Imaging
 @testable import Simulation
 
@@ -11,14 +12,20 @@ struct SimulationTests {
         let t = Template.builtIn
         #expect(t.count >= 8 && Set(t.map(\.name)).count == t.count)
         for template in t {
-            #expect(template.radius * 2 >= 90 && template.radius * 2 <= 340, "\(template.name): diameter \(template.radius * 2) Å")
+            #expect(
+                template.radius * 2 >= 90 && template.radius * 2 <= 340,
+                "\(template.name): diameter \(template.radius * 2) Å")
             var peak = 0.0
             for x in stride(from: -template.radius, through: template.radius, by: 5) {
                 for y in stride(from: -template.radius, through: template.radius, by: 5) {
-                    for z in stride(from: -template.radius, through: template.radius, by: 5) { peak = max(peak, template.density(x, y, z)) }
+                    for z in stride(from: -template.radius, through: template.radius, by: 5) {
+                        peak = max(peak, template.density(x, y, z))
+                    }
                 }
             }
-            #expect(template.density(0, 0, 0) > 0.35 * peak, "\(template.name): centre \(template.density(0, 0, 0)) vs peak \(peak)")
+            #expect(
+                template.density(0, 0, 0) > 0.35 * peak,
+                "\(template.name): centre \(template.density(0, 0, 0)) vs peak \(peak)")
         }
     }
 
@@ -34,14 +41,16 @@ struct SimulationTests {
             let z = r.apply((0, 0, 1))
             meanZ = (meanZ.0 + z.0 / 2000, meanZ.1 + z.1 / 2000, meanZ.2 + z.2 / 2000)
         }
-        #expect(abs(meanZ.0) < 0.05 && abs(meanZ.1) < 0.05 && abs(meanZ.2) < 0.05, "rotated axes are not uniform: \(meanZ)")
+        #expect(
+            abs(meanZ.0) < 0.05 && abs(meanZ.1) < 0.05 && abs(meanZ.2) < 0.05, "rotated axes are not uniform: \(meanZ)")
     }
 
     @Test("grand model: no overlaps, labels under every centre, deterministic")
     func grandModel() {
         var p = GrandModelParameters(shape: Extent3(x: 96, y: 96, z: 48))
         p.seed = 5
-        let a = GrandModel.make(p), b = GrandModel.make(p)
+        let a = GrandModel.make(p)
+        let b = GrandModel.make(p)
         #expect(a.density == b.density && a.labels == b.labels && a.particles == b.particles)
         #expect(a.particles.count >= 10)
         let labels = a.labels.values(as: UInt8.self)
@@ -51,10 +60,12 @@ struct SimulationTests {
             if Int(labels[i]) == q.classID { inside += 1 }
         }
         #expect(inside == a.particles.count, "\(inside) of \(a.particles.count) centres in their class")
-        for (i, q) in a.particles.enumerated() { for r in a.particles[(i + 1)...] {
-            let d = ((q.x - r.x) * (q.x - r.x) + (q.y - r.y) * (q.y - r.y) + (q.z - r.z) * (q.z - r.z)).squareRoot()
-            #expect(d > 5, "particles \(q.instance) and \(r.instance) overlap")
-        } }
+        for (i, q) in a.particles.enumerated() {
+            for r in a.particles[(i + 1)...] {
+                let d = ((q.x - r.x) * (q.x - r.x) + (q.y - r.y) * (q.y - r.y) + (q.z - r.z) * (q.z - r.z)).squareRoot()
+                #expect(d > 5, "particles \(q.instance) and \(r.instance) overlap")
+            }
+        }
         p.seed = 6
         #expect(GrandModel.make(p).density != a.density)
     }
@@ -65,15 +76,18 @@ struct SimulationTests {
         let rng = CounterRNG(seed: 1)
         let f = Volume(shape: s, values: (0..<s.count).map { Float(rng.uniform(counter: UInt64($0))) })
         let p = TiltSeriesSimulator.project(f, tilts: [0])
-        for y in 0..<3 { for x in 0..<12 {
-            var sum = 0.0
-            for z in 0..<8 { sum += f.value(x: x, y: y, z: z) }
-            #expect(abs(p.value(x: x, y: y, z: 0) - sum) < 1e-4)
-        } }
+        for y in 0..<3 {
+            for x in 0..<12 {
+                var sum = 0.0
+                for z in 0..<8 { sum += f.value(x: x, y: y, z: z) }
+                #expect(abs(p.value(x: x, y: y, z: 0) - sum) < 1e-4)
+            }
+        }
         let back = TiltSeriesSimulator.backProject(p, tilts: [0], shape: s)
         #expect(abs(back.value(x: 4, y: 1, z: 0) - back.value(x: 4, y: 1, z: 7)) < 1e-5)
         // At 90°, the projection sums along x.
-        let side = TiltSeriesSimulator.project(Volume(shape: Extent3(x: 8, y: 1, z: 8), values: (0..<64).map { Float($0 / 8) }), tilts: [90])
+        let side = TiltSeriesSimulator.project(
+            Volume(shape: Extent3(x: 8, y: 1, z: 8), values: (0..<64).map { Float($0 / 8) }), tilts: [90])
         #expect(abs(side.value(x: 7, y: 0, z: 0) - 8 * 0) < 1e-3 && abs(side.value(x: 0, y: 0, z: 0) - 8 * 7) < 1e-3)
     }
 
@@ -88,19 +102,28 @@ struct SimulationTests {
         #expect(series.shape.z == 41)
         #expect(tomogram == TiltSeriesSimulator.simulate(model.density, voxelSize: 10, parameters: tp).tomogram)
         // Power inside the missing wedge (beyond 65°) is far below power inside the range (< 55°).
-        let inside = MissingWedge(minDegrees: -55, maxDegrees: 55), outside = MissingWedge(minDegrees: -65, maxDegrees: 65)
-        let missing = VoxelStatistics.of(FourierFilter.apply(tomogram) { kx, ky, kz in outside.contains(kx: kx, ky: ky, kz: kz) ? 0 : 1 }).rms
-        let seen = VoxelStatistics.of(FourierFilter.apply(tomogram) { kx, ky, kz in inside.contains(kx: kx, ky: ky, kz: kz) ? 1 : 0 }).rms
+        let inside = MissingWedge(minDegrees: -55, maxDegrees: 55)
+        let outside = MissingWedge(minDegrees: -65, maxDegrees: 65)
+        let missing = VoxelStatistics.of(
+            FourierFilter.apply(tomogram) { kx, ky, kz in outside.contains(kx: kx, ky: ky, kz: kz) ? 0 : 1 }
+        ).rms
+        let seen = VoxelStatistics.of(
+            FourierFilter.apply(tomogram) { kx, ky, kz in inside.contains(kx: kx, ky: ky, kz: kz) ? 1 : 0 }
+        ).rms
         #expect(missing < 0.2 * seen, "missing-wedge rms \(missing) vs measured \(seen)")
         // Protein dark: the tomogram (smoothed) anti-correlates with the density.
-        let a = GaussianFilter.apply(tomogram, sigma: 2).values(as: Float.self), b = model.density.values(as: Float.self)
-        let ma = a.reduce(0, +) / Float(a.count), mb = b.reduce(0, +) / Float(b.count)
+        let a = GaussianFilter.apply(tomogram, sigma: 2).values(as: Float.self)
+        let b = model.density.values(as: Float.self)
+        let ma = a.reduce(0, +) / Float(a.count)
+        let mb = b.reduce(0, +) / Float(b.count)
         var cov = 0.0
         for i in 0..<a.count { cov += Double((a[i] - ma) * (b[i] - mb)) }
         #expect(cov < 0, "protein is not dark")
     }
 
-    @Test("Poisson draws have mean and variance λ (small λ by inversion, large by the normal limit)", arguments: [0.7, 4.0, 200.0])
+    @Test(
+        "Poisson draws have mean and variance λ (small λ by inversion, large by the normal limit)",
+        arguments: [0.7, 4.0, 200.0])
     func poisson(lambda: Double) {
         let rng = CounterRNG(seed: 5)
         let n = 20_000
@@ -121,10 +144,18 @@ struct SimulationTests {
             var tp = TiltSeriesParameters()
             tp.dose = dose
             let (tomogram, _) = TiltSeriesSimulator.simulate(model.density, voxelSize: 10, parameters: tp)
-            let a = GaussianFilter.apply(tomogram, sigma: 1.5).values(as: Float.self), b = model.density.values(as: Float.self)
-            let ma = a.reduce(0, +) / Float(a.count), mb = b.reduce(0, +) / Float(b.count)
-            var c = 0.0, va = 0.0, vb = 0.0
-            for i in 0..<a.count { c += Double((a[i] - ma) * (b[i] - mb)); va += Double((a[i] - ma) * (a[i] - ma)); vb += Double((b[i] - mb) * (b[i] - mb)) }
+            let a = GaussianFilter.apply(tomogram, sigma: 1.5).values(as: Float.self)
+            let b = model.density.values(as: Float.self)
+            let ma = a.reduce(0, +) / Float(a.count)
+            let mb = b.reduce(0, +) / Float(b.count)
+            var c = 0.0
+            var va = 0.0
+            var vb = 0.0
+            for i in 0..<a.count {
+                c += Double((a[i] - ma) * (b[i] - mb))
+                va += Double((a[i] - ma) * (a[i] - ma))
+                vb += Double((b[i] - mb) * (b[i] - mb))
+            }
             return -c / (va * vb).squareRoot()  // protein dark: anti-correlation
         }
         #expect(quality(2000) > quality(20))

@@ -2,6 +2,7 @@ import Foundation
 import MRC
 import Testing
 import Voxels
+
 @testable import Simulation
 
 @Suite("User templates")
@@ -31,7 +32,8 @@ struct TemplateLoaderTests {
         let comX: Double = (6.0 * 10 + 8.0 * 30 + 16.0 * 20) / 30
         let comY: Double = (6.0 * 10 + 8.0 * 10 + 16.0 * 30) / 30
         let com = (comX, comY, 10.0)
-        let sulfur = t.density(20 - com.0, 30 - com.1, 10 - com.2), carbon = t.density(10 - com.0, 10 - com.1, 10 - com.2)
+        let sulfur = t.density(20 - com.0, 30 - com.1, 10 - com.2)
+        let carbon = t.density(10 - com.0, 10 - com.1, 10 - com.2)
         #expect(sulfur > carbon && carbon > 5 * t.density(0 - com.0, 40 - com.1, 10 - com.2))
     }
 
@@ -60,10 +62,14 @@ struct TemplateLoaderTests {
         let dir = try directory()
         let s = Extent3(x: 24, y: 24, z: 24)
         var values = [Float](repeating: 0, count: s.count)
-        for z in 0..<24 { for y in 0..<24 { for x in 0..<24 {
-            let r2 = Double((x - 12) * (x - 12) + (y - 12) * (y - 12) + (z - 12) * (z - 12))
-            values[(z * 24 + y) * 24 + x] = Float(exp(-r2 / 18))
-        } } }
+        for z in 0..<24 {
+            for y in 0..<24 {
+                for x in 0..<24 {
+                    let r2 = Double((x - 12) * (x - 12) + (y - 12) * (y - 12) + (z - 12) * (z - 12))
+                    values[(z * 24 + y) * 24 + x] = Float(exp(-r2 / 18))
+                }
+            }
+        }
         var o = MRCWriteOptions()
         o.voxelSize = Triple(5, 5, 5)
         try MRCWriter.write(Volume(shape: s, values: values), to: dir + "/blob.mrc", options: o)

@@ -1,8 +1,9 @@
+import Foundation
 import KV
 import TestSupport
-import Foundation
 import Testing
 import Voxels
+
 @testable import Store
 
 /// A fresh store in a temporary directory.
@@ -30,7 +31,8 @@ struct StoreTests {
         for cache in [0, 64 << 20] {
             let store = try temporaryStore(cacheBytes: cache)
             let shape = Extent3(x: 45, y: 38, z: 29)
-            let ds = try createDataset(in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 12, z: 10))
+            let ds = try createDataset(
+                in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 12, z: 10))
             let v = referenceVolume(shape)
             try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
             let rng = CounterRNG(seed: 9)
@@ -54,23 +56,32 @@ struct StoreTests {
         let shape = Extent3(x: 20, y: 17, z: 9)
         let ds = try createDataset(in: store, name: "d", dtype: dtype, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         var reference = Volume(shape: shape, dtype: dtype)
-        let patches = [Box3(x: 0..<20, y: 0..<17, z: 0..<9), Box3(x: 3..<11, y: 5..<6, z: 2..<9), Box3(x: 19..<20, y: 16..<17, z: 8..<9)]
+        let patches = [
+            Box3(x: 0..<20, y: 0..<17, z: 0..<9), Box3(x: 3..<11, y: 5..<6, z: 2..<9),
+            Box3(x: 19..<20, y: 16..<17, z: 8..<9),
+        ]
         for (n, patch) in patches.enumerated() {
-            let values = Volume(shape: patch.shape, values: (0..<patch.shape.count).map { Float(($0 * 7 + n * 13) % 100) }).converted(to: dtype)
+            let values = Volume(
+                shape: patch.shape, values: (0..<patch.shape.count).map { Float(($0 * 7 + n * 13) % 100) }
+            ).converted(to: dtype)
             try ds.write(values, at: patch.lower)
             reference.copyRegion(from: values, sourceBox: Box3(shape: patch.shape), destinationOrigin: patch.lower)
             #expect(try ds.read(Box3(shape: shape)) == reference, "after patch \(n)")
         }
-        #expect(throws: StoreError.self) { try ds.write(Volume(shape: Extent3(x: 2, y: 2, z: 2), dtype: dtype), at: Extent3(x: 19, y: 0, z: 0)) }
+        #expect(throws: StoreError.self) {
+            try ds.write(Volume(shape: Extent3(x: 2, y: 2, z: 2), dtype: dtype), at: Extent3(x: 19, y: 0, z: 0))
+        }
     }
 
     @Test("iterating chunks visits the grid in (z, y, x) order with the right voxels")
     func iterateChunks() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 20, z: 12)
-        let ds = try createDataset(in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 16, z: 8))
+        let ds = try createDataset(
+            in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 16, z: 8))
         var v = referenceVolume(shape)
-        v.withUnsafeMutableValues(as: Float.self) { p in for i in 0..<(30 * 20 * 8) { p[i] = 0 } }  // first chunk plane all fill
+        // The first chunk plane is all fill.
+        v.withUnsafeMutableValues(as: Float.self) { p in for i in 0..<(30 * 20 * 8) { p[i] = 0 } }
         try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
         var seen: [Extent3] = []
         try ds.forEachChunk(batch: 3) { index, chunk in
@@ -105,12 +116,16 @@ struct StoreTests {
     func names() throws {
         let store = try temporaryStore()
         for bad in ["", "a b", "x:y", String(repeating: "n", count: 201), "é"] {
-            #expect(throws: StoreError.self) { try store.createDataset(.init(name: bad, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1))) }
+            #expect(throws: StoreError.self) {
+                try store.createDataset(.init(name: bad, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
+            }
         }
         let long = String(repeating: "n", count: 200)
         _ = try store.createDataset(.init(name: "tomo/2024-01_a.b", dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
         _ = try store.createDataset(.init(name: long, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
-        #expect(throws: StoreError.self) { try store.createDataset(.init(name: long, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1))) }
+        #expect(throws: StoreError.self) {
+            try store.createDataset(.init(name: long, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
+        }
         do {
             _ = try store.dataset(named: "missing")
             Issue.record("unknown dataset opened")
@@ -140,7 +155,9 @@ struct StoreTests {
         let report = try store.verify()
         #expect(report.ok, "\(report.problems)")
         #expect(report.chunksChecked == 1)
-        #expect(try store.dataset(named: "b").read(Box3(shape: Extent3(x: 5, y: 5, z: 5))) == referenceVolume(Extent3(x: 5, y: 5, z: 5), seed: 2))
+        #expect(
+            try store.dataset(named: "b").read(Box3(shape: Extent3(x: 5, y: 5, z: 5)))
+                == referenceVolume(Extent3(x: 5, y: 5, z: 5), seed: 2))
         #expect(throws: StoreError.self) { try store.remove(named: "a") }
     }
 
@@ -157,7 +174,8 @@ struct StoreTests {
     func flippedChunk() throws {
         let store = try temporaryStore(cacheBytes: 0)
         let shape = Extent3(x: 40, y: 40, z: 40)
-        let ds = try createDataset(in: store, name: "tomo", dtype: .float32, shape: shape, chunk: Extent3(x: 20, y: 20, z: 20))
+        let ds = try createDataset(
+            in: store, name: "tomo", dtype: .float32, shape: shape, chunk: Extent3(x: 20, y: 20, z: 20))
         try ds.write(referenceVolume(shape), at: Extent3(x: 0, y: 0, z: 0))
         let index = Extent3(x: 1, y: 0, z: 1)
         let key = ChunkKey(dataset: ds.info.id, index: index).bytes
@@ -169,10 +187,13 @@ struct StoreTests {
         } catch let error as StoreError {
             #expect(error.description.contains("\"tomo\"") && error.description.contains("x 1, y 0, z 1"), "\(error)")
         }
-        #expect(try ds.read(Box3(x: 0..<20, y: 0..<20, z: 0..<20)) == referenceVolume(shape).extracting(Box3(x: 0..<20, y: 0..<20, z: 0..<20)))
+        #expect(
+            try ds.read(Box3(x: 0..<20, y: 0..<20, z: 0..<20))
+                == referenceVolume(shape).extracting(Box3(x: 0..<20, y: 0..<20, z: 0..<20)))
         let report = try store.verify()
         #expect(!report.ok)
-        #expect(report.problems.count == 1 && report.problems[0].dataset == "tomo" && report.problems[0].chunk == [1, 0, 1])
+        #expect(
+            report.problems.count == 1 && report.problems[0].dataset == "tomo" && report.problems[0].chunk == [1, 0, 1])
     }
 
     @Test("a flipped bit in a catalog entry is caught")
@@ -200,7 +221,8 @@ struct StoreTests {
         let store = try temporaryStore(cacheBytes: 0)
         let shape = Extent3(x: 16, y: 16, z: 16)
         let ds = try store.createDataset(.init(name: "t", dtype: .float32, shape: shape))
-        let before = referenceVolume(shape, seed: 1), after = referenceVolume(shape, seed: 2)
+        let before = referenceVolume(shape, seed: 1)
+        let after = referenceVolume(shape, seed: 2)
         try ds.write(before, at: Extent3(x: 0, y: 0, z: 0))
         let writer = try Store(path: store.path).dataset(named: "t")
         try store.kv.read { txn in
@@ -219,7 +241,8 @@ struct StoreTests {
         let ds = try store.createDataset(.init(name: "t", dtype: .float32, shape: shape))
         try ds.write(referenceVolume(shape, seed: 1), at: Extent3(x: 0, y: 0, z: 0))
         _ = try ds.read(Box3(shape: shape))  // fills the cache
-        try Store(path: store.path).dataset(named: "t").write(referenceVolume(shape, seed: 5), at: Extent3(x: 0, y: 0, z: 0))
+        try Store(path: store.path).dataset(named: "t").write(
+            referenceVolume(shape, seed: 5), at: Extent3(x: 0, y: 0, z: 0))
         #expect(try ds.read(Box3(shape: shape)) == referenceVolume(shape, seed: 5))
     }
 
@@ -235,7 +258,8 @@ struct StoreTests {
     func pyramid() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 12, z: 9)
-        let ds = try createDataset(in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
+        let ds = try createDataset(
+            in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
         let v = referenceVolume(shape)
         try ds.write(v, at: Extent3(x: 0, y: 0, z: 0))
         try ds.buildPyramid(levels: 3, reduction: .mean)
@@ -253,18 +277,30 @@ struct StoreTests {
         var labels = Store.NewDataset(name: "l", dtype: .uint8, shape: Extent3(x: 4, y: 2, z: 2))
         labels.chunk = Extent3(x: 4, y: 4, z: 4)
         let l = try store.createDataset(labels)
-        try l.write(Volume(shape: Extent3(x: 4, y: 2, z: 2), values: [UInt8](arrayLiteral: 1, 1, 2, 2, 1, 3, 2, 2, 1, 3, 5, 5, 3, 3, 5, 6)), at: Extent3(x: 0, y: 0, z: 0))
+        try l.write(
+            Volume(
+                shape: Extent3(x: 4, y: 2, z: 2),
+                values: [UInt8](arrayLiteral: 1, 1, 2, 2, 1, 3, 2, 2, 1, 3, 5, 5, 3, 3, 5, 6)),
+            at: Extent3(x: 0, y: 0, z: 0))
         try l.buildPyramid(levels: 2, reduction: .mode)
         #expect(try l.atLevel(1).read(Box3(x: 0..<2, y: 0..<1, z: 0..<1)).values(as: UInt8.self) == [1, 2])
     }
 
     @Test("chunk keys are 17 bytes that sort by (dataset, level, z, y, x)")
     func keyOrder() {
-        let keys = [ChunkKey(dataset: 2, index: Extent3(x: 0, y: 0, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 300, y: 0, z: 1)),
-                    ChunkKey(dataset: 1, index: Extent3(x: 5, y: 1, z: 0)), ChunkKey(dataset: 1, index: Extent3(x: 256, y: 0, z: 0)),
-                    ChunkKey(dataset: 1, level: 1, index: Extent3(x: 0, y: 0, z: 0))]
+        let keys = [
+            ChunkKey(dataset: 2, index: Extent3(x: 0, y: 0, z: 0)),
+            ChunkKey(dataset: 1, index: Extent3(x: 300, y: 0, z: 1)),
+            ChunkKey(dataset: 1, index: Extent3(x: 5, y: 1, z: 0)),
+            ChunkKey(dataset: 1, index: Extent3(x: 256, y: 0, z: 0)),
+            ChunkKey(dataset: 1, level: 1, index: Extent3(x: 0, y: 0, z: 0)),
+        ]
         let byBytes = keys.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-        let byTuple = keys.sorted { ($0.dataset, $0.level, $0.index.z, $0.index.y, $0.index.x) < ($1.dataset, $1.level, $1.index.z, $1.index.y, $1.index.x) }
+        let byTuple = keys.sorted {
+            ($0.dataset, $0.level, $0.index.z, $0.index.y, $0.index.x) < (
+                $1.dataset, $1.level, $1.index.z, $1.index.y, $1.index.x
+            )
+        }
         #expect(byBytes == byTuple)
         for k in keys {
             #expect(k.bytes.count == 17)

@@ -16,7 +16,11 @@ struct CLI {
         return ".build/debug/tomostore"
     }()
 
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
 
     static func run(_ arguments: String...) throws -> Result { try run(arguments) }
 
@@ -24,14 +28,17 @@ struct CLI {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Result(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 
     static func temporaryDirectory() throws -> String {
@@ -58,7 +65,9 @@ struct CLITests {
         var o = MRCWriteOptions()
         o.voxelSize = Triple(10, 10, 10)
         let s = Extent3(x: 128, y: 96, z: 64)
-        try MRCWriter.write(Volume(shape: s, values: (0..<s.count).map { Float($0 % 1000) * 0.01 }), to: dir + "/tomogram.mrc", options: o)
+        try MRCWriter.write(
+            Volume(shape: s, values: (0..<s.count).map { Float($0 % 1000) * 0.01 }), to: dir + "/tomogram.mrc",
+            options: o)
     }
 
     @Test("inspect --json reports the named keys in canonical terms")
@@ -88,7 +97,9 @@ struct CLITests {
         let out = dir + "/half.mrc"
         let r = try CLI.run("convert", dir + "/tomogram.mrc", out, "--mode", "12")
         #expect(r.status == 0, "stderr: \(r.stderr)")
-        let j = try JSONSerialization.jsonObject(with: Data(try CLI.run("inspect", out, "--json").stdout.utf8)) as? [String: Any]
+        let j =
+            try JSONSerialization.jsonObject(with: Data(try CLI.run("inspect", out, "--json").stdout.utf8))
+            as? [String: Any]
         #expect(j?["mode"] as? Int == 12 && j?["dtype"] as? String == "float16")
         #expect(j?["voxel_size"] as? [Double] == [10, 10, 10])
     }

@@ -8,17 +8,37 @@ struct CorpusCommandTests {
         let dir = try CLI.temporaryDirectory()
         for store in ["a", "b"] {
             _ = try CLI.run("init", "\(dir)/\(store).store")
-            #expect(try CLI.run("corpus", "create", "\(dir)/\(store).store", "c", "--samples", "50", "--size", "40,40,24", "--seed", "77").status == 0)
+            #expect(
+                try CLI.run(
+                    "corpus", "create", "\(dir)/\(store).store", "c", "--samples", "50", "--size", "40,40,24", "--seed",
+                    "77"
+                ).status == 0)
         }
-        #expect(try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "0..3", "-o", "\(dir)/range", "--format", "npy").status == 0)
-        #expect(try CLI.run("corpus", "export", "\(dir)/b.store", "c", "--range", "2..3", "-o", "\(dir)/alone", "--format", "npy", "--no-cache").status == 0)
+        #expect(
+            try CLI.run(
+                "corpus", "export", "\(dir)/a.store", "c", "--range", "0..3", "-o", "\(dir)/range", "--format", "npy"
+            ).status == 0)
+        #expect(
+            try CLI.run(
+                "corpus", "export", "\(dir)/b.store", "c", "--range", "2..3", "-o", "\(dir)/alone", "--format", "npy",
+                "--no-cache"
+            ).status == 0)
         for f in ["tomogram.npy", "grand_model.npy", "labels.npy", "particles.csv"] {
-            let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000002/\(f)")), b = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/alone/000002/\(f)"))
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000002/\(f)"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/alone/000002/\(f)"))
             #expect(a == b, "\(f) differs")
         }
-        #expect(try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "0..1", "-o", "\(dir)/tiles", "--format", "mrc", "--tiles", "16", "--per-sample", "2").status == 0)
+        #expect(
+            try CLI.run(
+                "corpus", "export", "\(dir)/a.store", "c", "--range", "0..1", "-o", "\(dir)/tiles", "--format", "mrc",
+                "--tiles", "16", "--per-sample", "2"
+            ).status == 0)
         #expect(FileManager.default.fileExists(atPath: "\(dir)/tiles/000000/tiles/001/labels.mrc"))
-        #expect(try CLI.run("corpus", "get", "\(dir)/a.store", "c", "--sample", "1", "--volume", "labels", "--box", "0:8,0:8,0:8", "-o", "\(dir)/l.npy").status == 0)
+        #expect(
+            try CLI.run(
+                "corpus", "get", "\(dir)/a.store", "c", "--sample", "1", "--volume", "labels", "--box", "0:8,0:8,0:8",
+                "-o", "\(dir)/l.npy"
+            ).status == 0)
         let info = json(try CLI.run("corpus", "info", "\(dir)/a.store", "c").stdout) as? [String: Any]
         #expect((info?["recipe"] as? [String: Any])?["samples"] as? Int == 50 && info?["classes"] != nil)
         let bad = try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "5..2", "-o", "\(dir)/x")
@@ -30,12 +50,22 @@ struct CorpusCommandTests {
         let dir = try CLI.temporaryDirectory()
         for store in ["a", "b"] {
             _ = try CLI.run("init", "\(dir)/\(store).store")
-            let created = try CLI.run("corpus", "create", "\(dir)/\(store).store", "c", "--samples", "4", "--size", "32,32,32", "--seed", "9", "--simulator", "dual:default")
+            let created = try CLI.run(
+                "corpus", "create", "\(dir)/\(store).store", "c", "--samples", "4", "--size", "32,32,32", "--seed", "9",
+                "--simulator", "dual:default")
             #expect(created.status == 0, "\(created.stderr)")
         }
-        #expect(try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "0..3", "-o", "\(dir)/range", "--format", "npy").status == 0)
-        #expect(try CLI.run("corpus", "export", "\(dir)/b.store", "c", "--range", "2..3", "-o", "\(dir)/alone", "--format", "npy", "--no-cache").status == 0)
-        let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000002/tomogram.npy")), b = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/alone/000002/tomogram.npy"))
+        #expect(
+            try CLI.run(
+                "corpus", "export", "\(dir)/a.store", "c", "--range", "0..3", "-o", "\(dir)/range", "--format", "npy"
+            ).status == 0)
+        #expect(
+            try CLI.run(
+                "corpus", "export", "\(dir)/b.store", "c", "--range", "2..3", "-o", "\(dir)/alone", "--format", "npy",
+                "--no-cache"
+            ).status == 0)
+        let a = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000002/tomogram.npy"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/alone/000002/tomogram.npy"))
         #expect(a == b)
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000001/tomogram.npy")) != a)
     }

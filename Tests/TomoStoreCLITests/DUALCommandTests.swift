@@ -12,12 +12,27 @@ struct DUALCommandTests {
             #expect(try CLI.run("synth", s, "--name", name, "--size", "40,36,24", "--seed", seed).status == 0)
         }
         let model = "\(dir)/m.safetensors"
-        let tiny = ["--config", "base=2", "--config", "patch=16", "--config", "batch=2", "--config", "code_length=4", "--config", "discriminator_base=2"]
-        let train = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "2", "--checkpoint-every", "1", "--quiet"] + tiny)
+        let tiny = [
+            "--config", "base=2", "--config", "patch=16", "--config", "batch=2", "--config", "code_length=4",
+            "--config", "discriminator_base=2",
+        ]
+        let train = try CLI.run(
+            [
+                "train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "2",
+                "--checkpoint-every", "1", "--quiet",
+            ] + tiny)
         #expect(train.status == 0, "\(train.stderr)")
-        let resumed = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", "\(dir)/m2.safetensors", "--iterations", "3", "--resume", "--quiet"] + tiny)
+        let resumed = try CLI.run(
+            [
+                "train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", "\(dir)/m2.safetensors",
+                "--iterations", "3", "--resume", "--quiet",
+            ] + tiny)
         #expect(resumed.status != 0, "resume without a checkpoint for that output must fail")
-        let again = try CLI.run(["train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "3", "--resume", "--quiet"] + tiny)
+        let again = try CLI.run(
+            [
+                "train", s, "--clean", "a/grand-model", "--noisy", "b/tomogram", "-o", model, "--iterations", "3",
+                "--resume", "--quiet",
+            ] + tiny)
         #expect(again.status == 0 && again.stdout.contains("1 iterations"), "\(again.stdout) \(again.stderr)")
         // train stored the model by name; --model by name, by digest and by file give the same voxels.
         let listed = try CLI.run("models", s, "--json")
@@ -25,7 +40,10 @@ struct DUALCommandTests {
         #expect(entries.count == 1 && entries.first?["name"] as? String == "m", "\(listed.stdout)")
         let digest = entries.first?["digest"] as? String ?? "?"
         for reference in ["m", digest] {
-            #expect(try CLI.run("denoise", s, "b/tomogram", "--model", reference, "-o", "\(dir)/by-\(reference.prefix(8)).mrc").status == 0)
+            #expect(
+                try CLI.run(
+                    "denoise", s, "b/tomogram", "--model", reference, "-o", "\(dir)/by-\(reference.prefix(8)).mrc"
+                ).status == 0)
         }
         #expect(try CLI.run("denoise", s, "b/tomogram", "--model", model, "-o", "\(dir)/by-file.mrc").status == 0)
         let byFile = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/by-file.mrc"))
@@ -40,13 +58,21 @@ struct DUALCommandTests {
         for box in ["0:40,0:36,0:24", "5:19,7:30,3:11", "39:40,0:1,23:24"] {
             _ = try CLI.run("get", s, "b/dual", "--box", box, "-o", "\(dir)/x.npy")
             _ = try CLI.run("get", s, "b/dual-file", "--box", box, "-o", "\(dir)/y.npy")
-            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/x.npy")) == Data(contentsOf: URL(fileURLWithPath: "\(dir)/y.npy")), "box \(box)")
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: "\(dir)/x.npy"))
+                    == Data(contentsOf: URL(fileURLWithPath: "\(dir)/y.npy")), "box \(box)")
         }
         // Simulation: same seed, same bytes; another seed, other bytes.
         for (out, seed) in [("s1", "4"), ("s2", "4"), ("s3", "5")] {
-            #expect(try CLI.run("simulate", s, "a/grand-model", "--model", model, "--seed", seed, "-o", "\(dir)/\(out).mrc").status == 0)
+            #expect(
+                try CLI.run("simulate", s, "a/grand-model", "--model", model, "--seed", seed, "-o", "\(dir)/\(out).mrc")
+                    .status == 0)
         }
-        let (s1, s2, s3) = try (Data(contentsOf: URL(fileURLWithPath: "\(dir)/s1.mrc")), Data(contentsOf: URL(fileURLWithPath: "\(dir)/s2.mrc")), Data(contentsOf: URL(fileURLWithPath: "\(dir)/s3.mrc")))
+        let (s1, s2, s3) = try (
+            Data(contentsOf: URL(fileURLWithPath: "\(dir)/s1.mrc")),
+            Data(contentsOf: URL(fileURLWithPath: "\(dir)/s2.mrc")),
+            Data(contentsOf: URL(fileURLWithPath: "\(dir)/s3.mrc"))
+        )
         #expect(s1 == s2 && s1 != s3)
         let bad = try CLI.run("denoise", s, "b/tomogram", "--model", "\(dir)/none.safetensors", "-o", "\(dir)/z.mrc")
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1)

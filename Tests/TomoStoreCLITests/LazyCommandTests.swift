@@ -9,8 +9,16 @@ struct LazyCommandTests {
         let s = "\(dir)/s.store"
         _ = try CLI.run("init", s)
         _ = try CLI.run("synth", s, "--name", "a", "--size", "96,80,48", "--seed", "3")
-        #expect(try CLI.run("derive", s, "g", "--op", "nad", "--input", "a/tomogram", "--param", "kappa=1", "--param", "iterations=4").status == 0)
-        #expect(try CLI.run("derive", s, "ref", "--op", "nad", "--input", "a/tomogram", "--param", "kappa=1", "--param", "iterations=4").status == 0)
+        #expect(
+            try CLI.run(
+                "derive", s, "g", "--op", "nad", "--input", "a/tomogram", "--param", "kappa=1", "--param",
+                "iterations=4"
+            ).status == 0)
+        #expect(
+            try CLI.run(
+                "derive", s, "ref", "--op", "nad", "--input", "a/tomogram", "--param", "kappa=1", "--param",
+                "iterations=4"
+            ).status == 0)
         let box = "10:90,5:70,3:45"
         let processes = (0..<2).map { i -> Process in
             let p = Process()
@@ -21,10 +29,15 @@ struct LazyCommandTests {
             return p
         }
         for p in processes { try p.run() }
-        for p in processes { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        for p in processes {
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+        }
         #expect(try CLI.run("get", s, "ref", "--box", box, "-o", "\(dir)/r.npy").status == 0)
         let reference = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.npy"))
-        for i in 0..<2 { #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/c\(i).npy")) == reference, "reader \(i)") }
+        for i in 0..<2 {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/c\(i).npy")) == reference, "reader \(i)")
+        }
         #expect(try CLI.run("materialize", s, "g").status == 0)
         let info = json(try CLI.run("info", s, "g", "--json").stdout) as? [String: Any]
         #expect(info?["stored_chunks"] as? Int == info?["total_chunks"] as? Int)

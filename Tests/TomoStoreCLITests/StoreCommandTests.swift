@@ -27,7 +27,10 @@ struct StoreCommandTests {
         let info = try #require(json(try CLI.run("info", s, "t", "--json").stdout) as? [String: Any])
         #expect(info["complete"] as? Bool == true && info["shape"] as? [Int] == [50, 40, 30])
         #expect(info["chunk"] as? [Int] == [16, 16, 16] && info["codec"] as? String == "zstd:3")
-        for key in ["stored_chunks", "stored_bytes", "raw_bytes", "stats", "voxel_size", "origin", "mrc", "attributes", "created", "software_version", "fill_value", "kind", "dtype"] {
+        for key in [
+            "stored_chunks", "stored_bytes", "raw_bytes", "stats", "voxel_size", "origin", "mrc", "attributes",
+            "created", "software_version", "fill_value", "kind", "dtype",
+        ] {
             #expect(info[key] != nil, "info lacks \(key)")
         }
         let list = try #require(json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]])
@@ -99,7 +102,8 @@ struct StoreCommandTests {
         // known to be too early (no dataset yet) and hi the earliest known to be too late (finished).
         let started = Date()
         #expect(try CLI.run("ingest", s, dir + "/big.mrc", "--name", "timing", "--quiet").status == 0)
-        var lo = 0.0, hi = Date().timeIntervalSince(started) * 1.2
+        var lo = 0.0
+        var hi = Date().timeIntervalSince(started) * 1.2
         _ = try CLI.run("rm", s, "timing")
         let rng = CounterRNG(seed: UInt64(Date().timeIntervalSince1970))
         var interrupted = 0
@@ -116,21 +120,30 @@ struct StoreCommandTests {
             p.waitUntilExit()
             let verify = try CLI.run("verify", s)
             #expect(verify.status == 0, "verify after kill at \(delay) s: \(verify.stdout)")
-            #expect((json(try CLI.run("info", s, "kept", "--json").stdout) as? [String: Any])?["complete"] as? Bool == true)
+            #expect(
+                (json(try CLI.run("info", s, "kept", "--json").stdout) as? [String: Any])?["complete"] as? Bool == true)
             let list = (json(try CLI.run("ls", s, "--json").stdout) as? [[String: Any]]) ?? []
-            guard let entry = list.first(where: { $0["name"] as? String == "big\(attempt)" }) else { lo = delay; continue }
+            guard let entry = list.first(where: { $0["name"] as? String == "big\(attempt)" }) else {
+                lo = delay
+                continue
+            }
             if entry["complete"] as? Bool != false { hi = delay }
             if entry["complete"] as? Bool == false {
                 interrupted += 1
-                #expect(try CLI.run("get", s, "big\(attempt)", "-o", dir + "/no.npy").status != 0, "an incomplete dataset was readable")
-                let resume = try CLI.run("ingest", s, dir + "/big.mrc", "--name", "big\(attempt)", "--resume", "--quiet")
+                #expect(
+                    try CLI.run("get", s, "big\(attempt)", "-o", dir + "/no.npy").status != 0,
+                    "an incomplete dataset was readable")
+                let resume = try CLI.run(
+                    "ingest", s, dir + "/big.mrc", "--name", "big\(attempt)", "--resume", "--quiet")
                 #expect(resume.status == 0, "resume: \(resume.stderr)")
             }
             let box = Box3(x: 100..<228, y: 0..<256, z: 150..<192)
             #expect(try CLI.run("get", s, "big\(attempt)", "--box", box.description, "-o", dir + "/b.npy").status == 0)
             let npy = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/b.npy")))
             let headerLength = Int(npy[8]) | Int(npy[9]) << 8
-            #expect(Array(npy[(10 + headerLength)...]) == v.extracting(box).withUnsafeBytes { Array($0) }, "attempt \(attempt) data differ")
+            #expect(
+                Array(npy[(10 + headerLength)...]) == v.extracting(box).withUnsafeBytes { Array($0) },
+                "attempt \(attempt) data differ")
             _ = try CLI.run("rm", s, "big\(attempt)")
         }
         #expect(interrupted > 0, "no kill landed during an ingest (last window \(lo)…\(hi) s)")
@@ -166,8 +179,9 @@ struct StoreCommandTests {
         return p.terminationStatus == 0 ? dir : nil
     }
 
-    @Test("a full disk is one clear error; the store stays consistent and keeps what was committed",
-          .enabled(if: canMountTmpfs()))
+    @Test(
+        "a full disk is one clear error; the store stays consistent and keeps what was committed",
+        .enabled(if: canMountTmpfs()))
     func fullDisk() throws {
         guard let fs = try Self.smallFilesystem(megabytes: 6) else { return }
         defer { Self.unmount(fs) }

@@ -3,6 +3,7 @@ import MRC
 import Store
 import Testing
 import Voxels
+
 @testable import Transfer
 
 /// A temporary directory for one test.
@@ -13,7 +14,10 @@ func workDirectory() throws -> String {
 }
 
 /// Writes a deterministic volume as MRC and returns (path, volume).
-func writeMRC(_ dir: String, _ name: String, shape: Extent3, dtype: DType = .float32, seed: UInt64 = 1, options: MRCWriteOptions = MRCWriteOptions()) throws -> (String, Volume) {
+func writeMRC(
+    _ dir: String, _ name: String, shape: Extent3, dtype: DType = .float32, seed: UInt64 = 1,
+    options: MRCWriteOptions = MRCWriteOptions()
+) throws -> (String, Volume) {
     let rng = CounterRNG(seed: seed)
     let values = (0..<shape.count).map { i -> Float in
         dtype == .float32 ? Float(rng.normal(counter: UInt64(i))) : Float(Int(rng.uniform(counter: UInt64(i)) * 9))
@@ -48,7 +52,10 @@ struct TransferTests {
         #expect(abs(info.stats!.mean - stats.mean) < 1e-12 && abs(info.stats!.rms - stats.rms) < 1e-9 * stats.rms)
         #expect(info.mrc?.mode == 2 && info.mrc?.nversion == 20140)
         let ds = try store.dataset(named: "t")
-        for box in [Box3(shape: v.shape), Box3(x: 31..<33, y: 15..<17, z: 7..<9), Box3(x: 69..<70, y: 0..<45, z: 32..<33), Box3(x: 3..<60, y: 2..<40, z: 1..<30)] {
+        for box in [
+            Box3(shape: v.shape), Box3(x: 31..<33, y: 15..<17, z: 7..<9), Box3(x: 69..<70, y: 0..<45, z: 32..<33),
+            Box3(x: 3..<60, y: 2..<40, z: 1..<30),
+        ] {
             #expect(try ds.read(box) == v.extracting(box), "\(box)")
         }
         #expect(try store.verify().ok)
@@ -60,19 +67,33 @@ struct TransferTests {
         // Build a big-endian file with axes 3,1,2 by hand: columns = z, rows = x, sections = y.
         let shape = Extent3(x: 5, y: 4, z: 6)
         var bytes = [UInt8](repeating: 0, count: 1024)
-        func put32(_ v: Int32, _ o: Int) { let u = UInt32(bitPattern: v); for i in 0..<4 { bytes[o + i] = UInt8((u >> (24 - 8 * UInt32(i))) & 0xff) } }
-        put32(6, 0); put32(5, 4); put32(4, 8); put32(1, 12)
-        put32(5, 28); put32(4, 32); put32(6, 36)
+        func put32(_ v: Int32, _ o: Int) {
+            let u = UInt32(bitPattern: v)
+            for i in 0..<4 { bytes[o + i] = UInt8((u >> (24 - 8 * UInt32(i))) & 0xff) }
+        }
+        put32(6, 0)
+        put32(5, 4)
+        put32(4, 8)
+        put32(1, 12)
+        put32(5, 28)
+        put32(4, 32)
+        put32(6, 36)
         for (i, f) in [Float(5), 4, 6].enumerated() { put32(Int32(bitPattern: f.bitPattern), 40 + 4 * i) }
-        put32(3, 64); put32(1, 68); put32(2, 72)
+        put32(3, 64)
+        put32(1, 68)
+        put32(2, 72)
         bytes.replaceSubrange(208..<216, with: Array("MAP ".utf8) + [0x11, 0x11, 0, 0])
         var expected = [Int16](repeating: 0, count: shape.count)
-        for y in 0..<4 { for x in 0..<5 { for z in 0..<6 {
-            let value = Int16(x * 100 + y * 10 + z - 50)
-            expected[(z * 4 + y) * 5 + x] = value
-            let u = UInt16(bitPattern: value)
-            bytes += [UInt8(u >> 8), UInt8(u & 0xff)]
-        } } }
+        for y in 0..<4 {
+            for x in 0..<5 {
+                for z in 0..<6 {
+                    let value = Int16(x * 100 + y * 10 + z - 50)
+                    expected[(z * 4 + y) * 5 + x] = value
+                    let u = UInt16(bitPattern: value)
+                    bytes += [UInt8(u >> 8), UInt8(u & 0xff)]
+                }
+            }
+        }
         let path = dir + "/perm.mrc"
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let store = try Store.create(at: dir + "/s.store")
@@ -159,7 +180,8 @@ struct PNGTests {
         let pixels: [UInt8] = (0..<12).map { UInt8($0 * 20) }
         let png = PNGWriter.encode(width: 4, height: 3, pixels: pixels)
         #expect(Array(png[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        #expect(Array(png[12..<16]) == Array("IHDR".utf8) && png[19] == 4 && png[23] == 3 && png[24] == 8 && png[25] == 0)
+        #expect(
+            Array(png[12..<16]) == Array("IHDR".utf8) && png[19] == 4 && png[23] == 3 && png[24] == 8 && png[25] == 0)
         // IDAT: zlib header, one stored block of 3 × (1 + 4) bytes, the rows with filter byte 0.
         let idat = png[(8 + 25 + 8)...]
         let data = Array(idat.prefix(2 + 5 + 15))

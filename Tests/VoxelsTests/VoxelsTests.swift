@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Voxels
 
 @Suite("Boxes and extents")
@@ -20,7 +21,8 @@ struct BoxTests {
         #expect(Box3(x: 0..<10, y: 0..<8, z: 0..<6).isInside(shape))
         #expect(!Box3(x: 0..<11, y: 0..<8, z: 0..<6).isInside(shape))
         #expect(!Box3(x: -1..<3, y: 0..<8, z: 0..<6).isInside(shape))
-        let a = Box3(x: 0..<5, y: 0..<5, z: 0..<5), b = Box3(x: 3..<9, y: 4..<6, z: 1..<2)
+        let a = Box3(x: 0..<5, y: 0..<5, z: 0..<5)
+        let b = Box3(x: 3..<9, y: 4..<6, z: 1..<2)
         #expect(a.intersection(b) == Box3(x: 3..<5, y: 4..<5, z: 1..<2))
         #expect(a.intersection(Box3(x: 5..<6, y: 0..<1, z: 0..<1)) == nil)
     }
@@ -46,7 +48,9 @@ struct VolumeTests {
         let box = Box3(x: 2..<6, y: 1..<4, z: 3..<5)
         let sub = v.extracting(box)
         var naive: [Float] = []
-        for z in box.zRange { for y in box.yRange { for x in box.xRange { naive.append(Float(v.value(x: x, y: y, z: z))) } } }
+        for z in box.zRange {
+            for y in box.yRange { for x in box.xRange { naive.append(Float(v.value(x: x, y: y, z: z))) } }
+        }
         #expect(sub.values(as: Float.self) == naive)
     }
 
@@ -65,7 +69,9 @@ struct VolumeTests {
         #expect(v.converted(to: .int8).values(as: Int8.self) == [-128, -3, 0, 1, 2, 127, 0])
         #expect(v.converted(to: .uint8).values(as: UInt8.self) == [0, 0, 0, 1, 2, 255, 0])
         #expect(v.converted(to: .int16).values(as: Int16.self) == [-32768, -3, 0, 1, 2, 300, 0])
-        let n = v.withUnsafeBytes { VoxelScalarDispatch.countOutOfRange(.float32, $0.baseAddress!, count: 7, target: .int8) }
+        let n = v.withUnsafeBytes {
+            VoxelScalarDispatch.countOutOfRange(.float32, $0.baseAddress!, count: 7, target: .int8)
+        }
         #expect(n == 3)
         let h = Volume(shape: Extent3(x: 2, y: 1, z: 1), values: [Float(1.0009765625), 70000]).converted(to: .float16)
         #expect(h.values(as: Float16.self) == [Float16(1.0009765625), .infinity])
@@ -137,9 +143,13 @@ struct TransposeTests {
         let v = Volume(shape: shape, values: (0..<shape.count).map { Int16($0 * 7 - 30) })
         let t = v.swappingXZ()
         #expect(t.shape == Extent3(x: 4, y: 3, z: 5) && t.dtype == .int16)
-        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x {
-            #expect(t.value(x: z, y: y, z: x) == v.value(x: x, y: y, z: z))
-        } } }
+        for z in 0..<shape.z {
+            for y in 0..<shape.y {
+                for x in 0..<shape.x {
+                    #expect(t.value(x: z, y: y, z: x) == v.value(x: x, y: y, z: z))
+                }
+            }
+        }
         #expect(t.swappingXZ() == v)
         let f = Volume(shape: shape, values: (0..<shape.count).map { Float($0) / 3 })
         #expect(f.swappingXZ().swappingXZ() == f)
