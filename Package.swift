@@ -34,7 +34,7 @@ let package = Package(
         // MRC2014 reading (every mode, byte order, axis order, extended header) and writing.
         .target(name: "MRC", dependencies: ["Voxels"]),
         // Key-value stores that move bytes only: a protocol, LMDB behind it, and one in memory.
-        .target(name: "KV", dependencies: ["CLMDB"]),
+        .target(name: "KV", dependencies: ["Voxels", "CLMDB"]),
         // Chunk codec chains in Zarr v3 terms (byte shuffle, bytes, zstd), prepared per chunk shape.
         .target(name: "Codecs", dependencies: ["Voxels", "CZstd"]),
         // Chunked arrays on a key-value store: typed catalog, datasets, chunk grid, cache, blobs, verify.
@@ -42,7 +42,7 @@ let package = Package(
         // What datasets mean: kinds, class tables, MRC source fields, provenance of derived datasets.
         .target(name: "Catalog", dependencies: ["Voxels", "Store"]),
         // Helpers shared by the test targets (temporary directories and stores).
-        .target(name: "TestSupport", dependencies: ["Store", "KV"]),
+        .target(name: "TestSupport", dependencies: ["Voxels", "Store", "KV"]),
         // Tensors, reverse-mode autodiff, 3D convolutions on OpenBLAS, FFTs on FFTW, optimizers, safetensors.
         .target(name: "Engine", dependencies: ["Voxels", "COpenBLAS", "CFFTW"]),
         // Filters, Fourier masks (missing wedge), CTF, metrics (PSNR, SSIM), DoG particle picking.

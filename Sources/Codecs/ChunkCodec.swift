@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Voxels
 
 /// Why a stored chunk cannot be decoded.
@@ -111,7 +110,7 @@ public final class ScratchBuffer: @unchecked Sendable {
 /// A small thread-safe pool of reusable objects (zstd contexts, scratch buffers), one taken per
 /// thread at a time.
 public final class Pool<T: Sendable>: Sendable {
-    private let items = Mutex<[T]>([])
+    private let items = Locked<[T]>([])
     private let make: @Sendable () -> T
 
     public init(_ make: @escaping @Sendable () -> T) { self.make = make }

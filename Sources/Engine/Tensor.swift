@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Voxels
 
 /// Reference-counted, 64-byte-aligned float32 storage behind `Tensor` (copied on write).
@@ -43,7 +42,7 @@ enum TensorBufferPool {
         var free: [Int: [UInt]] = [:]
         var bytes = 0
     }
-    private static let state = Mutex(State())
+    private static let state = Locked(State())
 
     /// A kept buffer of exactly `byteCount` bytes, if there is one (contents undefined).
     static func take(byteCount: Int) -> UnsafeMutableRawPointer? {

@@ -1,4 +1,4 @@
-import Synchronization
+import Voxels
 
 /// A tensor in a differentiable computation: its value, and the gradient of the loss with respect
 /// to it once `Tape.backward` has run. Parameters are long-lived variables whose gradients
@@ -8,12 +8,12 @@ public final class Variable: Sendable {
         var value: Tensor
         var grad: Tensor?
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
     /// Whether gradients flow to this variable (parameters and anything computed from them).
     public let requiresGrad: Bool
 
     public init(_ value: Tensor, requiresGrad: Bool = false) {
-        state = Mutex(State(value: value, grad: nil))
+        state = Locked(State(value: value, grad: nil))
         self.requiresGrad = requiresGrad
     }
 

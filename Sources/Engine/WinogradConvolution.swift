@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Voxels
 
 /// 3×3×3 stride-1 "same" convolutions by Winograd's minimal filtering F(m×m×m, 3×3×3).
@@ -277,7 +276,7 @@ final class TransformedKernelCache: Sendable {
         var order: [Key] = []
         var bytes = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The transformed kernel of the `count` weights at `w` for a tiling with `points` points:
     /// cached, or made by `make` and remembered.

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Voxels
 
 /// Per-thread scratch buffers of floats, reused across calls (im2col columns, partial sums), so
 /// hot loops do not allocate.
@@ -26,7 +26,7 @@ final class Workspace: @unchecked Sendable {
         return pointer
     }
 
-    private static let free = Mutex<[Workspace]>([])
+    private static let free = Locked<[Workspace]>([])
 
     /// Runs `body` with a workspace taken from a shared pool (one per concurrent caller).
     static func with<R>(_ body: (Workspace) throws -> R) rethrows -> R {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Voxels
 
 /// A key-value store in memory, with LMDB's semantics (snapshot reads, one writer at a time, commits
 /// that apply whole or not at all): the backend tests run on, and the reference for the shared
@@ -7,7 +7,7 @@ import Synchronization
 public final class MemoryKeyValueStore: KeyValueStore, Sendable {
     public let tables: [KVTable]
     /// The committed tables and the number of commits.
-    private let state = Mutex<(tables: [KVTable: [Bytes: Value]], commits: Int)>(([:], 0))
+    private let state = Locked<(tables: [KVTable: [Bytes: Value]], commits: Int)>(([:], 0))
     /// Held for the whole of a write transaction: one writer at a time.
     private let writer = NSLock()
 

@@ -1,7 +1,6 @@
 import Catalog
 import Foundation
 import Store
-import Synchronization
 import Voxels
 
 /// A derived dataset as a read-through view: reading a box returns its stored chunks and computes
@@ -24,7 +23,7 @@ public final class DerivedDataset: VolumeSource {
     public let derivation: Derivation
     /// The definition the catalog holds for the chunks now stored (older than `derivation` when an
     /// input changed since they were computed).
-    private let storedDefinition: Mutex<Derivation?>
+    private let storedDefinition: Locked<Derivation?>
 
     init(
         dataset: Dataset?, info: DatasetInfo, store: Store, prepared: any PreparedOperator, inputs: [any VolumeSource],
@@ -37,7 +36,7 @@ public final class DerivedDataset: VolumeSource {
         self.prepared = prepared
         self.inputs = inputs
         self.derivation = derivation
-        storedDefinition = Mutex(info.derivation)
+        storedDefinition = Locked(info.derivation)
     }
 
     /// Voxel size along x in Å (operators take one isotropic value).

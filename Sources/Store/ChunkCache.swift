@@ -1,4 +1,3 @@
-import Synchronization
 import Voxels
 
 /// A least-recently-used cache of decoded chunks, bounded in bytes, shared by the threads of one
@@ -13,7 +12,7 @@ final class ChunkCache: Sendable {
         var tick: UInt64 = 0
         var validTransaction = -1
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(capacity: Int) { self.capacity = capacity }
 

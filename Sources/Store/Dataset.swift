@@ -1,7 +1,6 @@
 import Codecs
 import Foundation
 import KV
-import Synchronization
 import Voxels
 
 /// One dataset of a store: a 3D array ([z][y][x], x fastest) cut into chunks on a regular grid.
@@ -17,14 +16,14 @@ public final class Dataset: Sendable {
     /// The fill value's bytes in the dataset's dtype.
     let fillBytes: [UInt8]
     private let chain: CodecChain
-    private let state: Mutex<DatasetInfo>
+    private let state: Locked<DatasetInfo>
     /// Codecs prepared per chunk extent (interior chunks share one; edge chunks add a few).
-    private let prepared = Mutex<[Extent3: PreparedChunkCodec]>([:])
+    private let prepared = Locked<[Extent3: PreparedChunkCodec]>([:])
 
     init(store: Store, info: DatasetInfo, level: UInt8 = 0) throws {
         self.store = store
         self.level = level
-        state = Mutex(info)
+        state = Locked(info)
         grid = info.grid(level: Int(level))
         chain = try info.codecChain()
         fillBytes = VoxelScalarDispatch.bytes(of: info.fillValue, as: info.dtype)

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Voxels
 
 /// A one-line progress bar on stderr (rate and ETA), shown only when stderr is a terminal and
 /// (updated from one thread at a time)
@@ -9,7 +9,7 @@ final class ProgressBar: Sendable {
     private let unit: String
     private let enabled: Bool
     private let start = Date()
-    private let lastDraw = Mutex(Date.distantPast)
+    private let lastDraw = Locked(Date.distantPast)
 
     init(_ label: String, unit: String = "", quiet: Bool = false) {
         self.label = label

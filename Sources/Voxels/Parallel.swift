@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 
 /// Data-parallel loops over all cores (Grand Central Dispatch's concurrentPerform). The body must
 /// only touch disjoint memory per index; it need not be Sendable, which lets kernels write through
@@ -43,7 +42,7 @@ public enum Parallel {
 
 /// Keeps the first error recorded from parallel work.
 public final class FirstError: Sendable {
-    private let first = Mutex<(any Error)?>(nil)
+    private let first = Locked<(any Error)?>(nil)
 
     public init() {}
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import Voxels
 
@@ -7,11 +8,7 @@ import Voxels
 
 @Suite("Corpora")
 struct CorpusTests {
-    func store() throws -> Store {
-        let path = NSTemporaryDirectory() + "tomostore-corpus-\(getpid())-\(UUID().uuidString.prefix(6))/s.store"
-        _ = try Store.create(at: path)
-        return try Store(path: path)
-    }
+    func store() throws -> Store { try TemporaryStore.make("corpus") }
 
     @Test("a sample is a pure function of (recipe, index); labels lie under every particle centre")
     func pureFunction() throws {

@@ -1,17 +1,14 @@
 import Foundation
 import MRC
 import Store
+import TestSupport
 import Testing
 import Voxels
 
 @testable import Transfer
 
-/// A temporary directory for one test.
-func workDirectory() throws -> String {
-    let d = NSTemporaryDirectory() + "tomostore-transfer-\(getpid())-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    return d
-}
+/// A temporary directory for one test (removed when the tests exit).
+func workDirectory() throws -> String { try TemporaryStore.directory("transfer") }
 
 /// Writes a deterministic volume as MRC and returns (path, volume).
 func writeMRC(
