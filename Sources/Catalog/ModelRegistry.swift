@@ -50,11 +50,15 @@ public struct ModelRegistry: Sendable {
 /// Why a catalog operation failed.
 public enum CatalogError: TomoStoreError {
     case invalidModelName(String)
+    case tiltRangesDiffer([String])
 
     public var description: String {
         switch self {
         case .invalidModelName(let name):
             return "invalid model name \"\(name)\": a model name has 1–200 bytes, no '/', and is not \"default\""
+        case .tiltRangesDiffer(let ranges):
+            return "the input datasets record different tilt ranges (\(ranges.joined(separator: ", "))); train one "
+                + "model per range or give the range"
         }
     }
 }

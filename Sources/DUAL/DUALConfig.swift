@@ -103,3 +103,15 @@ public struct DUALError: TomoStoreError {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension DUALConfig {
+    /// The settings missing-wedge compensation training starts from (where our runs found them
+    /// steadier than `train`'s): plain reconstruction, adversarial weight 0.3, learning rate 2e-4.
+    public static var compensation: DUALConfig {
+        var c = DUALConfig()
+        c.reconstruction = "plain"
+        c.lambdaAdversarial = 0.3
+        c.learningRate = 2e-4
+        return c
+    }
+}

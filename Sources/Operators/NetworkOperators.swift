@@ -167,6 +167,22 @@ public enum CompensateOperator: OperatorDefinition {
 
     public static func validate(parameters p: [String: JSONValue]) throws { _ = try settings(p) }
 
+    /// The tilt range to compensate: the one given, else the dataset's attributes, else the range
+    /// the model was trained for (its metadata `tilt_min`, `tilt_max`), else ±60°.
+    public static func tiltRange(
+        given: TiltRange?, attributes: [String: JSONValue], modelMetadata: [String: String]
+    ) -> TiltRange {
+        let trained = TiltRange(
+            checking: modelMetadata["tilt_min"].flatMap(Double.init), modelMetadata["tilt_max"].flatMap(Double.init))
+        return given ?? TiltRange(attributes: attributes) ?? trained ?? .standard
+    }
+
+    /// The default tile edge for a volume of `shape` voxels: 64, or the largest multiple of 8 below
+    /// twice the shortest axis.
+    public static func defaultTile(for shape: Extent3) -> Int {
+        min(64, max(8, (2 * min(shape.x, shape.y, shape.z) - 1) / 8 * 8))
+    }
+
     public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws
         -> any PreparedOperator
     {

@@ -34,7 +34,7 @@ struct BenchLazy: ParsableCommand {
         let rng = CounterRNG(seed: 3)
         let volume = GaussianFilter.apply(
             Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) }), sigma: 1)
-        try storeVolume(store, "t", .tomogram, volume, 10, [:])
+        try store.storeVolume(volume, name: "t", kind: .tomogram, voxelSize: 10, attributes: [:])
         let voxels = Double(shape.count)
 
         var t = Date()

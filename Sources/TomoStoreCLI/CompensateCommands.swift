@@ -6,48 +6,6 @@ import Operators
 import Store
 import Voxels
 
-/// A tilt range in degrees, from `--tilt MIN:MAX` (a step, as synth writes it, is allowed and ignored).
-struct TiltRange: Hashable {
-    var min: Double, max: Double
-
-    init(min: Double, max: Double) {
-        self.min = min
-        self.max = max
-    }
-
-    /// A range from two recorded values, or nil when either is missing or they make no range.
-    init?(checking lo: Double?, _ hi: Double?) {
-        guard let lo, let hi, lo >= -90, hi <= 90, lo < hi else { return nil }
-        self.init(min: lo, max: hi)
-    }
-
-    init(parsing text: String, option: String = "--tilt") throws {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
-        guard (2...3).contains(parts.count), let lo = parts[0], let hi = parts[1], lo >= -90, hi <= 90, lo < hi else {
-            throw CommandError(
-                "\(option) \(text) is not a tilt range: write MIN:MAX in degrees within -90…90 with MIN < MAX, e.g. "
-                    + "\(option)=-60:60"
-            )
-        }
-        self.init(min: lo, max: hi)
-    }
-
-    /// The range recorded in a dataset's attributes (tilt_min, tilt_max, as synth and `ingest --attr` write them).
-    init?(attributes: [String: JSONValue]) {
-        func number(_ key: String) -> Double? {
-            switch attributes[key] {
-            case .number(let v)?: return v
-            case .string(let s)?: return Double(s)
-            default: return nil
-            }
-        }
-        self.init(checking: number("tilt_min"), number("tilt_max"))
-    }
-
-    var text: String { "\(Self.format(min)):\(Self.format(max))" }
-    static func format(_ v: Double) -> String { v == v.rounded() ? String(Int(v)) : String(v) }
-}
-
 /// `tomostore train-compensate STORE --input DS[,DS…] -o MODEL`: DUAL between tomograms and their x↔z transposes.
 struct TrainCompensate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -77,33 +35,13 @@ struct TrainCompensate: ParsableCommand {
     ) var tilt: String?
     @OptionGroup var training: DUALTrainingOptions
 
-    /// The settings train-compensate starts from before --config.
-    static var baseConfig: DUALConfig {
-        var c = DUALConfig()
-        c.reconstruction = "plain"
-        c.lambdaAdversarial = 0.3
-        c.learningRate = 2e-4
-        return c
-    }
-
     func run() throws {
-        let config = try training.config(from: Self.baseConfig)
+        let config = try training.config(from: .compensation)
         let s = try Store(path: store)
         let sets = try datasets(input, in: s)
-        let range: TiltRange
-        if let tilt {
-            range = try TiltRange(parsing: tilt)
-        } else {
-            let recorded = Set(sets.compactMap { TiltRange(attributes: $0.info.attributes) })
-            guard recorded.count <= 1 else {
-                throw CommandError(
-                    "the input datasets record different tilt ranges "
-                        + "(\(recorded.map(\.text).sorted().joined(separator: ", "))); train one model per range or "
-                        + "pass --tilt"
-                )
-            }
-            range = recorded.first ?? TiltRange(min: -60, max: 60)
-        }
+        let range =
+            try tilt.map { try TiltRange(argument: $0, option: "--tilt") }
+            ?? TiltRange.recorded(in: sets.map(\.info.attributes))
         let original = sets.map(\.patchVolume)
         try training.train(
             store: s, config: config, clean: original.map { $0.transposedXZ() }, noisy: original,
@@ -158,17 +96,15 @@ struct Compensate: ParsableCommand {
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
-        let (explicit, width, edge, scaling) = (try tilt.map { try TiltRange(parsing: $0) }, transition, tile, gain)
+        let explicit = try tilt.map { try TiltRange(argument: $0, option: "--tilt") }
+        let (width, edge, scaling) = (transition, tile, gain)
         try NetworkOperatorCommand.run(
             store: store, input: input, modelReference: model, task: "compensate", destination: destination,
             op: "compensate", seed: nil
         ) { source, metadata in
-            let trained = TiltRange(
-                checking: metadata["tilt_min"].flatMap(Double.init), metadata["tilt_max"].flatMap(Double.init))
-            let range =
-                explicit ?? TiltRange(attributes: source.info.attributes) ?? trained ?? TiltRange(min: -60, max: 60)
-            let shortest = min(source.shape.x, source.shape.y, source.shape.z)
-            let edge = edge ?? min(64, max(8, (2 * shortest - 1) / 8 * 8))
+            let range = CompensateOperator.tiltRange(
+                given: explicit, attributes: source.info.attributes, modelMetadata: metadata)
+            let edge = edge ?? CompensateOperator.defaultTile(for: source.shape)
             return [
                 "tilt_min": .number(range.min), "tilt_max": .number(range.max), "transition": .number(width),
                 "tile": .number(Double(edge)), "gain": .string(scaling),

@@ -17,41 +17,6 @@ struct CorpusCommand: ParsableCommand {
     )
 }
 
-/// Loads sample i from the store's cache or generates it (caching it unless `cache` is false).
-func corpusSample(_ store: Store, _ recipe: CorpusRecipe, _ i: Int, cache: Bool) throws -> CorpusSample {
-    let prefix = String(format: "%@/%06d", recipe.name, i)
-    if let t = try? store.dataset(named: "\(prefix)/tomogram"),
-        let g = try? store.dataset(named: "\(prefix)/grand-model"),
-        let l = try? store.dataset(named: "\(prefix)/labels"),
-        let table = try? ParticleTable.load(store, sample: prefix)
-    {
-        let particles = ParticleTable.rows(table).map { r in
-            Particle(
-                classID: Int(r["class_id"] ?? "") ?? 0, className: r["class"] ?? "",
-                instance: Int(r["instance"] ?? "") ?? 0,
-                x: Double(r["x"] ?? "") ?? 0, y: Double(r["y"] ?? "") ?? 0, z: Double(r["z"] ?? "") ?? 0,
-                rot: Double(r["rot"] ?? "") ?? 0, tilt: Double(r["tilt"] ?? "") ?? 0, psi: Double(r["psi"] ?? "") ?? 0)
-        }
-        let classes = Dictionary(
-            uniqueKeysWithValues: (l.info.classes ?? [:]).compactMap { k, v in Int(k).map { ($0, v) } })
-        return CorpusSample(
-            index: i, grandModel: try g.read(Box3(shape: g.shape)), labels: try l.read(Box3(shape: l.shape)),
-            tomogram: try t.read(Box3(shape: t.shape)), particles: particles, classes: classes)
-    }
-    let sample = try Corpus.sample(i, of: recipe, store: store)
-    if cache {
-        let attributes: [String: JSONValue] = ["corpus": .string(recipe.name), "sample": .number(Double(i))]
-        try storeVolume(store, "\(prefix)/grand-model", .grandModel, sample.grandModel, recipe.voxelSize, attributes)
-        let labels = try storeVolume(
-            store, "\(prefix)/labels", .labels, sample.labels, recipe.voxelSize, attributes,
-            classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
-        try labels.putBlob(
-            "particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: recipe.voxelSize).utf8))
-        try storeVolume(store, "\(prefix)/tomogram", .synthetic, sample.tomogram, recipe.voxelSize, attributes)
-    }
-    return sample
-}
-
 /// Writes a volume as .mrc or .npy.
 func writeVolume(_ v: Volume, to path: String, voxelSize: Double) throws {
     if path.hasSuffix(".npy") {
@@ -134,7 +99,7 @@ struct CorpusInfo: ParsableCommand {
         var particles: [String: Int] = [:]
         var classes: [Int: String] = [:]
         for i in 0..<min(measure, recipe.samples) {
-            let sample = try corpusSample(s, recipe, i, cache: true)
+            let sample = try Corpus.cachedSample(i, of: recipe, store: s, cache: true)
             classes = sample.classes
             for v in sample.labels.values(as: UInt8.self) { voxels[classes[Int(v)] ?? "\(v)", default: 0] += 1 }
             for p in sample.particles { particles[p.className, default: 0] += 1 }
@@ -148,8 +113,20 @@ struct CorpusInfo: ParsableCommand {
             "voxels_per_class": voxels, "particles_per_class": particles,
             "measured_samples": min(measure, recipe.samples),
         ]
-        print(try jsonText(any: result))
-        _ = json
+        if json {
+            print(try jsonText(any: result))
+            return
+        }
+        let classList = classes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+        let size = recipe.size.map(String.init).joined(separator: "×")
+        print(
+            "corpus \"\(recipe.name)\": \(recipe.samples) samples of \(size) voxels at \(recipe.voxelSize) Å, "
+                + "simulator \(recipe.simulator), seed \(recipe.seed)")
+        print("classes: \(classList)")
+        let measured = min(measure, recipe.samples)
+        for (name, count) in particles.sorted(by: { $0.key < $1.key }) {
+            print("  \(name): \(count) particles, \(voxels[name] ?? 0) voxels in \(measured) sample(s)")
+        }
     }
 }
 
@@ -168,7 +145,7 @@ struct CorpusGet: ParsableCommand {
     func run() throws {
         let s = try Store(path: store)
         let recipe = try Corpus.recipe(name, in: s)
-        let x = try corpusSample(s, recipe, sample, cache: !noCache)
+        let x = try Corpus.cachedSample(sample, of: recipe, store: s, cache: !noCache)
         guard let v = ["tomogram": x.tomogram, "grand-model": x.grandModel, "labels": x.labels][volume] else {
             throw CommandError("--volume must be tomogram, grand-model or labels")
         }
@@ -220,7 +197,7 @@ struct CorpusExport: ParsableCommand {
         let bar = ProgressBar("export \(name)", unit: "samples", quiet: quiet)
         let start = Date()
         for i in parts[0]..<parts[1] {
-            let x = try corpusSample(s, recipe, i, cache: !noCache)
+            let x = try Corpus.cachedSample(i, of: recipe, store: s, cache: !noCache)
             let dir = output + String(format: "/%06d", i)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             if let edge = tiles {

@@ -92,40 +92,24 @@ struct DUALTrainingOptions: ParsableArguments {
         guard checkpointEvery > 0 else { throw CommandError("--checkpoint-every must be positive") }
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
         try ModelRegistry.validate(name: storedName)
-        let model = DUALModel(config: config, seed: seed)
-        let trainer = DUALTrainer(model: model, seed: seed)
-        let checkpoint = output + ".checkpoint"
-        if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint) else {
-                throw CommandError("no checkpoint \(checkpoint) to resume from")
+        var run = DUALTrainingRun(
+            config: config, seed: seed, iterations: iterations, checkpointEvery: checkpointEvery, output: output)
+        run.resume = resume
+        let (total, quiet) = (iterations, quiet)
+        let result = try run.run(clean: clean, noisy: noisy, metadata: metadata) { iteration, losses, eta in
+            guard !quiet && (isatty(2) != 0 || iteration % max(1, total / 20) == 0 || iteration == total) else {
+                return
             }
-            try DUALModelFile.restore(trainer, from: checkpoint)
+            printError(
+                String(
+                    format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s", iteration, total,
+                    losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
         }
-        let start = Date()
-        let first = trainer.iteration
-        try trainer.train(
-            until: iterations, clean: clean, noisy: noisy,
-            checkpointEvery: checkpointEvery, checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) },
-            progress: { losses in
-                let done = trainer.iteration - first
-                let left = iterations - trainer.iteration
-                let eta = Date().timeIntervalSince(start) / Double(done) * Double(left)
-                if !quiet && (isatty(2) != 0 || trainer.iteration % max(1, iterations / 20) == 0 || left == 0) {
-                    printError(
-                        String(
-                            format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s",
-                            trainer.iteration, iterations,
-                            losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
-                }
-            })
-        let bytes = try DUALModelFile.save(
-            model, to: output,
-            extra: metadata.merging(["iterations": "\(iterations)", "seed": "\(seed)"]) { a, _ in a })
-        try ModelRegistry(store: s).put(digest: model.digest, bytes, name: storedName)
+        try ModelRegistry(store: s).put(digest: result.model.digest, result.bytes, name: storedName)
         print(
             String(
                 format: "trained %@ (stored as \"%@\"): %d iterations in %.1f s, digest %@", output, storedName,
-                iterations - first, Date().timeIntervalSince(start), model.digest))
+                result.iterationsRun, result.seconds, result.model.digest))
     }
 }
 

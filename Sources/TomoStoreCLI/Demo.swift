@@ -131,8 +131,9 @@ struct Demo: ParsableCommand {
                         "10. DoG picking on the %@ tomogram (σ 3, top 300): precision %.3f, recall %.3f, F1 %.3f; %@",
                     label, score.precision, score.recall, score.f1, quality))
         }
-        try storeVolume(store, "sample/grand-model", .grandModel, model.density, 10, [:])
-        try storeVolume(store, "sample/tomogram", .synthetic, tomogram, 10, [:])
+        try store.storeVolume(
+            model.density, name: "sample/grand-model", kind: .grandModel, voxelSize: 10, attributes: [:])
+        try store.storeVolume(tomogram, name: "sample/tomogram", kind: .synthetic, voxelSize: 10, attributes: [:])
         if DefaultModel.url != nil {
             let (dual, bytes, _) = try resolveModel("default", store: store)
             try ModelRegistry(store: store).put(digest: dual.digest, bytes)
@@ -179,7 +180,7 @@ struct Demo: ParsableCommand {
     /// lies in the missing wedge before and after. Real runs and their scores: README.
     private func compensateStep(_ store: Store, directory: String) throws {
         let sample = try store.dataset(named: "sample/tomogram").patchVolume
-        var config = TrainCompensate.baseConfig
+        var config = DUALConfig.compensation
         config.batch = 2
         let toy = DUALModel(config: config, seed: seed)
         let trainer = DUALTrainer(model: toy, seed: seed)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Corpus
 import Foundation
 import Imaging
 import Operators

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Corpus
 import Foundation
 import Imaging
 import Simulation
@@ -101,12 +102,14 @@ struct Synth: ParsableCommand {
             "voltage_kv": .number(300), "cs_mm": .number(2.7),
             "amplitude_contrast": .number(0.07), "crowding": .number(crowding), "sample": .string(name),
         ]
-        try storeVolume(s, "\(name)/grand-model", .grandModel, model.density, voxel, attributes)
-        let labels = try storeVolume(
-            s, "\(name)/labels", .labels, model.labels, voxel, attributes,
+        try s.storeVolume(
+            model.density, name: "\(name)/grand-model", kind: .grandModel, voxelSize: voxel, attributes: attributes)
+        let labels = try s.storeVolume(
+            model.labels, name: "\(name)/labels", kind: .labels, voxelSize: voxel, attributes: attributes,
             classes: Dictionary(uniqueKeysWithValues: model.classes.map { (String($0.key), $0.value) }))
         try labels.putBlob("particles.csv", Array(ParticleTable.csv(model.particles, voxelSize: voxel).utf8))
-        try storeVolume(s, "\(name)/tomogram", .synthetic, tomogram, voxel, attributes)
+        try s.storeVolume(
+            tomogram, name: "\(name)/tomogram", kind: .synthetic, voxelSize: voxel, attributes: attributes)
         let elapsed = Date().timeIntervalSince(start)
         if json {
             print(
@@ -120,61 +123,6 @@ struct Synth: ParsableCommand {
                     format: "synthesized \"%@\": %d objects (%d classes), %d tilts, in %.1f s", name,
                     model.particles.count, model.classes.count, tp.tilts.count, elapsed))
         }
-    }
-}
-
-/// Stores an in-memory volume as a complete dataset (64³ chunks), with statistics.
-@discardableResult
-func storeVolume(
-    _ store: Store, _ name: String, _ kind: DatasetKind, _ volume: Volume, _ voxel: Double,
-    _ attributes: [String: JSONValue], classes: [String: String]? = nil
-) throws -> Dataset {
-    var spec = Store.NewDataset(name: name, kind: kind, dtype: volume.dtype, shape: volume.shape)
-    spec.voxelSize = [voxel, voxel, voxel]
-    spec.attributes = attributes
-    spec.classes = classes
-    let ds = try store.createDataset(spec, complete: false)
-    do {
-        try ds.write(volume, at: Extent3(x: 0, y: 0, z: 0))
-        try ds.markComplete(statistics: VoxelStatistics.of(volume))
-    } catch {
-        try? store.remove(named: name)
-        throw error
-    }
-    return ds
-}
-
-/// Particle tables: CSV (stored with the sample), RELION STAR and copick-style JSON.
-enum ParticleTable {
-    static let header = "class_id,class,instance,x,y,z,x_angstrom,y_angstrom,z_angstrom,rot,tilt,psi"
-
-    static func csv(_ particles: [Particle], voxelSize v: Double) -> String {
-        header + "\n"
-            + particles.map { p in
-                String(
-                    format: "%d,%@,%d,%.3f,%.3f,%.3f,%.2f,%.2f,%.2f,%.3f,%.3f,%.3f", p.classID, p.className, p.instance,
-                    p.x, p.y, p.z, p.x * v, p.y * v, p.z * v, p.rot, p.tilt, p.psi)
-            }.joined(separator: "\n") + "\n"
-    }
-
-    /// Rows of a stored CSV as dictionaries.
-    static func rows(_ text: String) -> [[String: String]] {
-        let lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        guard let head = lines.first?.split(separator: ",").map(String.init) else { return [] }
-        return lines.dropFirst().map { line in
-            Dictionary(
-                uniqueKeysWithValues: zip(
-                    head, line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)))
-        }
-    }
-
-    /// The particle table of a synthetic sample (stored with NAME/labels).
-    static func load(_ store: Store, sample: String) throws -> String {
-        let labels = try store.info(named: "\(sample)/labels")
-        guard let bytes = try store.blob(dataset: labels.id, name: "particles.csv") else {
-            throw CommandError("sample \"\(sample)\" has no particle table (expected with dataset \(sample)/labels)")
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -196,43 +144,16 @@ struct Particles: ParsableCommand {
     @Option(help: "csv, star or json.") var format = "csv"
 
     func run() throws {
-        let text = try ParticleTable.load(try Store(path: store), sample: name)
+        let s = try Store(path: store)
+        let text = try ParticleTable.load(s, sample: name)
         switch format {
         case "csv":
             print(text, terminator: "")
         case "star":
-            var out = "\n# version 30001\n\ndata_particles\n\nloop_\n"
-            let fields = [
-                ("_rlnCoordinateX", "x"), ("_rlnCoordinateY", "y"), ("_rlnCoordinateZ", "z"), ("_rlnAngleRot", "rot"),
-                ("_rlnAngleTilt", "tilt"), ("_rlnAnglePsi", "psi"), ("_rlnClassNumber", "class_id"),
-            ]
-            for (i, f) in fields.enumerated() { out += "\(f.0) #\(i + 1)\n" }
-            for row in ParticleTable.rows(text) {
-                out += fields.map { row[$0.1] ?? "0" }.joined(separator: "\t") + "\n"
-            }
-            print(out, terminator: "")
+            print(ParticleTable.star(text), terminator: "")
         case "json":
-            // copick's picks file: locations in Å, a 4×4 transformation (rotation, no shift) per point.
-            let voxel = (try? Store(path: store).info(named: "\(name)/labels").voxelSize[0]) ?? 10
-            let points = ParticleTable.rows(text).map { row -> [String: Any] in
-                func number(_ key: String) -> Double { Double(row[key] ?? "") ?? 0 }
-                let location: [String: Double] = [
-                    "x": number("x_angstrom"), "y": number("y_angstrom"), "z": number("z_angstrom"),
-                ]
-                let r = Rotation(rot: number("rot"), tilt: number("tilt"), psi: number("psi")).m
-                let transformation: [[Double]] = [
-                    [r[0], r[1], r[2], 0], [r[3], r[4], r[5], 0], [r[6], r[7], r[8], 0], [0, 0, 0, 1],
-                ]
-                return [
-                    "location": location, "transformation_": transformation, "instance_id": Int(number("instance")),
-                    "score": 1.0, "object_type": row["class"] ?? "", "class_id": Int(number("class_id")),
-                ]
-            }
-            print(
-                try jsonText(any: [
-                    "pickable_object_name": "particles", "user_id": "tomostore", "session_id": name, "run_name": name,
-                    "voxel_spacing": voxel, "unit": "angstrom", "trust_orientation": true, "points": points,
-                ]))
+            let voxel = try s.info(named: "\(name)/labels").voxelSize[0]
+            print(try jsonText(any: ParticleTable.copick(text, session: name, voxelSize: voxel)))
         default:
             throw CommandError("--format must be csv, star or json")
         }

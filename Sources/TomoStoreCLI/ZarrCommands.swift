@@ -55,7 +55,7 @@ struct ImportZarr: ParsableCommand {
         try Store.validate(name: name)
         let (volume, scale) = try ZarrImport.read(input)
         let v = voxel ?? scale?.first ?? 1
-        try storeVolume(s, name, k, volume, v, ["source": .string(input)])
+        try s.storeVolume(volume, name: name, kind: k, voxelSize: v, attributes: ["source": .string(input)])
         print("imported \(input) as \"\(name)\": \(volume.shape) \(volume.dtype.rawValue)")
     }
 }

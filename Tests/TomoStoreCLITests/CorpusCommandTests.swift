@@ -39,7 +39,7 @@ struct CorpusCommandTests {
                 "corpus", "get", "\(dir)/a.store", "c", "--sample", "1", "--volume", "labels", "--box", "0:8,0:8,0:8",
                 "-o", "\(dir)/l.npy"
             ).status == 0)
-        let info = json(try CLI.run("corpus", "info", "\(dir)/a.store", "c").stdout) as? [String: Any]
+        let info = json(try CLI.run("corpus", "info", "\(dir)/a.store", "c", "--json").stdout) as? [String: Any]
         #expect((info?["recipe"] as? [String: Any])?["samples"] as? Int == 50 && info?["classes"] != nil)
         let bad = try CLI.run("corpus", "export", "\(dir)/a.store", "c", "--range", "5..2", "-o", "\(dir)/x")
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1)

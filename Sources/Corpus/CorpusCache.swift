@@ -1,0 +1,47 @@
+import Catalog
+import Foundation
+import Simulation
+import Store
+import Voxels
+
+extension Corpus {
+    /// The dataset-name prefix of sample i of a corpus (`NAME/000042`).
+    public static func samplePrefix(_ recipe: CorpusRecipe, _ i: Int) -> String {
+        String(format: "%@/%06d", recipe.name, i)
+    }
+
+    /// Sample i from the store's cache (datasets `PREFIX/tomogram`, `/grand-model`, `/labels` with its
+    /// particle table), or generated — and cached, unless `cache` is false. Same bytes either way.
+    public static func cachedSample(_ i: Int, of recipe: CorpusRecipe, store: Store, cache: Bool) throws -> CorpusSample
+    {
+        let prefix = samplePrefix(recipe, i)
+        let names = ["tomogram", "grand-model", "labels"].map { "\(prefix)/\($0)" }
+        let present = Set(try store.datasets().filter(\.complete).map(\.name))
+        if names.allSatisfy(present.contains) {
+            let (t, g, l) = (
+                try store.dataset(named: names[0]), try store.dataset(named: names[1]),
+                try store.dataset(named: names[2])
+            )
+            let particles = ParticleTable.particles(try ParticleTable.load(store, sample: prefix))
+            let classes = Dictionary(
+                uniqueKeysWithValues: (l.info.classes ?? [:]).compactMap { k, v in Int(k).map { ($0, v) } })
+            return CorpusSample(
+                index: i, grandModel: try g.read(Box3(shape: g.shape)), labels: try l.read(Box3(shape: l.shape)),
+                tomogram: try t.read(Box3(shape: t.shape)), particles: particles, classes: classes)
+        }
+        let sample = try Corpus.sample(i, of: recipe, store: store)
+        if cache {
+            let attributes: [String: JSONValue] = ["corpus": .string(recipe.name), "sample": .number(Double(i))]
+            let v = recipe.voxelSize
+            try store.storeVolume(
+                sample.grandModel, name: names[1], kind: .grandModel, voxelSize: v, attributes: attributes)
+            let labels = try store.storeVolume(
+                sample.labels, name: names[2], kind: .labels, voxelSize: v, attributes: attributes,
+                classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
+            try labels.putBlob("particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: v).utf8))
+            try store.storeVolume(
+                sample.tomogram, name: names[0], kind: .synthetic, voxelSize: v, attributes: attributes)
+        }
+        return sample
+    }
+}
