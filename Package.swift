@@ -72,6 +72,7 @@ let package = Package(
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
         .testTarget(name: "KVTests", dependencies: ["KV", "CLMDB", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Voxels", "CZstd"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Store", "Voxels", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "KV", "Codecs", "Voxels", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),

@@ -3,6 +3,10 @@
 mmap), on the same volume, in one run.
 
 Usage: python3 tools/bench_store.py [path/to/tomostore] [--boxes 200] [--seed 5] [--shape 512,512,256]
+       [--codecs zstd:3,zstd:1] [--baseline path/to/older/tomostore]
+
+--codecs runs TomoStore once per codec (byte shuffle on); --baseline adds an older TomoStore build with
+the same codecs, for before/after comparisons in one sitting.
 
 Makes a tomogram-like float32 volume (Gaussian-smoothed noise, σ = 3, standardized, plus white noise of
 σ = 0.5), writes it as MRC, and measures for each peer: ingest (from memory for the Python peers, from
@@ -99,11 +103,17 @@ def main():
         m.set_data(vol)
     box_list = boxes(vol.shape, n, seed)
     results = {}
-    r = subprocess.run([tomo, "bench", "store", "--input", path, "--boxes", str(n), "--box-size", "64", "--seed", str(seed), "--json"],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"tomostore bench failed: {r.stderr}")
-    results["TomoStore"] = json.loads(r.stdout)
+    codecs = opt("--codecs", "zstd:3").split(",")
+    builds = [("TomoStore", tomo)] + ([("TomoStore baseline", opt("--baseline", ""))] if "--baseline" in args else [])
+    for label, binary in builds:
+        for codec in codecs:
+            r = subprocess.run([binary, "bench", "store", "--input", path, "--boxes", str(n), "--box-size", "64",
+                                "--seed", str(seed), "--codec", codec, "--json"], capture_output=True, text=True)
+            if r.returncode != 0:
+                sys.exit(f"tomostore bench failed: {r.stderr}")
+            results[label if len(codecs) == 1 else f"{label} {codec}"] = json.loads(r.stdout)
+    if "TomoStore" not in results:
+        results["TomoStore"] = results[f"TomoStore {codecs[0]}"]
     results["TensorStore (zarr3)"] = bench_tensorstore(vol, os.path.join(w, "ts"), box_list)
     results["zarr-python 3 (blosc zstd)"] = bench_zarr(vol, os.path.join(w, "zarr"), box_list)
     results["MRC via mrcfile mmap"] = bench_mrc(path, box_list)
@@ -116,9 +126,12 @@ def main():
     for name, m in results.items():
         print(f"| {name} | {f(m.get('ingest_s'), '.3f')} | {f(m.get('full_read_s'), '.3f')} | {f(m.get('random_box_ms'), '.3f')} | "
               f"{f(m.get('random_box_cached_ms'), '.3f')} | {f(m.get('compression_ratio'), '.3f')} |")
-    ts_ = results["TensorStore (zarr3)"]; me = results["TomoStore"]
-    print(f"\nTomoStore vs TensorStore: ingest ×{ts_['ingest_s'] / me['ingest_s']:.2f}, random box ×{ts_['random_box_ms'] / me['random_box_ms']:.2f} "
-          f"(cache off), ×{ts_['random_box_cached_ms'] / me['random_box_cached_ms']:.2f} (cache on)")
+    ts_ = results["TensorStore (zarr3)"]
+    for name, me in results.items():
+        if not name.startswith("TomoStore"):
+            continue
+        print(f"\n{name} vs TensorStore: ingest ×{ts_['ingest_s'] / me['ingest_s']:.2f}, random box ×{ts_['random_box_ms'] / me['random_box_ms']:.2f} "
+              f"(cache off), ×{ts_['random_box_cached_ms'] / me['random_box_cached_ms']:.2f} (cache on), ratio {me['compression_ratio']:.3f}")
     print(json.dumps(results))
 
 

@@ -9,10 +9,7 @@ import Voxels
 extension DatasetInfo {
     /// What the dataset holds (`tomogram` when the entry does not say).
     public var kind: DatasetKind {
-        get {
-            if case .string(let raw)? = extensions["kind"], let kind = DatasetKind(rawValue: raw) { return kind }
-            return .tomogram
-        }
+        get { DatasetKind(extension: extensions["kind"]) }
         set { extensions["kind"] = .string(newValue.rawValue) }
     }
 
@@ -54,10 +51,7 @@ extension Store.NewDataset {
 
     /// What the dataset holds.
     public var kind: DatasetKind {
-        get {
-            if case .string(let raw)? = extensions["kind"], let kind = DatasetKind(rawValue: raw) { return kind }
-            return .tomogram
-        }
+        get { DatasetKind(extension: extensions["kind"]) }
         set { extensions["kind"] = .string(newValue.rawValue) }
     }
 

@@ -10,3 +10,15 @@ public enum DatasetKind: String, Codable, CaseIterable, Sendable {
     /// Computed from other datasets by an operator (see `Derivation`).
     case derived
 }
+
+extension DatasetKind {
+    /// The kind a catalog entry's `kind` value names; `tomogram` when it is absent or unknown
+    /// (`Catalog.problems` reports unknown ones).
+    init(extension value: JSONValue?) {
+        if case .string(let raw)? = value, let kind = DatasetKind(rawValue: raw) {
+            self = kind
+        } else {
+            self = .tomogram
+        }
+    }
+}

@@ -10,6 +10,12 @@ public struct VerifyReport: Codable, Sendable {
         public var dataset: String
         public var chunk: [Int]?
         public var problem: String
+
+        public init(dataset: String, chunk: [Int]?, problem: String) {
+            self.dataset = dataset
+            self.chunk = chunk
+            self.problem = problem
+        }
     }
     public var ok: Bool { problems.isEmpty }
     public var datasets = 0

@@ -29,7 +29,11 @@ struct Verify: ParsableCommand {
             }
         }
         let bar = ProgressBar("verify", unit: "chunks", quiet: quiet)
-        let report = try store.verify { bar.update(min($0, total), max(total, $0)) }
+        var report = try store.verify { bar.update(min($0, total), max(total, $0)) }
+        // The catalog fields the Catalog module gives meaning to must decode, too.
+        for info in try store.datasets() {
+            report.problems += Catalog.problems(info).map { .init(dataset: info.name, chunk: nil, problem: $0) }
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.keyEncodingStrategy = .convertToSnakeCase
