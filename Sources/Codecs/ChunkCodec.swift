@@ -232,7 +232,7 @@ public final class PreparedChunkCodec: Sendable {
         let count = extent.count
         try withStream(value, header) { stream in
             let src = stream.baseAddress!
-            for (chunkRow, outRow, n) in overlap.rows(within: chunkBox, into: box) {
+            overlap.forEachRow(within: chunkBox, into: box) { chunkRow, outRow, n in
                 if header.codec == 2 {
                     ByteShuffle.unshuffleRun(
                         src, count: count, width: width, from: chunkRow, length: n, into: out + outRow * width)

@@ -15,6 +15,12 @@ public final class Dataset: Sendable {
     public let level: UInt8
     /// The fill value's bytes in the dataset's dtype.
     let fillBytes: [UInt8]
+    /// The catalog id (never changes: a re-created dataset gets a new id).
+    let id: UInt32
+    /// Voxel type.
+    public let dtype: DType
+    /// The name.
+    public let name: String
     private let chain: CodecChain
     private let state: Locked<DatasetInfo>
     /// Codecs prepared per chunk extent (interior chunks share one; edge chunks add a few).
@@ -24,6 +30,9 @@ public final class Dataset: Sendable {
         self.store = store
         self.level = level
         state = Locked(info)
+        id = info.id
+        dtype = info.dtype
+        name = info.name
         grid = info.grid(level: Int(level))
         chain = try info.codecChain()
         fillBytes = VoxelScalarDispatch.bytes(of: info.fillValue, as: info.dtype)
@@ -47,7 +56,7 @@ public final class Dataset: Sendable {
     }
 
     /// The key of a chunk.
-    func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: info.id, level: level, index: index) }
+    func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: id, level: level, index: index) }
 
     /// The codec prepared for a chunk of this extent.
     func codec(for extent: Extent3) throws -> PreparedChunkCodec {
@@ -182,7 +191,7 @@ public final class Dataset: Sendable {
     static func fillRegion(_ region: Box3, of box: Box3, with pattern: [UInt8], into out: UnsafeMutableRawPointer) {
         let width = pattern.count
         let zero = pattern.allSatisfy { $0 == 0 }
-        for (_, start, count) in region.rows(within: region, into: box) {
+        region.forEachRow(within: region, into: box) { _, start, count in
             if zero {
                 (out + start * width).initializeMemory(as: UInt8.self, repeating: 0, count: count * width)
             } else {
@@ -199,7 +208,7 @@ public final class Dataset: Sendable {
     ) {
         guard let overlap = chunkBox.intersection(box) else { return }
         chunk.withUnsafeBytes { src in
-            for (from, to, count) in overlap.rows(within: chunkBox, into: box) {
+            overlap.forEachRow(within: chunkBox, into: box) { from, to, count in
                 (out + to * width).copyMemory(from: src.baseAddress! + from * width, byteCount: count * width)
             }
         }
@@ -334,7 +343,6 @@ public final class Dataset: Sendable {
 
     /// Stores a named blob (e.g. "mrc.extended_header") with the dataset, in its own transaction.
     public func putBlob(_ blobName: String, _ bytes: [UInt8]) throws {
-        let id = info.id
         try store.kv.write { txn in try store.putBlob(dataset: id, name: blobName, bytes, in: txn) }
     }
 
@@ -373,7 +381,7 @@ public final class Dataset: Sendable {
 
     /// Stored chunks and their encoded sizes, in key order.
     public func storedChunks() throws -> [(index: Extent3, bytes: Int)] {
-        let prefix = ChunkKey.prefix(dataset: info.id, level: level)
+        let prefix = ChunkKey.prefix(dataset: id, level: level)
         return try store.kv.read { txn in
             var out: [(Extent3, Int)] = []
             try txn.scan(.chunks, prefix: prefix) { k, v in

@@ -23,6 +23,11 @@ extension VolumeSource {
     public var name: String { info.name }
 }
 
+extension Dataset {
+    /// Volume size along x, y, z, in voxels.
+    public var shape: Extent3 { grid.shape }
+}
+
 extension Dataset: VolumeSource {
     public func read(_ box: Box3) throws -> Volume { try read(box, cached: true) }
 }

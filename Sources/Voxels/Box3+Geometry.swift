@@ -42,23 +42,25 @@ extension Box3 {
                 x: max(upper.x, other.upper.x), y: max(upper.y, other.upper.y), z: max(upper.z, other.upper.z)))
     }
 
-    /// The x-rows of this box (which must lie inside both `source` and `destination`) as voxel
-    /// offsets of each row's first voxel in a volume covering `source` and in one covering
-    /// `destination` ([z][y][x], x fastest), with the row length in voxels.
-    public func rows(within source: Box3, into destination: Box3) -> [(source: Int, destination: Int, count: Int)] {
+    /// Calls `body` for each x-row of this box (which must lie inside both `source` and
+    /// `destination`) with the voxel offsets of the row's first voxel in a volume covering `source`
+    /// and in one covering `destination` ([z][y][x], x fastest), and the row length in voxels.
+    @inlinable
+    public func forEachRow(
+        within source: Box3, into destination: Box3,
+        _ body: (_ source: Int, _ destination: Int, _ count: Int) throws -> Void
+    ) rethrows {
         let s = source.shape
         let d = destination.shape
-        var out: [(Int, Int, Int)] = []
-        out.reserveCapacity(shape.y * shape.z)
-        for z in zRange {
-            for y in yRange {
+        let n = upper.x - lower.x
+        for z in lower.z..<upper.z {
+            for y in lower.y..<upper.y {
                 let from = ((z - source.lower.z) * s.y + (y - source.lower.y)) * s.x + (lower.x - source.lower.x)
                 let to =
                     ((z - destination.lower.z) * d.y + (y - destination.lower.y)) * d.x
                     + (lower.x - destination.lower.x)
-                out.append((from, to, shape.x))
+                try body(from, to, n)
             }
         }
-        return out
     }
 }
