@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import Imaging
 import Voxels
 
 extension TiltRange {
@@ -13,3 +14,5 @@ extension TiltRange {
         self = range
     }
 }
+
+extension ParticlePicker.Polarity: ExpressibleByArgument {}

@@ -137,7 +137,14 @@ struct CorpusGet: ParsableCommand {
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "Corpus name.") var name: String
     @Option(help: "Sample index.") var sample: Int
-    @Option(help: "tomogram, grand-model or labels.") var volume = "tomogram"
+    /// Which volume of a sample.
+    enum SampleVolume: String, ExpressibleByArgument, CaseIterable {
+        case tomogram
+        case grandModel = "grand-model"
+        case labels
+    }
+
+    @Option(help: "tomogram, grand-model or labels.") var volume: SampleVolume = .tomogram
     @Option(help: "x0:x1,y0:y1,z0:z1.") var box: String?
     @Option(name: .shortAndLong, help: "Output .mrc or .npy.") var output: String
     @Flag(name: .customLong("no-cache"), help: "Do not keep the sample in the store.") var noCache = false
@@ -146,15 +153,18 @@ struct CorpusGet: ParsableCommand {
         let s = try Store(path: store)
         let recipe = try Corpus.recipe(name, in: s)
         let x = try Corpus.cachedSample(sample, of: recipe, store: s, cache: !noCache)
-        guard let v = ["tomogram": x.tomogram, "grand-model": x.grandModel, "labels": x.labels][volume] else {
-            throw CommandError("--volume must be tomogram, grand-model or labels")
+        let v: Volume
+        switch volume {
+        case .tomogram: v = x.tomogram
+        case .grandModel: v = x.grandModel
+        case .labels: v = x.labels
         }
         let region = try box.map { try parseBox($0, shape: v.shape) } ?? Box3(shape: v.shape)
         guard region.isInside(v.shape) else {
             throw CommandError("box \(region) is outside the sample's 0:\(v.shape.x),0:\(v.shape.y),0:\(v.shape.z)")
         }
         try writeVolume(v.extracting(region), to: output, voxelSize: recipe.voxelSize)
-        print("wrote \(output): sample \(sample) \(volume) box \(region)")
+        print("wrote \(output): sample \(sample) \(volume.rawValue) box \(region)")
     }
 }
 
@@ -177,18 +187,29 @@ struct CorpusExport: ParsableCommand {
     @Argument(help: "Corpus name.") var name: String
     @Option(help: "a..b (half-open).") var range: String
     @Option(name: .shortAndLong, help: "Output directory.") var output: String
-    @Option(help: "mrc or npy.") var format = "mrc"
+    /// The file format of exported volumes.
+    enum FileFormat: String, ExpressibleByArgument, CaseIterable { case mrc, npy }
+
+    @Option(help: "mrc or npy.") var format: FileFormat = .mrc
     @Option(help: "Tile edge in voxels.") var tiles: Int?
     @Option(help: "Tiles per sample.") var perSample = 4
     @Flag(name: .customLong("no-cache"), help: "Do not keep samples in the store.") var noCache = false
     @Flag(help: "No progress bar.") var quiet = false
 
-    func run() throws {
+    /// The half-open sample range `a..b`, or nil when malformed.
+    var samples: Range<Int>? {
         let parts = range.components(separatedBy: "..").compactMap { Int($0) }
-        guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1] else {
-            throw CommandError("--range must be a..b with 0 ≤ a < b")
-        }
-        guard format == "mrc" || format == "npy" else { throw CommandError("--format must be mrc or npy") }
+        guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1] else { return nil }
+        return parts[0]..<parts[1]
+    }
+
+    func validate() throws {
+        guard samples != nil else { throw ValidationError("--range must be a..b with 0 ≤ a < b") }
+    }
+
+    func run() throws {
+        let bounds = samples!
+        let parts = [bounds.lowerBound, bounds.upperBound]
         let s = try Store(path: store)
         let recipe = try Corpus.recipe(name, in: s)
         guard parts[1] <= recipe.samples else {
@@ -215,9 +236,10 @@ struct CorpusExport: ParsableCommand {
                     let tdir = dir + String(format: "/tiles/%03d", k)
                     try FileManager.default.createDirectory(atPath: tdir, withIntermediateDirectories: true)
                     try writeVolume(
-                        x.tomogram.extracting(box), to: "\(tdir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
+                        x.tomogram.extracting(box), to: "\(tdir)/tomogram.\(format.rawValue)",
+                        voxelSize: recipe.voxelSize)
                     try writeVolume(
-                        x.labels.extracting(box), to: "\(tdir)/labels.\(format)", voxelSize: recipe.voxelSize)
+                        x.labels.extracting(box), to: "\(tdir)/labels.\(format.rawValue)", voxelSize: recipe.voxelSize)
                     let inside = x.particles.filter {
                         box.xRange.contains(Int($0.x.rounded())) && box.yRange.contains(Int($0.y.rounded()))
                             && box.zRange.contains(Int($0.z.rounded()))
@@ -233,9 +255,9 @@ struct CorpusExport: ParsableCommand {
                         toFile: "\(tdir)/particles.csv", atomically: true, encoding: .utf8)
                 }
             } else {
-                try writeVolume(x.tomogram, to: "\(dir)/tomogram.\(format)", voxelSize: recipe.voxelSize)
-                try writeVolume(x.grandModel, to: "\(dir)/grand_model.\(format)", voxelSize: recipe.voxelSize)
-                try writeVolume(x.labels, to: "\(dir)/labels.\(format)", voxelSize: recipe.voxelSize)
+                try writeVolume(x.tomogram, to: "\(dir)/tomogram.\(format.rawValue)", voxelSize: recipe.voxelSize)
+                try writeVolume(x.grandModel, to: "\(dir)/grand_model.\(format.rawValue)", voxelSize: recipe.voxelSize)
+                try writeVolume(x.labels, to: "\(dir)/labels.\(format.rawValue)", voxelSize: recipe.voxelSize)
                 try ParticleTable.csv(x.particles, voxelSize: recipe.voxelSize).write(
                     toFile: "\(dir)/particles.csv", atomically: true, encoding: .utf8)
             }

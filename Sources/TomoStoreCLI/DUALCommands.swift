@@ -72,6 +72,11 @@ struct DUALTrainingOptions: ParsableArguments {
     @Flag(help: "Continue from OUTPUT.checkpoint.") var resume = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
+    func validate() throws {
+        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
+    }
+
     /// `base` with the --config overrides and --batch applied.
     func config(from base: DUALConfig) throws -> DUALConfig {
         var config = base
@@ -88,8 +93,6 @@ struct DUALTrainingOptions: ParsableArguments {
     func train(
         store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String]
     ) throws {
-        guard iterations > 0 else { throw CommandError("--iterations must be positive") }
-        guard checkpointEvery > 0 else { throw CommandError("--checkpoint-every must be positive") }
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
         try ModelRegistry.validate(name: storedName)
         var run = DUALTrainingRun(
@@ -175,6 +178,12 @@ struct NetworkOutputOptions: ParsableArguments {
                     + "3.4× fewer tiles).")
     ) var overlap: Double?
     @Flag(help: "No progress bar.") var quiet = false
+
+    func validate() throws {
+        guard (output == nil) != (name == nil) else {
+            throw ValidationError("give either -o FILE (compute now) or --name DATASET (define lazily)")
+        }
+    }
 }
 
 /// Shared by denoise, simulate and compensate: whole-volume inference to a file, or a lazy dataset.
@@ -188,9 +197,6 @@ enum NetworkOperatorCommand {
         parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }
     ) throws {
         let (output, name, quiet) = (destination.output, destination.name, destination.quiet)
-        guard (output == nil) != (name == nil) else {
-            throw CommandError("give either -o FILE (compute now) or --name DATASET (define lazily)")
-        }
         let workspace = try Workspace(path: store)
         let source = try workspace.store.dataset(named: input)
         let resolved = try ModelResolver(store: workspace.store).resolve(modelReference)

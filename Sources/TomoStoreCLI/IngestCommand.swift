@@ -37,10 +37,15 @@ struct IngestCommand: ParsableCommand {
     @Flag(help: "No progress bar.") var quiet = false
     @Flag(help: "Print the new dataset's info as JSON.") var json = false
 
-    func run() throws {
+    func validate() throws {
         guard let kind = DatasetKind(rawValue: kind), kind != .derived else {
-            throw CommandError("unknown --kind \"\(self.kind)\"; use tomogram, grand-model, labels or synthetic")
+            throw ValidationError("unknown --kind \"\(self.kind)\"; use tomogram, grand-model, labels or synthetic")
         }
+        _ = try parseChunk(chunk)
+    }
+
+    func run() throws {
+        let kind = DatasetKind(rawValue: self.kind)!
         let store = try Store(path: self.store)
         var options = IngestOptions(name: name)
         options.kind = kind

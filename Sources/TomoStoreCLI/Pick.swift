@@ -26,7 +26,8 @@ struct PickCommand: ParsableCommand {
     @Option(help: "σ1 in voxels (σ2 = 1.1·σ1).") var sigma = 8.0
     @Option(help: "Keep at most this many picks.") var top = 500
     @Option(help: "Minimum distance between picks, voxels (default 3σ).") var minDistance: Double?
-    @Option(help: "dark (protein darker than background, as in tomograms) or bright.") var polarity = "dark"
+    @Option(help: "dark (protein darker than background, as in tomograms) or bright.")
+    var polarity: ParticlePicker.Polarity = .dark
     @Option(help: "Synthetic sample whose particle table is the truth to score against.") var truth: String?
     @Option(help: "CSV of true positions (columns x, y, z in voxels) to score against.") var truthCsv: String?
     @Option(help: "Match distance for scoring, voxels (default σ).") var matchDistance: Double?
@@ -34,15 +35,16 @@ struct PickCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output picks: .csv, .star or .json.") var output: String
     @Flag(help: "Print JSON (precision, recall, f1 when scored).") var json = false
 
-    func run() throws {
-        guard let pol = ParticlePicker.Polarity(rawValue: polarity) else {
-            throw CommandError("--polarity must be dark or bright")
-        }
-        guard sigma > 0, top > 0 else { throw CommandError("--sigma and --top must be positive") }
+    func validate() throws {
+        guard sigma > 0, top > 0 else { throw ValidationError("--sigma and --top must be positive") }
         let ext = output.split(separator: ".").last.map(String.init) ?? ""
         guard ["csv", "star", "json"].contains(ext) else {
-            throw CommandError("-o \(output) must end in .csv, .star or .json")
+            throw ValidationError("-o \(output) must end in .csv, .star or .json")
         }
+    }
+
+    func run() throws {
+        let pol = polarity
         let workspace = try Workspace(path: dataset.store)
         let store = workspace.store
         let ds = try workspace.open(dataset.name)

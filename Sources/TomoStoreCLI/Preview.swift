@@ -23,16 +23,21 @@ struct Preview: ParsableCommand {
     )
 
     @OptionGroup var dataset: DatasetArguments
-    @Option(help: "Axis normal to the slice: x, y or z.") var axis = "z"
+    /// An axis of a volume.
+    enum Axis: String, ExpressibleByArgument, CaseIterable { case x, y, z }
+
+    @Option(help: "Axis normal to the slice: x, y or z.") var axis: Axis = .z
     @Option(help: "Slice index along the axis (default: the middle).") var index: Int?
     @Flag(help: "Average through the whole axis (a projection) instead of one slice.") var project = false
     @Option(help: "More datasets to show side by side (same shape), comma-separated.") var with: String?
     @Flag(help: "Add a log power-spectrum panel of the first slice.") var spectrum = false
     @Option(name: .shortAndLong, help: "Output .png.") var output: String
 
+    func validate() throws {
+        guard output.lowercased().hasSuffix(".png") else { throw ValidationError("-o \(output) must end in .png") }
+    }
+
     func run() throws {
-        guard ["x", "y", "z"].contains(axis) else { throw CommandError("--axis must be x, y or z") }
-        guard output.lowercased().hasSuffix(".png") else { throw CommandError("-o \(output) must end in .png") }
         let store = try Workspace(path: dataset.store)
         let names = [dataset.name] + (with?.split(separator: ",").map(String.init) ?? [])
         let sets = try names.map { try store.open($0) }
@@ -40,18 +45,18 @@ struct Preview: ParsableCommand {
         if let bad = sets.first(where: { $0.shape != shape }) {
             throw CommandError("\(bad.name) is \(bad.shape), not \(shape) like \(sets[0].name)")
         }
-        let n = axis == "x" ? shape.x : axis == "y" ? shape.y : shape.z
+        let n = axis == .x ? shape.x : axis == .y ? shape.y : shape.z
         let i = index ?? n / 2
-        guard i >= 0 && i < n else { throw CommandError("--index \(i) is outside 0..<\(n) along \(axis)") }
+        guard i >= 0 && i < n else { throw CommandError("--index \(i) is outside 0..<\(n) along \(axis.rawValue)") }
         // Panel geometry: rows and columns of the image.
-        let (w, h) = axis == "z" ? (shape.x, shape.y) : axis == "y" ? (shape.x, shape.z) : (shape.y, shape.z)
+        let (w, h) = axis == .z ? (shape.x, shape.y) : axis == .y ? (shape.x, shape.z) : (shape.y, shape.z)
         var panels: [[Float]] = []
         for d in sets {
             let box: Box3
             switch axis {
-            case "z": box = project ? Box3(shape: shape) : Box3(x: 0..<shape.x, y: 0..<shape.y, z: i..<(i + 1))
-            case "y": box = project ? Box3(shape: shape) : Box3(x: 0..<shape.x, y: i..<(i + 1), z: 0..<shape.z)
-            default: box = project ? Box3(shape: shape) : Box3(x: i..<(i + 1), y: 0..<shape.y, z: 0..<shape.z)
+            case .z: box = project ? Box3(shape: shape) : Box3(x: 0..<shape.x, y: 0..<shape.y, z: i..<(i + 1))
+            case .y: box = project ? Box3(shape: shape) : Box3(x: 0..<shape.x, y: i..<(i + 1), z: 0..<shape.z)
+            case .x: box = project ? Box3(shape: shape) : Box3(x: i..<(i + 1), y: 0..<shape.y, z: 0..<shape.z)
             }
             let v = try d.read(box).converted(to: .float32)
             let s = v.shape
@@ -61,7 +66,7 @@ struct Preview: ParsableCommand {
                     for y in 0..<s.y {
                         for x in 0..<s.x {
                             let value = p[(z * s.y + y) * s.x + x]
-                            let (c, r) = axis == "z" ? (x, y) : axis == "y" ? (x, z) : (y, z)
+                            let (c, r) = axis == .z ? (x, y) : axis == .y ? (x, z) : (y, z)
                             panel[r * w + c] += value
                         }
                     }
@@ -117,7 +122,7 @@ struct Preview: ParsableCommand {
         try PNGWriter.write(width: total, height: h, pixels: flipped, to: output)
         print(
             "wrote \(output): \(total)×\(h) pixels, \(panels.count) panel(s), "
-                + "\(project ? "projection" : "slice \(i)") along \(axis)"
+                + "\(project ? "projection" : "slice \(i)") along \(axis.rawValue)"
         )
     }
 }

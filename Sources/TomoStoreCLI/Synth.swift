@@ -141,21 +141,22 @@ struct Particles: ParsableCommand {
 
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The sample name given to synth.") var name: String
-    @Option(help: "csv, star or json.") var format = "csv"
+    /// How the table is printed.
+    enum TableFormat: String, ExpressibleByArgument, CaseIterable { case csv, star, json }
+
+    @Option(help: "csv, star or json.") var format: TableFormat = .csv
 
     func run() throws {
         let s = try Store(path: store)
         let text = try ParticleTable.load(s, sample: name)
         switch format {
-        case "csv":
+        case .csv:
             print(text, terminator: "")
-        case "star":
+        case .star:
             print(ParticleTable.star(text), terminator: "")
-        case "json":
+        case .json:
             let voxel = try s.info(named: "\(name)/labels").voxelSize[0]
             print(try jsonText(any: ParticleTable.copick(text, session: name, voxelSize: voxel)))
-        default:
-            throw CommandError("--format must be csv, star or json")
         }
     }
 }

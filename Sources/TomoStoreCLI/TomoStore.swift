@@ -34,7 +34,13 @@ struct TomoStore: ParsableCommand {
         do {
             command = try parseAsRoot()
         } catch {
-            exit(withError: error)  // usage errors, --help, --version: the argument parser's own output
+            // --help and --version print as the argument parser does; a usage error (an unknown option,
+            // a bad value, a failed validate()) is one line on stderr and exit status 64.
+            let code = exitCode(for: error)
+            guard code == .validationFailure, !message(for: error).isEmpty else { exit(withError: error) }
+            FileHandle.standardError.write(
+                Data("tomostore: error: \(message(for: error)) (see --help)\n".utf8))
+            Foundation.exit(code.rawValue)
         }
         do {
             try command.run()
@@ -47,6 +53,8 @@ struct TomoStore: ParsableCommand {
         } catch let error as any TomoStoreError {
             Self.fail(error.description)
         } catch {
+            // Help requested by a command group's default run(): the argument parser prints it.
+            if exitCode(for: error) == .success { exit(withError: error) }
             // System and Foundation errors (files, JSON) that no layer wrapped: still one line.
             Self.fail("\(error)")
         }

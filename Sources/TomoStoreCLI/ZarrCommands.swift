@@ -25,9 +25,12 @@ struct ExportZarr: ParsableCommand {
     @Option(help: "Pyramid levels (1: a plain array).") var levels = 1
     @Option(help: "Chunks per shard side.") var shard: Int?
 
+    func validate() throws {
+        guard levels >= 1 && levels <= 10 else { throw ValidationError("--levels must be 1…10") }
+        if let shard, shard < 1 { throw ValidationError("--shard must be at least 1") }
+    }
+
     func run() throws {
-        guard levels >= 1 && levels <= 10 else { throw CommandError("--levels must be 1…10") }
-        if let shard, shard < 1 { throw CommandError("--shard must be at least 1") }
         let ds = try Workspace(path: dataset.store).open(dataset.name)
         try ZarrExport.write(ds, to: output, levels: levels, shard: shard)
         let layout = levels > 1 ? "OME-Zarr with \(levels) levels" : "a Zarr v3 array"
