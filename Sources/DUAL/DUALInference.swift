@@ -99,9 +99,7 @@ public enum DUALInference {
         shape: Extent3, mean: Double, std: Double, read: @escaping (Box3) throws -> Volume
     ) -> (Box3) throws -> Volume {
         { box in
-            let inside = Box3(
-                x: max(0, box.lower.x)..<min(shape.x, box.upper.x), y: max(0, box.lower.y)..<min(shape.y, box.upper.y),
-                z: max(0, box.lower.z)..<min(shape.z, box.upper.z))
+            let inside = box.clamped(to: shape)
             // Mirror covers at most one period here (tiles are smaller than twice the volume).
             let needed = Box3(
                 x: reflectRange(box.xRange, shape.x), y: reflectRange(box.yRange, shape.y),

@@ -121,10 +121,8 @@ public enum Ingest {
             // Cut the piece into chunks and take their statistics on all cores; merge in chunk order.
             let chunks = try Parallel.map(cx1 - cx0) { i -> (Volume, VoxelStatistics, LabelHistogram?) in
                 let box = grid.box(of: Extent3(x: cx0 + i, y: cy, z: cz))
-                let chunk = piece.extracting(
-                    Box3(
-                        x: (box.lower.x - pieceBox.lower.x)..<(box.upper.x - pieceBox.lower.x), y: 0..<box.shape.y,
-                        z: 0..<box.shape.z))
+                // The piece spans the chunk's rows and planes: only x is offset.
+                let chunk = piece.extracting(box.relative(to: pieceBox.lower))
                 var h: LabelHistogram? = nil
                 if countLabels {
                     h = LabelHistogram([:])

@@ -122,6 +122,33 @@ struct OperatorsTests {
         }
     }
 
+    @Test(
+    @Test("a stale view deletes nothing when opened, replaces stale chunks at its first commit; a raced one writes nothing")
+    )
+    func staleViews() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 20, y: 20, z: 10)
+        _ = try input(store, shape: shape, chunk: Extent3(x: 10, y: 10, z: 10))
+        try define(store, "g", op: "gaussian", inputs: ["t"], params: ["sigma": .number(1)]).materialize(
+            Box3(shape: shape))
+        try store.remove(named: "t")
+        let replaced = try input(store, shape: shape, chunk: Extent3(x: 10, y: 10, z: 10), seed: 9)
+        let view = try Workspace(store: store).derived("g")
+        #expect(try view.isStale && view.storedChunkCount() == 0)
+        #expect(try store.dataset(named: "g").storageSummary().storedChunks == 4, "opening deleted nothing")
+        let box = Box3(x: 0..<10, y: 0..<10, z: 0..<10)
+        #expect(maxDifference(try view.read(box), GaussianFilter.apply(replaced, sigma: 1).extracting(box)) < 1e-4)
+        #expect(try store.dataset(named: "g").storageSummary().storedChunks == 1, "stale chunks replaced at commit")
+        #expect(try !view.isStale && view.storedChunkCount() == 1)
+
+        // A view prepared for one input, whose input is replaced before it commits: nothing is written.
+        let old = try Workspace(store: store).derived("g")
+        try store.remove(named: "t")
+        _ = try input(store, shape: shape, chunk: Extent3(x: 10, y: 10, z: 10), seed: 11)
+        #expect(throws: StoreError.self) { try old.read(Box3(x: 10..<20, y: 0..<10, z: 0..<10)) }
+        #expect(try store.dataset(named: "g").storageSummary().storedChunks == 1)
+    }
+
     @Test("materialization in batches can stop anywhere and continue; gc removes what no dataset uses")
     func resumeAndGC() throws {
         let store = try temporaryStore()
