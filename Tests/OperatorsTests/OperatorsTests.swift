@@ -122,9 +122,7 @@ struct OperatorsTests {
         }
     }
 
-    @Test(
-    @Test("a stale view deletes nothing when opened, replaces stale chunks at its first commit; a raced one writes nothing")
-    )
+    @Test("a stale view deletes nothing when opened, replaces stale chunks at first commit; a raced one writes nothing")
     func staleViews() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 20, y: 20, z: 10)
