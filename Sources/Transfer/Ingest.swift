@@ -50,7 +50,7 @@ public enum Ingest {
         }
         if options.kind == .derived {
             throw TransferError(
-                "--kind derived is for datasets computed by operators, not ingested files; use tomogram, "
+                "kind derived is for datasets computed by operators, not ingested files; use tomogram, "
                     + "grand-model, labels or synthetic"
             )
         }
