@@ -75,7 +75,8 @@ public enum Corpus {
     public static func create(_ recipe: CorpusRecipe, in store: Store) throws {
         try Store.validate(name: recipe.name)
         guard recipe.samples > 0, recipe.size.count == 3, recipe.size.allSatisfy({ $0 >= 16 && $0 <= 2048 }) else {
-            throw CorpusError("corpus \"\(recipe.name)\" needs at least 1 sample and a size of 3 axes, each 16…2048 voxels")
+            throw CorpusError(
+                "corpus \"\(recipe.name)\" needs at least 1 sample and a size of 3 axes, each 16…2048 voxels")
         }
         if try store.metaValue(key(recipe.name)) != nil {
             throw CorpusError("corpus \"\(recipe.name)\" already exists")
