@@ -11,6 +11,20 @@ func temporaryStore(cacheBytes: Int = Store.defaultCacheBytes) throws -> Store {
     try TemporaryStore.make("store-tests", cacheBytes: cacheBytes)
 }
 
+/// The key-value stores the store tests run on.
+enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
+    case lmdb, memory
+    var testDescription: String { rawValue }
+
+    /// A fresh, empty store on this backend.
+    func store(cacheBytes: Int = Store.defaultCacheBytes) throws -> Store {
+        switch self {
+        case .lmdb: return try temporaryStore(cacheBytes: cacheBytes)
+        case .memory: return try TemporaryStore.inMemory(cacheBytes: cacheBytes)
+        }
+    }
+}
+
 /// A deterministic float32 reference volume.
 /// Creates a dataset with the given chunk shape and otherwise default settings.
 func createDataset(in store: Store, name: String, dtype: DType, shape: Extent3, chunk: Extent3) throws -> Dataset {
@@ -26,10 +40,10 @@ func referenceVolume(_ shape: Extent3, seed: UInt64 = 1) -> Volume {
 
 @Suite("Store and datasets")
 struct StoreTests {
-    @Test("random unaligned boxes read back exactly what was written, cached or not")
-    func boxesRoundTrip() throws {
+    @Test("random unaligned boxes read back exactly what was written, cached or not", arguments: StoreBackend.allCases)
+    func boxesRoundTrip(backend: StoreBackend) throws {
         for cache in [0, 64 << 20] {
-            let store = try temporaryStore(cacheBytes: cache)
+            let store = try backend.store(cacheBytes: cache)
             let shape = Extent3(x: 45, y: 38, z: 29)
             let ds = try createDataset(
                 in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 12, z: 10))
@@ -73,9 +87,9 @@ struct StoreTests {
         }
     }
 
-    @Test("iterating chunks visits the grid in (z, y, x) order with the right voxels")
-    func iterateChunks() throws {
-        let store = try temporaryStore()
+    @Test("iterating chunks visits the grid in (z, y, x) order with the right voxels", arguments: StoreBackend.allCases)
+    func iterateChunks(backend: StoreBackend) throws {
+        let store = try backend.store()
         let shape = Extent3(x: 30, y: 20, z: 12)
         let ds = try createDataset(
             in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 16, y: 16, z: 8))
@@ -94,9 +108,9 @@ struct StoreTests {
         #expect(stored == ds.grid.allChunks.filter { $0.z == 1 })
     }
 
-    @Test("chunks equal to the fill value are not stored and read as fill")
-    func fillChunksNotStored() throws {
-        let store = try temporaryStore()
+    @Test("chunks equal to the fill value are not stored and read as fill", arguments: StoreBackend.allCases)
+    func fillChunksNotStored(backend: StoreBackend) throws {
+        let store = try backend.store()
         let shape = Extent3(x: 32, y: 32, z: 32)
         var spec = Store.NewDataset(name: "labels", dtype: .uint16, shape: shape)
         spec.chunk = Extent3(x: 16, y: 16, z: 16)
@@ -112,9 +126,10 @@ struct StoreTests {
         #expect(try ds.storedChunks().isEmpty, "a chunk rewritten to all-fill is deleted")
     }
 
-    @Test("names are validated, duplicates and unknown names refused with clear errors")
-    func names() throws {
-        let store = try temporaryStore()
+    @Test(
+        "names are validated, duplicates and unknown names refused with clear errors", arguments: StoreBackend.allCases)
+    func names(backend: StoreBackend) throws {
+        let store = try backend.store()
         for bad in ["", "a b", "x:y", String(repeating: "n", count: 201), "é"] {
             #expect(throws: StoreError.self) {
                 try store.createDataset(.init(name: bad, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
@@ -142,9 +157,11 @@ struct StoreTests {
         #expect(throws: StoreError.self) { try Store.create(at: store.path) }
     }
 
-    @Test("remove deletes the catalog entry, name, chunks and blobs; verify stays clean")
-    func remove() throws {
-        let store = try temporaryStore()
+    @Test(
+        "remove deletes the catalog entry, name, chunks and blobs; verify stays clean", arguments: StoreBackend.allCases
+    )
+    func remove(backend: StoreBackend) throws {
+        let store = try backend.store()
         let a = try store.createDataset(.init(name: "a", dtype: .float32, shape: Extent3(x: 70, y: 10, z: 10)))
         try a.write(referenceVolume(Extent3(x: 70, y: 10, z: 10)), at: Extent3(x: 0, y: 0, z: 0))
         try a.putBlob("mrc.extended_header", [1, 2, 3])
@@ -170,9 +187,11 @@ struct StoreTests {
         }
     }
 
-    @Test("a flipped bit in a stored chunk is caught on read and by verify, naming dataset and chunk")
-    func flippedChunk() throws {
-        let store = try temporaryStore(cacheBytes: 0)
+    @Test(
+        "a flipped bit in a stored chunk is caught on read and by verify, naming dataset and chunk",
+        arguments: StoreBackend.allCases)
+    func flippedChunk(backend: StoreBackend) throws {
+        let store = try backend.store(cacheBytes: 0)
         let shape = Extent3(x: 40, y: 40, z: 40)
         let ds = try createDataset(
             in: store, name: "tomo", dtype: .float32, shape: shape, chunk: Extent3(x: 20, y: 20, z: 20))
@@ -196,9 +215,9 @@ struct StoreTests {
             report.problems.count == 1 && report.problems[0].dataset == "tomo" && report.problems[0].chunk == [1, 0, 1])
     }
 
-    @Test("a flipped bit in a catalog entry is caught")
-    func flippedCatalog() throws {
-        let store = try temporaryStore()
+    @Test("a flipped bit in a catalog entry is caught", arguments: StoreBackend.allCases)
+    func flippedCatalog(backend: StoreBackend) throws {
+        let store = try backend.store()
         let ds = try store.createDataset(.init(name: "tomo", dtype: .float32, shape: Extent3(x: 4, y: 4, z: 4)))
         let key = ChunkKey.bigEndian(ds.info.id)
         try flip(store, table: .catalog, key: key, at: 30)
@@ -206,9 +225,9 @@ struct StoreTests {
         #expect(!(try store.verify().ok))
     }
 
-    @Test("orphan chunks are reported by verify")
-    func orphans() throws {
-        let store = try temporaryStore()
+    @Test("orphan chunks are reported by verify", arguments: StoreBackend.allCases)
+    func orphans(backend: StoreBackend) throws {
+        let store = try backend.store()
         try store.kv.write { txn in
             try txn.put(.chunks, ChunkKey(dataset: 99, index: Extent3(x: 0, y: 0, z: 0)).bytes, [1, 2, 3])
         }
@@ -254,9 +273,11 @@ struct StoreTests {
         #expect(try store.verify().ok)
     }
 
-    @Test("pyramid levels: means for densities, modes for labels, stored under their level and verified")
-    func pyramid() throws {
-        let store = try temporaryStore()
+    @Test(
+        "pyramid levels: means for densities, modes for labels, stored under their level and verified",
+        arguments: StoreBackend.allCases)
+    func pyramid(backend: StoreBackend) throws {
+        let store = try backend.store()
         let shape = Extent3(x: 20, y: 12, z: 9)
         let ds = try createDataset(
             in: store, name: "t", dtype: .float32, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8))
