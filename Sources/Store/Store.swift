@@ -146,7 +146,9 @@ public final class Store: Sendable {
         try txn.put(.names, Array(info.name.utf8), ChunkKey.bigEndian(info.id))
     }
 
-    /// Opens a dataset for reading and writing.
+    /// Opens a dataset for reading and writing its stored chunks. A derived dataset read this way
+    /// gives what is stored (absent chunks as fill): read it through `Operators.Workspace.open`,
+    /// which computes what is missing.
     /// - Parameter allowIncomplete: also open a dataset whose ingest or write has not finished.
     public func dataset(named name: String, allowIncomplete: Bool = false) throws -> Dataset {
         let info = try info(named: name)

@@ -49,10 +49,21 @@ struct CorpusCreate: ParsableCommand {
     @Option(help: "SNR per projection (physics).") var snr = 0.1
     @Option(parsing: .unconditional, help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
 
+    /// --size as [x, y, z] voxels; --tilt as [min, max, step] degrees.
+    var dims: [Int] { size.split(separator: ",").compactMap { Int($0) } }
+    var t: [Double] { tilt.split(separator: ":").compactMap { Double($0) } }
+
+    func validate() throws {
+        guard dims.count == 3 else { throw ValidationError("--size must be X,Y,Z") }
+        guard t.count == 3, t[0] <= t[1], t[2] > 0 else { throw ValidationError("--tilt must be min:max:step") }
+        guard simulator == "physics" || simulator.hasPrefix("dual:") else {
+            throw ValidationError("--simulator must be physics or dual:MODEL")
+        }
+    }
+
     func run() throws {
         let s = try Store(path: store)
-        let dims = size.split(separator: ",").compactMap { Int($0) }
-        guard dims.count == 3 else { throw CommandError("--size must be X,Y,Z") }
+        let dims = self.dims
         var recipe = CorpusRecipe(name: name, samples: samples, size: dims, seed: seed)
         recipe.voxelSize = voxel
         recipe.crowding = crowding
@@ -64,8 +75,6 @@ struct CorpusCreate: ParsableCommand {
             }
             recipe.templates = names
         }
-        let t = tilt.split(separator: ":").compactMap { Double($0) }
-        guard t.count == 3, t[0] <= t[1], t[2] > 0 else { throw CommandError("--tilt must be min:max:step") }
         recipe.tilt = t
         if simulator.hasPrefix("dual:") {
             let (model, bytes, _) = try resolveModel(String(simulator.dropFirst(5)), store: s)

@@ -43,18 +43,25 @@ struct Synth: ParsableCommand {
     ) var templates = "all"
     @Flag(help: "Print a JSON summary.") var json = false
 
-    func run() throws {
-        let dims = size.split(separator: ",").compactMap { Int($0) }
+    /// --size as [x, y, z] voxels.
+    var dims: [Int] { size.split(separator: ",").compactMap { Int($0) } }
+    /// --tilt as [min, max, step] degrees.
+    var t: [Double] { tilt.split(separator: ":").compactMap { Double($0) } }
+
+    func validate() throws {
         guard dims.count == 3, dims.allSatisfy({ $0 >= 8 && $0 <= 4096 }) else {
-            throw CommandError("--size must be X,Y,Z with each between 8 and 4096")
+            throw ValidationError("--size must be X,Y,Z with each between 8 and 4096")
         }
-        let t = tilt.split(separator: ":").compactMap { Double($0) }
         guard t.count == 3, t[0] >= -90, t[1] <= 90, t[0] <= t[1], t[2] > 0 else {
-            throw CommandError("--tilt must be min:max:step in degrees within -90…90, e.g. -60:60:3")
+            throw ValidationError("--tilt must be min:max:step in degrees within -90…90, e.g. -60:60:3")
         }
         guard voxel > 0, snr >= 0, crowding >= 0 && crowding <= 0.6 else {
-            throw CommandError("need --voxel > 0, --snr ≥ 0 and 0 ≤ --crowding ≤ 0.6")
+            throw ValidationError("need --voxel > 0, --snr ≥ 0 and 0 ≤ --crowding ≤ 0.6")
         }
+    }
+
+    func run() throws {
+        let (dims, t) = (self.dims, self.t)
         var chosen: [Template] = []
         for item in templates.split(separator: ",").map(String.init) {
             if item == "all" {
