@@ -33,13 +33,16 @@ struct Filter: ParsableCommand {
     @Option(help: "Name of the filtered dataset.") var name: String
     @Flag(help: "No progress bar.") var quiet = false
 
-    func run() throws {
+    func validate() throws {
         let chosen = [gaussian != nil, dog != nil, nad].filter { $0 }.count
-        guard chosen == 1 else { throw CommandError("choose exactly one of --gaussian σ, --dog σ or --nad") }
-        if let g = gaussian ?? dog, !(g > 0 && g <= 100) { throw CommandError("σ must be in (0, 100] voxels") }
+        guard chosen == 1 else { throw ValidationError("choose exactly one of --gaussian σ, --dog σ or --nad") }
+        if let g = gaussian ?? dog, !(g > 0 && g <= 100) { throw ValidationError("σ must be in (0, 100] voxels") }
         guard !nad || (lambda > 0 && lambda <= 1.0 / 6 && iterations >= 1 && kappa > 0) else {
-            throw CommandError("NAD needs --kappa > 0, --iterations ≥ 1 and 0 < --lambda ≤ 1/6")
+            throw ValidationError("NAD needs --kappa > 0, --iterations ≥ 1 and 0 < --lambda ≤ 1/6")
         }
+    }
+
+    func run() throws {
         let workspace = try Workspace(path: dataset.store)
         let store = workspace.store
         let input = try workspace.open(dataset.name)

@@ -26,12 +26,15 @@ struct Get: ParsableCommand {
     @Option(help: "Pyramid level (0: full resolution; see `tomostore pyramid`).") var level = 0
     @Option(name: .shortAndLong, help: "Output file ending in .mrc or .npy.") var output: String
 
-    func run() throws {
+    func validate() throws {
         let lower = output.lowercased()
-        guard lower.hasSuffix(".mrc") || lower.hasSuffix(".npy") || lower.hasSuffix(".map") || lower.hasSuffix(".rec")
-        else {
-            throw CommandError("output \(output) must end in .mrc (or .map, .rec) or .npy")
+        guard [".mrc", ".npy", ".map", ".rec"].contains(where: { lower.hasSuffix($0) }) else {
+            throw ValidationError("output \(output) must end in .mrc (or .map, .rec) or .npy")
         }
+        guard level >= 0 else { throw ValidationError("--level must be 0 or more") }
+    }
+
+    func run() throws {
         let workspace = try Workspace(path: dataset.store)
         let ds: any VolumeSource =
             level == 0

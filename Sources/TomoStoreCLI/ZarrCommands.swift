@@ -52,8 +52,14 @@ struct ImportZarr: ParsableCommand {
     @Option(help: "tomogram, grand-model, labels or synthetic.") var kind = "tomogram"
     @Option(help: "Voxel size in Å (default: the OME scale, else 1).") var voxel: Double?
 
+    func validate() throws {
+        guard let k = DatasetKind(rawValue: kind), k != .derived else {
+            throw ValidationError("unknown --kind \(kind); use tomogram, grand-model, labels or synthetic")
+        }
+    }
+
     func run() throws {
-        guard let k = DatasetKind(rawValue: kind), k != .derived else { throw CommandError("unknown --kind \(kind)") }
+        let k = DatasetKind(rawValue: kind)!
         let s = try Store(path: store)
         try Store.validate(name: name)
         let (volume, scale) = try ZarrImport.read(input)
