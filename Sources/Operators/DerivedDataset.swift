@@ -30,7 +30,12 @@ public final class DerivedDataset: VolumeSource {
         derivation: Derivation
     ) {
         self.dataset = dataset
-        self.info = info
+        // The view's entry carries the definition from the current inputs, so that a derived dataset
+        // reading this one sees its content digest change as soon as an input of this one changed
+        // (stale chains are recomputed all the way up).
+        var current = info
+        current.derivation = derivation
+        self.info = current
         grid = info.grid
         self.store = store
         self.prepared = prepared

@@ -96,10 +96,14 @@ public struct Workspace: Sendable {
         spec.voxelSize = first.info.voxelSize
         spec.origin = first.info.origin
         spec.derivation = derivation
-        // Check the operator prepares (e.g. its model is stored) before the entry is written.
-        _ = try operators.definition(named: op).prepare(parameters: params, context: OperatorContext(store: store))
-        _ = try store.createDataset(spec)
-        return try derived(name)
+        // Prepared before the entry is written, so a definition that cannot run (e.g. its model is
+        // not stored) leaves nothing behind.
+        let prepared = try operators.definition(named: op).prepare(
+            parameters: params, context: OperatorContext(store: store))
+        let dataset = try store.createDataset(spec)
+        return DerivedDataset(
+            dataset: dataset, info: dataset.info, store: store, prepared: prepared, inputs: inputs,
+            derivation: derivation)
     }
 
     /// A view of `op` on the inputs that is in no catalog and stores nothing: every box read is

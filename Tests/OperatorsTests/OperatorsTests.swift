@@ -97,6 +97,13 @@ struct OperatorsTests {
         let box = Box3(x: 5..<25, y: 0..<13, z: 7..<18)
         #expect(maxDifference(try b.read(box), reference.extracting(box)) < 1e-4)
         #expect(maxDifference(try b.read(Box3(shape: shape)), reference) < 1e-4)
+
+        // Replacing the input makes the whole chain stale: b is recomputed from the recomputed a.
+        try store.remove(named: "t")
+        let w = try input(store, shape: shape, chunk: Extent3(x: 8, y: 8, z: 8), seed: 21)
+        let again = try Workspace(store: store).open("b").read(Box3(shape: shape))
+        let expected = GaussianFilter.apply(GaussianFilter.differenceOfGaussians(w, sigma1: 1, sigma2: 1.1), sigma: 1.2)
+        #expect(maxDifference(again, expected) < 1e-4)
     }
 
     @Test("changing the input drops stale chunks; a redefinition with other parameters gets another digest")
