@@ -3,10 +3,10 @@ import Store
 import Voxels
 
 /// TomoStore's meaning of a dataset, kept in the catalog entry's extensions (formats/store.md):
-/// `kind`, `classes`, `class_voxels`, `mrc` and `derivation`. Entries are checksummed and written by
-/// these accessors only, so a field that is present always decodes; one that does not (a newer
-/// TomoStore's shape) reads as absent here and `tomostore verify` reports it (`Catalog.problems`).
-extension DatasetInfo {
+/// `kind`, `classes`, `class_voxels`, `mrc` and `derivation`, on entries and on new-dataset
+/// descriptions alike. A field that is present but does not decode (a newer TomoStore's shape)
+/// reads as absent here, and `tomostore verify` reports it (`Catalog.problems`).
+extension CatalogExtensible {
     /// What the dataset holds (`tomogram` when the entry does not say).
     public var kind: DatasetKind {
         get { DatasetKind(extension: extensions["kind"]) }
@@ -36,7 +36,9 @@ extension DatasetInfo {
         get { (try? decodeExtension("derivation", as: Derivation.self)) ?? nil }
         set { setExtension("derivation", newValue) }
     }
+}
 
+extension DatasetInfo {
     /// A token that changes whenever the dataset's content may change: the derivation digest for
     /// derived datasets, the id and creation time otherwise (a re-ingest gets a new id).
     public var contentDigest: String { derivation?.digest ?? "\(id)-\(created)" }
@@ -47,30 +49,6 @@ extension Store.NewDataset {
     public init(name: String, kind: DatasetKind, dtype: DType, shape: Extent3) {
         self.init(name: name, dtype: dtype, shape: shape)
         self.kind = kind
-    }
-
-    /// What the dataset holds.
-    public var kind: DatasetKind {
-        get { DatasetKind(extension: extensions["kind"]) }
-        set { extensions["kind"] = .string(newValue.rawValue) }
-    }
-
-    /// Class table (label volumes).
-    public var classes: [String: String]? {
-        get { (try? CatalogCoding.decode(extensions["classes"], as: [String: String].self)) ?? nil }
-        set { setExtension("classes", newValue) }
-    }
-
-    /// The MRC header of the source file.
-    public var mrc: MRCSourceInfo? {
-        get { (try? CatalogCoding.decode(extensions["mrc"], as: MRCSourceInfo.self)) ?? nil }
-        set { setExtension("mrc", newValue) }
-    }
-
-    /// How a derived dataset is computed.
-    public var derivation: Derivation? {
-        get { (try? CatalogCoding.decode(extensions["derivation"], as: Derivation.self)) ?? nil }
-        set { setExtension("derivation", newValue) }
     }
 }
 

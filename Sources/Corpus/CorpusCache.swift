@@ -16,8 +16,7 @@ extension Corpus {
     {
         let prefix = samplePrefix(recipe, i)
         let names = ["tomogram", "grand-model", "labels"].map { "\(prefix)/\($0)" }
-        let present = Set(try store.datasets().filter(\.complete).map(\.name))
-        if names.allSatisfy(present.contains) {
+        if try names.allSatisfy({ try isComplete($0, in: store) }) {
             let (t, g, l) = (
                 try store.dataset(named: names[0]), try store.dataset(named: names[1]),
                 try store.dataset(named: names[2])
@@ -43,5 +42,15 @@ extension Corpus {
                 sample.tomogram, name: names[0], kind: .synthetic, voxelSize: v, attributes: attributes)
         }
         return sample
+    }
+
+    /// True when the store holds a complete dataset of that name (looked up by name, not by listing
+    /// the catalog, which grows with every cached sample).
+    private static func isComplete(_ name: String, in store: Store) throws -> Bool {
+        do {
+            return try store.info(named: name).complete
+        } catch StoreError.unknownDataset {
+            return false
+        }
     }
 }

@@ -366,17 +366,6 @@ public final class Dataset: Sendable {
         }
     }
 
-    /// Calls `body` with each stored chunk's encoded value (header + payload, formats/store.md), in
-    /// key order, a batch of copies at a time; for codecs and benchmarks that work on stored bytes.
-    public func forEachEncodedChunk(batch: Int = 16, _ body: (Extent3, [UInt8]) throws -> Void) throws {
-        let indices = try storedChunks().map(\.index)
-        for start in stride(from: 0, to: indices.count, by: batch) {
-            let part = Array(indices[start..<min(indices.count, start + batch)])
-            let values = try store.kv.read { txn in try part.map { try txn.bytes(.chunks, key($0).bytes) } }
-            for (index, value) in zip(part, values) { if let value { try body(index, value) } }
-        }
-    }
-
     // MARK: Inventory
 
     /// Stored chunks and their encoded sizes, in key order.

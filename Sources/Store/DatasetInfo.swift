@@ -129,6 +129,18 @@ public struct DatasetInfo: Equatable, Sendable {
         return chain
     }
 
+}
+
+/// A catalog record with extension fields (catalog entries and new-dataset descriptions): top-level
+/// keys the store keeps as they are, for the modules that give them meaning.
+public protocol CatalogExtensible {
+    /// The dataset's name (for error messages).
+    var name: String { get }
+    /// Top-level keys the store does not interpret, as stored.
+    var extensions: [String: JSONValue] { get set }
+}
+
+extension CatalogExtensible {
     /// An extension decoded as `T` (snake_case keys), nil when absent.
     /// - Throws: `StoreError.corruptCatalog` when it is there but is not a `T`.
     public func decodeExtension<T: Decodable>(_ key: String, as type: T.Type) throws -> T? {
@@ -145,12 +157,8 @@ public struct DatasetInfo: Equatable, Sendable {
     }
 }
 
-extension Store.NewDataset {
-    /// Sets (or, with nil, removes) a catalog extension of the new dataset.
-    public mutating func setExtension<T: Encodable>(_ key: String, _ value: T?) {
-        extensions[key] = CatalogCoding.jsonValue(value)
-    }
-}
+extension DatasetInfo: CatalogExtensible {}
+extension Store.NewDataset: CatalogExtensible {}
 
 /// How catalog entries and records become bytes: JSON with snake_case keys and sorted keys,
 /// non-finite numbers as the strings "inf", "-inf", "nan"; entries are prefixed by the XXH64 of

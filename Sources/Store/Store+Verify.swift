@@ -77,19 +77,26 @@ extension Store {
             func flush() {
                 let items = batch
                 batch.removeAll(keepingCapacity: true)
+                // One dataset object per (dataset, level) in the batch: its codecs are prepared once per
+                // chunk shape, and its decode is the one reads use.
+                var levels: [ChunkKey: Result<Dataset, any Error>] = [:]
+                for (key, _) in items {
+                    let level = ChunkKey(dataset: key.dataset, level: key.level, index: .zero)
+                    guard levels[level] == nil, let info = byID[key.dataset] else { continue }
+                    levels[level] = Result { try Dataset(store: self, info: info, level: key.level) }
+                }
                 var found = [VerifyReport.Problem?](repeating: nil, count: items.count)
                 found.withUnsafeMutableBufferPointer { slots in
                     let slots = slots
                     Parallel.forEach(items.count) { i in
                         let (key, value) = items[i]
-                        guard let info = byID[key.dataset] else { return }
-                        let extent = info.grid(level: Int(key.level)).box(of: key.index).shape
-                        var chunk = Volume(shape: extent, dtype: info.dtype)
+                        guard let info = byID[key.dataset],
+                            let dataset = levels[ChunkKey(dataset: key.dataset, level: key.level, index: .zero)]
+                        else { return }
                         do {
-                            let codec = try PreparedChunkCodec(
-                                try info.codecChain(), dtype: info.dtype, extent: extent, contexts: codecContexts)
-                            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, into: dst, checksum: true)
-                            }
+                            _ = try dataset.get().decode(value, index: key.index, checksum: true)
+                        } catch StoreError.corruptChunk(_, _, let reason) {
+                            slots[i] = .init(dataset: info.name, chunk: key.index.array, problem: reason)
                         } catch {
                             slots[i] = .init(dataset: info.name, chunk: key.index.array, problem: "\(error)")
                         }
