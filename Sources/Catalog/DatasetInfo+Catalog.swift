@@ -31,6 +31,20 @@ extension CatalogExtensible {
         set { setExtension("mrc", newValue) }
     }
 
+    /// The protein contrast of the values (tomograms as ingested or simulated; densities are
+    /// `bright`); nil when the entry does not say (written before contrast was recorded).
+    public var contrast: Contrast? {
+        get { (try? decodeExtension("contrast", as: Contrast.self)) ?? nil }
+        set { setExtension("contrast", newValue) }
+    }
+
+    /// How `contrast` was decided: "given", "simulated", "density", the estimator's one line, or
+    /// the operator that produced it.
+    public var contrastSource: String? {
+        get { (try? decodeExtension("contrast_source", as: String.self)) ?? nil }
+        set { setExtension("contrast_source", newValue) }
+    }
+
     /// How a derived dataset is computed.
     public var derivation: Derivation? {
         get { (try? decodeExtension("derivation", as: Derivation.self)) ?? nil }
@@ -67,6 +81,8 @@ public enum Catalog {
         check("class_voxels", [String: Int].self)
         check("mrc", MRCSourceInfo.self)
         check("derivation", Derivation.self)
+        check("contrast", Contrast.self)
+        check("contrast_source", String.self)
         return out
     }
 }

@@ -39,7 +39,8 @@ extension Corpus {
                 classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
             try labels.putBlob("particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: v).utf8))
             try store.storeVolume(
-                sample.tomogram, name: names[0], kind: .synthetic, voxelSize: v, attributes: attributes)
+                sample.tomogram, name: names[0], kind: .synthetic, voxelSize: v, attributes: attributes,
+                contrast: Contrast.simulated)
         }
         return sample
     }

@@ -94,7 +94,8 @@ public enum DUALInference {
     }
 
     /// Reads any box of a volume of `shape` through `read` (boxes inside the volume), mirroring
-    /// voxels outside (reflect), standardized with the given mean and standard deviation.
+    /// voxels outside (reflect), standardized with the given mean and standard deviation (negative:
+    /// standardized and inverted).
     public static func mirroredReader(
         shape: Extent3, mean: Double, std: Double, read: @escaping (Box3) throws -> Volume
     ) -> (Box3) throws -> Volume {
@@ -107,7 +108,8 @@ public enum DUALInference {
             let source = try read(needed.isEmpty ? inside : needed).converted(to: .float32)
             let b = box.shape
             var values = [Float](repeating: 0, count: b.count)
-            let scale = Float(1 / max(std, 1e-12))
+            // A negative deviation inverts the contrast.
+            let scale = Float(std < 0 ? 1 / min(std, -1e-12) : 1 / max(std, 1e-12))
             let offset = Float(mean)
             source.withUnsafeValues(as: Float.self) { src in
                 for z in 0..<b.z {

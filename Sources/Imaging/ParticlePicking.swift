@@ -24,8 +24,8 @@ public enum ParticlePicker {
     /// or maxima with a response ≤ 0 (a local peak inside a dip), are not blobs.
     public static func noiseFloor(maxAbs: Float) -> Float { 8 * Float.ulpOfOne * maxAbs }
 
-    /// Whether particles are darker or brighter than their surroundings.
-    public enum Polarity: String, Sendable { case dark, bright }
+    /// Which extremes are particles: minima (`dark`) or maxima (`bright`).
+    public typealias Polarity = Contrast
 
     public static func pick(_ volume: Volume, sigma: Double, top: Int, minDistance: Double, polarity: Polarity)
         -> [Pick]

@@ -25,6 +25,10 @@ struct PreparedNetworkOperator: PreparedOperator {
     let edge: Int
     let overlap: Int
     let task: NetworkTask
+    /// −1 when the input's contrast is inverted before the network (parameter invert), else 1.
+    let sign: Float
+    /// Input grid → working grid and back (parameters voxel and working_voxel), nil at the input's grid.
+    let resampling: (toWorking: Resampler, back: Resampler)?
 
     /// Loads the model named by parameter `model` (a digest) and checks that `tile` (default: the
     /// model's training patch) suits its U-Net.
@@ -51,9 +55,22 @@ struct PreparedNetworkOperator: PreparedOperator {
         self.task = task
         let fraction = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: op)
         overlap = max(1, min(edge / 2, Int((fraction * Double(edge)).rounded())))
+        let adaptation = try NetworkInputAdaptation(parameters: p, op: op)
+        sign = adaptation.invert ? -1 : 1
+        resampling =
+            adaptation.voxel == adaptation.workingVoxel
+            ? nil
+            : (
+                Resampler(from: adaptation.voxel, to: adaptation.workingVoxel),
+                Resampler(from: adaptation.workingVoxel, to: adaptation.voxel)
+            )
     }
 
-    var footprint: Footprint { .tiles(edge: edge, overlap: overlap) }
+    var footprint: Footprint {
+        guard let resampling else { return .tiles(edge: edge, overlap: overlap, voxelsPerWorkingVoxel: 1) }
+        return .tiles(
+            edge: edge, overlap: overlap, voxelsPerWorkingVoxel: resampling.toWorking.to / resampling.toWorking.from)
+    }
 
     func compute(_ region: Box3, inputs: [any VolumeSource], voxelSize: Double) throws -> Volume {
         let input = inputs[0]
@@ -65,14 +82,31 @@ struct PreparedNetworkOperator: PreparedOperator {
         }
         let stats = input.info.stats
         let mean = stats?.mean ?? 0
-        let std = stats?.rms ?? 1
-        let reader = DUALInference.mirroredReader(shape: shape, mean: mean, std: std) { try input.read($0) }
+        // Standardized with the sign of the inversion: the network sees its training contrast.
+        let std = (stats?.rms ?? 1) * Double(sign)
+        let mirrored = DUALInference.mirroredReader(shape: shape, mean: mean, std: std) { try input.read($0) }
+        // On the working grid, every voxel (inside or out) is resampled from the mirrored input.
+        let reader: (Box3) throws -> Volume
+        let workingShape: Extent3
+        let workingRegion: Box3
+        if let (toWorking, back) = resampling {
+            reader = { box in
+                let needed = toWorking.sourceBox(for: box)
+                return toWorking.apply(try mirrored(needed), covering: needed, to: box)
+            }
+            workingShape = Extent3(
+                x: toWorking.targetLength(shape.x), y: toWorking.targetLength(shape.y),
+                z: toWorking.targetLength(shape.z))
+            workingRegion = back.sourceBox(for: region)
+        } else {
+            (reader, workingShape, workingRegion) = (mirrored, shape, region)
+        }
         // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
         // result does not depend on its batch.
         let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))
         let (model, task) = (model, task)
         var result = try DUALInference.apply(
-            box: region, shape: shape, tile: edge, overlap: overlap, batch: batch, input: reader
+            box: workingRegion, shape: workingShape, tile: edge, overlap: overlap, batch: batch, input: reader
         ) { x, origins in
             switch task {
             case .denoise: return model.denoiseTiles(x)
@@ -81,7 +115,9 @@ struct PreparedNetworkOperator: PreparedOperator {
                 return fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
             }
         }
+        if let (_, back) = resampling { result = back.apply(result, covering: workingRegion, to: region) }
         if case .compensate = task {
+            // Back in the input's units and contrast.
             let m = Float(mean)
             let s = Float(std)
             result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = v[i] * s + m } }
@@ -91,24 +127,34 @@ struct PreparedNetworkOperator: PreparedOperator {
 }
 
 /// DUAL denoising (Dn) with overlap tiles anchored to the volume origin; the input is standardized
-/// with its dataset statistics; the output is in the clean domain (standardized, protein bright).
+/// with its dataset statistics (and inverted when its contrast is not the model's noisy domain's,
+/// resampled to the working voxel size: `NetworkInputAdaptation`); the output is in the clean domain
+/// (standardized, protein bright) on the input's grid.
 public enum DenoiseOperator: OperatorDefinition {
     public static let name = "denoise"
     public static let inputCount = 1
 
+    /// The clean domain: density, protein bright, whatever the input's contrast.
+    public static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast? {
+        .bright
+    }
+
     public static func validate(parameters p: [String: JSONValue]) throws {
-        try p.only(["model", "overlap"], op: name)
+        try p.only(["model", "overlap", "tile"] + NetworkInputAdaptation.keys, op: name)
         guard case .string? = p["model"] else {
             throw OperatorError("denoise: parameter model (a model digest) is required")
         }
         _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
+        _ = try p.number("tile", default: 32, in: 8...256, op: name)
+        _ = try NetworkInputAdaptation(parameters: p, op: name)
     }
 
     public static func prepare(parameters p: [String: JSONValue], context: OperatorContext) throws
         -> any PreparedOperator
     {
         try validate(parameters: p)
-        return try PreparedNetworkOperator(op: name, parameters: p, task: .denoise, context: context)
+        let tile = p["tile"] == nil ? nil : Int(try p.number("tile", in: 8...256, op: name))
+        return try PreparedNetworkOperator(op: name, parameters: p, tile: tile, task: .denoise, context: context)
     }
 }
 
@@ -117,8 +163,14 @@ public enum SimulateOperator: OperatorDefinition {
     public static let name = "simulate"
     public static let inputCount = 1
 
+    /// The noisy domain: tomograms as reconstructed, protein dark.
+    public static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast? {
+        .dark
+    }
+
     public static func validate(parameters p: [String: JSONValue]) throws {
-        try p.only(["model", "seed", "overlap"], op: name)
+        try p.only(["model", "seed", "overlap"] + NetworkInputAdaptation.keys, op: name)
+        _ = try NetworkInputAdaptation(parameters: p, op: name)
         guard case .string? = p["model"] else {
             throw OperatorError("simulate: parameter model (a model digest) is required")
         }
@@ -150,7 +202,10 @@ public enum CompensateOperator: OperatorDefinition {
     static func settings(_ p: [String: JSONValue]) throws -> (
         tile: Int, wedge: MissingWedge, transition: Double, match: Bool
     ) {
-        try p.only(["model", "tilt_min", "tilt_max", "transition", "tile", "gain", "overlap"], op: name)
+        try p.only(
+            ["model", "tilt_min", "tilt_max", "transition", "tile", "gain", "overlap"] + NetworkInputAdaptation.keys,
+            op: name)
+        _ = try NetworkInputAdaptation(parameters: p, op: name)
         _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
         guard case .string? = p["model"] else {
             throw OperatorError("compensate: parameter model (a model digest) is required")

@@ -8,8 +8,10 @@ public enum Footprint: Sendable, Equatable {
     /// mirror border applies), so any box gives the whole-volume result.
     case halo(Int)
     /// Overlap tiles of `edge` voxels sharing `overlap` voxels with each neighbour, anchored to the
-    /// volume origin (network operators): any box gives the whole-volume result.
-    case tiles(edge: Int, overlap: Int)
+    /// origin of the working grid (network operators), which has `voxelsPerWorkingVoxel` input voxels
+    /// per voxel (1: the input's grid; else the input is resampled there and the result back with a
+    /// Lanczos-3 kernel): any box gives the whole-volume result.
+    case tiles(edge: Int, overlap: Int, voxelsPerWorkingVoxel: Double)
     /// Every output voxel depends on the whole input (Fourier-space filters).
     case global
 }
@@ -34,6 +36,14 @@ public protocol OperatorDefinition: Sendable {
     /// Builds everything the per-region work needs once: parameters, plans, spectral weights, the
     /// network with its weights.
     static func prepare(parameters: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator
+    /// The protein contrast of the result for inputs of these contrasts (default: the first input's).
+    static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast?
+}
+
+extension OperatorDefinition {
+    public static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast? {
+        inputs.first ?? nil
+    }
 }
 
 /// An operator ready to compute: pure in its inputs, so regions can be computed in any order (and
@@ -94,6 +104,17 @@ extension Dictionary where Key == String, Value == JSONValue {
             throw OperatorError("\(op): \(key)=\(v) is outside \(range.lowerBound)…\(range.upperBound)")
         }
         return v
+    }
+
+    /// A boolean parameter (JSON true/false or the strings "true"/"false").
+    func flag(_ key: String, default value: Bool, op: String) throws -> Bool {
+        switch self[key] {
+        case nil: return value
+        case .bool(let b)?: return b
+        case .string("true")?: return true
+        case .string("false")?: return false
+        default: throw OperatorError("\(op): parameter \(key) must be true or false")
+        }
     }
 
     /// A string parameter with allowed values.

@@ -96,6 +96,9 @@ public struct Workspace: Sendable {
         spec.voxelSize = first.info.voxelSize
         spec.origin = first.info.origin
         spec.derivation = derivation
+        spec.contrast = try operators.definition(named: op).outputContrast(
+            inputs: inputs.map(\.info.contrast), parameters: params)
+        spec.contrastSource = spec.contrast.map { _ in "\(op) of \(names.joined(separator: ", "))" }
         // Prepared before the entry is written, so a definition that cannot run (e.g. its model is
         // not stored) leaves nothing behind.
         let prepared = try operators.definition(named: op).prepare(
@@ -122,6 +125,9 @@ public struct Workspace: Sendable {
         info.derivation = derivation
         info.stats = nil
         info.mrc = nil
+        info.contrast = try operators.definition(named: op).outputContrast(
+            inputs: inputs.map(\.info.contrast), parameters: params)
+        info.contrastSource = info.contrast.map { _ in "\(op) of \(names.joined(separator: ", "))" }
         let prepared = try operators.definition(named: op).prepare(
             parameters: params, context: OperatorContext(store: store))
         return DerivedDataset(

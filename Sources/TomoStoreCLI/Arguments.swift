@@ -15,4 +15,21 @@ extension TiltRange {
     }
 }
 
-extension ParticlePicker.Polarity: ExpressibleByArgument {}
+extension Contrast: ExpressibleByArgument {}
+
+/// The voxel size to use for a physical volume: `override` (from --voxel) when given, else the
+/// header's x size; a header size of 1 Å or less is a placeholder (0 and 1 are what many programs
+/// write when they do not know), refused with a line saying how to give the real one.
+func physicalVoxelSize(header: [Double], override: Double?, what: String) throws -> Double {
+    if let override {
+        guard override > 0, override.isFinite else { throw CommandError("--voxel \(override) must be positive (Å)") }
+        return override
+    }
+    let size = header.first ?? 0
+    guard size > 1 else {
+        throw CommandError(
+            "\(what): the voxel size is \(size.formatted()) Å, a placeholder rather than a measurement; give the "
+                + "real one with --voxel Å (e.g. --voxel 13.48)")
+    }
+    return size
+}

@@ -34,7 +34,8 @@ struct BenchLazy: ParsableCommand {
         let rng = CounterRNG(seed: 3)
         let volume = GaussianFilter.apply(
             Volume(shape: shape, values: (0..<shape.count).map { Float(rng.normal(counter: UInt64($0))) }), sigma: 1)
-        try store.storeVolume(volume, name: "t", kind: .tomogram, voxelSize: 10, attributes: [:])
+        try store.storeVolume(
+            volume, name: "t", kind: .tomogram, voxelSize: 10, attributes: [:], contrast: Contrast.simulated)
         let voxels = Double(shape.count)
 
         var t = Date()

@@ -177,9 +177,14 @@ struct NetworkOutputOptions: ParsableArguments {
                 "Fraction of a tile shared with each neighbour, 0.05…0.5 (default 0.5, the paper's; 0.25 runs about "
                     + "3.4× fewer tiles).")
     ) var overlap: Double?
+    @Option(
+        help: ArgumentHelp(
+            "The input's voxel size in Å, replacing the recorded one (needed when it is a 0 or 1 Å placeholder).",
+            valueName: "Å")) var voxel: Double?
     @Flag(help: "No progress bar.") var quiet = false
 
     func validate() throws {
+        if let voxel, !(voxel > 0 && voxel.isFinite) { throw ValidationError("--voxel \(voxel) must be positive (Å)") }
         guard (output == nil) != (name == nil) else {
             throw ValidationError("give either -o FILE (compute now) or --name DATASET (define lazily)")
         }
@@ -188,6 +193,13 @@ struct NetworkOutputOptions: ParsableArguments {
 
 /// Shared by denoise, simulate and compensate: whole-volume inference to a file, or a lazy dataset.
 enum NetworkOperatorCommand {
+    /// What each operator's output is (README, Contrast).
+    static let convention = [
+        "denoise": "density on the input's grid, standardized, protein bright",
+        "simulate": "a tomogram on the grand model's grid, protein dark (as reconstructed)",
+        "compensate": "the input's units and contrast on its grid",
+    ]
+
     /// The model must have been trained for `task` (see `requireTask`); `parameters` gives the
     /// operator's parameters besides model, seed and overlap from the input dataset and the model
     /// file's metadata.
@@ -203,6 +215,14 @@ enum NetworkOperatorCommand {
         try ModelResolver.require(task, of: resolved, reference: modelReference)
         var params = try parameters(source, resolved.metadata)
         if let overlap = destination.overlap { params["overlap"] = .number(overlap) }
+        let (adaptation, notes) = try NetworkInputAdaptation.decide(
+            input: try workspace.open(input), model: ModelDomain(metadata: resolved.metadata),
+            domain: op == "simulate" ? .clean : .noisy, voxelOverride: destination.voxel)
+        params.merge(adaptation.parameters) { _, new in new }
+        if !quiet {
+            for line in notes { printError(line) }
+            printError("output: \(NetworkOperatorCommand.convention[op] ?? "")")
+        }
         let digest = resolved.model.digest
         let registry = ModelRegistry(store: workspace.store)
         if try registry.bytes(digest: digest) == nil { try registry.put(digest: digest, resolved.bytes) }
@@ -254,12 +274,15 @@ struct Denoise: ParsableCommand {
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The tomogram dataset.") var input: String
     @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
+    @Option(help: "Inference tile edge in voxels (default: the model's training patch).") var tile: Int?
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
+        let edge = tile
         try NetworkOperatorCommand.run(
             store: store, input: input, modelReference: model, task: nil, destination: destination, op: "denoise",
-            seed: nil)
+            seed: nil
+        ) { _, _ in edge.map { ["tile": .number(Double($0))] } ?? [:] }
     }
 }
 

@@ -133,7 +133,9 @@ struct Demo: ParsableCommand {
         }
         try store.storeVolume(
             model.density, name: "sample/grand-model", kind: .grandModel, voxelSize: 10, attributes: [:])
-        try store.storeVolume(tomogram, name: "sample/tomogram", kind: .synthetic, voxelSize: 10, attributes: [:])
+        try store.storeVolume(
+            tomogram, name: "sample/tomogram", kind: .synthetic, voxelSize: 10, attributes: [:],
+            contrast: Contrast.simulated)
         if DefaultModel.url != nil {
             let (dual, bytes, _) = try resolveModel("default", store: store)
             try ModelRegistry(store: store).put(digest: dual.digest, bytes)

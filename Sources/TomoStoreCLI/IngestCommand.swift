@@ -1,6 +1,8 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Imaging
+import MRC
 import Store
 import Transfer
 import Voxels
@@ -34,6 +36,14 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Class table for labels: id=name pairs, comma-separated.") var classes: String?
     @Option(name: .customLong("attr"), help: "A free-form attribute key=value (repeatable), e.g. tilt_min=-60.")
     var attributes: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "Voxel size in Å for all axes, replacing the header's (required when the header says 0 or 1 Å).",
+            valueName: "Å")) var voxel: Double?
+    @Option(
+        help: ArgumentHelp(
+            "Protein contrast of a tomogram: dark (as reconstructed) or bright (inverted); default: estimated "
+                + "from the data.")) var contrast: Contrast?
     @Flag(help: "No progress bar.") var quiet = false
     @Flag(help: "Print the new dataset's info as JSON.") var json = false
 
@@ -55,6 +65,14 @@ struct IngestCommand: ParsableCommand {
         options.resume = resume
         options.attributes = try parseAttributes(attributes)
         if let classes { options.classes = try parseClasses(classes) }
+        if !resume && (kind == .tomogram || kind == .grandModel) {
+            let reader = try MRCReader(path: file)
+            let size = try physicalVoxelSize(header: reader.voxelSize.array, override: voxel, what: file)
+            options.voxelSize = voxel
+            options.contrast = try decideContrast(kind: kind, reader: reader, voxelSize: size)
+        } else if let voxel {
+            options.voxelSize = try physicalVoxelSize(header: [], override: voxel, what: file)
+        }
         let bar = ProgressBar("ingest \(name)", unit: "chunks", quiet: quiet)
         let start = Date()
         _ = try Ingest.mrc(file, into: store, options: options) { bar.update($0, $1) }
@@ -71,6 +89,24 @@ struct IngestCommand: ParsableCommand {
                     s.storedBytes > 0 ? Double(s.rawBytes) / Double(s.storedBytes) : 0, Date().timeIntervalSince(start))
             )
         }
+    }
+}
+
+extension IngestCommand {
+    /// The contrast to record: --contrast, else density for grand models, else the estimate from the
+    /// file (undetermined: dark, the reconstruction convention). Says what it decided on stderr.
+    func decideContrast(kind: DatasetKind, reader: MRCReader, voxelSize: Double) throws -> (Contrast, String) {
+        if let contrast { return (contrast, "given (--contrast)") }
+        if kind == .grandModel { return (.bright, "density (grand model)") }
+        let estimate = try ContrastEstimate.estimate(shape: reader.shape, voxelSize: voxelSize) {
+            try reader.read(box: $0)
+        }
+        let decided = estimate.contrast ?? .dark
+        let source =
+            estimate.contrast == nil
+            ? "\(estimate.explanation); assumed dark, the reconstruction convention" : estimate.explanation
+        printError("contrast of \(name): \(source) (override with --contrast dark|bright)")
+        return (decided, source)
     }
 }
 

@@ -116,7 +116,8 @@ struct Synth: ParsableCommand {
             classes: Dictionary(uniqueKeysWithValues: model.classes.map { (String($0.key), $0.value) }))
         try labels.putBlob("particles.csv", Array(ParticleTable.csv(model.particles, voxelSize: voxel).utf8))
         try s.storeVolume(
-            tomogram, name: "\(name)/tomogram", kind: .synthetic, voxelSize: voxel, attributes: attributes)
+            tomogram, name: "\(name)/tomogram", kind: .synthetic, voxelSize: voxel, attributes: attributes,
+            contrast: Contrast.simulated)
         let elapsed = Date().timeIntervalSince(start)
         if json {
             print(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Imaging
 import Operators
 import Store
 import Transfer
@@ -64,7 +65,14 @@ struct ImportZarr: ParsableCommand {
         try Store.validate(name: name)
         let (volume, scale) = try ZarrImport.read(input)
         let v = voxel ?? scale?.first ?? 1
-        try s.storeVolume(volume, name: name, kind: k, voxelSize: v, attributes: ["source": .string(input)])
+        var contrast: (Contrast, String)? = nil
+        if k == .tomogram {
+            let estimate = try ContrastEstimate.estimate(shape: volume.shape, voxelSize: v) { volume.extracting($0) }
+            contrast = (estimate.contrast ?? .dark, estimate.explanation)
+            printError("contrast of \(name): \(estimate.explanation)")
+        }
+        try s.storeVolume(
+            volume, name: name, kind: k, voxelSize: v, attributes: ["source": .string(input)], contrast: contrast)
         print("imported \(input) as \"\(name)\": \(volume.shape) \(volume.dtype.rawValue)")
     }
 }

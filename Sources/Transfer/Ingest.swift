@@ -25,6 +25,10 @@ public struct IngestOptions: Sendable {
     public var attributes: [String: JSONValue] = [:]
     /// Class table for labels: id → name (default: "background" for 0, "class N" otherwise).
     public var classes: [String: String]? = nil
+    /// Voxel size in Å for all three axes, replacing the header's (nil: the header's).
+    public var voxelSize: Double? = nil
+    /// The protein contrast to record and how it was decided (nil: not recorded).
+    public var contrast: (contrast: Contrast, source: String)? = nil
 
     public init(name: String) { self.name = name }
 }
@@ -78,7 +82,11 @@ public enum Ingest {
                 name: options.name, kind: options.kind, dtype: reader.dtype, shape: reader.shape)
             spec.chunk = options.chunk
             spec.codec = codec
-            spec.voxelSize = reader.voxelSize.array
+            spec.voxelSize = options.voxelSize.map { [$0, $0, $0] } ?? reader.voxelSize.array
+            if let (contrast, source) = options.contrast {
+                spec.contrast = contrast
+                spec.contrastSource = source
+            }
             spec.origin = reader.origin.array
             spec.attributes = options.attributes
             spec.mrc = source
