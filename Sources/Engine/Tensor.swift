@@ -34,15 +34,36 @@ public final class FloatStorage: @unchecked Sendable {
 /// 491 MB with 512 MiB (the same sizes come back instead of fresh mappings).
 enum TensorBufferPool {
     static let minimumBytes = 4 << 20
-    static let limitBytes = 512 << 20
 
-    /// Kept buffers by size, as addresses (no tensor holds them; only the pool does), and their
-    /// total bytes.
+    /// Kept buffers by size, as addresses (no tensor holds them; only the pool does), their total
+    /// bytes, and the most it may keep.
     private struct State {
         var free: [Int: [UInt]] = [:]
         var bytes = 0
+        var limit = 512 << 20
     }
     private static let state = Locked(State())
+
+    static var limit: Int { state.withLock { $0.limit } }
+
+    /// Sets the limit, freeing kept buffers beyond it.
+    static func setLimit(_ bytes: Int) {
+        let released: [(UInt, Int)] = state.withLock { s in
+            s.limit = max(0, bytes)
+            var out: [(UInt, Int)] = []
+            for size in s.free.keys.sorted(by: >) where s.bytes > s.limit {
+                while s.bytes > s.limit, let address = s.free[size]?.popLast() {
+                    out.append((address, size))
+                    s.bytes -= size
+                }
+            }
+            return out
+        }
+        for (address, size) in released {
+            _ = size
+            UnsafeMutableRawPointer(bitPattern: address)!.deallocate()
+        }
+    }
 
     /// A kept buffer of exactly `byteCount` bytes, if there is one (contents undefined).
     static func take(byteCount: Int) -> UnsafeMutableRawPointer? {
@@ -59,11 +80,20 @@ enum TensorBufferPool {
     static func keep(_ p: UnsafeMutableRawPointer, byteCount: Int) -> Bool {
         guard byteCount >= minimumBytes else { return false }
         return state.withLock { s in
-            guard s.bytes + byteCount <= limitBytes else { return false }
+            guard s.bytes + byteCount <= s.limit else { return false }
             s.free[byteCount, default: []].append(UInt(bitPattern: p))
             s.bytes += byteCount
             return true
         }
+    }
+}
+
+extension Tensor {
+    /// The most bytes of freed tensor buffers kept for reuse (default 512 MiB, what training steps
+    /// want). Inference over tiles needs far less; lowering it frees what is kept beyond it.
+    public static var bufferPoolLimit: Int {
+        get { TensorBufferPool.limit }
+        set { TensorBufferPool.setLimit(newValue) }
     }
 }
 

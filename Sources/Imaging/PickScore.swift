@@ -33,7 +33,8 @@ public enum PickScore {
         var marked = Set<Int>()
         for p in picks {
             let (x, y, z) = (
-                Int(p.x.rounded(.toNearestOrEven)), Int(p.y.rounded(.toNearestOrEven)), Int(p.z.rounded(.toNearestOrEven))
+                Int(p.x.rounded(.toNearestOrEven)), Int(p.y.rounded(.toNearestOrEven)),
+                Int(p.z.rounded(.toNearestOrEven))
             )
             guard x >= 0, y >= 0, z >= 0, x < shape.x, y < shape.y, z < shape.z else { continue }
             let index = (z * shape.y + y) * shape.x + x

@@ -79,7 +79,8 @@ struct Eval: ParsableCommand {
     func scorePicks(_ name: String, _ file: String) throws {
         let workspace = try Workspace(path: store)
         let source = try workspace.open(name)
-        let positions = try PickFile.read(file, shape: source.shape, voxelSize: source.info.voxelSize[0], tomogram: tomo)
+        let positions = try PickFile.read(
+            file, shape: source.shape, voxelSize: source.info.voxelSize[0], tomogram: tomo)
         let volume = try source.read(Box3(shape: source.shape))
         let mine = PickScore.score(volume, picks: positions, exclude: exclude)
         let rawName = try Self.rawInput(of: name, in: workspace.store)
@@ -100,15 +101,20 @@ struct Eval: ParsableCommand {
             print(
                 try jsonText(any: [
                     "dataset": name, "picks_file": file, "cnr": mine.cnr, "auc": mine.auc, "picks_used": mine.used,
-                    "picks_dropped": mine.dropped, "exclude": exclude, "contrast": (source.info.contrast?.rawValue).map { $0 as Any } ?? NSNull(),
+                    "picks_dropped": mine.dropped, "exclude": exclude,
+                    "contrast": (source.info.contrast?.rawValue).map { $0 as Any } ?? NSNull(),
                     "raw": ["dataset": rawName, "cnr": rawScore.cnr, "auc": rawScore.auc],
                     "gaussian_best": ["sigma": g.sigma, "sign": g.sign, "cnr": g.score.cnr, "auc": g.score.auc],
                 ]))
             return
         }
-        print("\(mine.used) picks used, \(mine.dropped) dropped (outside the volume); background: > \(exclude) voxels away")
+        print(
+            "\(mine.used) picks used, \(mine.dropped) dropped (outside the volume); background: > \(exclude) voxels away"
+        )
         print(String(format: "%@: CNR %+.3f  AUC %.3f", name, mine.cnr, mine.auc))
-        if rawName != name { print(String(format: "%@ (raw): CNR %+.3f  AUC %.3f", rawName, rawScore.cnr, rawScore.auc)) }
+        if rawName != name {
+            print(String(format: "%@ (raw): CNR %+.3f  AUC %.3f", rawName, rawScore.cnr, rawScore.auc))
+        }
         print(
             String(
                 format: "best Gaussian of %@ (σ %.1f, %@): CNR %+.3f  AUC %.3f", rawName, g.sigma,

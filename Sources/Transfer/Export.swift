@@ -41,14 +41,15 @@ public enum Export {
     }
 
     /// Writes a whole dataset (stored or derived) as canonical MRC2014, streamed: by default one band
-    /// of chunks (full x, one chunk row, one chunk layer) at a time, or z-slabs of `slabDepth` slices
-    /// (full x and y) when given — what derived views computing overlap tiles prefer. Memory: one
-    /// band or slab.
+    /// of chunks (full x, one chunk row, one chunk layer) at a time, or bands of full x and
+    /// `band.y` rows × `band.z` planes when given — what derived views computing overlap tiles
+    /// prefer (thicker bands recompute fewer tiles on their borders). Memory: one band, whatever
+    /// the volume's size.
     /// - Parameter mode: output mode (default: the dataset dtype's).
     @discardableResult
     public static func mrc(
         _ dataset: any VolumeSource, to path: String, mode: MRCMode? = nil, keepExtendedHeader: Bool = false,
-        slabDepth: Int? = nil, action: String? = nil, progress: ((Int, Int) -> Void)? = nil
+        band: (y: Int, z: Int)? = nil, action: String? = nil, progress: ((Int, Int) -> Void)? = nil
     ) throws -> MRCWriter {
         let options = try mrcOptions(
             dataset, keepExtendedHeader: keepExtendedHeader, action: action ?? "exported from dataset \(dataset.name)")
@@ -57,9 +58,12 @@ public enum Export {
         let counts = grid.counts
         let shape = grid.shape
         var bands: [Box3] = []
-        if let depth = slabDepth {
-            for z in stride(from: 0, to: shape.z, by: max(1, depth)) {
-                bands.append(Box3(x: 0..<shape.x, y: 0..<shape.y, z: z..<min(shape.z, z + max(1, depth))))
+        if let band {
+            let (dy, dz) = (max(1, band.y), max(1, band.z))
+            for z in stride(from: 0, to: shape.z, by: dz) {
+                for y in stride(from: 0, to: shape.y, by: dy) {
+                    bands.append(Box3(x: 0..<shape.x, y: y..<min(shape.y, y + dy), z: z..<min(shape.z, z + dz)))
+                }
             }
         } else {
             for band in 0..<(counts.y * counts.z) {

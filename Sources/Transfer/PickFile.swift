@@ -43,8 +43,10 @@ public enum PickFile {
             guard !columns.isEmpty else { return }
             func index(_ name: String) -> Int? { columns.firstIndex(of: name) }
             let relion3 = ["_rlnCoordinateX", "_rlnCoordinateY", "_rlnCoordinateZ"].map(index)
-            let relion5 = ["_rlnCenteredCoordinateXAngst", "_rlnCenteredCoordinateYAngst",
-                "_rlnCenteredCoordinateZAngst"].map(index)
+            let relion5 = [
+                "_rlnCenteredCoordinateXAngst", "_rlnCenteredCoordinateYAngst",
+                "_rlnCenteredCoordinateZAngst",
+            ].map(index)
             let centred: Bool
             let axes: [Int]
             if relion3.allSatisfy({ $0 != nil }) {
@@ -58,8 +60,9 @@ public enum PickFile {
             let centre = [Double(shape.x / 2), Double(shape.y / 2), Double(shape.z / 2)]
             for (n, row) in rows.enumerated() {
                 guard row.count == columns.count else {
-                    throw TransferError("\(path): a row of the loop has \(row.count) fields, the loop \(columns.count) "
-                        + "columns (row \(n + 1))")
+                    throw TransferError(
+                        "\(path): a row of the loop has \(row.count) fields, the loop \(columns.count) "
+                            + "columns (row \(n + 1))")
                 }
                 if let name {
                     let tomo = String(row[name])
@@ -98,12 +101,14 @@ public enum PickFile {
         }
         try flush()
         if tomogram == nil && names.count > 1 {
-            throw TransferError("\(path) names \(names.count) tomograms (\(names.sorted().prefix(3).joined(separator: ", "))"
-                + "…); choose one with --tomo NAME")
+            throw TransferError(
+                "\(path) names \(names.count) tomograms (\(names.sorted().prefix(3).joined(separator: ", "))"
+                    + "…); choose one with --tomo NAME")
         }
         guard !out.isEmpty else {
-            throw TransferError("\(path): no picks found (a STAR loop with _rlnCoordinateX/Y/Z or "
-                + "_rlnCenteredCoordinateX/Y/ZAngst\(tomogram.map { " for rlnTomoName \($0)" } ?? ""))")
+            throw TransferError(
+                "\(path): no picks found (a STAR loop with _rlnCoordinateX/Y/Z or "
+                    + "_rlnCenteredCoordinateX/Y/ZAngst\(tomogram.map { " for rlnTomoName \($0)" } ?? ""))")
         }
         return out
     }
@@ -117,8 +122,9 @@ public enum PickFile {
             ? (["x", "y", "z"].map { names.firstIndex(of: $0) }, 1)
             : (["x_angstrom", "y_angstrom", "z_angstrom"].map { names.firstIndex(of: $0) }, 1 / voxelSize)
         guard columns.allSatisfy({ $0 != nil }) else {
-            throw TransferError("\(path): the header needs columns x, y, z (voxels) or x_angstrom, y_angstrom, "
-                + "z_angstrom; it has \(names.joined(separator: ","))")
+            throw TransferError(
+                "\(path): the header needs columns x, y, z (voxels) or x_angstrom, y_angstrom, "
+                    + "z_angstrom; it has \(names.joined(separator: ","))")
         }
         return try lines.dropFirst().enumerated().map { n, line in
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
