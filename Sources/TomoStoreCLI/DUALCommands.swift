@@ -223,7 +223,9 @@ enum NetworkOperatorCommand {
             input: try workspace.open(input), model: ModelDomain(metadata: resolved.metadata),
             domain: op == "simulate" ? .clean : .noisy, voxelOverride: destination.voxel)
         params.merge(adaptation.parameters) { _, new in new }
-        if !quiet {
+        // What was adapted, said once the result is there (an error stays the only line).
+        func report() {
+            guard !quiet else { return }
             for line in notes { printError(line) }
             printError("output: \(NetworkOperatorCommand.convention[op] ?? "")")
         }
@@ -239,6 +241,7 @@ enum NetworkOperatorCommand {
                 "defined \"\(name)\" = \(op)(\(input)) lazily with model \(digest): \(ds.grid.counts.count) chunks "
                     + "on demand"
             )
+            report()
             return
         }
         // The same view as a defined dataset's, storing nothing, streamed into the file in bands of full
@@ -259,6 +262,7 @@ enum NetworkOperatorCommand {
             String(
                 format: "wrote %@: %@ of \"%@\" (%.1f s, %.2f Mvoxel/s)", output!, op, input, seconds,
                 Double(shape.count) / seconds / 1e6))
+        report()
     }
 }
 

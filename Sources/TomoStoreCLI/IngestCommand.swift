@@ -67,7 +67,14 @@ struct IngestCommand: ParsableCommand {
         if let classes { options.classes = try parseClasses(classes) }
         if !resume && (kind == .tomogram || kind == .grandModel) {
             let reader = try MRCReader(path: file)
-            let size = try physicalVoxelSize(header: reader.voxelSize.array, override: voxel, what: file)
+            let size: Double
+            do {
+                size = try physicalVoxelSize(header: reader.voxelSize.array, override: voxel, what: file)
+            } catch {
+                // Kept, so the data is in; the network operators refuse it until --voxel says the size.
+                printError("warning: \(error) (or later on denoise, simulate, compensate)")
+                size = 20
+            }
             options.voxelSize = voxel
             options.contrast = try decideContrast(kind: kind, reader: reader, voxelSize: size)
         } else if let voxel {
