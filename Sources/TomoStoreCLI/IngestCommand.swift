@@ -65,6 +65,8 @@ struct IngestCommand: ParsableCommand {
         options.resume = resume
         options.attributes = try parseAttributes(attributes)
         if let classes { options.classes = try parseClasses(classes) }
+        // Said once the dataset is in (a failing ingest prints its error alone).
+        var notes: [String] = []
         if !resume && (kind == .tomogram || kind == .grandModel) {
             let reader = try MRCReader(path: file)
             let size: Double
@@ -72,11 +74,14 @@ struct IngestCommand: ParsableCommand {
                 size = try physicalVoxelSize(header: reader.voxelSize.array, override: voxel, what: file)
             } catch {
                 // Kept, so the data is in; the network operators refuse it until --voxel says the size.
-                printError("warning: \(error) (or later on denoise, simulate, compensate)")
+                notes.append("warning: \(error) (or later on denoise, simulate, compensate)")
                 size = 20
             }
             options.voxelSize = voxel
             options.contrast = try decideContrast(kind: kind, reader: reader, voxelSize: size)
+            if contrast == nil && kind == .tomogram, let (_, source) = options.contrast {
+                notes.append("contrast of \(name): \(source) (override with --contrast dark|bright)")
+            }
         } else if let voxel {
             options.voxelSize = try physicalVoxelSize(header: [], override: voxel, what: file)
         }
@@ -84,6 +89,7 @@ struct IngestCommand: ParsableCommand {
         let start = Date()
         _ = try Ingest.mrc(file, into: store, options: options) { bar.update($0, $1) }
         let dataset = try store.dataset(named: name)
+        for line in notes { printError(line) }
         if json {
             print(try jsonText(any: try infoDictionary(dataset)))
         } else {
@@ -101,7 +107,7 @@ struct IngestCommand: ParsableCommand {
 
 extension IngestCommand {
     /// The contrast to record: --contrast, else density for grand models, else the estimate from the
-    /// file (undetermined: dark, the reconstruction convention). Says what it decided on stderr.
+    /// file (undetermined: dark, the reconstruction convention).
     func decideContrast(kind: DatasetKind, reader: MRCReader, voxelSize: Double) throws -> (Contrast, String) {
         if let contrast { return (contrast, "given (--contrast)") }
         if kind == .grandModel { return (.bright, "density (grand model)") }
@@ -112,7 +118,6 @@ extension IngestCommand {
         let source =
             estimate.contrast == nil
             ? "\(estimate.explanation); assumed dark, the reconstruction convention" : estimate.explanation
-        printError("contrast of \(name): \(source) (override with --contrast dark|bright)")
         return (decided, source)
     }
 }
