@@ -70,7 +70,7 @@ let package = Package(
 
         .testTarget(name: "VoxelsTests", dependencies: ["Voxels"]),
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
-        .testTarget(name: "KVTests", dependencies: ["KV", "CLMDB", "TestSupport"]),
+        .testTarget(name: "KVTests", dependencies: ["KV", "CLMDB", "TestSupport", "Voxels"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "Voxels", "CZstd"]),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Store", "Voxels", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "KV", "Codecs", "Voxels", "TestSupport"]),

@@ -71,10 +71,11 @@ public struct PatchSampler {
 extension DUALTrainer {
     /// Trains until `iterations` on unpaired batches drawn from the two domains' volumes (patch
     /// positions from the trainer's seed, stream 1 clean, 2 noisy); `checkpoint` is called every
-    /// `checkpointEvery` iterations and after the last, `progress` after each one.
+    /// `checkpointEvery` iterations and after the last, `progress` after each one; `stop` (asked after
+    /// each iteration) ends training early, after a checkpoint.
     public func train(
         until iterations: Int, clean: [PatchVolume], noisy: [PatchVolume], checkpointEvery: Int,
-        checkpoint: () throws -> Void, progress: (DUALLosses) -> Void
+        checkpoint: () throws -> Void, progress: (DUALLosses) -> Void, stop: () -> Bool = { false }
     ) throws {
         let c = model.config
         for v in clean + noisy where min(v.shape.x, v.shape.y, v.shape.z) < c.patch {
@@ -90,7 +91,9 @@ extension DUALTrainer {
                     clean: try cleanPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch),
                     noisy: try noisyPatches.batch(iteration: iteration, batch: c.batch, patch: c.patch)))
             progress(losses)
-            if iteration % max(1, checkpointEvery) == 0 || iteration == iterations { try checkpoint() }
+            let last = iteration == iterations || stop()
+            if iteration % max(1, checkpointEvery) == 0 || last { try checkpoint() }
+            if last { break }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Voxels
 
@@ -15,6 +16,19 @@ public struct DUALTrainingRun: Sendable {
     public var output: String
     /// Continue from `output`.checkpoint.
     public var resume = false
+    /// Wall-clock budget in seconds: training stops after the iteration that reaches it (then
+    /// `iterations` is only the most it may run).
+    public var timeLimit: Double?
+    /// The weights to start from (a model file's bytes with a name for messages), e.g. the shipped
+    /// model, fine-tuned on one's own data; nil: initialized from the seed. Its tensors must fit
+    /// `config`'s sizes.
+    public var initialWeights: (bytes: [UInt8], source: String)?
+    /// Decay d of an exponential moving average of the weights (w̄ ← d·w̄ + (1 − d)·w after each
+    /// iteration, from the starting weights), written to the model file instead of the last
+    /// weights; nil: the last weights. GAN training oscillates between states (docs/dual-runs.md);
+    /// the average over ~1/(1 − d) iterations does not. The checkpoint keeps the last weights, and
+    /// a resumed run starts its average afresh.
+    public var averageDecay: Double?
 
     public init(config: DUALConfig, seed: UInt64, iterations: Int, checkpointEvery: Int, output: String) {
         self.config = config
@@ -48,6 +62,10 @@ public struct DUALTrainingRun: Sendable {
         guard iterations > 0 else { throw DUALError("iterations must be positive, not \(iterations)") }
         guard checkpointEvery > 0 else { throw DUALError("the checkpoint interval must be positive") }
         let model = DUALModel(config: config, seed: seed)
+        if let initialWeights {
+            let (tensors, _) = try Safetensors.decode(initialWeights.bytes, source: initialWeights.source)
+            try Safetensors.assign(tensors, to: model, source: initialWeights.source)
+        }
         let trainer = DUALTrainer(model: model, seed: seed)
         let checkpoint = self.checkpoint
         if resume {
@@ -59,17 +77,37 @@ public struct DUALTrainingRun: Sendable {
         let start = Date()
         let first = trainer.iteration
         let total = iterations
+        let limit = timeLimit
+        let parameters = model.parameters
+        var average = averageDecay == nil ? [] : parameters.map { $0.value.scalars }
+        let decay = Float(averageDecay ?? 0)
         try trainer.train(
             until: total, clean: clean, noisy: noisy, checkpointEvery: checkpointEvery,
             checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) },
             progress: { losses in
+                for (i, parameter) in parameters.enumerated() where !average.isEmpty {
+                    parameter.value.withUnsafeBufferPointer { w in
+                        average[i].withUnsafeMutableBufferPointer { a in
+                            for k in a.indices { a[k] = decay * a[k] + (1 - decay) * w[k] }
+                        }
+                    }
+                }
                 let done = trainer.iteration - first
-                let left = Date().timeIntervalSince(start) / Double(max(1, done)) * Double(total - trainer.iteration)
+                let elapsed = Date().timeIntervalSince(start)
+                var left = elapsed / Double(max(1, done)) * Double(total - trainer.iteration)
+                if let limit { left = min(left, max(0, limit - elapsed)) }
                 progress?(trainer.iteration, losses, left)
-            })
-        let extra = metadata.merging(["iterations": "\(iterations)", "seed": "\(seed)"]) { a, _ in a }
+            },
+            stop: { limit.map { Date().timeIntervalSince(start) >= $0 } ?? false })
+        for (parameter, values) in zip(parameters, average) {
+            parameter.value = Tensor(shape: parameter.shape, values: values)
+        }
+        var metadata = metadata
+        if let averageDecay { metadata["average_decay"] = String(averageDecay) }
+        let extra = metadata.merging(["iterations": "\(trainer.iteration)", "seed": "\(seed)"]) { a, _ in a }
         let bytes = try DUALModelFile.save(model, to: output, extra: extra)
         return Result(
-            model: model, bytes: bytes, iterationsRun: iterations - first, seconds: Date().timeIntervalSince(start))
+            model: model, bytes: bytes, iterationsRun: trainer.iteration - first,
+            seconds: Date().timeIntervalSince(start))
     }
 }

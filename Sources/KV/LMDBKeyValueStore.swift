@@ -163,6 +163,15 @@ final class LMDBTransaction: KVWriteTransaction {
     let store: LMDBKeyValueStore
     let readOnly: Bool
     private var open = true
+    /// Large values this read transaction returned, whose pages are released when it ends.
+    private var touched: [UnsafeRawBufferPointer] = []
+
+    /// Values at least this large live in overflow pages of their own; a read-only transaction
+    /// drops their pages from the process's resident set when it ends (MADV_DONTNEED on LMDB's
+    /// shared, read-only file mapping: the pages stay in the page cache, and a later read faults
+    /// them back in without I/O). Otherwise every chunk a long scan read would stay resident, and
+    /// memory would grow with the bytes read instead of staying bounded by the work.
+    static let releasedValueSize = 64 << 10
 
     init(store: LMDBKeyValueStore, readOnly: Bool) throws {
         self.store = store
@@ -180,10 +189,26 @@ final class LMDBTransaction: KVWriteTransaction {
 
     deinit { abort() }
 
+    /// Drops the pages of the large values read (read-only transactions only: a write
+    /// transaction's values may be its own dirty pages in anonymous memory).
+    private func releaseTouchedPages() {
+        guard readOnly, !touched.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        for value in touched {
+            guard let base = value.baseAddress else { continue }
+            let start = Int(bitPattern: base) & ~(page - 1)
+            let end = (Int(bitPattern: base) + value.count + page - 1) & ~(page - 1)
+            // Advice only: a failure leaves the pages resident, nothing else.
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
+        }
+        touched.removeAll()
+    }
+
     /// Commits (durably: LMDB fsyncs before returning).
     func commit() throws {
         guard open else { return }
         open = false
+        defer { releaseTouchedPages() }
         let rc = mdb_txn_commit(handle)
         if rc != 0 {
             var error = LMDBError(rc, "commit transaction")
@@ -198,6 +223,7 @@ final class LMDBTransaction: KVWriteTransaction {
         guard open else { return }
         open = false
         mdb_txn_abort(handle)
+        releaseTouchedPages()
     }
 
     func handle(_ table: KVTable, create: Bool) throws -> MDB_dbi? {
@@ -212,7 +238,9 @@ final class LMDBTransaction: KVWriteTransaction {
             let rc = mdb_get(handle, db, &kv, &v)
             if rc == MDB_NOTFOUND { return nil }
             try LMDBError.check(rc, "read key in \(table)")
-            return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+            let value = UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+            if readOnly && v.mv_size >= Self.releasedValueSize { touched.append(value) }
+            return value
         }
     }
 

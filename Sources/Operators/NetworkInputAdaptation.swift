@@ -1,4 +1,5 @@
 import Catalog
+import DUAL
 import Foundation
 import Imaging
 import Store
@@ -64,6 +65,11 @@ public struct ModelDomain: Sendable, Equatable {
     /// model's noisy domain), measured with `NoiseGrain`.
     public static let syntheticGrain = 0.36
 
+    public init(voxelSize: Double, noiseGrain: Double, noisyContrast: Contrast, cleanContrast: Contrast) {
+        (self.voxelSize, self.noiseGrain) = (voxelSize, noiseGrain)
+        (self.noisyContrast, self.cleanContrast) = (noisyContrast, cleanContrast)
+    }
+
     public init(metadata m: [String: String]) {
         voxelSize = m["voxel_size"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? 10
         noiseGrain = m["noise_grain"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil } ?? Self.syntheticGrain
@@ -79,30 +85,60 @@ public struct ModelDomain: Sendable, Equatable {
         ]
     }
 
+    /// Input is upsampled by at most this factor (see `workingVoxel`).
+    public static let maximumUpsampling = 1.5
+
     /// The voxel size to run the network at for input of `voxel` Å whose noise grain is `grain`.
     ///
-    /// Structures have physical sizes, so the model's voxel size is the target; but resampling to a
-    /// finer grid makes the noise coarser by the same factor, and noise much coarser than the
-    /// training noise looks like structure to the network (it invents particles). So the input is
-    /// brought as close to the model's voxel size as keeps its grain at least half the training
-    /// grain: working = clamp(voxel × trainingGrain / (2 × grain), model's, input's). Data finer than
-    /// the model is brought to the model's voxel size. Within 5% of the input's, the input's is used.
-    /// Measured on synthetic data resampled from 10 Å (README, Real data): 2× upsampling of white
-    /// noise still denoises; a 40 Å real tomogram with smooth noise (grain 0.26) works best at ~28 Å,
-    /// and worst upsampled all the way to 10 Å.
+    /// Structures have physical sizes, so the model's voxel size is the target; but upsampling
+    /// leaves the network two things it never saw in training. (1) The noise gets coarser by the
+    /// upsampling factor, and noise much coarser than the training noise looks like structure (it
+    /// invents particles): the grain must stay at least half the training grain. (2) Above the
+    /// input's own Nyquist frequency the upsampled data are empty, where the training data were full
+    /// of noise and detail: upsampling by more than 1.5× loses more than the resolution it gains.
+    /// So working = clamp(max(voxel × trainingGrain / (2 × grain), voxel / 1.5), model's, input's).
+    /// Data finer than the model is brought to the model's voxel size. Within 5% of the input's,
+    /// the input's is used. Measured on a synthetic sample resampled from 10 Å (README, Real data):
+    /// at 13.5 Å the best working size is 10 Å (r 0.889; 0.878 at 12, 0.844 at 14), at 20 Å it is
+    /// 12–14 Å (r 0.796; 0.735 at 10 Å, 0.737 at 16); a 40 Å real tomogram with smooth noise
+    /// (grain 0.27) works best near 27 Å and worst upsampled all the way to 10 Å.
     public func workingVoxel(inputVoxel voxel: Double, grain: Double) -> Double {
         let working: Double
         if voxel <= voxelSize {
             working = voxelSize
         } else {
             let grainLimited = grain > 0 ? voxel * noiseGrain / (2 * grain) : voxel
-            working = min(voxel, max(voxelSize, grainLimited))
+            working = min(voxel, max(voxelSize, grainLimited, voxel / Self.maximumUpsampling))
         }
         return abs(working / voxel - 1) < 0.05 ? voxel : working
     }
 }
 
 extension NetworkInputAdaptation {
+    /// The input as the network sees it: standardized with its statistics (`mean`, `rms`), inverted
+    /// when `invert`, mirrored outside its bounds, and resampled onto the working grid; `shape` is
+    /// the working grid's extent (the input's when not resampled). The operators and training on
+    /// one's own data read through this one view, so a model trains on exactly what it will see.
+    public func workingView(of input: any VolumeSource) -> (shape: Extent3, read: (Box3) throws -> Volume) {
+        let shape = input.shape
+        let stats = input.info.stats
+        let std = (stats?.rms ?? 1) * (invert ? -1 : 1)
+        let mirrored = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: std) {
+            try input.read($0)
+        }
+        guard voxel != workingVoxel else { return (shape, mirrored) }
+        let toWorking = Resampler(from: voxel, to: workingVoxel)
+        let workingShape = Extent3(
+            x: toWorking.targetLength(shape.x), y: toWorking.targetLength(shape.y), z: toWorking.targetLength(shape.z))
+        return (
+            workingShape,
+            { box in
+                let needed = toWorking.sourceBox(for: box)
+                return toWorking.apply(try mirrored(needed), covering: needed, to: box)
+            }
+        )
+    }
+
     /// Which of the model's domains the operator's input belongs to.
     public enum Domain: Sendable { case noisy, clean }
 

@@ -27,6 +27,8 @@ struct PreparedNetworkOperator: PreparedOperator {
     let task: NetworkTask
     /// −1 when the input's contrast is inverted before the network (parameter invert), else 1.
     let sign: Float
+    /// Inversion and working voxel size (parameters invert, voxel, working_voxel).
+    let adaptation: NetworkInputAdaptation
     /// Input grid → working grid and back (parameters voxel and working_voxel), nil at the input's grid.
     let resampling: (toWorking: Resampler, back: Resampler)?
 
@@ -56,6 +58,7 @@ struct PreparedNetworkOperator: PreparedOperator {
         let fraction = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: op)
         overlap = max(1, min(edge / 2, Int((fraction * Double(edge)).rounded())))
         let adaptation = try NetworkInputAdaptation(parameters: p, op: op)
+        self.adaptation = adaptation
         sign = adaptation.invert ? -1 : 1
         resampling =
             adaptation.voxel == adaptation.workingVoxel
@@ -82,25 +85,10 @@ struct PreparedNetworkOperator: PreparedOperator {
         }
         let stats = input.info.stats
         let mean = stats?.mean ?? 0
-        // Standardized with the sign of the inversion: the network sees its training contrast.
         let std = (stats?.rms ?? 1) * Double(sign)
-        let mirrored = DUALInference.mirroredReader(shape: shape, mean: mean, std: std) { try input.read($0) }
-        // On the working grid, every voxel (inside or out) is resampled from the mirrored input.
-        let reader: (Box3) throws -> Volume
-        let workingShape: Extent3
-        let workingRegion: Box3
-        if let (toWorking, back) = resampling {
-            reader = { box in
-                let needed = toWorking.sourceBox(for: box)
-                return toWorking.apply(try mirrored(needed), covering: needed, to: box)
-            }
-            workingShape = Extent3(
-                x: toWorking.targetLength(shape.x), y: toWorking.targetLength(shape.y),
-                z: toWorking.targetLength(shape.z))
-            workingRegion = back.sourceBox(for: region)
-        } else {
-            (reader, workingShape, workingRegion) = (mirrored, shape, region)
-        }
+        // Standardized with the sign of the inversion and resampled: the network sees its training data.
+        let (workingShape, reader) = adaptation.workingView(of: input)
+        let workingRegion = resampling.map { $0.back.sourceBox(for: region) } ?? region
         // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
         // result does not depend on its batch.
         let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))

@@ -39,8 +39,10 @@ public struct GrandModelParameters: Sendable {
     public var templates: [Template] = Template.builtIn
     /// Target fraction of the volume filled by particles' bounding spheres.
     public var crowding: Double = 0.2
-    /// Vesicles per µm³ (radii 20–50 nm, 4 nm bilayers); at least one when the volume fits one.
+    /// Vesicles per µm³ (radii `vesicleRadii`, 4 nm bilayers); at least one when the volume fits one.
     public var vesiclesPerCubicMicron: Double = 0.5
+    /// Range of vesicle radii in Å (default 20–50 nm).
+    public var vesicleRadii: ClosedRange<Double> = 200...500
     /// Gold fiducials (10 nm beads) per µm³.
     public var fiducialsPerCubicMicron: Double = 0.6
 
@@ -99,7 +101,8 @@ public struct GrandModel: Sendable {
         for _ in 0..<vesicles {
             for _ in 0..<50 {
                 counter += 1
-                let radius = (200 + 300 * rng.uniform(stream: 4, counter: counter)) / v
+                let (lo, hi) = (p.vesicleRadii.lowerBound, p.vesicleRadii.upperBound)
+                let radius = (lo + (hi - lo) * rng.uniform(stream: 4, counter: counter)) / v
                 guard let c = randomCentre(margin: radius + 30 / v), free(c, radius + 30 / v) else { continue }
                 spheres.append((c.0, c.1, c.2, radius + 30 / v))
                 renderShell(centre: c, radius: radius * v, voxelSize: v, shape: s, density: &density, labels: &labels)

@@ -3,8 +3,10 @@ import Catalog
 import DUAL
 import Engine
 import Foundation
+import Imaging
 import MRC
 import Operators
+import Simulation
 import Store
 import Transfer
 import Voxels
@@ -64,7 +66,11 @@ struct DUALTrainingOptions: ParsableArguments {
         name: .customLong("model-name"),
         help: "Name of the model inside the store (default: the output file's name without its extension).")
     var modelName: String?
-    @Option(help: "Iterations.") var iterations = 200
+    @Option(help: "Iterations (default 200; with --time, the most to run).") var iterations: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Time budget, e.g. 30m, 90s, 1h: training stops after the iteration that reaches it.",
+            valueName: "duration")) var time: String?
     @Option(help: "Patches per batch (default: the config's).") var batch: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: .customLong("config"), help: "key=value overrides (repeatable).") var overrides: [String] = []
@@ -73,8 +79,20 @@ struct DUALTrainingOptions: ParsableArguments {
     @Flag(help: "No progress on stderr.") var quiet = false
 
     func validate() throws {
-        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        if let iterations, iterations <= 0 { throw ValidationError("--iterations must be positive") }
         guard checkpointEvery > 0 else { throw ValidationError("--checkpoint-every must be positive") }
+        _ = try timeLimit()
+    }
+
+    /// --time in seconds (nil when not given).
+    func timeLimit() throws -> Double? {
+        guard let time else { return nil }
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
+        let unit = time.last.flatMap { units[$0] }
+        guard let value = Double(unit == nil ? time : String(time.dropLast())), value > 0, value.isFinite else {
+            throw ValidationError("--time \(time) is not a duration; give e.g. 30m, 90s or 1h")
+        }
+        return value * (unit ?? 1)
     }
 
     /// `base` with the --config overrides and --batch applied.
@@ -89,25 +107,45 @@ struct DUALTrainingOptions: ParsableArguments {
     }
 
     /// Trains a model between two domains with progress on stderr and checkpoints beside the
-    /// output, then writes the model (with `metadata`) and stores it under its name.
+    /// output, then writes the model (with `metadata`) and stores it under its name. `initial`:
+    /// weights to start from instead of the seed's.
     func train(
-        store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String]
+        store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String],
+        initial: (bytes: [UInt8], source: String)? = nil, averageDecay: Double? = nil
     ) throws {
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
         try ModelRegistry.validate(name: storedName)
+        let limit = try timeLimit()
+        let total = iterations ?? (limit == nil ? 200 : Int(Int32.max))
         var run = DUALTrainingRun(
-            config: config, seed: seed, iterations: iterations, checkpointEvery: checkpointEvery, output: output)
+            config: config, seed: seed, iterations: total, checkpointEvery: checkpointEvery, output: output)
         run.resume = resume
-        let (total, quiet) = (iterations, quiet)
+        run.timeLimit = limit
+        run.initialWeights = initial
+        run.averageDecay = averageDecay
+        let quiet = quiet
+        let start = Date()
+        let terminal = isatty(2) != 0
+        var reported = -1
         let result = try run.run(clean: clean, noisy: noisy, metadata: metadata) { iteration, losses, eta in
-            guard !quiet && (isatty(2) != 0 || iteration % max(1, total / 20) == 0 || iteration == total) else {
-                return
-            }
+            guard !quiet else { return }
+            // Done so far: of the time budget, or of the iterations.
+            let elapsed = Date().timeIntervalSince(start)
+            let fraction = min(1, max(limit.map { elapsed / $0 } ?? 0, Double(iteration) / Double(total)))
+            let step = Int(fraction * 20)
+            guard terminal || step > reported || iteration == total else { return }
+            reported = step
+            let filled = Int(fraction * 30)
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled)
+            let counted = limit == nil ? "iteration \(iteration)/\(total)" : "iteration \(iteration)"
             printError(
                 String(
-                    format: "iteration %d/%d  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s", iteration, total,
-                    losses.reconstruction, losses.adversarial, losses.kl, losses.discriminator, eta))
+                    format: "%@train %@ %3.0f%% %@  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s%@",
+                    terminal ? "\r" : "", bar, 100 * fraction, counted, losses.reconstruction, losses.adversarial,
+                    losses.kl, losses.discriminator, eta, terminal ? " " : ""),
+                terminator: terminal ? "" : "\n")
         }
+        if terminal && !quiet { printError("") }
         try ModelRegistry(store: s).put(digest: result.model.digest, result.bytes, name: storedName)
         print(
             String(
@@ -133,7 +171,7 @@ func datasets(_ list: String, in s: Store) throws -> [any VolumeSource] {
     return try names.map { try workspace.open($0) }
 }
 
-/// `tomostore train STORE --clean … --noisy … -o MODEL`: trains DUAL on unpaired patches from the store.
+/// `tomostore train STORE [--clean …] --noisy … -o MODEL`: trains DUAL on unpaired patches from the store.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a DUAL model (paper, Methods) on unpaired random patches of clean and noisy datasets.",
@@ -144,25 +182,125 @@ struct Train: ParsableCommand {
             overrides sizes and losses (depth, base, code_length, discriminator_base, patch,
             lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction=paper|plain,
             denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch).
-            Same data, settings and seed → same weights.
+            Same data, settings, seed and iterations → same weights (a --time budget makes the count
+            depend on the machine; the model records it).
 
-            Example:
+            Without --clean (training on your own data): starts from --from (the shipped model by
+            default) and fine-tunes it on the noisy datasets as the operators will show them to it —
+            inverted to its noisy domain's contrast and resampled to the working voxel size chosen for
+            the first of them — against a clean domain built here: 4 grand models at that voxel size
+            with structures at their physical sizes (vesicles of 30–150 nm, the built-in particles of
+            10–40 nm, and --templates). The model records its voxel size, noise grain and contrasts.
+
+            Examples:
+              tomostore train s.store --noisy hiv --time 30m -o hiv.safetensors
               tomostore train s.store --clean a/grand-model,b/grand-model --noisy c/tomogram,d/tomogram -o \
               dual.safetensors --iterations 500
             """
     )
 
     @Argument(help: "The store directory.") var store: String
-    @Option(help: "Clean-domain datasets (grand models), comma-separated.") var clean: String
+    @Option(help: "Clean-domain datasets (grand models), comma-separated (default: built here, see above).")
+    var clean: String?
     @Option(help: "Noisy-domain datasets (tomograms), comma-separated.") var noisy: String
+    @Option(
+        help: ArgumentHelp(
+            "Templates for the built clean domain: built-in names (or all) and .mrc/.pdb/.cif files.",
+            valueName: "list")) var templates = "all"
+    @Option(
+        help: ArgumentHelp(
+            "Start from this model (file, default, stored name or digest) or none (from the seed); default: "
+                + "default without --clean, none with it.", valueName: "model")) var from: String?
     @OptionGroup var training: DUALTrainingOptions
 
+    /// Grand models built for the clean domain, and their edge limits in voxels.
+    static let builtCleanCount = 4
+    static let builtCleanShape = Extent3(x: 128, y: 128, z: 64)
+    /// The weights written are their moving average over ~500 iterations (`DUALTrainingRun.averageDecay`).
+    static let averageDecay = 0.998
+    /// Vesicles per µm³ and particle crowding of the built clean domain.
+    static let (builtVesicles, builtCrowding) = (10.0, 0.1)
+    /// The learning rate of fine-tuning a model on one's own data (half the shipped model's).
+    static let fineTuningRate = 1e-4
+
     func run() throws {
-        let config = try training.config(from: DUALConfig())
         let s = try Store(path: store)
+        let start = (from ?? (clean == nil ? "default" : "none")) == "none" ? nil : (from ?? "default")
+        let base = try start.map { try resolveModel($0, store: s) }
+        var config = try training.config(from: base?.0.config ?? DUALConfig())
+        if let base,
+            base.0.config.patch != config.patch || base.0.config.base != config.base
+                || base.0.config.depth != config.depth
+        {
+            throw CommandError("--config changes the sizes of \(start!)'s networks; give --from none to start afresh")
+        }
+        let noisyData = try datasets(noisy, in: s)
+        let initial = base.map { (bytes: $0.1, source: start!) }
+        guard clean == nil else {
+            try training.train(
+                store: s, config: config, clean: try datasets(clean!, in: s).map(\.patchVolume),
+                noisy: noisyData.map(\.patchVolume), metadata: ["clean": clean!, "noisy": noisy], initial: initial)
+            return
+        }
+        if base != nil && !training.overrides.contains(where: { $0.hasPrefix("learning_rate=") }) {
+            config.learningRate = Self.fineTuningRate
+        }
+        // The noisy domain as the operators will show it to the model.
+        let domain = ModelDomain(metadata: base?.2 ?? [:])
+        var working: Double?
+        var noisyVolumes: [PatchVolume] = []
+        var grain = 0.0
+        for ds in noisyData {
+            var (adaptation, notes) = try NetworkInputAdaptation.decide(
+                input: ds, model: domain, domain: .noisy, voxelOverride: nil)
+            if let working { adaptation.workingVoxel = working } else { working = adaptation.workingVoxel }
+            let view = adaptation.workingView(of: ds)
+            if noisyVolumes.isEmpty { grain = try NoiseGrain.measure(shape: view.shape, read: view.read) }
+            noisyVolumes.append(
+                PatchVolume(name: "dataset \(ds.name)", shape: view.shape, mean: 0, std: 1, read: view.read))
+            if !training.quiet { for line in notes { printError(line) } }
+        }
+        let voxel = working ?? 10
+        // The clean domain: grand models at the working voxel size, structures at physical sizes,
+        // membranes prominent, and no detail finer than the data can show: low-passed to the first
+        // noisy dataset's Nyquist resolution (2 voxels; a Gaussian of that FWHM).
+        let resolution = 2 * (noisyData.first?.info.voxelSize[0] ?? voxel)
+        let blur = resolution / (2 * (2 * log(2.0)).squareRoot()) / voxel
+        let chosen = try resolveTemplates(templates, voxelSize: voxel)
+        let cleanVolumes = (0..<Self.builtCleanCount).map { k -> PatchVolume in
+            var gp = GrandModelParameters(shape: Self.builtCleanShape)
+            gp.voxelSize = voxel
+            gp.seed = training.seed &* 1000 &+ UInt64(k + 1)
+            gp.templates = chosen
+            gp.vesicleRadii = 150...750
+            gp.vesiclesPerCubicMicron = Self.builtVesicles
+            gp.crowding = Self.builtCrowding
+            var density = GrandModel.make(gp).density
+            if blur > 0.3 { density = GaussianFilter.apply(density, sigma: blur) }
+            let stats = VoxelStatistics.of(density)
+            return PatchVolume(name: "grand model \(k + 1)", shape: density.shape, mean: stats.mean, std: stats.rms) {
+                density.extracting($0)
+            }
+        }
+        if !training.quiet {
+            printError(
+                String(
+                    format:
+                        "clean domain: %d grand models of %@ at %.2f Å (vesicles 30–150 nm, templates %@, low-passed "
+                        + "to %.0f Å)%@", Self.builtCleanCount, Self.builtCleanShape.description, voxel, templates,
+                    resolution,
+                    base == nil ? "" : "; fine-tuning \(start!) at learning rate \(config.learningRate)"))
+        }
+        let trained = ModelDomain(
+            voxelSize: voxel, noiseGrain: grain, noisyContrast: domain.noisyContrast, cleanContrast: .bright)
+        var metadata = trained.metadata
+        metadata["noisy"] = noisy
+        metadata["clean"] =
+            "built: \(Self.builtCleanCount) grand models at \(String(format: "%.2f", voxel)) Å, templates \(templates)"
+        if let base { metadata["from"] = base.0.digest }
         try training.train(
-            store: s, config: config, clean: try datasets(clean, in: s).map(\.patchVolume),
-            noisy: try datasets(noisy, in: s).map(\.patchVolume), metadata: ["clean": clean, "noisy": noisy])
+            store: s, config: config, clean: cleanVolumes, noisy: noisyVolumes, metadata: metadata, initial: initial,
+            averageDecay: Self.averageDecay)
     }
 }
 

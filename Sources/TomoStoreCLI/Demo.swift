@@ -158,6 +158,7 @@ struct Demo: ParsableCommand {
                         stats.mean, stats.rms))
             }
         }
+        try previewStep(store, directory: directory)
         try compensateStep(store, directory: directory)
         var recipe = CorpusRecipe(name: "corpus", samples: 100, size: [64, 64, 48], seed: seed)
         recipe.crowding = 0.25
@@ -175,6 +176,30 @@ struct Demo: ParsableCommand {
             )
         }
         print("demo complete")
+    }
+
+    /// Step 11b: PNG previews of the sample — its tomogram, its denoised view (when the default model
+    /// ships), its grand model, and the three side by side through an xz slice with the tomogram's
+    /// log power spectrum, where the missing wedge shows as the dark sector about the z axis.
+    private func previewStep(_ store: Store, directory: String) throws {
+        let workspace = Workspace(store: store)
+        var sets = [("tomogram", "sample/tomogram")]
+        if (try? store.dataset(named: "sample/denoise")) != nil { sets.append(("denoised", "sample/denoise")) }
+        sets.append(("grand-model", "sample/grand-model"))
+        var paths: [String] = []
+        for (label, name) in sets {
+            let image = try Preview.render([try workspace.open(name)], axis: .z)
+            let path = directory + "/preview-\(label).png"
+            try PNGWriter.write(width: image.width, height: image.height, pixels: image.pixels, to: path)
+            paths.append(path)
+        }
+        let compare = try Preview.render(try sets.map { try workspace.open($0.1) }, axis: .y, spectrum: true)
+        let path = directory + "/preview-compare-xz.png"
+        try PNGWriter.write(width: compare.width, height: compare.height, pixels: compare.pixels, to: path)
+        paths.append(path)
+        print(
+            "11b. previews (middle slices; \(sets.map(\.0).joined(separator: ", ")); xz slices with the "
+                + "tomogram's power spectrum): " + paths.joined(separator: ", "))
     }
 
     /// Step 12: a toy missing-wedge compensation model (a few iterations of train-compensate's

@@ -26,8 +26,12 @@ struct PickCommand: ParsableCommand {
     @Option(help: "σ1 in voxels (σ2 = 1.1·σ1).") var sigma = 8.0
     @Option(help: "Keep at most this many picks.") var top = 500
     @Option(help: "Minimum distance between picks, voxels (default 3σ).") var minDistance: Double?
-    @Option(help: "dark (protein darker than background, as in tomograms) or bright.")
-    var polarity: ParticlePicker.Polarity = .dark
+    @Option(
+        help: """
+            Particles to pick: dark (darker than the background, as reconstructed) or bright (default: the \
+            dataset's recorded contrast, dark when it has none).
+            """)
+    var polarity: ParticlePicker.Polarity?
     @Option(help: "Synthetic sample whose particle table is the truth to score against.") var truth: String?
     @Option(help: "CSV of true positions (columns x, y, z in voxels) to score against.") var truthCsv: String?
     @Option(help: "Match distance for scoring, voxels (default σ).") var matchDistance: Double?
@@ -44,10 +48,16 @@ struct PickCommand: ParsableCommand {
     }
 
     func run() throws {
-        let pol = polarity
         let workspace = try Workspace(path: dataset.store)
         let store = workspace.store
         let ds = try workspace.open(dataset.name)
+        let recorded = ds.info.contrast
+        let pol = polarity ?? recorded ?? .dark
+        if polarity == nil {
+            printError(
+                recorded.map { "picking \($0.rawValue) particles: \(ds.name)'s recorded contrast" }
+                    ?? "picking dark particles: \(ds.name) records no contrast (--polarity to choose)")
+        }
         let region = try box.map { try parseBox($0, shape: ds.shape) } ?? Box3(shape: ds.shape)
         guard region.isInside(ds.shape) else {
             throw StoreError.boxOutOfBounds(name: ds.name, box: region, shape: ds.shape)

@@ -40,7 +40,20 @@ struct Preview: ParsableCommand {
     func run() throws {
         let store = try Workspace(path: dataset.store)
         let names = [dataset.name] + (with?.split(separator: ",").map(String.init) ?? [])
-        let sets = try names.map { try store.open($0) }
+        let image = try Self.render(
+            try names.map { try store.open($0) }, axis: axis, index: index, project: project, spectrum: spectrum)
+        try PNGWriter.write(width: image.width, height: image.height, pixels: image.pixels, to: output)
+        print(
+            "wrote \(output): \(image.width)×\(image.height) pixels, \(image.panels) panel(s), "
+                + "\(project ? "projection" : "slice \(image.index)") along \(axis.rawValue)"
+        )
+    }
+
+    /// An 8-bit image of the same slice (or projection) of `sets` side by side, with the first one's
+    /// log power spectrum after them when `spectrum`; rows top to bottom, as viewers show volumes.
+    static func render(
+        _ sets: [any VolumeSource], axis: Axis, index: Int? = nil, project: Bool = false, spectrum: Bool = false
+    ) throws -> (pixels: [UInt8], width: Int, height: Int, panels: Int, index: Int) {
         let shape = sets[0].shape
         if let bad = sets.first(where: { $0.shape != shape }) {
             throw CommandError("\(bad.name) is \(bad.shape), not \(shape) like \(sets[0].name)")
@@ -119,10 +132,6 @@ struct Preview: ParsableCommand {
         // Image rows top to bottom = decreasing y (or z), as viewers show volumes.
         var flipped = [UInt8](repeating: 0, count: pixels.count)
         for r in 0..<h { flipped[(r * total)..<((r + 1) * total)] = pixels[((h - 1 - r) * total)..<((h - r) * total)] }
-        try PNGWriter.write(width: total, height: h, pixels: flipped, to: output)
-        print(
-            "wrote \(output): \(total)×\(h) pixels, \(panels.count) panel(s), "
-                + "\(project ? "projection" : "slice \(i)") along \(axis.rawValue)"
-        )
+        return (flipped, total, h, panels.count, i)
     }
 }

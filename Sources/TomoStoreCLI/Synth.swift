@@ -62,25 +62,7 @@ struct Synth: ParsableCommand {
 
     func run() throws {
         let (dims, t) = (self.dims, self.t)
-        var chosen: [Template] = []
-        for item in templates.split(separator: ",").map(String.init) {
-            if item == "all" {
-                chosen += Template.builtIn
-                continue
-            }
-            if let t = Template.builtIn.first(where: { $0.name == item }) {
-                chosen.append(t)
-                continue
-            }
-            if FileManager.default.fileExists(atPath: item) {
-                chosen.append(try TemplateLoader.load(item, voxelSize: voxel))
-                continue
-            }
-            throw CommandError(
-                "unknown template \(item): neither a built-in "
-                    + "(\(Template.builtIn.map(\.name).joined(separator: ", "))) nor an existing .mrc/.pdb/.cif file"
-            )
-        }
+        let chosen = try resolveTemplates(templates, voxelSize: voxel)
         let s = try Store(path: store)
         for suffix in ["grand-model", "labels", "tomogram"] { try Store.validate(name: "\(name)/\(suffix)") }
         let start = Date()
@@ -167,4 +149,29 @@ struct Particles: ParsableCommand {
             print(try jsonText(any: ParticleTable.copick(text, session: name, voxelSize: voxel)))
         }
     }
+}
+
+/// Templates named in a comma-separated list: built-in names (or all) and template files (MRC maps,
+/// PDB/mmCIF atomic models), sampled at `voxelSize` Å.
+func resolveTemplates(_ list: String, voxelSize: Double) throws -> [Template] {
+    var chosen: [Template] = []
+    for item in list.split(separator: ",").map(String.init) {
+        if item == "all" {
+            chosen += Template.builtIn
+            continue
+        }
+        if let t = Template.builtIn.first(where: { $0.name == item }) {
+            chosen.append(t)
+            continue
+        }
+        if FileManager.default.fileExists(atPath: item) {
+            chosen.append(try TemplateLoader.load(item, voxelSize: voxelSize))
+            continue
+        }
+        throw CommandError(
+            "unknown template \(item): neither a built-in "
+                + "(\(Template.builtIn.map(\.name).joined(separator: ", "))) nor an existing .mrc/.pdb/.cif file"
+        )
+    }
+    return chosen
 }

@@ -244,4 +244,36 @@ struct PatchTests {
                 checkpointEvery: 1, checkpoint: {}, progress: { _ in })
         }
     }
+
+    @Test("a training run starts from given weights, writes their moving average, and stops at its time budget")
+    func runOptions() throws {
+        let dir = NSTemporaryDirectory() + "tomostore-run-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let volume = PatchVolume(name: "noise", shape: Extent3(x: 20, y: 20, z: 20), mean: 0, std: 1) { box in
+            noiseVolume(Extent3(x: 20, y: 20, z: 20), seed: 3).extracting(box)
+        }
+        var small = DUALConfig()
+        (small.base, small.patch, small.batch, small.codeLength, small.discriminatorBase) = (2, 16, 1, 2, 2)
+        let start = DUALModel(config: small, seed: 9)
+        let startBytes = try DUALModelFile.save(start, to: dir + "/start.safetensors")
+        func run(decay: Double?, time: Double? = nil, iterations: Int = 2) throws -> DUALTrainingRun.Result {
+            var r = DUALTrainingRun(
+                config: small, seed: 1, iterations: iterations, checkpointEvery: 10, output: dir + "/m.safetensors")
+            r.initialWeights = (startBytes, "start")
+            r.averageDecay = decay
+            r.timeLimit = time
+            return try r.run(clean: [volume], noisy: [volume], metadata: [:])
+        }
+        let values = { (m: DUALModel) in m.parameters.map(\.value.scalars) }
+        // Decay 1 keeps the starting weights exactly; no average gives the last (moved) ones.
+        #expect(values(try run(decay: 1).model) == values(start))
+        let last = try run(decay: nil)
+        #expect(values(last.model) != values(start))
+        let averaged = try run(decay: 0.5)
+        #expect(values(averaged.model) != values(last.model) && values(averaged.model) != values(start))
+        #expect(try DUALModelFile.decode(bytes: averaged.bytes, source: "m").metadata["average_decay"] == "0.5")
+        // A budget already spent stops after the first iteration.
+        #expect(try run(decay: nil, time: 1e-9, iterations: 50).iterationsRun == 1)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import Voxels
 
 @testable import KV
 
@@ -143,6 +144,38 @@ struct KeyValueConformanceTests {
 
 @Suite("LMDB specifics")
 struct LMDBSpecificTests {
+    @Test("large values read and released stay readable and unchanged, while other threads read and write")
+    func releasedPages() throws {
+        let dir = try TemporaryDirectory()
+        let a = KVTable("a")
+        let kv = try LMDBKeyValueStore(path: dir.path, tables: [a])
+        let size = 3 * LMDBTransaction.releasedValueSize + 123
+        let value: @Sendable (Int) -> [UInt8] = { k in
+            (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ k &* 7) }
+        }
+        try kv.write { txn in for k in 0..<16 { try txn.put(a, [UInt8(k)], value(k)) } }
+        let done = DispatchGroup()
+        let mismatches = Locked(0)
+        for thread in 0..<3 {
+            DispatchQueue.global().async(group: done) {
+                for round in 0..<20 {
+                    let k = (thread * 5 + round) % 16
+                    // A read transaction that ends drops its values' pages; the next one faults them back.
+                    let read = try? kv.read { txn -> [UInt8]? in
+                        let first = try txn.bytes(a, [UInt8(k)])
+                        let again = try txn.bytes(a, [UInt8((k + 1) % 16)])
+                        return first == nil || again == nil ? nil : first
+                    }
+                    if read != value(k) { mismatches.withLock { $0 += 1 } }
+                }
+            }
+        }
+        for round in 0..<5 { try kv.write { try $0.put(a, [UInt8(100 + round)], value(round)) } }
+        done.wait()
+        #expect(mismatches.withLock { $0 } == 0)
+        for k in 0..<16 { #expect(try kv.read { try $0.bytes(a, [UInt8(k)]) } == value(k)) }
+    }
+
     @Test("the map grows while other threads read, and what they read stays valid")
     func mapGrowth() throws {
         let dir = try TemporaryDirectory()

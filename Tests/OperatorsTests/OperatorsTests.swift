@@ -317,4 +317,53 @@ struct CompensateTests {
         let big = try prepared("compensate", ["model": .string(model.digest), "tile": .number(64)], store: store)
         #expect(throws: OperatorError.self) { try big.compute(Box3(shape: shape), inputs: [t], voxelSize: 10) }
     }
+
+    @Test("lazy denoise with inversion and resampling: any box equals the whole volume's voxels, bytes repeat")
+    func adaptedDenoise() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 33, y: 26, z: 20)
+        _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
+        var c = DUALConfig()
+        (c.base, c.patch, c.codeLength, c.discriminatorBase) = (2, 16, 2, 2)
+        let model = DUALModel(config: c, seed: 4)
+        let path = NSTemporaryDirectory() + "tomostore-adapted-\(getpid()).safetensors"
+        try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
+        var params: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16)]
+        let plain = try prepared("denoise", params, store: store)
+        // The input's 13.5 Å brought to 10 Å and back, inverted.
+        params.merge(NetworkInputAdaptation(invert: true, voxel: 13.5, workingVoxel: 10).parameters) { _, b in b }
+        let d = try define(store, "d", op: "denoise", inputs: ["t"], params: params)
+        let t = try store.dataset(named: "t")
+        let whole = try prepared("denoise", params, store: store).compute(
+            Box3(shape: shape), inputs: [t], voxelSize: 13.5)
+        for box in [
+            Box3(x: 3..<17, y: 0..<26, z: 5..<6), Box3(x: 32..<33, y: 25..<26, z: 19..<20),
+            Box3(x: 9..<30, y: 4..<21, z: 2..<19),
+        ] {
+            #expect(try d.read(box) == whole.extracting(box), "\(box)")
+        }
+        #expect(try Workspace(path: store.path).open("d").read(Box3(shape: shape)) == whole, "a second reader")
+        let unadapted = try plain.compute(Box3(shape: shape), inputs: [t], voxelSize: 13.5)
+        #expect(maxDifference(whole, unadapted) > 1e-3, "inversion and resampling change the result")
+        let footprint = try prepared("denoise", params, store: store).footprint
+        if case .tiles(_, _, let ratio) = footprint {
+            #expect(abs(ratio - 10 / 13.5) < 1e-9)
+        } else {
+            Issue.record("a resampled denoise has a tile footprint, not \(footprint)")
+        }
+    }
+
+    @Test("the working voxel size: the model's, limited by the input's noise grain and by 1.5× upsampling")
+    func workingVoxel() {
+        let shipped = ModelDomain(metadata: [:])
+        #expect(shipped.voxelSize == 10 && shipped.noiseGrain == ModelDomain.syntheticGrain)
+        let cases: [(voxel: Double, grain: Double, working: Double)] = [
+            (13.5, 0.37, 10), (20, 0.37, 20 / 1.5), (40, 0.27, 40 * 0.36 / 0.54), (40, 0.1, 40), (10.3, 0.37, 10.3),
+            (8, 0.37, 10), (10, 0.2, 10),
+        ]
+        for c in cases {
+            let w = shipped.workingVoxel(inputVoxel: c.voxel, grain: c.grain)
+            #expect(abs(w - c.working) < 1e-9, "\(c.voxel) Å, grain \(c.grain): \(w)")
+        }
+    }
 }

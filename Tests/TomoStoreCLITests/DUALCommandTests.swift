@@ -77,4 +77,47 @@ struct DUALCommandTests {
         let bad = try CLI.run("denoise", s, "b/tomogram", "--model", "\(dir)/none.safetensors", "-o", "\(dir)/z.mrc")
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1)
     }
+
+    /// The `__metadata__` of a safetensors file.
+    static func metadata(_ path: String) throws -> [String: String] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let count = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.1) << (8 * $1.0) }
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + count))) as? [String: Any]
+        return header?["__metadata__"] as? [String: String] ?? [:]
+    }
+
+    @Test("train on one's own data: no --clean fine-tunes the shipped model at the working voxel size, --time")
+    func ownData() throws {
+        let dir = try CLI.temporaryDirectory()
+        let s = "\(dir)/s.store"
+        _ = try CLI.run("init", s)
+        #expect(
+            try CLI.run("synth", s, "--name", "b", "--size", "48,40,32", "--seed", "3", "--voxel", "20").status == 0)
+        let model = "\(dir)/own.safetensors"
+        let train = try CLI.run(
+            "train", s, "--noisy", "b/tomogram", "--time", "1h", "--iterations", "2", "-o", model)
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("2 iterations"), "\(train.stdout)")
+        #expect(train.stderr.contains("clean domain: 4 grand models") && train.stderr.contains("fine-tuning default"))
+        let m = try Self.metadata(model)
+        let voxel = Double(m["voxel_size"] ?? "") ?? 0
+        #expect(voxel >= 10 && voxel <= 20, "working voxel \(m["voxel_size"] ?? "none")")
+        #expect(m["contrast_noisy"] == "dark" && m["contrast_clean"] == "bright" && m["from"] != nil, "\(m)")
+        #expect(Double(m["noise_grain"] ?? "") ?? 0 > 0 && m["average_decay"] == "0.998", "\(m)")
+        // The model denoises its own data at its own voxel size.
+        let denoise = try CLI.run("denoise", s, "b/tomogram", "--model", model, "-o", "\(dir)/d.mrc")
+        #expect(denoise.status == 0, "\(denoise.stderr)")
+        // A time budget ends training early, and bad durations are one line.
+        let timed = try CLI.run(
+            [
+                "train", s, "--noisy", "b/tomogram", "--time", "1s", "--from", "none", "-o", "\(dir)/t.safetensors",
+                "--quiet", "--config", "base=2", "--config", "patch=16", "--config", "code_length=2",
+                "--config", "discriminator_base=2",
+            ])
+        #expect(timed.status == 0, "\(timed.stderr)")
+        for bad in ["abc", "0m", "-5s"] {
+            let r = try CLI.run("train", s, "--noisy", "b/tomogram", "--time", bad, "-o", "\(dir)/x.safetensors")
+            #expect(r.status != 0 && r.stderr.contains("--time"), "\(bad): \(r.stderr)")
+        }
+    }
 }
