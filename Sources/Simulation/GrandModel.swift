@@ -43,6 +43,11 @@ public struct GrandModelParameters: Sendable {
     public var vesiclesPerCubicMicron: Double = 0.5
     /// Range of vesicle radii in Å (default 20–50 nm).
     public var vesicleRadii: ClosedRange<Double> = 200...500
+    /// Render Gaussian profiles (membrane leaflets, template blobs) integrated over their voxels
+    /// rather than sampled at voxel centres: each profile's variance grows by a voxel's v²/12 per axis
+    /// with its integral kept. At coarse voxel sizes (a 7 Å-σ leaflet on a 27 Å grid) point samples
+    /// alias into specks; off by default, which keeps the bytes of every sample made before.
+    public var voxelIntegrated = false
     /// Gold fiducials (10 nm beads) per µm³.
     public var fiducialsPerCubicMicron: Double = 0.6
 
@@ -105,7 +110,9 @@ public struct GrandModel: Sendable {
                 let radius = (lo + (hi - lo) * rng.uniform(stream: 4, counter: counter)) / v
                 guard let c = randomCentre(margin: radius + 30 / v), free(c, radius + 30 / v) else { continue }
                 spheres.append((c.0, c.1, c.2, radius + 30 / v))
-                renderShell(centre: c, radius: radius * v, voxelSize: v, shape: s, density: &density, labels: &labels)
+                renderShell(
+                    centre: c, radius: radius * v, voxelSize: v, broadening: p.voxelIntegrated ? v * v / 12 : 0,
+                    shape: s, density: &density, labels: &labels)
                 break
             }
         }
@@ -144,8 +151,8 @@ public struct GrandModel: Sendable {
             let rotation = Rotation.random(rng, stream: 6, counter: counter)
             spheres.append((c.0, c.1, c.2, r))
             renderTemplate(
-                t, centre: c, rotation: rotation, classID: firstTemplate + k, voxelSize: v, shape: s, density: &density,
-                labels: &labels)
+                t, centre: c, rotation: rotation, classID: firstTemplate + k, voxelSize: v,
+                broadening: p.voxelIntegrated ? v * v / 12 : 0, shape: s, density: &density, labels: &labels)
             let e = rotation.eulerZYZ
             particles.append(
                 Particle(
@@ -164,9 +171,10 @@ public struct GrandModel: Sendable {
     }
 
     /// Adds a rotated template; labels voxels where its own density exceeds 25% of its peak.
+    /// `broadening`: variance in Å² added to each blob's (integral kept; `voxelIntegrated`).
     static func renderTemplate(
         _ t: Template, centre c: (Double, Double, Double), rotation: Rotation, classID: Int, voxelSize v: Double,
-        shape s: Extent3, density: inout [Float], labels: inout [UInt8]
+        broadening: Double = 0, shape s: Extent3, density: inout [Float], labels: inout [UInt8]
     ) {
         let r = t.radius / v + 1
         let xs = range(c.0, r, s.x)
@@ -194,8 +202,10 @@ public struct GrandModel: Sendable {
         for b in t.blobs {
             let (bx, by, bz) = rotation.apply((b.x, b.y, b.z))
             let bc = (c.0 + bx / v, c.1 + by / v, c.2 + bz / v)
-            let br = 4 * b.sigma / v
-            let twoSigma2 = 2 * b.sigma * b.sigma
+            let sigma = broadening > 0 ? (b.sigma * b.sigma + broadening).squareRoot() : b.sigma
+            let weight = broadening > 0 ? b.weight * pow(b.sigma / sigma, 3) : b.weight
+            let br = 4 * sigma / v
+            let twoSigma2 = 2 * sigma * sigma
             for z in range(bc.2, br, s.z) where zs.contains(z) {
                 for y in range(bc.1, br, s.y) where ys.contains(y) {
                     for x in range(bc.0, br, s.x) where xs.contains(x) {
@@ -203,10 +213,10 @@ public struct GrandModel: Sendable {
                         let dy = (Double(y) - bc.1) * v
                         let dz = (Double(z) - bc.2) * v
                         let r2 = dx * dx + dy * dy + dz * dz
-                        if r2 > 16 * b.sigma * b.sigma { continue }
+                        if r2 > 16 * sigma * sigma { continue }
                         local[
                             ((z - zs.lowerBound) * ys.count + (y - ys.lowerBound)) * xs.count + (x - xs.lowerBound)] +=
-                            Float(b.weight * exp(-r2 / twoSigma2))
+                            Float(weight * exp(-r2 / twoSigma2))
                     }
                 }
             }
@@ -227,19 +237,24 @@ public struct GrandModel: Sendable {
 
     /// Adds a lipid bilayer shell: two Gaussian leaflets 3.6 nm apart (σ 0.7 nm, density 0.7);
     /// labels the 5 nm band around the mid-plane as membrane.
+    /// `broadening`: variance in Å² added to the leaflets' (integral kept; `voxelIntegrated`).
     static func renderShell(
-        centre c: (Double, Double, Double), radius: Double, voxelSize v: Double, shape s: Extent3,
-        density: inout [Float], labels: inout [UInt8]
+        centre c: (Double, Double, Double), radius: Double, voxelSize v: Double, broadening: Double = 0,
+        shape s: Extent3, density: inout [Float], labels: inout [UInt8]
     ) {
-        let reach = (radius + 40) / v
+        let variance = 49 + broadening
+        let amplitude = 0.7 * (49 / variance).squareRoot()
+        let reach = (radius + 40 + 4 * broadening.squareRoot()) / v
         for z in range(c.2, reach, s.z) {
             for y in range(c.1, reach, s.y) {
                 for x in range(c.0, reach, s.x) {
                     let d =
                         ((Double(x) - c.0) * (Double(x) - c.0) + (Double(y) - c.1) * (Double(y) - c.1)
                         + (Double(z) - c.2) * (Double(z) - c.2)).squareRoot() * v - radius
-                    if abs(d) > 40 { continue }
-                    let value = 0.7 * (exp(-(d - 18) * (d - 18) / 98) + exp(-(d + 18) * (d + 18) / 98))
+                    if abs(d) > 40 + 4 * broadening.squareRoot() { continue }
+                    let value =
+                        amplitude
+                        * (exp(-(d - 18) * (d - 18) / (2 * variance)) + exp(-(d + 18) * (d + 18) / (2 * variance)))
                     let i = (z * s.y + y) * s.x + x
                     density[i] += Float(value)
                     if abs(d) < 25 { labels[i] = UInt8(membrane) }

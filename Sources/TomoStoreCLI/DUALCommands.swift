@@ -220,8 +220,8 @@ struct Train: ParsableCommand {
     static let averageDecay = 0.998
     /// Vesicles per µm³ and particle crowding of the built clean domain.
     static let (builtVesicles, builtCrowding) = (10.0, 0.1)
-    /// The learning rate of fine-tuning a model on one's own data (half the shipped model's).
-    static let fineTuningRate = 1e-4
+    /// The learning rate of fine-tuning a model on one's own data (a quarter of the shipped model's).
+    static let fineTuningRate = 5e-5
 
     func run() throws {
         let s = try Store(path: store)
@@ -236,10 +236,24 @@ struct Train: ParsableCommand {
         }
         let noisyData = try datasets(noisy, in: s)
         let initial = base.map { (bytes: $0.1, source: start!) }
-        guard clean == nil else {
+        if let clean {
+            // The domains as given, recorded from the first of each (the operators adapt to them).
+            let cleanData = try datasets(clean, in: s)
+            let first = noisyData[0]
+            let contrasts = Set(noisyData.map { $0.info.contrast ?? .dark })
+            if contrasts.count > 1 && !training.quiet {
+                printError("warning: the noisy datasets differ in contrast; the model records \(first.name)'s")
+            }
+            var metadata = ModelDomain(
+                voxelSize: first.info.voxelSize[0] > 1 ? first.info.voxelSize[0] : 10,  // 0/1 Å: unknown
+                noiseGrain: try NoiseGrain.measure(shape: first.shape) { try first.read($0) },
+                noisyContrast: first.info.contrast ?? .dark, cleanContrast: cleanData[0].info.contrast ?? .bright
+            ).metadata
+            metadata["clean"] = clean
+            metadata["noisy"] = noisy
             try training.train(
-                store: s, config: config, clean: try datasets(clean!, in: s).map(\.patchVolume),
-                noisy: noisyData.map(\.patchVolume), metadata: ["clean": clean!, "noisy": noisy], initial: initial)
+                store: s, config: config, clean: cleanData.map(\.patchVolume), noisy: noisyData.map(\.patchVolume),
+                metadata: metadata, initial: initial)
             return
         }
         if base != nil && !training.overrides.contains(where: { $0.hasPrefix("learning_rate=") }) {
@@ -275,6 +289,7 @@ struct Train: ParsableCommand {
             gp.vesicleRadii = 150...750
             gp.vesiclesPerCubicMicron = Self.builtVesicles
             gp.crowding = Self.builtCrowding
+            gp.voxelIntegrated = true
             var density = GrandModel.make(gp).density
             if blur > 0.3 { density = GaussianFilter.apply(density, sigma: blur) }
             let stats = VoxelStatistics.of(density)

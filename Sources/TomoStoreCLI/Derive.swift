@@ -13,9 +13,11 @@ struct Derive: ParsableCommand {
             Operators: gaussian (sigma), dog (sigma[, sigma2]), nad (kappa[, lambda, iterations]),
             bandpass (low, high[, rolloff] in cycles/voxel), wedge-mask (tilt_min, tilt_max[, beam z|x, transition °]),
             ctf (defocus µm[, voltage kV, cs mm, amplitude, bfactor, mode multiply|flip]); the network
-            operators denoise (model), simulate (model[, seed]) and compensate (model[, tilt_min, tilt_max,
-            transition, tile, gain match|none]) take a model digest and are easier to define with their own
-            commands, which store the model and check its task. Reading a box
+            operators denoise (model[, tile, overlap]), simulate (model[, seed]) and compensate (model[,
+            tilt_min, tilt_max, transition, tile, gain match|none]) take a model digest, and all three the
+            input adaptation invert (true|false) and voxel with working_voxel (Å: resampled from the one to
+            the other and back); they are easier to define with their own commands, which store the model,
+            check its task and decide the adaptation from the dataset and the model. Reading a box
             computes only the chunks it touches (inputs grown by the operator's halo) and stores them;
             `info` shows how many are materialized, `materialize` fills the rest.
 

@@ -160,4 +160,43 @@ struct SimulationTests {
         }
         #expect(quality(2000) > quality(20))
     }
+
+    @Test("voxel-integrated shells keep a membrane's density on a coarse grid wherever it falls; point samples do not")
+    func voxelIntegratedShell() {
+        // A 30 nm vesicle on a 27 Å grid: two leaflets of σ 7 Å, density 0.7, 36 Å apart.
+        let (v, radius, n) = (27.0, 300.0, 40)
+        let shape = Extent3(x: n, y: n, z: n)
+        // ∫ 4π (R + d)² profile(d) dd for the two Gaussian leaflets at d = ±18 Å.
+        let analytic = 4 * Double.pi * 0.7 * (2 * Double.pi * 49).squareRoot() * 2 * (radius * radius + 18 * 18 + 49)
+        // The total density (Å³ units) and the coefficient of variation of the voxels on the shell.
+        func render(broadening: Double, shift: Double) -> (total: Double, variation: Double) {
+            var density = [Float](repeating: 0, count: shape.count)
+            var labels = [UInt8](repeating: 0, count: shape.count)
+            let c = Double(n) / 2 + shift
+            GrandModel.renderShell(
+                centre: (c, c, c), radius: radius, voxelSize: v, broadening: broadening, shape: shape,
+                density: &density, labels: &labels)
+            var ring: [Double] = []
+            for z in 0..<n {
+                for y in 0..<n {
+                    for x in 0..<n {
+                        let (dx, dy, dz) = (Double(x) - c, Double(y) - c, Double(z) - c)
+                        let d = (dx * dx + dy * dy + dz * dz).squareRoot() * v - radius
+                        if abs(d) < v / 2 { ring.append(Double(density[(z * n + y) * n + x])) }
+                    }
+                }
+            }
+            let mean = ring.reduce(0, +) / Double(ring.count)
+            let variance = ring.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(ring.count)
+            return (density.reduce(0.0) { $0 + Double($1) } * v * v * v, variance.squareRoot() / mean)
+        }
+        // numpy, the same formula: integrated totals 0.999–1.002 of the analytic, variation 0.23–0.24;
+        // point samples 0.63–0.68.
+        for shift in [0, 0.25, 0.5] {
+            let integrated = render(broadening: v * v / 12, shift: shift)
+            let sampled = render(broadening: 0, shift: shift)
+            #expect(abs(integrated.total / analytic - 1) < 0.01, "integrated, shift \(shift): \(integrated)")
+            #expect(integrated.variation < 0.3 && sampled.variation > 0.5, "shift \(shift): \(integrated) \(sampled)")
+        }
+    }
 }
