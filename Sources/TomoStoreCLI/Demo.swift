@@ -21,7 +21,9 @@ struct Demo: ParsableCommand {
             store, ingests the MRC into it, reads unaligned boxes back and verifies every chunk — checking
             every result against the original. Then it synthesizes a sample (grand model, tilt series,
             tomogram), picks particles, denoises and simulates lazily with the shipped DUAL model, trains a
-            toy missing-wedge compensation model and compensates lazily, and draws corpus tiles. Files go
+            toy missing-wedge compensation model and compensates lazily, and draws corpus tiles. It writes PNG
+            previews (the sample's tomogram, denoised view and grand model, and the three side by side in xz
+            with the tomogram's power spectrum) and prints their paths. Files go
             to --dir (created if needed) or a new temporary directory, which is kept so you can look at them.
 
             Example:
