@@ -220,8 +220,8 @@ struct Train: ParsableCommand {
     static let averageDecay = 0.998
     /// Vesicles per µm³ and particle crowding of the built clean domain.
     static let (builtVesicles, builtCrowding) = (10.0, 0.1)
-    /// The learning rate of fine-tuning a model on one's own data (a quarter of the shipped model's).
-    static let fineTuningRate = 5e-5
+    /// The learning rate of fine-tuning a model on one's own data (a tenth of the shipped model's).
+    static let fineTuningRate = 2e-5
 
     func run() throws {
         let s = try Store(path: store)
