@@ -43,6 +43,16 @@ func input(_ store: Store, shape: Extent3, chunk: Extent3, seed: UInt64 = 1, nam
     return v
 }
 
+/// A tiny DUAL model (base 2, 16³ patches) from `seed`, stored in `store`'s model registry.
+func storedTinyModel(_ store: Store, seed: UInt64) throws -> DUALModel {
+    var c = DUALConfig()
+    (c.base, c.patch, c.codeLength, c.discriminatorBase) = (2, 16, 2, 2)
+    let model = DUALModel(config: c, seed: seed)
+    let path = NSTemporaryDirectory() + "tomostore-model-\(getpid())-\(seed).safetensors"
+    try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
+    return model
+}
+
 func maxDifference(_ a: Volume, _ b: Volume) -> Double {
     zip(a.values(as: Float.self), b.values(as: Float.self)).reduce(0) { max($0, Double(abs($1.0 - $1.1))) }
 }
@@ -271,14 +281,7 @@ struct CompensateTests {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 20, z: 18)
         _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
-        var c = DUALConfig()
-        c.base = 2
-        c.patch = 16
-        c.codeLength = 2
-        c.discriminatorBase = 2
-        let model = DUALModel(config: c, seed: 3)
-        let path = NSTemporaryDirectory() + "tomostore-compensate-\(getpid()).safetensors"
-        try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
+        let model = try storedTinyModel(store, seed: 3)
         let params: [String: JSONValue] = [
             "model": .string(model.digest), "tile": .number(16), "tilt_min": .number(-50), "tilt_max": .number(60),
         ]
@@ -323,11 +326,7 @@ struct CompensateTests {
         let store = try temporaryStore()
         let shape = Extent3(x: 33, y: 26, z: 20)
         _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
-        var c = DUALConfig()
-        (c.base, c.patch, c.codeLength, c.discriminatorBase) = (2, 16, 2, 2)
-        let model = DUALModel(config: c, seed: 4)
-        let path = NSTemporaryDirectory() + "tomostore-adapted-\(getpid()).safetensors"
-        try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
+        let model = try storedTinyModel(store, seed: 4)
         var params: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16)]
         let plain = try prepared("denoise", params, store: store)
         // The input's 13.5 Å brought to 10 Å and back, inverted.
