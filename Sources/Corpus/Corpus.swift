@@ -21,6 +21,9 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     /// "physics", or "dual" with `modelDigest` (the model is kept in the store).
     public var simulator = "physics"
     public var modelDigest: String?
+    /// The tomograms' contrast: physics dark; dual the model's data contrast (`ModelDomain.dataContrast`).
+    /// nil in recipes written before it was recorded: dark.
+    public var contrast: Contrast?
     public var snr = 0.1
     /// Tilt range and step in degrees.
     public var tilt = [-60.0, 60.0, 3.0]
@@ -115,17 +118,23 @@ public enum Corpus {
             else {
                 throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store")
             }
-            let dual = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
+            let (dual, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
             let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
                 model.density.extracting($0)
             }
-            tomogram = try DUALInference.apply(
+            let noise = NoiseField(model: dual, seed: seed)
+            var simulated = try DUALInference.apply(
                 box: Box3(shape: shape), shape: shape, tile: dual.config.patch, input: reader
             ) { x, origins in
-                dual.simulateTiles(x, origins: origins, seed: seed)
+                dual.simulateTiles(x, origins: origins, noise: noise)
             }
+            // The network writes its noisy domain's contrast; the recipe asks for the data's.
+            if (recipe.contrast ?? .dark) != ModelDomain(metadata: metadata).noisyContrast {
+                simulated.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = -v[i] } }
+            }
+            tomogram = simulated
         } else {
             var tp = TiltSeriesParameters()
             tp.minTilt = recipe.tilt[0]

@@ -32,6 +32,16 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// physics of a symmetric tilt range (missing wedge, CTF). nil or "false": off (the paper's
     /// cycles); optional so that configurations without it keep their bytes.
     public var cycleFlips: String?
+    /// Weights of two statistics-matching terms for the simulation branch, added to the generators'
+    /// objective (nil = 0, the paper's objective; optional so that configurations without them keep their
+    /// bytes). `lambdaSpectrum`: mean squared difference of the batch-mean log Fourier magnitude of
+    /// Gs(v + P·Gn(z)) and of the real noisy patches, by frequency shell × angle from x in the xz plane
+    /// (so the noise level, its spectrum and the missing wedge). `lambdaHistogram`: mean squared
+    /// difference of the two batches' sorted voxel values (the squared 2-Wasserstein distance of the
+    /// value distributions). Feature matching (Salimans et al. 2016): the discriminators alone leave the
+    /// generator far from these statistics on a CPU budget (docs/dual-runs.md).
+    public var lambdaSpectrum: Double?
+    public var lambdaHistogram: Double?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -82,13 +92,16 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "cycle_flips":
             guard ["true", "false"].contains(value) else { throw DUALError("config cycle_flips must be true or false") }
             cycleFlips = value == "false" ? nil : value
+        case "lambda_spectrum": lambdaSpectrum = try double()
+        case "lambda_histogram": lambdaHistogram = try double()
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
         default:
             throw DUALError(
                 "unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, "
-                    + "lambda_reconstruction, lambda_adversarial, lambda_kl, reconstruction, denoiser_output, "
+                    + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, "
+                    + "reconstruction, denoiser_output, "
                     + "cycle_flips, learning_rate, weight_decay, batch"
             )
         }

@@ -138,36 +138,87 @@ extension DUALModel {
     /// Dn over tiles: noisy (standardized) → clean domain.
     public func denoiseTiles(_ x: Tensor) -> Tensor { denoiser.infer(x) }
 
-    /// Gs(v + P·Gn(z)) over tiles, with the code z and the permutation P of each tile drawn from
-    /// (seed, tile origin), so any tile can be recomputed alone.
-    public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], seed: UInt64) -> Tensor {
-        let p = config.patch
-        let n = p * p * p
-        let b = origins.count
-        var codes = [Float](repeating: 0, count: b * config.codeLength)
-        var masks = [Float](repeating: 0, count: b * n)
-        for (i, o) in origins.enumerated() {
-            let key =
-                UInt64(bitPattern: Int64(o.x)) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: Int64(o.y))
-                &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(bitPattern: Int64(o.z)) &* 0x1656_67B1_9E37_79F9
-            let rng = CounterRNG(seed: seed ^ key)
-            for k in 0..<config.codeLength {
-                codes[i * config.codeLength + k] = Float(rng.normal(stream: 1, counter: UInt64(k)))
-            }
-            let tape = Tape(recording: false)
-            let mask = noiseDecoder(
-                Variable(
-                    Tensor(
-                        shape: [1, config.codeLength],
-                        values: Array(codes[(i * config.codeLength)..<((i + 1) * config.codeLength)]))), tape: tape
-            ).value.scalars
-            var perm = (0..<n).map { Int32($0) }
-            for j in stride(from: n - 1, to: 0, by: -1) {
-                perm.swapAt(j, Int(rng.uniform(stream: 2, counter: UInt64(j)) * Double(j + 1)))
-            }
-            for j in 0..<n { masks[i * n + j] = mask[Int(perm[j])] }
+    /// Gs(v + P·Gn(z)) over tiles at `origins` (working-grid voxels), the noise read from `noise`, a field
+    /// over the whole grid: overlapping tiles see the same noise where they overlap.
+    public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], noise: NoiseField) -> Tensor {
+        let p = v.shape[2]
+        var masks: [Float] = []
+        masks.reserveCapacity(v.count)
+        for o in origins { masks += noise.values(Box3(x: o.x..<(o.x + p), y: o.y..<(o.y + p), z: o.z..<(o.z + p))) }
+        return generator.infer(v + Tensor(shape: v.shape, values: masks))
+    }
+}
+
+/// The non-structural noise P·Gn(z) of one simulated volume, laid over the working grid in blocks of
+/// P³ voxels aligned to the origin (any integer position, also outside the volume): block B's code z_B
+/// ~ N(0, I) and voxel permutation P_B are drawn from (seed, B), and voxel g of the block holds
+/// Gn(z_B)[P_B(g)]. Each training patch gets one such block; at inference every tile reads the same
+/// field, so overlapping tiles agree where they overlap and their blend keeps the noise's variance
+/// (independent noise per tile, blended, has a variance that dips between tile centres: a periodic
+/// pattern at the tile spacing). A voxel's noise depends only on the seed and its position. Not
+/// thread-safe: one per computation (it caches the blocks it made, the most recent 256).
+public final class NoiseField {
+    let decoder: NoiseDecoder
+    let codeLength: Int
+    let edge: Int
+    let seed: UInt64
+    var blocks: [SIMD3<Int>: [Float]] = [:]
+    var made: [SIMD3<Int>] = []
+    static let cachedBlocks = 256
+
+    public init(model: DUALModel, seed: UInt64) {
+        decoder = model.noiseDecoder
+        codeLength = model.config.codeLength
+        edge = model.config.patch
+        self.seed = seed
+    }
+
+    /// Block `b`'s P³ values (z, y, x order).
+    func block(_ b: SIMD3<Int>) -> [Float] {
+        if let values = blocks[b] { return values }
+        let key =
+            UInt64(bitPattern: Int64(b.x)) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bitPattern: Int64(b.y))
+            &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(bitPattern: Int64(b.z)) &* 0x1656_67B1_9E37_79F9
+        let rng = CounterRNG(seed: seed ^ key)
+        let code = (0..<codeLength).map { Float(rng.normal(stream: 1, counter: UInt64($0))) }
+        let mask = decoder(Variable(Tensor(shape: [1, codeLength], values: code)), tape: Tape(recording: false))
+            .value.scalars
+        let n = mask.count
+        var permutation = (0..<n).map { Int32($0) }
+        for j in stride(from: n - 1, to: 0, by: -1) {
+            permutation.swapAt(j, Int(rng.uniform(stream: 2, counter: UInt64(j)) * Double(j + 1)))
         }
-        let noisy = v + Tensor(shape: v.shape, values: masks)
-        return generator.infer(noisy)
+        let values = permutation.map { mask[Int($0)] }
+        if made.count >= Self.cachedBlocks { blocks[made.removeFirst()] = nil }
+        made.append(b)
+        blocks[b] = values
+        return values
+    }
+
+    /// The field over `box` (z, y, x order).
+    public func values(_ box: Box3) -> [Float] {
+        let p = edge
+        func floorDiv(_ a: Int) -> Int { a >= 0 ? a / p : -((-a + p - 1) / p) }
+        let s = box.shape
+        var out = [Float](repeating: 0, count: s.count)
+        for bz in floorDiv(box.lower.z)...floorDiv(box.upper.z - 1) {
+            for by in floorDiv(box.lower.y)...floorDiv(box.upper.y - 1) {
+                for bx in floorDiv(box.lower.x)...floorDiv(box.upper.x - 1) {
+                    let values = block(SIMD3(bx, by, bz))
+                    let lower = SIMD3(bx, by, bz) &* p
+                    let zs = max(box.lower.z, lower.z)..<min(box.upper.z, lower.z + p)
+                    let ys = max(box.lower.y, lower.y)..<min(box.upper.y, lower.y + p)
+                    let xs = max(box.lower.x, lower.x)..<min(box.upper.x, lower.x + p)
+                    for z in zs {
+                        for y in ys {
+                            let from = ((z - lower.z) * p + (y - lower.y)) * p - lower.x
+                            let to = ((z - box.lower.z) * s.y + (y - box.lower.y)) * s.x - box.lower.x
+                            for x in xs { out[to + x] = values[from + x] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 }

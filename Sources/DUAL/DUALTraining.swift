@@ -15,6 +15,8 @@ public struct DUALBatch {
 /// Losses of one iteration (for progress and logs).
 public struct DUALLosses: Sendable, Codable {
     public var reconstruction: Float = 0, adversarial: Float = 0, kl: Float = 0, discriminator: Float = 0
+    /// The statistics-matching terms (config lambda_spectrum, lambda_histogram), unweighted; 0 when off.
+    public var spectrum: Float? = nil, histogram: Float? = nil
 }
 
 /// The DUAL objective and its alternating updates (paper Eq. 1–9): the generators (Dn, Gs, Gn, E)
@@ -85,6 +87,49 @@ public final class DUALTrainer {
         return permutation
     }
 
+    /// The frequency bins of `lambdaSpectrum` for a patch's rfft layout [P, P, P/2+1] (kz, ky, kx):
+    /// 8 equal shells of |k| from the lowest frequency 1/P to 0.5 cycles/voxel × 6 bins of 15° of the
+    /// angle from x in the xz plane (the missing wedge about y); the origin and the corners beyond 0.5
+    /// are left out (−1). A few low-shell angle bins hold no frequency of the discrete grid (mean 0).
+    static func spectralBins(_ p: Int) -> (bins: [Int32], count: Int) {
+        let (shells, angles) = (8, 6)
+        let w = p / 2 + 1
+        var bins = [Int32](repeating: -1, count: p * p * w)
+        func frequency(_ i: Int) -> Double { Double(i < (p + 1) / 2 ? i : i - p) / Double(p) }
+        for z in 0..<p {
+            for y in 0..<p {
+                for x in 0..<w {
+                    let (kz, ky, kx) = (frequency(z), frequency(y), Double(x) / Double(p))
+                    let k = (kz * kz + ky * ky + kx * kx).squareRoot()
+                    guard k > 0, k < 0.5 else { continue }
+                    let lowest = 1 / Double(p)
+                    let shell = min(shells - 1, Int((k - lowest) / (0.5 - lowest) * Double(shells)))
+                    let angle = atan2(abs(kz), kx) / (Double.pi / 2)
+                    bins[(z * p + y) * w + x] = Int32(shell * angles + min(angles - 1, Int(angle * Double(angles))))
+                }
+            }
+        }
+        return (bins, shells * angles)
+    }
+
+    /// The statistics-matching terms (config lambda_spectrum, lambda_histogram) of simulated patches
+    /// against real noisy ones; nil where the weight is 0.
+    func statisticsMatching(_ t: Tape, fake: Variable, real: Variable) -> (spectrum: Variable?, histogram: Variable?) {
+        let c = model.config
+        var spectrum: Variable?
+        if let w = c.lambdaSpectrum, w > 0 {
+            let (bins, count) = Self.spectralBins(c.patch)
+            let target = Variable(
+                t.binnedMean(t.spectralLogMagnitude(real), bins: bins, count: count).value)
+            spectrum = t.mse(t.binnedMean(t.spectralLogMagnitude(fake), bins: bins, count: count), target)
+        }
+        var histogram: Variable?
+        if let w = c.lambdaHistogram, w > 0 {
+            histogram = t.mse(t.sortedValues(fake), Variable(t.sortedValues(real).value))
+        }
+        return (spectrum, histogram)
+    }
+
     /// One alternating update on a batch; returns the losses.
     @discardableResult
     public func step(_ batch: DUALBatch) -> DUALLosses {
@@ -116,9 +161,18 @@ public final class DUALTrainer {
             adversarial(t, model.noisyDiscriminator(fakeNoisy, tape: t), label: 1),
             adversarial(t, model.cleanDiscriminator(fakeClean, tape: t), label: 1))
         let kl = t.klToStandardNormal(codes)
-        let total = t.add(
+        var total = t.add(
             t.add(t.scale(rec, Float(c.lambdaReconstruction)), t.scale(adv, Float(c.lambdaAdversarial))),
             t.scale(kl, Float(c.lambdaKL)))
+        let matching = statisticsMatching(t, fake: fakeNoisy, real: noisy)
+        if let spectrum = matching.spectrum {
+            total = t.add(total, t.scale(spectrum, Float(c.lambdaSpectrum ?? 0)))
+            losses.spectrum = spectrum.value.scalar
+        }
+        if let histogram = matching.histogram {
+            total = t.add(total, t.scale(histogram, Float(c.lambdaHistogram ?? 0)))
+            losses.histogram = histogram.value.scalar
+        }
         t.backward(total)
         for p in model.discriminatorParameters { p.zeroGradient() }  // the generator step must not move D
         generatorOptimizer.update()

@@ -438,6 +438,48 @@ extension Tape {
         }
     }
 
+    /// Means of x's elements by bin, over the batch: x [N, …] with M elements per item, `bins` (M
+    /// entries, each in 0..<count or −1 to leave the element out) → [count], the mean of every item's
+    /// elements of each bin (0 for an empty bin). Summary statistics of a batch (e.g. a power spectrum by
+    /// frequency shell) to match against a target.
+    public func binnedMean(_ x: Variable, bins: [Int32], count: Int) -> Variable {
+        let m = bins.count
+        let items = x.value.count / max(1, m)
+        precondition(items * m == x.value.count, "binnedMean: \(m) bins for \(x.shape)")
+        var members = [Double](repeating: 0, count: count)
+        for b in bins where b >= 0 { members[Int(b)] += Double(items) }
+        var sums = [Double](repeating: 0, count: count)
+        x.value.withUnsafeBufferPointer { xp in
+            for item in 0..<items {
+                for i in 0..<m where bins[i] >= 0 { sums[Int(bins[i])] += Double(xp[item * m + i]) }
+            }
+        }
+        let means = (0..<count).map { Float(members[$0] > 0 ? sums[$0] / members[$0] : 0) }
+        return record(Tensor(shape: [count], values: means), inputs: [x]) { g in
+            let share = (0..<count).map { members[$0] > 0 ? g.scalars[$0] / Float(members[$0]) : 0 }
+            var dx = Tensor(repeating: 0, shape: x.shape)
+            dx.withUnsafeMutableBufferPointer { dp in
+                for item in 0..<items { for i in 0..<m where bins[i] >= 0 { dp[item * m + i] = share[Int(bins[i])] } }
+            }
+            x.accumulate(dx)
+        }
+    }
+
+    /// All elements of x in ascending order, flattened ([count]); the gradient goes back to each
+    /// element's position. Ties keep their order. The empirical quantile function, so that the MSE of
+    /// two sorted batches is the squared 2-Wasserstein distance of their value distributions.
+    public func sortedValues(_ x: Variable) -> Variable {
+        let values = x.value.scalars
+        let order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        return record(Tensor(shape: [values.count], values: order.map { values[$0] }), inputs: [x]) { g in
+            var dx = Tensor(repeating: 0, shape: x.shape)
+            g.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { dp in for (rank, i) in order.enumerated() { dp[i] = gp[rank] } }
+            }
+            x.accumulate(dx)
+        }
+    }
+
     /// log(|rfftn(x)| + ε) over the last three axes: [N, C, D, H, W] → [N, C, D, H, W/2+1].
     public func spectralLogMagnitude(_ x: Variable, epsilon: Float = 1e-3) -> Variable {
         let (y, spectrum) = SpectralMagnitude.forward(x.value, epsilon: epsilon)

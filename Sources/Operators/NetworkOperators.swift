@@ -10,8 +10,8 @@ import Voxels
 enum NetworkTask: Sendable {
     /// Dn: denoise.
     case denoise
-    /// Gs(v + P·Gn(z)) with z and P from (seed, tile origin).
-    case simulate(seed: UInt64)
+    /// Gs(v + P·Gn(z)), the noise a `NoiseField` of the seed, the result in `contrast`.
+    case simulate(seed: UInt64, contrast: Contrast)
     /// Dn's translation merged into the missing wedge (`WedgeFill`), result in the input's units.
     case compensate(fill: WedgeFill, matchGain: Bool)
 }
@@ -22,6 +22,8 @@ enum NetworkTask: Sendable {
 struct PreparedNetworkOperator: PreparedOperator {
     let op: String
     let model: DUALModel
+    /// What the model was trained on (its file's metadata).
+    let domain: ModelDomain
     let edge: Int
     let overlap: Int
     let task: NetworkTask
@@ -43,7 +45,8 @@ struct PreparedNetworkOperator: PreparedOperator {
         guard let bytes = try context.models.bytes(digest: digest) else {
             throw OperatorError("\(op): model \(digest) is not in the store; define the dataset again with a model")
         }
-        let model = try DUALModelFile.load(bytes: bytes, source: "stored model \(digest)")
+        let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
+        domain = ModelDomain(metadata: metadata)
         let edge = tile ?? model.config.patch
         let levels = 1 << (model.config.depth - 1)
         guard edge % levels == 0 else {
@@ -93,17 +96,22 @@ struct PreparedNetworkOperator: PreparedOperator {
         // result does not depend on its batch.
         let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))
         let (model, task) = (model, task)
+        var noise: NoiseField?
+        if case .simulate(let seed, _) = task { noise = NoiseField(model: model, seed: seed) }
         var result = try DUALInference.apply(
             box: workingRegion, shape: workingShape, tile: edge, overlap: overlap, batch: batch, input: reader
         ) { x, origins in
             switch task {
             case .denoise: return model.denoiseTiles(x)
-            case .simulate(let seed): return model.simulateTiles(x, origins: origins, seed: seed)
+            case .simulate: return model.simulateTiles(x, origins: origins, noise: noise!)
             case .compensate(let fill, let match):
                 return fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
             }
         }
         if let (_, back) = resampling { result = back.apply(result, covering: workingRegion, to: region) }
+        if case .simulate(_, let contrast) = task, contrast != domain.noisyContrast {
+            result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = -v[i] } }
+        }
         if case .compensate = task {
             // Back in the input's units and contrast.
             let m = Float(mean)
@@ -146,18 +154,32 @@ public enum DenoiseOperator: OperatorDefinition {
     }
 }
 
-/// DUAL simulation Gs(v + P·Gn(z)) with z and P drawn from (seed, tile origin).
+/// DUAL simulation Gs(v + P·Gn(z)), the noise P·Gn(z) a `NoiseField` of the seed over the working grid.
 public enum SimulateOperator: OperatorDefinition {
     public static let name = "simulate"
     public static let inputCount = 1
 
-    /// The noisy domain: tomograms as reconstructed, protein dark.
+    /// Parameter `output_contrast` (dark or bright; default dark): the contrast of the simulated
+    /// tomogram, the model's data contrast (`ModelDomain.dataContrast`) when the CLI defines it. The
+    /// network's output, in the model's noisy domain, is inverted where the two differ.
     public static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast? {
-        .dark
+        (try? contrast(parameters)) ?? .dark
+    }
+
+    static func contrast(_ p: [String: JSONValue]) throws -> Contrast {
+        switch p["output_contrast"] {
+        case nil: return .dark
+        case .string(let s)?:
+            if let c = Contrast(rawValue: s) { return c }
+            fallthrough
+        default: throw OperatorError("simulate: parameter output_contrast must be \"dark\" or \"bright\"")
+        }
     }
 
     public static func validate(parameters p: [String: JSONValue]) throws {
-        try p.only(["model", "seed", "overlap"] + NetworkInputAdaptation.keys, op: name)
+        try p.only(["model", "seed", "overlap", "tile", "output_contrast"] + NetworkInputAdaptation.keys, op: name)
+        _ = try contrast(p)
+        _ = try p.number("tile", default: 32, in: 8...256, op: name)
         _ = try NetworkInputAdaptation(parameters: p, op: name)
         guard case .string? = p["model"] else {
             throw OperatorError("simulate: parameter model (a model digest) is required")
@@ -171,7 +193,10 @@ public enum SimulateOperator: OperatorDefinition {
     {
         try validate(parameters: p)
         let seed = UInt64(try p.number("seed", default: 1, in: 0...1e15, op: name))
-        return try PreparedNetworkOperator(op: name, parameters: p, task: .simulate(seed: seed), context: context)
+        let tile = p["tile"] == nil ? nil : Int(try p.number("tile", in: 8...256, op: name))
+        return try PreparedNetworkOperator(
+            op: name, parameters: p, tile: tile, task: .simulate(seed: seed, contrast: try contrast(p)),
+            context: context)
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Corpus
+import DUAL
 import Foundation
 import MRC
 import Simulation
@@ -41,7 +42,7 @@ struct CorpusCreate: ParsableCommand {
     @Option(help: "Number of samples.") var samples: Int
     @Option(help: "Sample size X,Y,Z in voxels.") var size: String
     @Option(help: "Seed.") var seed: UInt64
-    @Option(help: "Voxel size in Å.") var voxel = 10.0
+    @Option(help: "Voxel size in Å (default: physics 10; dual the model's).") var voxel: Double?
     @Option(help: "Comma-separated built-in template names (default: all).") var templates: String?
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
     @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator =
@@ -65,7 +66,7 @@ struct CorpusCreate: ParsableCommand {
         let s = try Store(path: store)
         let dims = self.dims
         var recipe = CorpusRecipe(name: name, samples: samples, size: dims, seed: seed)
-        recipe.voxelSize = voxel
+        recipe.voxelSize = voxel ?? 10
         recipe.crowding = crowding
         recipe.snr = snr
         if let templates {
@@ -77,12 +78,23 @@ struct CorpusCreate: ParsableCommand {
         }
         recipe.tilt = t
         if simulator.hasPrefix("dual:") {
-            let (model, bytes, _) = try resolveModel(String(simulator.dropFirst(5)), store: s)
+            let (model, bytes, metadata) = try resolveModel(String(simulator.dropFirst(5)), store: s)
             try ModelRegistry(store: s).put(digest: model.digest, bytes)
             recipe.simulator = "dual"
             recipe.modelDigest = model.digest
+            // DUAL simulates at the voxel size and in the contrast of its training data.
+            let domain = ModelDomain(metadata: metadata)
+            if let voxel, abs(voxel / domain.voxelSize - 1) >= 0.05 {
+                throw CommandError(
+                    "--voxel \(voxel.formatted()) Å: the DUAL model simulates at \(domain.voxelSize.formatted()) Å; "
+                        + "leave --voxel out, or train a model on data at \(voxel.formatted()) Å")
+            }
+            recipe.voxelSize = domain.voxelSize
+            recipe.contrast = domain.dataContrast
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")
+        } else {
+            recipe.contrast = .dark
         }
         try Corpus.create(recipe, in: s)
         print(

@@ -138,11 +138,14 @@ struct DUALTrainingOptions: ParsableArguments {
             let filled = Int(fraction * 30)
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled)
             let counted = limit == nil ? "iteration \(iteration)/\(total)" : "iteration \(iteration)"
+            let matching =
+                (losses.spectrum.map { String(format: "  spec %.4f", $0) } ?? "")
+                + (losses.histogram.map { String(format: "  hist %.4f", $0) } ?? "")
             printError(
                 String(
-                    format: "%@train %@ %3.0f%% %@  rec %.4f  adv %.4f  kl %.4f  disc %.4f  ETA %.0f s%@",
+                    format: "%@train %@ %3.0f%% %@  rec %.4f  adv %.4f  kl %.4f%@  disc %.4f  ETA %.0f s%@",
                     terminal ? "\r" : "", bar, 100 * fraction, counted, losses.reconstruction, losses.adversarial,
-                    losses.kl, losses.discriminator, eta, terminal ? " " : ""),
+                    losses.kl, matching, losses.discriminator, eta, terminal ? " " : ""),
                 terminator: terminal ? "" : "\n")
         }
         if terminal && !quiet { printError("") }
@@ -307,7 +310,8 @@ struct Train: ParsableCommand {
                     base == nil ? "" : "; fine-tuning \(start!) at learning rate \(config.learningRate)"))
         }
         let trained = ModelDomain(
-            voxelSize: voxel, noiseGrain: grain, noisyContrast: domain.noisyContrast, cleanContrast: .bright)
+            voxelSize: voxel, noiseGrain: grain, noisyContrast: domain.noisyContrast, cleanContrast: .bright,
+            dataContrast: noisyData[0].info.contrast ?? .dark)
         var metadata = trained.metadata
         metadata["noisy"] = noisy
         metadata["clean"] =
@@ -327,8 +331,8 @@ struct NetworkOutputOptions: ParsableArguments {
     @Option(
         help:
             ArgumentHelp(
-                "Fraction of a tile shared with each neighbour, 0.05…0.5 (default: denoise 0.125 on 64³ tiles; "
-                    + "simulate and compensate 0.5, the paper's).")
+                "Fraction of a tile shared with each neighbour, 0.05…0.5 (default: denoise and simulate 0.125 on "
+                    + "64³ tiles; compensate 0.5 on the model's patch, the paper's).")
     ) var overlap: Double?
     @Option(
         help: ArgumentHelp(
@@ -349,7 +353,7 @@ enum NetworkOperatorCommand {
     /// What each operator's output is (README, Contrast).
     static let convention = [
         "denoise": "density on the input's grid, standardized, protein bright",
-        "simulate": "a tomogram on the grand model's grid, protein dark (as reconstructed)",
+        "simulate": "a tomogram on the grand model's grid, standardized, in the contrast of the model's training data",
         "compensate": "the input's units and contrast on its grid",
     ]
 
@@ -460,7 +464,10 @@ struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Simulate a realistic tomogram from a grand model with DUAL's Gs(v + P·Gn(z)).",
         discussion:
-            "The code z and permutation P of each tile come from (seed, tile origin).\n\nExample:\n  tomostore "
+            "The noise P·Gn(z) is one field over the volume: blocks of the model's patch size, each with its "
+            + "code z and permutation P drawn from (seed, block position). The tomogram is written at the "
+            + "grand model's grid in the contrast of the model's training data (protein dark for the shipped "
+            + "model).\n\nExample:\n  tomostore "
             + "simulate s.store s1/grand-model --model dual.safetensors --seed 3 -o sim.mrc"
     )
     @Argument(help: "The store directory.") var store: String
@@ -472,6 +479,12 @@ struct Simulate: ParsableCommand {
     func run() throws {
         try NetworkOperatorCommand.run(
             store: store, input: input, modelReference: model, task: nil, destination: destination, op: "simulate",
-            seed: seed)
+            seed: seed
+        ) { _, metadata in
+            [
+                "output_contrast": .string(ModelDomain(metadata: metadata).dataContrast.rawValue),
+                "tile": .number(Double(Denoise.defaultTile)), "overlap": .number(Denoise.defaultOverlap),
+            ]
+        }
     }
 }

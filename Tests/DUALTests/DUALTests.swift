@@ -159,6 +159,58 @@ struct DUALTests {
         }
     }
 
+    @Test("statistics matching: the spectrum and histogram terms are finite, logged, and 0 against themselves")
+    func statisticsMatching() {
+        var c = small
+        c.lambdaSpectrum = 1
+        c.lambdaHistogram = 1
+        let trainer = DUALTrainer(model: DUALModel(config: c, seed: 3), seed: 3)
+        let (bins, count) = DUALTrainer.spectralBins(16)
+        #expect(bins.count == 16 * 16 * 9 && count == 48)
+        #expect(bins.allSatisfy { $0 >= -1 && $0 < 48 } && Set(bins.filter { $0 >= 0 }).count >= 44, "bins filled")
+        #expect(bins[0] == -1, "the origin is left out")
+        let x = Variable(Tensor.normal([2, 1, 16, 16, 16], seed: 4))
+        let same = trainer.statisticsMatching(Tape(recording: false), fake: x, real: x)
+        #expect(same.spectrum?.value.scalar == 0 && same.histogram?.value.scalar == 0)
+        let scaled = trainer.statisticsMatching(Tape(recording: false), fake: x, real: Variable(x.value * 2))
+        // Sorted values: the mean squared difference of x and 2x is the mean of x².
+        let meanSquare = x.value.scalars.map { Double($0 * $0) }.reduce(0, +) / Double(x.value.count)
+        #expect(abs(Double(scaled.histogram!.value.scalar) - meanSquare) < 1e-4 * meanSquare)
+        let losses = trainer.step(
+            DUALBatch(
+                clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2)))
+        #expect(losses.spectrum.map { $0.isFinite && $0 > 0 } == true && losses.histogram.map { $0 > 0 } == true)
+        #expect(
+            DUALTrainer(model: DUALModel(config: small, seed: 3), seed: 3).statisticsMatching(
+                Tape(recording: false), fake: x, real: x
+            ).spectrum == nil, "off by default")
+    }
+
+    @Test("the noise field: a voxel's noise depends only on the seed and its position; blocks of the patch size")
+    func noiseField() {
+        let model = DUALModel(config: small, seed: 5)
+        let field = NoiseField(model: model, seed: 7)
+        let whole = Box3(x: -20..<30, y: -3..<20, z: 0..<17)
+        let all = Volume(shape: whole.shape, values: field.values(whole))
+        for box in [Box3(x: -20 ..< -19, y: 5..<6, z: 3..<4), Box3(x: 3..<29, y: -3..<1, z: 15..<17)] {
+            let fresh = NoiseField(model: model, seed: 7).values(box)
+            #expect(
+                fresh == all.extracting(box.translated(by: Extent3(x: 20, y: 3, z: 0))).values(as: Float.self), "\(box)"
+            )
+        }
+        // Within one block the values are a permutation of one Gn(z) patch; another seed, other noise.
+        let block = field.values(Box3(x: 0..<16, y: 0..<16, z: 0..<16))
+        let mask = model.noiseDecoder(
+            Variable(
+                Tensor(
+                    shape: [1, 4],
+                    values: (0..<4).map { k in
+                        Float(CounterRNG(seed: 7 ^ 0).normal(stream: 1, counter: UInt64(k)))
+                    })), tape: Tape(recording: false))
+        #expect(block.sorted() == mask.value.scalars.sorted())
+        #expect(NoiseField(model: model, seed: 8).values(Box3(x: 0..<16, y: 0..<16, z: 0..<16)) != block)
+    }
+
     @Test("a tile's result does not depend on the tiles batched with it (bit for bit)")
     func batchInvariance() throws {
         let shape = Extent3(x: 40, y: 24, z: 24)

@@ -329,6 +329,30 @@ struct GradientTests {
         #expect(linear.isEmpty, "\(linear)")
     }
 
+    @Test("binned means over a batch and sorted values: gradients, and values against direct formulas")
+    func statistics() {
+        let bins: [Int32] = [0, 2, -1, 1, 0, 2, 2, -1, 1, 0, 1, 2]
+        let binned = gradientCheck([v([3, 12], 1)], h: 1e-3, rtol: 2e-2, atol: 1e-3) { t, x in
+            projection(t, t.binnedMean(x[0], bins: bins, count: 4), seed: 2)
+        }
+        #expect(binned.isEmpty, "\(binned)")
+        // Distinct values: sorting is differentiable away from ties.
+        let sorted = gradientCheck([v([2, 9], 3)], h: 1e-4, rtol: 2e-2, atol: 1e-3) { t, x in
+            projection(t, t.sortedValues(x[0]), seed: 4)
+        }
+        #expect(sorted.isEmpty, "\(sorted)")
+        let x = Tensor.normal([3, 12], seed: 5)
+        let t = Tape(recording: false)
+        let means = t.binnedMean(Variable(x), bins: bins, count: 4).value.scalars
+        let values = x.scalars
+        for b in 0..<4 {
+            let members = (0..<36).filter { bins[$0 % 12] == Int32(b) }.map { Double(values[$0]) }
+            let exact = members.isEmpty ? 0 : members.reduce(0, +) / Double(members.count)
+            #expect(abs(Double(means[b]) - exact) < 1e-6, "bin \(b)")
+        }
+        #expect(t.sortedValues(Variable(x)).value.scalars == values.sorted())
+    }
+
     @Test("voxel permutation and its inverse")
     func permutation() {
         let p: [Int32] = (0..<24).map { Int32(($0 * 7) % 24) }
