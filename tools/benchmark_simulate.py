@@ -5,6 +5,7 @@ with its SNR, tilt range and defocus fitted to the data set here (the fitted val
 grand model plus white Gaussian noise at the fitted SNR. Each column is a distance to the data set
 (lower is closer; README, "How real is a simulation"):
 
+  (and, for DUAL, the correlation of two simulations with different seeds: 1 = no random noise at all)
   radial     RMS difference of the radially averaged log power spectra (24 shells, 0.02-0.5 cycles/voxel,
              each spectrum's mean log removed), both volumes standardized
   wedge      RMS difference of the angular power profiles: mean log power against the angle from x in
@@ -18,7 +19,7 @@ grand model plus white Gaussian noise at the fitted SNR. Each column is a distan
              7 percentiles, skewness and kurtosis; 0.5 = indistinguishable, 1.0 = always told apart
 
 Usage:
-  python3 tools/benchmark_simulate.py [path/to/tomostore] --real tomo.mrc --model own.safetensors
+  python3 tools/benchmark_simulate.py [path/to/tomostore] --real tomo.mrc --model own.safetensors[,other…]
       [--seed 8001] [--sim-seed 3] [--json]
   python3 tools/benchmark_simulate.py [path/to/tomostore] [--model default] [--size 160,160,80] [--seed 2345]
 The second form has no data set: the "real" data is the physics simulation of a held-out sample (the
@@ -177,12 +178,24 @@ def fit_physics(session, ref, size, seed, voxel, sign):
         return cache[key]
 
     snr, tilt, defocus = 0.1, 60, 3.0
-    snrs, tilts, defoci = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0), (40, 50, 60, 70), (1.0, 2.0, 3.0, 5.0, 8.0)
+    snrs, tilts, defoci = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0), (40, 50, 60, 70, 80), (0.5, 1.0, 2.0, 3.0, 5.0)
     snr = min(snrs, key=lambda s: ref.radial_distance(simulate(s, tilt, defocus)))
     tilt = min(tilts, key=lambda t: ref.wedge_distance(simulate(snr, t, defocus)))
     defocus = min(defoci, key=lambda d: ref.radial_distance(simulate(snr, tilt, d)))
     snr = min(snrs, key=lambda s: ref.radial_distance(simulate(s, tilt, defocus)))
     return {"snr": snr, "tilt": f"-{tilt}:{tilt}", "defocus_um": defocus}, simulate(snr, tilt, defocus)
+
+
+def simulate_twice(session, grand_model, model, seed):
+    """DUAL's simulation with `seed`, and the correlation with one at seed + 1: how much of the
+    simulation is random noise (r = 1: none; the noise branch collapsed)."""
+    out = []
+    for k in (int(seed), int(seed) + 1):
+        path = os.path.join(session.work, f"dual-{k}.mrc")
+        fail(run("simulate", session.store, grand_model, "--model", model, "--seed", str(k), "-o", path, "--quiet"),
+             f"simulate with {model}")
+        out.append(session.mrc(path))
+    return out[0], float(np.corrcoef(out[0].ravel(), out[1].ravel())[0, 1])
 
 
 def white_noise(grand_model, reference_tomogram=None, snr=None):
@@ -205,7 +218,7 @@ def main():
     work = tempfile.mkdtemp(prefix="tomostore-bench-sim-")
     try:
         s = Session(work)
-        rows = {}
+        rows, seeds_r = {}, {}
         if real_path:
             seed = seed or "8001"
             fail(run("ingest", s.store, real_path, "--name", "real"), f"ingest {real_path}")
@@ -217,39 +230,41 @@ def main():
             ref = Reference(real)
             fail(run("synth", s.store, "--name", "h", "--size", size, "--seed", seed, "--voxel", str(voxel)), "synth")
             grand = s.volume("h/grand-model")
-            sim = os.path.join(work, "dual.mrc")
-            fail(run("simulate", s.store, "h/grand-model", "--model", model, "--seed", sim_seed, "-o", sim), "simulate")
-            dual = s.mrc(sim)
+            for m in model.split(","):
+                dual, seeds_r[m] = simulate_twice(s, "h/grand-model", m, sim_seed)
+                rows["dual:" + m] = ref.distances(dual)
             fitted, physics = fit_physics(s, ref, size, seed, voxel, -1 if bright else 1)
             white, snr = white_noise(grand if bright else -grand, snr=fitted["snr"])
             label = f"{os.path.basename(real_path)} ({size} voxels, {voxel:g} A, {'bright' if bright else 'dark'})"
-            rows["dual"] = ref.distances(dual)
             rows["physics"] = ref.distances(physics)
             rows["white"] = ref.distances(white)
         else:
             size, seed = opt("--size", "160,160,80"), seed or "2345"
             fail(run("synth", s.store, "--name", "h", "--size", size, "--seed", seed), "synth")
             grand, real = s.volume("h/grand-model"), s.volume("h/tomogram")
-            fail(run("simulate", s.store, "h/grand-model", "--model", model, "--seed", "1", "--name", "h/dual-sim"),
-                 "simulate")
             ref = Reference(real)
+            for m in model.split(","):
+                dual, seeds_r[m] = simulate_twice(s, "h/grand-model", m, "1")
+                rows["dual:" + m] = ref.distances(dual)
             white, snr = white_noise(-grand, real)
             label, fitted = f"held-out synth sample {size} seed {seed}", None
-            rows["dual"] = ref.distances(s.volume("h/dual-sim"))
             rows["white"] = ref.distances(white)
         names = {
-            "dual": f"(a) DUAL Gs(v + P·Gn(z)), model {os.path.basename(model)}",
+            **{"dual:" + m: f"(a) DUAL Gs(v + P·Gn(z)), model {os.path.basename(m)}" for m in model.split(",")},
             "physics": "(b) physics simulator, fitted: " + (", ".join(f"{k} {v}" for k, v in fitted.items()) if fitted else ""),
             "white": f"(c) grand model + white Gaussian noise (SNR {snr:.3f})",
         }
         if "--json" in args:
-            print(json.dumps({"data": label, "fitted": fitted, "rows": rows}, indent=1))
+            print(json.dumps({"data": label, "fitted": fitted, "rows": rows, "seeds_r": seeds_r}, indent=1))
             return
         print(f"distances to {label}; grand model: synth seed {seed} (lower is closer; classifier 0.5 = indistinguishable)\n")
         print("| simulation | radial | wedge | hist | peak | classifier |\n|---|---|---|---|---|---|")
         for key, d in rows.items():
             print(f"| {names[key]} | {d['radial']:.3f} | {d['wedge']:.3f} | {d['hist']:.3f} | {d['peak']:+.2f} | "
                   f"{d['classifier']:.3f} |")
+        for m, r in seeds_r.items():
+            print(f"\n{os.path.basename(m)}: correlation of two simulations of the grand model with different seeds "
+                  f"r = {r:.7f} (random noise carries {100 * (1 - r):.4f}% of the variance)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
