@@ -18,9 +18,11 @@ let package = Package(
         .library(name: "Operators", targets: ["Operators"]),
         .library(name: "DUAL", targets: ["DUAL"]),
         .library(name: "Corpus", targets: ["Corpus"]),
+        .library(name: "Serve", targets: ["Serve"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config (which adds the -l flags).
@@ -58,12 +60,21 @@ let package = Package(
             name: "Operators", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Codecs", "Store", "Catalog"]),
+        // A store served read-only over HTTP as Zarr v3 / OME-Zarr 0.5 (SwiftNIO), derived datasets and
+        // corpus samples computed on request.
+        .target(
+            name: "Serve",
+            dependencies: [
+                "Voxels", "Codecs", "KV", "Store", "Catalog", "Operators", "Corpus", "Transfer",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
                 "Voxels", "MRC", "KV", "Codecs", "Store", "Catalog", "Transfer", "Engine", "Imaging", "Simulation",
-                "Operators", "DUAL", "Corpus", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Operators", "DUAL", "Corpus", "Serve", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -85,6 +96,12 @@ let package = Package(
             dependencies: ["Operators", "Store", "Catalog", "KV", "TestSupport", "Imaging", "DUAL", "Engine", "Voxels"]),
         .testTarget(
             name: "TransferTests", dependencies: ["Transfer", "Store", "Catalog", "TestSupport", "MRC", "Voxels"]),
+        .testTarget(
+            name: "ServeTests",
+            dependencies: [
+                "Serve", "Store", "Catalog", "Codecs", "KV", "TestSupport", "Voxels", "Operators",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
 )

@@ -89,15 +89,24 @@ public struct CodecChain: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The chain as Zarr v3 `codecs` metadata for `dtype`: `bytes` (little-endian), then the shuffle
-    /// as zarr-python's bytes→bytes `numcodecs.shuffle` (same byte order as ours), then `zstd`.
+    /// The chain as Zarr v3 `codecs` metadata for `dtype`, matching the bytes `ZarrChunk` serves: `bytes`
+    /// (little-endian), then `zstd` — or, for a shuffled chain, Zarr's `blosc` codec (zstd inside, byte
+    /// shuffle, one block), whose frame is the stored zstd frame behind a 24-byte blosc header. Blosc's
+    /// `clevel` is 0–9; the stored zstd level (1–19) is capped there, it only matters for encoding.
     public func zarrCodecs(dtype: DType) -> [[String: Any]] {
         var codecs: [[String: Any]] = [["name": "bytes", "configuration": ["endian": "little"]]]
-        if shuffle && dtype.byteCount > 1 {
-            codecs.append(["name": "numcodecs.shuffle", "configuration": ["elementsize": dtype.byteCount]])
-        }
         for case .zstd(let level) in bytesToBytes {
-            codecs.append(["name": "zstd", "configuration": ["level": level, "checksum": true]])
+            if shuffle {
+                codecs.append([
+                    "name": "blosc",
+                    "configuration": [
+                        "cname": "zstd", "clevel": min(level, 9), "shuffle": "shuffle", "typesize": dtype.byteCount,
+                        "blocksize": 0,
+                    ],
+                ])
+            } else {
+                codecs.append(["name": "zstd", "configuration": ["level": level, "checksum": true]])
+            }
         }
         return codecs
     }

@@ -58,16 +58,22 @@ public final class Dataset: Sendable {
     /// The key of a chunk.
     func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: id, level: level, index: index) }
 
-    /// The codec prepared for a chunk of this extent.
-    func codec(for extent: Extent3) throws -> PreparedChunkCodec {
+    /// The stored value of a chunk (header and payload, formats/store.md), nil when none is stored
+    /// (the chunk reads as the fill value); valid until `txn` ends.
+    public func storedValue(_ index: Extent3, in txn: any KVReadTransaction) throws -> UnsafeRawBufferPointer? {
+        try txn.get(.chunks, key(index).bytes)
+    }
+
+    /// The codec prepared for a chunk of this extent (x, y, z voxels).
+    public func codec(for extent: Extent3) throws -> PreparedChunkCodec {
         if let codec = prepared.withLock({ $0[extent] }) { return codec }
         let codec = try PreparedChunkCodec(chain, dtype: dtype, extent: extent, contexts: store.codecContexts)
         prepared.withLock { $0[extent] = codec }
         return codec
     }
 
-    /// A chunk-sized volume (edge-cut) filled with the fill value.
-    func filled(_ extent: Extent3) -> Volume {
+    /// A volume of `extent` voxels filled with the fill value.
+    public func filled(_ extent: Extent3) -> Volume {
         var v = Volume(shape: extent, dtype: dtype)
         if fillBytes.allSatisfy({ $0 == 0 }) { return v }  // new volumes are zeroed
         let pattern = fillBytes

@@ -128,6 +128,13 @@ public final class Store: Sendable {
         return try CatalogCoding.decodeEntry(raw)
     }
 
+    /// The encoded catalog entry of a dataset (nil when there is none), valid until `txn` ends: two
+    /// reads of the same bytes mean the dataset is unchanged in between.
+    public func catalogEntryBytes(named name: String, in txn: any KVReadTransaction) throws -> UnsafeRawBufferPointer? {
+        guard let id = try txn.get(.names, Array(name.utf8)) else { return nil }
+        return try txn.get(.catalog, Array(id))
+    }
+
     /// The catalog entry of a dataset.
     public func info(named name: String) throws -> DatasetInfo {
         try kv.read { txn in

@@ -23,7 +23,8 @@ struct TomoStore: ParsableCommand {
             Verify.self, Inspect.self, Convert.self, Preview.self, ExportZarr.self, ImportZarr.self,
             PyramidCommand.self, Synth.self, Particles.self, Train.self, TrainCompensate.self, Models.self,
             Denoise.self, Simulate.self, Compensate.self, CorpusCommand.self, Derive.self, Materialize.self,
-            GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self, Version.self,
+            GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self,
+            ServeCommand.self, Version.self,
         ]
     )
 

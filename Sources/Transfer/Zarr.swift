@@ -40,6 +40,75 @@ enum ZarrDType {
     enum ByteOrderMark { case little, big }
 }
 
+/// Zarr v3 and OME-Zarr 0.5 metadata (`zarr.json` documents), the same for files written by
+/// `export-zarr` and for stores served by `tomostore serve` (formats/zarr.md).
+public enum ZarrMetadata {
+    /// A Zarr v3 array ([z][y][x], `dimension_names` ["z", "y", "x"], chunk keys `c/Z/Y/X`).
+    public static func array(
+        shape s: Extent3, chunk: Extent3, dtype: DType, fillValue: Double, codecs: [[String: Any]],
+        attributes: [String: Any] = [:]
+    ) -> [String: Any] {
+        [
+            "zarr_format": 3, "node_type": "array", "shape": [s.z, s.y, s.x], "data_type": ZarrDType.v3(dtype),
+            "chunk_grid": ["name": "regular", "configuration": ["chunk_shape": [chunk.z, chunk.y, chunk.x]]],
+            "chunk_key_encoding": ["name": "default", "configuration": ["separator": "/"]],
+            "fill_value": fillValue.isNaN
+                ? "NaN" as Any : dtype.isFloatingPoint ? fillValue as Any : Int(fillValue) as Any,
+            "codecs": codecs, "dimension_names": ["z", "y", "x"], "attributes": attributes,
+        ]
+    }
+
+    /// A group with `attributes`.
+    public static func group(attributes: [String: Any] = [:]) -> [String: Any] {
+        ["zarr_format": 3, "node_type": "group", "attributes": attributes]
+    }
+
+    /// The `ome` attributes of a dataset as an OME-Zarr 0.5 image with arrays "0" … "levels-1",
+    /// level l reduced 2^l times (mean of 2×2×2, or mode for labels): scale and translation in Å,
+    /// the translation placing each level's voxel centres (origin + (2^l − 1)/2 voxels). Labels add
+    /// `image-label` with their class table.
+    public static func omeImage(_ info: DatasetInfo, levels: Int) -> [String: Any] {
+        let v = info.voxelSize
+        let o = info.origin.count == 3 ? info.origin : [0, 0, 0]
+        let datasets: [[String: Any]] = (0..<max(1, levels)).map { level in
+            let factor = Double(1 << level)
+            let shift = (factor - 1) / 2
+            return [
+                "path": "\(level)",
+                "coordinateTransformations": [
+                    ["type": "scale", "scale": [v[2] * factor, v[1] * factor, v[0] * factor]],
+                    [
+                        "type": "translation",
+                        "translation": [o[2] + shift * v[2], o[1] + shift * v[1], o[0] + shift * v[0]],
+                    ],
+                ],
+            ]
+        }
+        let isLabels = info.kind == .labels
+        let axes = ["z", "y", "x"].map { ["name": $0, "type": "space", "unit": "angstrom"] }
+        let multiscale: [String: Any] = [
+            "axes": axes, "datasets": datasets, "name": info.name,
+            "metadata": ["method": isLabels ? "mode of 2×2×2" : "mean of 2×2×2"],
+        ]
+        var ome: [String: Any] = ["version": "0.5", "multiscales": [multiscale]]
+        if isLabels, let classes = info.classes {
+            ome["image-label"] = [
+                "version": "0.5",
+                "properties": classes.compactMap { k, v in Int(k).map { ["label-value": $0, "name": v] } }
+                    .sorted { ($0["label-value"] as! Int) < ($1["label-value"] as! Int) },
+            ]
+        }
+        return ome
+    }
+
+    /// A document as UTF-8 JSON with sorted keys.
+    public static func encode(_ object: Any, pretty: Bool = true) throws -> [UInt8] {
+        var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        if pretty { options.insert(.prettyPrinted) }
+        return Array(try JSONSerialization.data(withJSONObject: object, options: options))
+    }
+}
+
 /// Writes datasets as Zarr v3 arrays and OME-Zarr 0.5 multiscale groups (`dimension_names`
 /// ["z", "y", "x"], bytes + zstd codecs, optional `sharding_indexed` with a crc32c index).
 public enum ZarrExport {
@@ -62,40 +131,17 @@ public enum ZarrExport {
                 attributes: ["voxel_size_angstrom": v])
             return
         }
-        var datasets: [[String: Any]] = []
         for level in 0..<levels {
-            let factor = Double(1 << level)
             try writeArray(
                 volume, chunk: chunk, to: "\(path)/\(level)", shard: shard, zstdLevel: zstdLevel, attributes: [:])
-            datasets.append([
-                "path": "\(level)",
-                "coordinateTransformations": [
-                    ["type": "scale", "scale": [v[2] * factor, v[1] * factor, v[0] * factor]]
-                ],
-            ])
             if level + 1 < levels { volume = volume.downsampledByTwo(labels: isLabels) }
         }
-        let axes = ["z", "y", "x"].map { ["name": $0, "type": "space", "unit": "angstrom"] }
-        var multiscale: [String: Any] = ["axes": axes, "datasets": datasets, "name": dataset.name]
-        if isLabels {
-            multiscale["metadata"] = ["method": "mode of 2×2×2"]
-        } else {
-            multiscale["metadata"] = ["method": "mean of 2×2×2"]
-        }
-        var ome: [String: Any] = ["version": "0.5", "multiscales": [multiscale]]
-        if isLabels, let classes = dataset.info.classes {
-            ome["image-label"] = [
-                "version": "0.5",
-                "properties": classes.compactMap { k, v in Int(k).map { ["label-value": $0, "name": v] } },
-            ]
-        }
-        try writeJSON(["zarr_format": 3, "node_type": "group", "attributes": ["ome": ome]], to: "\(path)/zarr.json")
+        let ome = ZarrMetadata.omeImage(dataset.info, levels: levels)
+        try writeJSON(ZarrMetadata.group(attributes: ["ome": ome]), to: "\(path)/zarr.json")
     }
 
     static func writeJSON(_ object: Any, to path: String) throws {
-        let data = try JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try data.write(to: URL(fileURLWithPath: path))
+        try Data(ZarrMetadata.encode(object)).write(to: URL(fileURLWithPath: path))
     }
 
     /// One Zarr v3 array: full-size chunks (edges padded with the fill value 0).
@@ -118,11 +164,8 @@ public enum ZarrExport {
             block.copyRegion(from: v, sourceBox: box, destinationOrigin: Extent3(x: 0, y: 0, z: 0))
             return try block.withUnsafeBytes { try ZstdCodec.compress($0, level: zstdLevel) }
         }
-        var metadata: [String: Any] = [
-            "zarr_format": 3, "node_type": "array", "shape": [s.z, s.y, s.x], "data_type": ZarrDType.v3(v.dtype),
-            "chunk_key_encoding": ["name": "default", "configuration": ["separator": "/"]], "fill_value": 0,
-            "dimension_names": ["z", "y", "x"], "attributes": attributes,
-        ]
+        var metadata = ZarrMetadata.array(
+            shape: s, chunk: chunk, dtype: v.dtype, fillValue: 0, codecs: inner, attributes: attributes)
         if let n = shard {
             let shardShape = Extent3(x: chunk.x * n, y: chunk.y * n, z: chunk.z * n)
             metadata["chunk_grid"] = [
