@@ -348,8 +348,7 @@ public final class ZarrService: Sendable {
             Self.summary(info, levels: info.kind == .derived ? 1 : max(1, info.levels ?? 1))
         }
         let corpora = try store.metaValues(prefix: "corpus/").map { record -> [String: Any] in
-            let name = String(record.key.dropFirst("corpus/".count))
-            return try Self.corpusSummary(try Corpus.recipe(name, in: store))
+            try Self.corpusSummary(try Corpus.recipe(record.key, in: store))
         }
         return ZarrMetadata.group(attributes: [
             "tomostore": ["datasets": datasets, "corpora": corpora, "version": TomoStoreVersion.string]

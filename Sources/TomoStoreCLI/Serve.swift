@@ -36,8 +36,8 @@ struct ServeCommand: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
         guard cacheMib >= 0 else { throw ValidationError("--cache-mib must be ≥ 0") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be ≥ 1") }
-        if let token, token.count < 8 || token.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) {
-            throw ValidationError("--token needs at least 8 printable characters without spaces")
+        if let token, token.isEmpty || token.utf8.contains(where: { $0 <= 32 || $0 >= 127 }) {
+            throw ValidationError("--token needs printable ASCII characters without spaces")
         }
         if !ServeOptions.isLoopback(host) && token == nil {
             throw ValidationError(
@@ -55,6 +55,10 @@ struct ServeCommand: ParsableCommand {
         options.cors = cors
         options.maxConnections = maxConnections
         let count = try workspace.store.datasets().count
+        if let token, token.utf8.count < 16 {
+            FileHandle.standardError.write(
+                Data("warning: a --token of \(token.utf8.count) characters is easy to guess; use 16 or more\n".utf8))
+        }
         let server = try ZarrHTTPServer.start(service: service, options: options)
         let address = server.address
         let shown = address.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
