@@ -90,6 +90,17 @@ public enum Corpus {
         try store.putMetaValue(key(recipe.name), Array(try encoder.encode(recipe)))
     }
 
+    /// The recipe of corpus `name`, nil when the store has none of that name.
+    public static func recipeIfPresent(_ name: String, in store: Store) throws -> CorpusRecipe? {
+        guard !name.isEmpty, try store.metaValue(key(name)) != nil else { return nil }
+        return try recipe(name, in: store)
+    }
+
+    /// Every corpus recipe in the store, by name.
+    public static func recipes(in store: Store) throws -> [CorpusRecipe] {
+        try store.metaValues(prefix: key("")).map { try recipe($0.key, in: store) }
+    }
+
     /// The stored recipe of a corpus.
     public static func recipe(_ name: String, in store: Store) throws -> CorpusRecipe {
         guard let bytes = try store.metaValue(key(name)) else {

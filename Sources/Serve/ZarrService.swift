@@ -292,10 +292,7 @@ public final class ZarrService: Sendable {
     }
 
     /// The recipe of a corpus, nil when there is none of that name.
-    private func corpus(_ name: String) throws -> CorpusRecipe? {
-        guard !name.isEmpty, try store.metaValue("corpus/\(name)") != nil else { return nil }
-        return try Corpus.recipe(name, in: store)
-    }
+    private func corpus(_ name: String) throws -> CorpusRecipe? { try Corpus.recipeIfPresent(name, in: store) }
 
     // MARK: Metadata
 
@@ -347,9 +344,7 @@ public final class ZarrService: Sendable {
         let datasets = try store.datasets().filter(\.complete).map { info -> [String: Any] in
             Self.summary(info, levels: info.kind == .derived ? 1 : max(1, info.levels ?? 1))
         }
-        let corpora = try store.metaValues(prefix: "corpus/").map { record -> [String: Any] in
-            try Self.corpusSummary(try Corpus.recipe(record.key, in: store))
-        }
+        let corpora = try Corpus.recipes(in: store).map { try Self.corpusSummary($0) }
         return ZarrMetadata.group(attributes: [
             "tomostore": ["datasets": datasets, "corpora": corpora, "version": TomoStoreVersion.string]
         ])
