@@ -11,6 +11,7 @@ Usage: python3 tools/serve_check.py [path/to/tomostore] [--browser]
 served tomogram must show it (tools/neuroglancer_check.py).
 Requires: pip install numpy scipy mrcfile zarr tensorstore ome-zarr fsspec aiohttp requests zstandard
 """
+import http.client
 import importlib
 import os
 import random
@@ -203,7 +204,7 @@ def main():
         q.kill()
 
         # load with a concurrent writer
-        big = rng.standard_normal((96, 256, 256)).astype(np.float32)
+        big = rng.standard_normal((128, 512, 512)).astype(np.float32)
         with mrcfile.new(os.path.join(w, "big.mrc")) as m:
             m.set_data(big)
         del big
@@ -230,6 +231,54 @@ def main():
         [t.join() for t in threads]
         writer.wait()
         check(not errors and count[0] == 320, f"concurrent reads during an ingest: {count[0]}/320, {errors[:3]}")
+        # 10,000 chunk GETs over 32 keep-alive connections while another process ingests: every byte right.
+        small = rng.standard_normal((64, 128, 128)).astype(np.float32)
+        with mrcfile.new(os.path.join(w, "small.mrc")) as m:
+            m.set_data(small)
+        run("ingest", S, os.path.join(w, "small.mrc"), "--name", "load", "--chunk", "16")
+        keys = [f"/load/0/c/{z}/{y}/{x}" for z in range(4) for y in range(8) for x in range(8)]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        reference = {}
+        codecs = tc.Array(tc.client._Connection(base), "load/0")._codecs
+        for k in keys:
+            conn.request("GET", k)
+            reference[k] = conn.getresponse().read()
+            z, y, x = (int(v) for v in k.split("/")[-3:])
+            chunk = tc.client._decode_chunk(reference[k], codecs, np.dtype("<f4"), (16, 16, 16))
+            if not np.array_equal(chunk, small[z * 16:z * 16 + 16, y * 16:y * 16 + 16, x * 16:x * 16 + 16]):
+                errors.append(f"{k} decodes wrong")
+        conn.close()
+        writer = subprocess.Popen([TOMO, "ingest", S, os.path.join(w, "big.mrc"), "--name", "other2"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        done = [0]
+
+        def loader(seed):
+            rr = random.Random(seed)
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                for _ in range(10000 // 32 + (1 if seed < 10000 % 32 else 0)):
+                    k = rr.choice(keys)
+                    c.request("GET", k)
+                    r = c.getresponse()
+                    body = r.read()
+                    if r.status != 200 or body != reference[k]:
+                        errors.append(f"{k}: status {r.status}, {len(body)} bytes")
+                    done[0] += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"{type(e).__name__}: {str(e)[:80]}")
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=loader, args=(i,)) for i in range(32)]
+        t0 = time.time()
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        elapsed = time.time() - t0
+        ingest_running = writer.poll() is None
+        writer.wait()
+        print(f"load: {done[0]} chunk GETs over 32 connections in {elapsed:.1f} s"
+              f"{' (the ingest was still running at the end)' if ingest_running else ''}")
+        check(not errors and done[0] == 10000, f"10,000 GETs during an ingest: {done[0]}, {errors[:3]}")
         hwm = [int(l.split()[1]) for l in open(f"/proc/{p.pid}/status") if l.startswith("VmHWM")][0]
         check(p.poll() is None and hwm < 1024 * 1024, f"server peak RSS {hwm // 1024} MiB")
         if browser:
@@ -242,6 +291,27 @@ def main():
         p.wait()
         r = run("verify", S)
         check(r.returncode == 0, f"verify after kill -9 of the server: {r.stdout[-200:]}")
+        # kill -9 while derived chunks are being computed: nothing half-done is served afterwards.
+        run("derive", S, "exp/d3", "--op", "dog", "--input", "exp/t1", "--param", "sigma=3")
+        p, port = serve(S, w)
+        procs.append(p)
+        grid = [(z, y, x) for z in range(2) for y in range(3) for x in range(3)]
+        fetch = threading.Thread(target=lambda: [raw(port, f"GET /exp/d3/0/c/{z}/{y}/{x} HTTP/1.1\r\n\r\n".encode())
+                                                 for z, y, x in grid])
+        fetch.start()
+        time.sleep(1.0)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        fetch.join()
+        r = run("verify", S)
+        check(r.returncode == 0, f"verify after kill -9 during a computation: {r.stdout[-200:]}")
+        p, port = serve(S, w)
+        procs.append(p)
+        g = zarr.open_group(store=zarr.storage.FsspecStore.from_url(f"http://127.0.0.1:{port}/", read_only=True),
+                            mode="r")
+        whole = [(0, 80), (0, 150), (0, 170)]
+        check(np.array_equal(np.asarray(g["exp/d3/0"][:]), get_npy(S, "exp/d3", whole, w)),
+              "derived dataset after kill -9 differs from get")
     finally:
         for q in procs:
             if q.poll() is None:
