@@ -172,6 +172,11 @@ def main():
             loader = torch.utils.data.DataLoader(s.corpus("c1").tiles(size=16, seed=4), batch_size=2, num_workers=2)
             batch = next(iter(loader))
             check(tuple(batch["tomogram"].shape) == (2, 16, 16, 16), f"DataLoader batch {batch['tomogram'].shape}")
+            # Two workers take turns (tiles 0, 1, 2, 3 in order): each worker its own share, same tiles.
+            items = torch.utils.data.DataLoader(s.corpus("c1").tiles(size=16, seed=4), batch_size=None, num_workers=2)
+            got = [item for _, item in zip(range(4), items)]
+            check(all(np.array_equal(np.asarray(g_["tomogram"]), tiles.tile(k)["tomogram"]) for k, g_ in enumerate(got)),
+                  "DataLoader workers do not shard the tiles k = w mod W")
         except ImportError:
             print("note: torch is not installed; the DataLoader check is skipped")
 

@@ -226,6 +226,15 @@ class Corpus:
                 self._arrays[key] = Array(self._c, f"{self.name}/{i:06d}/{what}/0")
             return self._arrays[key]
 
+    @property
+    def classes(self):
+        """The class table of the labels, {value: name} (read from sample 0's OME label image)."""
+        if not hasattr(self, "_classes"):
+            meta = self._c.json(f"{self.name}/{0:06d}/labels/zarr.json")
+            props = meta["attributes"]["ome"].get("image-label", {}).get("properties", [])
+            self._classes = {p["label-value"]: p["name"] for p in props}
+        return self._classes
+
     def sample(self, i):
         """Sample i as a dict of whole arrays."""
         return {what: self.array(i, what)[:] for what in ("tomogram", "grand-model", "labels")}
