@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "DUAL", targets: ["DUAL"]),
         .library(name: "Corpus", targets: ["Corpus"]),
         .library(name: "Serve", targets: ["Serve"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -69,12 +70,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
+        // Work on Slurm: job files, array tasks writing shard stores, the merge, sbatch/squeue.
+        .target(name: "Cluster", dependencies: ["Voxels", "Codecs", "KV", "Store", "Catalog", "Operators"]),
         // The `tomostore` command: parses, calls the modules, prints.
         .executableTarget(
             name: "TomoStoreCLI",
             dependencies: [
                 "Voxels", "MRC", "KV", "Codecs", "Store", "Catalog", "Transfer", "Engine", "Imaging", "Simulation",
-                "Operators", "DUAL", "Corpus", "Serve", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Operators", "DUAL", "Corpus", "Serve", "Cluster", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -102,6 +105,9 @@ let package = Package(
                 "Serve", "Store", "Catalog", "Codecs", "KV", "TestSupport", "Voxels", "Operators",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["Cluster", "Store", "Catalog", "Operators", "TestSupport", "Voxels", "KV"]),
         .testTarget(name: "TomoStoreCLITests", dependencies: ["TomoStoreCLI", "MRC", "Voxels"]),
     ]
 )

@@ -103,37 +103,52 @@ public final class DerivedDataset: VolumeSource {
         _ chunks: [Extent3], progress: ((Int, Int) -> Void)?, deliver: (Volume, Box3) throws -> Void
     ) throws {
         guard let dataset, !chunks.isEmpty else { return }
+        var done = 0
+        try computeBlocks(chunks) { pieces, result, box in
+            try commit(pieces, to: dataset)
+            try deliver(result, box)
+            done += pieces.count
+            progress?(done, prepared.footprint == .global ? grid.allChunks.count : chunks.count)
+        }
+    }
+
+    /// Computes the given chunks (indices) without storing anything, in the blocks `materialize` uses,
+    /// handing each block's chunk volumes (each its chunk's extent, the dataset's dtype), the block's
+    /// result and its box to `body`: the voxels `materialize` would store, byte for byte. Global
+    /// operators compute the whole volume once and hand every chunk, in parts of 64.
+    public func computeBlocks(
+        _ chunks: [Extent3], _ body: ([(index: Extent3, volume: Volume)], Volume, Box3) throws -> Void
+    ) throws {
+        guard !chunks.isEmpty else { return }
         if prepared.footprint == .global {
-            // The whole volume at once; every chunk stored.
             let whole = Box3(shape: shape)
             let result = try prepared.compute(whole, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)
             let all = grid.allChunks
             for start in stride(from: 0, to: all.count, by: 64) {
                 let part = Array(all[start..<min(all.count, start + 64)])
-                try commit(part.map { ($0, result.extracting(grid.box(of: $0))) }, to: dataset)
-                progress?(min(all.count, start + 64), all.count)
+                try body(part.map { ($0, result.extracting(grid.box(of: $0))) }, result, whole)
             }
-            try deliver(result, whole)
             return
         }
         // Blocks of up to 4×4×4 neighbouring chunks (at most about 16 Mvoxel), each computed once from
         // its union box and split. A voxel's value does not depend on the grouping: the operators are
         // exact on any box.
-        let side = max(1, min(4, Int(cbrt(Double(16 << 20) / Double(grid.chunk.count)))))
+        let side = Self.blockSide(grid)
         var blocks: [Extent3: [Extent3]] = [:]
         for c in chunks { blocks[Extent3(x: c.x / side, y: c.y / side, z: c.z / side), default: []].append(c) }
         let order = blocks.keys.sorted { ($0.z, $0.y, $0.x) < ($1.z, $1.y, $1.x) }
-        var done = 0
         for key in order {
             let part = blocks[key]!
             let boxes = part.map { grid.box(of: $0) }
             let union = boxes.dropFirst().reduce(boxes[0]) { $0.union($1) }
             let result = try prepared.compute(union, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)
-            try commit(part.map { ($0, result.extracting(grid.box(of: $0).relative(to: union))) }, to: dataset)
-            try deliver(result, union)
-            done += part.count
-            progress?(done, chunks.count)
+            try body(part.map { ($0, result.extracting(grid.box(of: $0).relative(to: union))) }, result, union)
         }
+    }
+
+    /// Chunks per block side: up to 4, at most about 16 Mvoxel a block.
+    public static func blockSide(_ grid: ChunkGrid) -> Int {
+        max(1, min(4, Int(cbrt(Double(16 << 20) / Double(grid.chunk.count)))))
     }
 
     /// Commits computed chunks, checking in the same transaction that the dataset still has the
@@ -143,18 +158,27 @@ public final class DerivedDataset: VolumeSource {
         let prepared = try dataset.prepare(pieces, keepFill: true)
         let expected = storedDefinition.withLock { $0 }
         let replacing = expected != derivation
-        let (name, target, inputNames) = (self.name, derivation, derivation.inputs)
+        let (name, target) = (self.name, derivation)
         try dataset.commit(prepared, replacingAll: replacing) { current, catalog in
             guard current.derivation == expected else {
                 throw StoreError.changed(name: name, reason: "it was redefined")
             }
-            for (input, digest) in zip(inputNames, target.inputDigests) {
-                guard let now = try catalog.info(named: input), now.contentDigest == digest else {
-                    throw StoreError.changed(name: name, reason: "its input \"\(input)\" was removed or replaced")
-                }
-            }
+            try target.checkInputs(of: name, in: catalog)
             current.derivation = target
         }
         storedDefinition.withLock { $0 = target }
+    }
+}
+
+extension Derivation {
+    /// Checks, inside a transaction, that every input still has the content digest this definition
+    /// was computed from.
+    /// - Throws: `StoreError.changed` naming `dataset` and the input removed or replaced.
+    public func checkInputs(of dataset: String, in catalog: CatalogView) throws {
+        for (input, digest) in zip(inputs, inputDigests) {
+            guard let now = try catalog.info(named: input), now.contentDigest == digest else {
+                throw StoreError.changed(name: dataset, reason: "its input \"\(input)\" was removed or replaced")
+            }
+        }
     }
 }

@@ -261,6 +261,33 @@ public final class Dataset: Sendable {
         return PreparedChunks(items: zip(chunks, values).map { ($0.index, $1) })
     }
 
+    /// Stored values of this dataset's chunks (header and payload, as `storedValue` gives them, e.g.
+    /// from another store holding the same dataset) ready to commit unchanged: each is checked first —
+    /// its header against the grid and dtype, and decoded with its checksum verified — so a corrupt
+    /// value is refused (`StoreError.corruptChunk`) and nothing is re-encoded.
+    public func prepareStored(_ values: [(index: Extent3, value: [UInt8])]) throws -> PreparedChunks {
+        for (index, _) in values where !grid.contains(index) {
+            throw StoreError.corruptChunk(name: name, chunk: index, reason: "index outside the grid")
+        }
+        let items = try Parallel.map(values.count) { i -> (index: Extent3, value: ScratchBuffer?) in
+            let (index, value) = values[i]
+            let extent = grid.box(of: index).shape
+            var check = Volume(shape: extent, dtype: dtype)
+            do {
+                try value.withUnsafeBytes { raw in
+                    try check.withUnsafeMutableBytes { try codec(for: extent).decode(raw, into: $0, checksum: true) }
+                }
+            } catch let error as ChunkCorruption {
+                throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
+            }
+            let out = ScratchBuffer(capacity: value.count)
+            value.withUnsafeBytes { out.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            out.count = value.count
+            return (index, out)
+        }
+        return PreparedChunks(items: items)
+    }
+
     /// Stores prepared chunks (deleting fill chunks) and applies `update` to the catalog entry, in one
     /// durable transaction. The entry is re-read inside the transaction, so concurrent catalog
     /// changes are kept; `update` may throw to abandon the whole transaction (e.g. when the entry

@@ -24,7 +24,7 @@ struct TomoStore: ParsableCommand {
             PyramidCommand.self, Synth.self, Particles.self, Train.self, TrainCompensate.self, Models.self,
             Denoise.self, Simulate.self, Compensate.self, CorpusCommand.self, Derive.self, Materialize.self,
             GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self,
-            ServeCommand.self, Version.self,
+            ServeCommand.self, SlurmCommand.self, Version.self,
         ]
     )
 

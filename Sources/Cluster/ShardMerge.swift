@@ -1,0 +1,85 @@
+import Catalog
+import Foundation
+import KV
+import Operators
+import Store
+import Voxels
+
+/// Folds shard stores into the store: every chunk a shard holds for a dataset the store defines the
+/// same way (same derivation digest) is copied as it is stored — checked by decoding with its checksum,
+/// never re-encoded — in transactions of up to 64 chunks that also check that the definition and its
+/// inputs are unchanged. Chunks the store already holds with the same bytes are skipped, so a merge
+/// killed at any moment loses nothing, duplicates nothing, and a rerun finishes it.
+public enum ShardMerge {
+    public struct Summary: Sendable {
+        public var shards = 0
+        public var chunksCopied = 0
+        public var chunksPresent = 0
+        public var bytesCopied = 0
+        public var skippedDatasets: [String] = []
+    }
+
+    /// Merges every shard of the store's work folder (or only `shards`, paths).
+    public static func run(store path: String, shards: [String]? = nil, log: (String) -> Void) throws -> Summary {
+        let folder = WorkFolder(store: path)
+        let paths =
+            try shards
+            ?? (FileManager.default.fileExists(atPath: folder.shards)
+                ? FileManager.default.contentsOfDirectory(atPath: folder.shards).filter { $0.hasSuffix(".store") }.sorted()
+                    .map { "\(folder.shards)/\($0)" } : [])
+        let store = try Store(path: path, cacheBytes: 0)
+        var summary = Summary()
+        for shardPath in paths where FileManager.default.fileExists(atPath: shardPath + "/data.mdb") {
+            let shard = try Store(path: shardPath, cacheBytes: 0)
+            summary.shards += 1
+            for info in try shard.datasets() {
+                let source = try shard.dataset(named: info.name, allowIncomplete: true)
+                let target: Dataset
+                do {
+                    target = try store.dataset(named: info.name)
+                } catch StoreError.unknownDataset {
+                    summary.skippedDatasets.append(info.name)
+                    log("\(shardPath): \"\(info.name)\" is not in the store; skipped")
+                    continue
+                }
+                guard let derivation = info.derivation, target.info.derivation?.digest == derivation.digest,
+                    target.grid == source.grid, target.dtype == source.dtype,
+                    (try target.info.codecChain()) == (try info.codecChain())
+                else {
+                    summary.skippedDatasets.append(info.name)
+                    log("\(shardPath): \"\(info.name)\" is defined differently in the store now (stale shard); skipped")
+                    continue
+                }
+                let indices = try source.storedChunks().map(\.index)
+                for start in stride(from: 0, to: indices.count, by: 64) {
+                    let part = Array(indices[start..<min(indices.count, start + 64)])
+                    let values: [(index: Extent3, value: [UInt8])] = try shard.kv.read { txn in
+                        try part.compactMap { index in
+                            try source.storedValue(index, in: txn).map { (index, Array($0)) }
+                        }
+                    }
+                    let new = try store.kv.read { txn in
+                        try values.filter { index, value in
+                            guard let have = try target.storedValue(index, in: txn) else { return true }
+                            return !have.elementsEqual(value)
+                        }
+                    }
+                    summary.chunksPresent += values.count - new.count
+                    guard !new.isEmpty else { continue }
+                    let prepared = try target.prepareStored(new)
+                    let name = info.name
+                    try target.commit(prepared) { current, catalog in
+                        guard current.derivation?.digest == derivation.digest else {
+                            throw StoreError.changed(name: name, reason: "it was redefined during the merge")
+                        }
+                        try derivation.checkInputs(of: name, in: catalog)
+                    }
+                    summary.chunksCopied += new.count
+                    summary.bytesCopied += prepared.encodedBytes
+                }
+            }
+            log("\(shardPath): merged")
+        }
+        return summary
+    }
+}
