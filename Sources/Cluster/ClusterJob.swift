@@ -33,7 +33,9 @@ public struct WorkFolder: Sendable {
 
     /// Creates the folders.
     public func create() throws {
-        for p in [jobs, shards, logs] { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true) }
+        for p in [jobs, shards, logs] {
+            try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        }
     }
 
     /// Every job file, oldest first.
@@ -45,11 +47,14 @@ public struct WorkFolder: Sendable {
 }
 
 /// One piece of work: chunks `first..<end` (in the order of `ClusterJob.chunkOrder`) of a derived
-/// dataset, computed into the task's shard.
+/// dataset, computed into the task's shard; or (ingest) the MRC file `file` ingested into the shard as
+/// dataset `dataset`; or (corpus) samples `first..<end` of corpus `dataset` exported with `arguments`.
 public struct WorkUnit: Codable, Equatable, Sendable {
     public var dataset: String
     public var first: Int
     public var end: Int
+    public var file: String? = nil
+    public var arguments: [String]? = nil
 }
 
 /// A job: derived datasets of the store to materialize, split into units, spread over `tasks` array
@@ -57,7 +62,8 @@ public struct WorkUnit: Codable, Equatable, Sendable {
 /// again finds the same job, the same shards, and what they already hold.
 public struct ClusterJob: Codable, Equatable, Sendable {
     public var id: String
-    /// What was asked for (`denoise`, `compensate`, `simulate`, `materialize`).
+    /// What was asked for (`denoise`, `compensate`, `simulate`, `materialize`: derived datasets;
+    /// `ingest`; `corpus`: a corpus export).
     public var kind: String
     /// The derived datasets computed, with the derivation digest each was planned for.
     public var datasets: [String]
@@ -86,15 +92,48 @@ public struct ClusterJob: Codable, Equatable, Sendable {
                 chunkStart += count
             }
         }
-        let digests = datasets.map(\.derivation.digest)
-        var text = "\(kind)|\(tasks)"
-        for (n, d) in zip(datasets.map(\.name), digests) { text += "|\(n)=\(d)" }
-        let id = "\(kind)-" + String(XXHash64.hash(Array(text.utf8)), radix: 16)
-        let f = ISO8601DateFormatter()
-        return ClusterJob(
-            id: id, kind: kind, datasets: datasets.map(\.name), digests: digests, tasks: tasks, units: units,
-            created: f.string(from: Date()))
+        return try make(
+            kind: kind, datasets: datasets.map(\.name), digests: datasets.map(\.derivation.digest),
+            tasks: tasks, units: units)
     }
+
+    /// Plans an ingest: file i becomes dataset `names[i]` (one unit per file).
+    public static func plan(ingest files: [String], names: [String], tasks: Int) throws -> ClusterJob {
+        guard tasks >= 1, !files.isEmpty, files.count == names.count else { throw ClusterError("no file to ingest") }
+        let units = zip(files, names).map { WorkUnit(dataset: $1, first: 0, end: 1, file: $0) }
+        return try make(kind: "ingest", datasets: names, digests: files, tasks: tasks, units: units)
+    }
+
+    /// Plans a corpus export of samples `samples`, split into `tasks` contiguous ranges; `arguments` are
+    /// the export's other options (output folder, format, tiles).
+    public static func plan(corpus: String, samples: Range<Int>, arguments: [String], tasks: Int) throws -> ClusterJob {
+        guard tasks >= 1, !samples.isEmpty else { throw ClusterError("no sample to export") }
+        let n = min(tasks, samples.count)
+        let units = (0..<n).map { i in
+            WorkUnit(
+                dataset: corpus, first: samples.lowerBound + i * samples.count / n,
+                end: samples.lowerBound + (i + 1) * samples.count / n, arguments: arguments)
+        }
+        return try make(kind: "corpus", datasets: [corpus], digests: arguments, tasks: tasks, units: units)
+    }
+
+    /// A job with its id: the kind and a digest of the units, what they were planned from and the task count.
+    static func make(kind: String, datasets: [String], digests: [String], tasks: Int, units: [WorkUnit]) throws
+        -> ClusterJob
+    {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text =
+            "\(kind)|\(tasks)|\(digests.joined(separator: "|"))|"
+            + String(decoding: try encoder.encode(units), as: UTF8.self)
+        let id = "\(kind)-" + String(XXHash64.hash(Array(text.utf8)), radix: 16)
+        return ClusterJob(
+            id: id, kind: kind, datasets: datasets, digests: digests, tasks: tasks, units: units,
+            created: ISO8601DateFormatter().string(from: Date()))
+    }
+
+    /// True for jobs whose units are chunks of derived datasets.
+    public var isDerived: Bool { !["ingest", "corpus"].contains(kind) }
 
     /// The chunks of a grid in the order units count them: block by block (blocks in z, y, x order),
     /// chunks within a block in z, y, x order.
@@ -132,5 +171,20 @@ public struct ClusterJob: Codable, Equatable, Sendable {
         } catch {
             throw ClusterError("job file \(path) does not parse: \(error)")
         }
+    }
+}
+
+extension Store.NewDataset {
+    /// A description of a dataset like `info`: same name, grid, dtype, codec, fill value, voxel size,
+    /// origin, attributes and catalog extensions (kind, derivation, contrast, MRC source …).
+    init(like info: DatasetInfo) throws {
+        self.init(name: info.name, dtype: info.dtype, shape: info.extent)
+        chunk = info.chunkExtent
+        codec = try info.codecChain()
+        fillValue = info.fillValue
+        voxelSize = info.voxelSize
+        origin = info.origin
+        attributes = info.attributes
+        extensions = info.extensions
     }
 }

@@ -13,14 +13,21 @@ public enum ShardTask {
     /// Meta key recording that every unit of the task is finished.
     static let doneKey = "cluster/done"
 
-    /// Runs task `task` of `job`; `log` gets one line per unit.
-    public static func run(store path: String, job: ClusterJob, task: Int, log: (String) -> Void) throws {
+    /// Runs task `task` of `job`; `log` gets one line per unit. Units of ingest and corpus jobs are run
+    /// by `external` (given the unit, the open shard and its path; it must be rerunnable), with the same records.
+    public static func run(
+        store path: String, job: ClusterJob, task: Int,
+        external: (WorkUnit, Store, String) throws -> Void = { _, _, _ in throw ClusterError("no runner for this job")
+        },
+        log: (String) -> Void
+    ) throws {
         guard task >= 0 && task < job.tasks else {
             throw ClusterError("task \(task) is outside job \(job.id) (0..<\(job.tasks))")
         }
         let folder = WorkFolder(store: path)
         let shardPath = folder.shard(job.id, task: task)
-        let shard = FileManager.default.fileExists(atPath: shardPath + "/data.mdb")
+        let shard =
+            FileManager.default.fileExists(atPath: shardPath + "/data.mdb")
             ? try Store(path: shardPath, cacheBytes: 0) : try Store.create(at: shardPath)
         if try shard.metaValue(doneKey) != nil {
             log("task \(task): already complete")
@@ -29,13 +36,23 @@ public enum ShardTask {
         let workspace = try Workspace(path: path, cacheBytes: 64 << 20)
         for (number, unit) in job.units(ofTask: task) {
             if try shard.metaValue(unitKey(number)) != nil {
-                log("unit \(number) (\(unit.dataset) chunks \(unit.first)..<\(unit.end)): already in the shard")
+                log("unit \(number) (\(unit.dataset) \(unit.first)..<\(unit.end)): already done")
+                continue
+            }
+            guard job.isDerived else {
+                let start = Date()
+                try external(unit, shard, shardPath)
+                try shard.putMetaValue(unitKey(number), Array("done".utf8))
+                log(
+                    "unit \(number) (\(unit.file ?? unit.dataset) \(unit.first)..<\(unit.end)): done in "
+                        + String(format: "%.1f s", Date().timeIntervalSince(start)))
                 continue
             }
             let view = try workspace.derived(unit.dataset)
             guard let i = job.datasets.firstIndex(of: unit.dataset), view.derivation.digest == job.digests[i] else {
                 throw ClusterError(
-                    "\"\(unit.dataset)\" changed since job \(job.id) was planned (its inputs or definition); submit again")
+                    "\"\(unit.dataset)\" changed since job \(job.id) was planned (its inputs or definition); submit again"
+                )
             }
             let target = try shardDataset(for: view, in: shard)
             let wanted = Array(ClusterJob.chunkOrder(view.grid).chunks[unit.first..<unit.end])
@@ -58,16 +75,7 @@ public enum ShardTask {
     /// origin and catalog extensions (derivation included) as in the store.
     static func shardDataset(for view: DerivedDataset, in shard: Store) throws -> Dataset {
         if let existing = try? shard.dataset(named: view.name) { return existing }
-        let info = view.info
-        var spec = Store.NewDataset(name: info.name, dtype: info.dtype, shape: info.extent)
-        spec.chunk = info.chunkExtent
-        spec.codec = try info.codecChain()
-        spec.fillValue = info.fillValue
-        spec.voxelSize = info.voxelSize
-        spec.origin = info.origin
-        spec.attributes = info.attributes
-        spec.extensions = info.extensions
-        return try shard.createDataset(spec)
+        return try shard.createDataset(try Store.NewDataset(like: view.info))
     }
 
     /// True when the shard of task t records that all its units are finished.

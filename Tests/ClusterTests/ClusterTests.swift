@@ -40,7 +40,8 @@ func storedValues(_ store: Store, _ name: String) throws -> [Extent3: [UInt8]] {
 struct ClusterTests {
     @Test("units cover every chunk exactly once: whole datasets when there are enough, chunk ranges otherwise")
     func plan() throws {
-        let (path, outputs) = try storeWithDerived(2, shape: Extent3(x: 40, y: 40, z: 24), chunk: Extent3(x: 8, y: 8, z: 8), label: "plan")
+        let (path, outputs) = try storeWithDerived(
+            2, shape: Extent3(x: 40, y: 40, z: 24), chunk: Extent3(x: 8, y: 8, z: 8), label: "plan")
         let workspace = try Workspace(path: path)
         let views = try outputs.map { try workspace.derived($0) }
         for tasks in [1, 2, 5, 7] {
@@ -57,7 +58,9 @@ struct ClusterTests {
                 #expect(job.units.count >= min(tasks, 8), "split by blocks (4 per dataset here)")
             }
             #expect(Set((0..<tasks).flatMap { job.units(ofTask: $0).map(\.number) }) == Set(0..<job.units.count))
-            #expect(job.id == (try ClusterJob.plan(kind: "materialize", datasets: views, tasks: tasks)).id, "same work, same id")
+            #expect(
+                job.id == (try ClusterJob.plan(kind: "materialize", datasets: views, tasks: tasks)).id,
+                "same work, same id")
         }
         let order = ClusterJob.chunkOrder(views[0].grid).chunks
         #expect(Set(order) == Set(views[0].grid.allChunks) && order.count == views[0].grid.allChunks.count)
