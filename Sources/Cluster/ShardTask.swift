@@ -33,7 +33,8 @@ public enum ShardTask {
             log("task \(task): already complete")
             return
         }
-        let workspace = try Workspace(path: path, cacheBytes: 64 << 20)
+        // The store is only read: opened read-only, so no task can ever write it.
+        let workspace = Workspace(store: try Store(path: path, cacheBytes: 64 << 20, readOnly: true))
         for (number, unit) in job.units(ofTask: task) {
             if try shard.metaValue(unitKey(number)) != nil {
                 log("unit \(number) (\(unit.dataset) \(unit.first)..<\(unit.end)): already done")

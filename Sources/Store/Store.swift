@@ -57,9 +57,12 @@ public final class Store: Sendable {
 
     /// Opens an existing store.
     /// - Parameter cacheBytes: bytes of decoded chunks to keep in memory (0: no cache).
-    public convenience init(path: String, cacheBytes: Int = Store.defaultCacheBytes) throws {
+    /// - Parameter readOnly: open the LMDB environment read-only (any write fails).
+    public convenience init(path: String, cacheBytes: Int = Store.defaultCacheBytes, readOnly: Bool = false) throws {
         guard FileManager.default.fileExists(atPath: path + "/data.mdb") else { throw StoreError.notAStore(path: path) }
-        try self.init(kv: try LMDBKeyValueStore(path: path, tables: Self.tables), path: path, cacheBytes: cacheBytes)
+        try self.init(
+            kv: try LMDBKeyValueStore(path: path, tables: Self.tables, readOnly: readOnly), path: path,
+            cacheBytes: cacheBytes)
     }
 
     /// Opens the store held by a key-value store.
