@@ -143,7 +143,7 @@ public enum Corpus {
             }
             // The network writes its noisy domain's contrast; the recipe asks for the data's.
             if (recipe.contrast ?? .dark) != ModelDomain(metadata: metadata).noisyContrast {
-                simulated.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = -v[i] } }
+                simulated.negate()
             }
             tomogram = simulated
         } else {

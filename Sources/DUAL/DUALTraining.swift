@@ -24,6 +24,8 @@ public struct DUALLosses: Sendable, Codable {
 /// spatial + spectral) minimize their binary cross-entropy on real patches vs the generators'
 /// (detached) fakes.
 public final class DUALTrainer {
+    /// `spectralBins` of the patch size, made once (the table is P²·(P/2+1) entries).
+    private var spectralBinTable: (patch: Int, bins: [Int32], count: Int)?
     public let model: DUALModel
     public let generatorOptimizer: AdamW
     public let discriminatorOptimizer: AdamW
@@ -118,7 +120,11 @@ public final class DUALTrainer {
         let c = model.config
         var spectrum: Variable?
         if let w = c.lambdaSpectrum, w > 0 {
-            let (bins, count) = Self.spectralBins(c.patch)
+            if spectralBinTable?.patch != c.patch {
+                let (bins, count) = Self.spectralBins(c.patch)
+                spectralBinTable = (c.patch, bins, count)
+            }
+            let (_, bins, count) = spectralBinTable!
             let target = Variable(
                 t.binnedMean(t.spectralLogMagnitude(real), bins: bins, count: count).value)
             spectrum = t.mse(t.binnedMean(t.spectralLogMagnitude(fake), bins: bins, count: count), target)

@@ -110,7 +110,7 @@ struct PreparedNetworkOperator: PreparedOperator {
         }
         if let (_, back) = resampling { result = back.apply(result, covering: workingRegion, to: region) }
         if case .simulate(_, let contrast) = task, contrast != domain.noisyContrast {
-            result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = -v[i] } }
+            result.negate()
         }
         if case .compensate = task {
             // Back in the input's units and contrast.

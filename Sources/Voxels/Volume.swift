@@ -173,6 +173,14 @@ public struct Volume: Sendable {
     }
 }
 
+extension Volume {
+    /// Negates every voxel of a float32 volume in place (the other contrast polarity).
+    public mutating func negate() {
+        precondition(dtype == .float32, "negate() needs float32 voxels, not \(dtype)")
+        withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = -v[i] } }
+    }
+}
+
 extension Volume: Equatable {
     /// Two volumes are equal when shape, dtype and every byte match.
     public static func == (a: Volume, b: Volume) -> Bool {
