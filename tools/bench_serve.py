@@ -7,7 +7,8 @@ Usage: python3 tools/bench_serve.py [path/to/tomostore] [--shape 128,256,256] [-
 
 Makes a tomogram-like float32 volume (Gaussian-smoothed noise, z, y, x = --shape), ingests it (64³
 chunks, zstd:3 + byte shuffle, the defaults), exports it with `export-zarr` (zstd:3), starts nginx
-(Debian; 2 workers, sendfile, access log off) on the export and `tomostore serve` on the store, warms
+(Debian; 2 workers, access log off) twice on the export — with sendfile and with its default
+read + write — and `tomostore serve` on the store, warms
 both, then runs wrk (2 threads, --connections, --seconds) over every level-0 chunk key in turn, for each
 server alternately, --rounds times; reports the best requests/s of each and wrk's p50/p99 latency of
 that round. Then the cost of a chunk computed on demand: `denoise --name` defines the default DUAL
@@ -114,36 +115,44 @@ def main():
         level0 = os.path.join(static, "t1.zarr")
         keys = sorted(os.path.relpath(os.path.join(dp, f), level0) for dp, _, fs in os.walk(level0)
                       for f in fs if f != "zarr.json")
-        nport, tport = free_port(), free_port()
-        conf = os.path.join(w, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"worker_processes 2; pid {w}/nginx.pid; error_log {w}/nginx.err; daemon on;\n"
-                    "events { worker_connections 1024; }\n"
-                    f"http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;\n"
-                    f"  server {{ listen 127.0.0.1:{nport}; root {static}; }} }}\n")
-        subprocess.run(["nginx", "-c", conf], check=True, capture_output=True)
+        tport = free_port()
+        nginx = {}  # label -> port: nginx with sendfile (zero copy) and with its default (read + write)
+        for label, sendfile in (("nginx, sendfile on", "on"), ("nginx, sendfile off (its default)", "off")):
+            nport = free_port()
+            conf = os.path.join(w, f"nginx-{sendfile}.conf")
+            with open(conf, "w") as f:
+                f.write(f"worker_processes 2; pid {w}/nginx-{sendfile}.pid; error_log {w}/nginx.err; daemon on;\n"
+                        "events { worker_connections 1024; }\n"
+                        f"http {{ access_log off; sendfile {sendfile}; tcp_nopush on; keepalive_requests 100000;\n"
+                        f"  server {{ listen 127.0.0.1:{nport}; root {static}; }} }}\n")
+            subprocess.run(["nginx", "-c", conf], check=True, capture_output=True)
+            nginx[label] = nport
         server = subprocess.Popen([tomo, "serve", store, "--port", str(tport)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         procs.append(server)
         wait_for(tport, server)
-        wait_for(nport)
-        # Warm both (page cache for nginx, kept chunks for TomoStore) and check the bytes decode alike.
+        for nport in nginx.values():
+            wait_for(nport)
+        # Warm all (page cache for nginx, kept chunks for TomoStore) and check every answer is a chunk.
         for k in keys:
-            get(f"http://127.0.0.1:{nport}/t1.zarr/{k}")
+            for nport in nginx.values():
+                get(f"http://127.0.0.1:{nport}/t1.zarr/{k}")
             get(f"http://127.0.0.1:{tport}/t1/0/{k}")
         rounds = []
         for _ in range(a.rounds):
-            t = wrk(tport, "/t1/0/", keys, a.seconds, a.connections, w)
-            n = wrk(nport, "/t1.zarr/", keys, a.seconds, a.connections, w)
-            rounds.append((t, n))
-        best_t = max((r[0] for r in rounds), key=lambda r: r["rps"])
-        best_n = max((r[1] for r in rounds), key=lambda r: r["rps"])
+            r = {"tomostore serve": wrk(tport, "/t1/0/", keys, a.seconds, a.connections, w)}
+            for label, nport in nginx.items():
+                r[label] = wrk(nport, "/t1.zarr/", keys, a.seconds, a.connections, w)
+            rounds.append(r)
+        best = {label: max((r[label] for r in rounds), key=lambda x: x["rps"]) for label in rounds[0]}
+        best_t = best["tomostore serve"]
+        best_n = max((best[label] for label in nginx), key=lambda x: x["rps"])
         sizes = [os.path.getsize(os.path.join(level0, k)) for k in keys]
         hwm = [int(l.split()[1]) for l in open(f"/proc/{server.pid}/status") if l.startswith("VmHWM")][0]
         result = {"shape_zyx": list(shape), "chunks": len(keys), "mean_chunk_bytes": int(np.mean(sizes)),
-                  "connections": a.connections, "seconds": a.seconds, "tomostore": best_t, "nginx": best_n,
+                  "connections": a.connections, "seconds": a.seconds, "best": best,
                   "ratio": best_t["rps"] / best_n["rps"], "server_peak_rss_mib": hwm // 1024,
-                  "rounds": [{"tomostore": r[0]["rps"], "nginx": r[1]["rps"]} for r in rounds]}
+                  "rounds": [{label: x["rps"] for label, x in r.items()} for r in rounds]}
         if a.denoise > 0:
             run("denoise", store, "t1", "--name", "t1/dual")
             grid = [(z, y, x) for z in range(-(-shape[0] // 64)) for y in range(-(-shape[1] // 64))
@@ -164,9 +173,9 @@ def main():
             print(json.dumps(result, indent=2))
         else:
             print(f"| server | chunk GETs/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|")
-            for name, r in (("tomostore serve", best_t), ("nginx (static export-zarr)", best_n)):
+            for name, r in best.items():
                 print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} |")
-            print(f"\nratio {result['ratio']:.2f}; {len(keys)} chunks of {result['mean_chunk_bytes']} bytes on average;"
+            print(f"\nratio to the faster nginx {result['ratio']:.2f}; {len(keys)} chunks of {result['mean_chunk_bytes']} bytes on average;"
                   f" server peak RSS {result['server_peak_rss_mib']} MiB")
             if a.denoise > 0:
                 d = result["denoise_first_get_s"]
@@ -176,10 +185,11 @@ def main():
         for p in procs:
             p.send_signal(signal.SIGTERM)
             p.wait()
-        pid = os.path.join(w, "nginx.pid")
-        if os.path.exists(pid):
-            os.kill(int(open(pid).read()), signal.SIGTERM)
-            time.sleep(0.3)
+        for name in ("nginx-on.pid", "nginx-off.pid"):
+            pid = os.path.join(w, name)
+            if os.path.exists(pid):
+                os.kill(int(open(pid).read()), signal.SIGTERM)
+        time.sleep(0.3)
         shutil.rmtree(w, ignore_errors=True)
 
 
