@@ -16,6 +16,8 @@ public struct ServeOptions: Sendable {
     public var maxConnections = 256
     /// Threads computing answers that need work (derived chunks, samples, padded chunks).
     public var workers = max(2, System.coreCount)
+    /// Threads answering requests (one event loop each).
+    public var eventLoops = System.coreCount
     /// Seconds a connection may stay silent (no request) before it is closed.
     public var idleSeconds: Int64 = 60
 
@@ -48,7 +50,7 @@ public final class ZarrHTTPServer: Sendable {
 
     /// Binds and starts serving on one event loop per core.
     public static func start(service: ZarrService, options: ServeOptions) throws -> ZarrHTTPServer {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: options.eventLoops)
         let pool = NIOThreadPool(numberOfThreads: options.workers)
         pool.start()
         let connections = Locked(0)
