@@ -96,7 +96,9 @@ public final class Store: Sendable {
 
     // MARK: Catalog
 
-    /// Checks a dataset name: 1–200 bytes of letters, digits and `-_./`.
+    /// Checks a dataset name: 1–200 bytes of letters, digits and `-_./`, made of `/`-separated
+    /// components that are neither empty nor `.` or `..` (so names map one to one onto paths, as
+    /// `tomostore serve` and the exports use them).
     public static func validate(name: String) throws {
         guard !name.isEmpty else { throw StoreError.invalidName(name: name, reason: "it is empty") }
         guard name.utf8.count <= 200 else { throw StoreError.invalidName(name: name, reason: "longer than 200 bytes") }
@@ -105,6 +107,12 @@ public final class Store: Sendable {
             let character = String(decoding: [bad], as: UTF8.self)
             throw StoreError.invalidName(
                 name: name, reason: "character \"\(character)\" is not allowed (use letters, digits and -_./)")
+        }
+        if let bad = name.split(separator: "/", omittingEmptySubsequences: false).first(where: {
+            $0.isEmpty || $0 == "." || $0 == ".."
+        }) {
+            let what = bad.isEmpty ? "an empty component (a leading, trailing or double /)" : "the component \"\(bad)\""
+            throw StoreError.invalidName(name: name, reason: "\(what) is not allowed in a path-like name")
         }
     }
 
