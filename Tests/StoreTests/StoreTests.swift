@@ -130,7 +130,9 @@ struct StoreTests {
         "names are validated, duplicates and unknown names refused with clear errors", arguments: StoreBackend.allCases)
     func names(backend: StoreBackend) throws {
         let store = try backend.store()
-        for bad in ["", "a b", "x:y", String(repeating: "n", count: 201), "é", "..", "a/../b", "/abs", "a/", "a//b", "./a"] {
+        for bad in [
+            "", "a b", "x:y", String(repeating: "n", count: 201), "é", "..", "a/../b", "/abs", "a/", "a//b", "./a",
+        ] {
             #expect(throws: StoreError.self) {
                 try store.createDataset(.init(name: bad, dtype: .uint8, shape: Extent3(x: 1, y: 1, z: 1)))
             }
