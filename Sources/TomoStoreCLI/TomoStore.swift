@@ -100,5 +100,8 @@ func printError(_ line: String, terminator: String = "\n") {
 func jsonText<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // Non-finite numbers (NaN/Inf header fields or voxels) as the catalog writes them: "nan", "inf", "-inf".
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }

@@ -90,6 +90,20 @@ struct CLITests {
         for key in ["min", "max", "mean", "rms"] { #expect(stats[key] is Double, "stats.\(key)") }
     }
 
+    @Test("inspect --json writes non-finite header fields and voxels as \"nan\"/\"inf\", as the catalog does")
+    func inspectNonFinite() throws {
+        let dir = try CLI.temporaryDirectory()
+        var o = MRCWriteOptions()
+        o.voxelSize = Triple(Double.infinity, 10, 10)
+        let s = Extent3(x: 4, y: 4, z: 2)
+        let values = (0..<s.count).map { i -> Float in i == 3 ? .nan : Float(i) }
+        try MRCWriter.write(Volume(shape: s, values: values), to: dir + "/nan.mrc", options: o)
+        let r = try CLI.run("inspect", dir + "/nan.mrc", "--json")
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((j["voxel_size"] as? [Any])?.first as? String == "inf", "\(r.stdout)")
+    }
+
     @Test("convert with --mode changes the mode and keeps the geometry")
     func convertMode() throws {
         let dir = try CLI.temporaryDirectory()
