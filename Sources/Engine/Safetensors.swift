@@ -40,6 +40,7 @@ public enum Safetensors {
         -> [UInt8]
     {
         let out = try encode(tensors, metadata: metadata)
+        try PosixFile.checkOutput(path)
         let temporary = path + ".partial"
         let file = try PosixFile(creating: temporary)
         do {

@@ -106,6 +106,7 @@ public final class MRCWriter {
         h.nlabl = Int32(labels.count)
         header = h
 
+        try PosixFile.checkOutput(path)
         let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
         let base = path.split(separator: "/").last.map(String.init) ?? path
         temporaryPath = "\(directory)/.\(base).partial-\(getpid())"

@@ -29,6 +29,7 @@ public enum NPYWriter {
 
     /// Writes `volume` to `path`.
     public static func write(_ volume: Volume, to path: String) throws {
+        try PosixFile.checkOutput(path)
         let temporary = path + ".partial"
         let file = try PosixFile(creating: temporary)
         do {

@@ -109,8 +109,28 @@ public final class PosixFile: @unchecked Sendable {
         guard fsync(fd) == 0 else { throw FileError(path: path, operation: "sync", errno: errno) }
     }
 
-    /// Atomically renames a file (same filesystem).
+    /// Checks that `path` may be written by replacing it: it is new or a regular file (not a
+    /// directory, device, FIFO, socket or symbolic link, which a rename would replace by a file), and it
+    /// is not inside a store (a directory holding `data.mdb`), whose files a write would destroy.
+    /// - Throws: `FileError` saying which, and what to do.
+    public static func checkOutput(_ path: String) throws {
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            throw FileError(
+                path: path, operation: "write",
+                reason: "it exists and is not a regular file (a directory, device, FIFO or link); choose a new path")
+        }
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        if access((directory.isEmpty ? "/" : directory) + "/data.mdb", F_OK) == 0 {
+            throw FileError(
+                path: path, operation: "write",
+                reason: "it is inside the store \(directory); write the output outside the store")
+        }
+    }
+
+    /// Atomically renames a file (same filesystem), after `checkOutput(to)`.
     public static func rename(_ from: String, to: String) throws {
+        try checkOutput(to)
         guard Glibc.rename(from, to) == 0 else {
             throw FileError(path: to, operation: "rename \(from) to", errno: errno)
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Voxels
@@ -156,5 +157,30 @@ struct TransposeTests {
         let box = Box3(x: 1..<3, y: 0..<2, z: 2..<4)
         #expect(box.swappingXZ == Box3(x: 2..<4, y: 0..<2, z: 1..<3))
         #expect(v.extracting(box).swappingXZ() == t.extracting(box.swappingXZ))
+    }
+}
+
+@Suite("Output paths")
+struct OutputPathTests {
+    @Test("outputs replace only new paths and regular files, never a directory, FIFO, link, device or store file")
+    func checkOutput() throws {
+        let dir = NSTemporaryDirectory() + "output-paths-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try PosixFile.checkOutput(dir + "/new.mrc")
+        FileManager.default.createFile(atPath: dir + "/old.mrc", contents: Data([1]))
+        try PosixFile.checkOutput(dir + "/old.mrc")
+        #expect(mkfifo(dir + "/fifo", 0o644) == 0)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/old.mrc")
+        for bad in [dir + "/sub", dir + "/fifo", dir + "/link", "/dev/null"] {
+            #expect(throws: FileError.self, "\(bad)") { try PosixFile.checkOutput(bad) }
+        }
+        FileManager.default.createFile(atPath: dir + "/sub/data.mdb", contents: Data())
+        #expect(throws: FileError.self) { try PosixFile.checkOutput(dir + "/sub/data.mdb") }
+        #expect(throws: FileError.self) { try PosixFile.checkOutput(dir + "/sub/out.mrc") }
+        #expect(throws: FileError.self, "a rename onto a FIFO is refused too") {
+            try PosixFile.rename(dir + "/old.mrc", to: dir + "/fifo")
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/old.mrc"))
     }
 }
