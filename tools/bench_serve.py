@@ -33,13 +33,8 @@ import mrcfile
 import numpy as np
 import scipy.ndimage as ndi
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import free_port  # noqa: E402
 
 
 def wait_for(port, process=None, seconds=30):

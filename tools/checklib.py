@@ -25,6 +25,16 @@ class Tally:
         return 0 if not self.failed else 1
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def run(*args, timeout=600):
     """Runs tomostore with arguments, capturing text output."""
     return subprocess.run([TOMO, *args], capture_output=True, text=True, timeout=timeout)

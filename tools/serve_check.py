@@ -28,15 +28,7 @@ import mrcfile
 import numpy as np
 import scipy.ndimage as ndi
 
-from checklib import TOMO, Tally, run
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from checklib import TOMO, Tally, free_port, run
 
 
 def serve(store, w, *extra, host="127.0.0.1"):
