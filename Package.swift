@@ -82,6 +82,10 @@ let package = Package(
             ]
         ),
 
+        // Fuzz targets: `tools/fuzz` builds this with -sanitize=fuzzer -D FUZZING (libFuzzer's main);
+        // built plainly, it replays inputs given as files (the seed corpora in Tests/Fuzz).
+        .executableTarget(
+            name: "TomoStoreFuzz", dependencies: ["Voxels", "MRC", "Codecs", "Store", "Transfer", "Engine"]),
         .testTarget(name: "VoxelsTests", dependencies: ["Voxels"]),
         .testTarget(name: "MRCTests", dependencies: ["MRC", "Voxels"]),
         .testTarget(name: "KVTests", dependencies: ["KV", "CLMDB", "TestSupport", "Voxels"]),

@@ -88,8 +88,8 @@ class TomoStoreReader:
         self.db = {n: self.env.open_db(n.encode()) for n in ("meta", "catalog", "names", "chunks", "blobs")}
         with self.env.begin() as txn:
             fmt = json.loads(txn.get(b"format", db=self.db["meta"]))
-        if fmt.get("format") != "tomostore" or fmt.get("version") != 1:
-            raise CorruptStore(f"{path}: not a version-1 TomoStore store ({fmt})")
+        if fmt.get("format") != "tomostore" or fmt.get("version") not in (1, 2):
+            raise CorruptStore(f"{path}: not a version-1 or -2 TomoStore store ({fmt})")
 
     def close(self):
         self.env.close()
@@ -120,11 +120,14 @@ class TomoStoreReader:
                 raise KeyError(f"no dataset named {name!r}")
             return self._entry(txn.get(ident, db=self.db["catalog"]))
 
-    def decode_chunk(self, value, info, extent, verify=False):
-        """Decodes one stored chunk value into an array of shape (ez, ey, ex)."""
+    def decode_chunk(self, value, info, extent, verify=False, key=b""):
+        """Decodes one stored chunk value (stored under `key`) into an array of shape (ez, ey, ex).
+        Header version 2 values are always checked: XXH64 of the decoded payload, seeded with XXH64 of
+        header bytes 0-31 followed by the key."""
         value = bytes(value)
-        if len(value) < 40 or value[:3] != b"TC\x01":
+        if len(value) < 40 or value[:2] != b"TC" or value[2] not in (1, 2):
             raise CorruptStore("bad chunk header")
+        version = value[2]
         codec, dtype_code, _level = value[3], value[4], value[5]
         ex, ey, ez = struct.unpack_from("<3I", value, 8)
         raw_size, checksum = struct.unpack_from("<QQ", value, 24)
@@ -134,21 +137,28 @@ class TomoStoreReader:
         if raw_size != ex * ey * ez * width:
             raise CorruptStore("raw size does not match the extent")
         payload = value[40:]
-        if codec == 0:
-            raw = payload
-            verify = True  # nothing else protects raw payloads
+        if codec == 0 or (codec == 3 and version == 2):
+            stream = payload
         elif codec in (1, 2):
             try:
-                raw = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_size)
+                stream = zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_size)
             except zstandard.ZstdError as e:
                 raise CorruptStore(f"zstd: {e}")
-            if codec == 2:
-                raw = np.frombuffer(raw, np.uint8).reshape(width, -1).T.tobytes()
         else:
             raise CorruptStore(f"unknown codec {codec}")
+        if version == 2 and xxh64(stream, seed=xxh64(value[:32] + bytes(key))) != checksum:
+            raise CorruptStore("checksum of the payload and its key mismatch")
+        if codec == 3:
+            if len(stream) != width:
+                raise CorruptStore("constant payload is not one voxel")
+            raw = stream * (ex * ey * ez)
+        elif codec == 2:
+            raw = np.frombuffer(stream, np.uint8).reshape(width, -1).T.tobytes()
+        else:
+            raw = stream
         if len(raw) != raw_size:
             raise CorruptStore("decoded size mismatch")
-        if verify and xxh64(raw) != checksum:
+        if version == 1 and (verify or codec == 0) and xxh64(raw) != checksum:
             raise CorruptStore("raw-bytes checksum mismatch")
         return np.frombuffer(raw, DTYPES[dtype_code]).reshape(ez, ey, ex)
 
@@ -170,13 +180,16 @@ class TomoStoreReader:
             for kz in range(zr[0] // cz, (zr[1] - 1) // cz + 1):
                 for ky in range(yr[0] // cy, (yr[1] - 1) // cy + 1):
                     for kx in range(xr[0] // cx, (xr[1] - 1) // cx + 1):
-                        value = txn.get(ident + b"\x00" + struct.pack(">3I", kz, ky, kx), db=self.db["chunks"])
+                        key = ident + b"\x00" + struct.pack(">3I", kz, ky, kx)
+                        value = txn.get(key, db=self.db["chunks"])
                         if value is None:
+                            if info.get("all_chunks_stored"):
+                                raise CorruptStore(f"dataset {name!r} chunk (x {kx}, y {ky}, z {kz}) is missing")
                             continue
                         x0, y0, z0 = kx * cx, ky * cy, kz * cz
                         extent = (min(cx, nx - x0), min(cy, ny - y0), min(cz, nz - z0))
                         try:
-                            chunk = self.decode_chunk(value, info, extent, verify)
+                            chunk = self.decode_chunk(value, info, extent, verify, key)
                         except CorruptStore as e:
                             raise CorruptStore(f"dataset {name!r} chunk (x {kx}, y {ky}, z {kz}): {e}")
                         sx = slice(max(xr[0], x0), min(xr[1], x0 + extent[0]))

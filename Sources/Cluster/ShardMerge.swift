@@ -1,4 +1,5 @@
 import Catalog
+import Codecs
 import Foundation
 import KV
 import Operators
@@ -50,7 +51,7 @@ public enum ShardMerge {
                     }
                     try copy(source, shard: shard, into: target, store: store, summary: &summary) { _, _ in }
                     if !target.info.complete {
-                        try target.updateInfo { entry in
+                        try target.commit(try target.constantFillForMissingChunks()) { entry in
                             entry.complete = true
                             entry.progress = nil
                             entry.stats = info.stats
@@ -103,12 +104,12 @@ public enum ShardMerge {
             let new = try store.kv.read { txn in
                 try values.filter { index, value in
                     guard let have = try target.storedValue(index, in: txn) else { return true }
-                    return !have.elementsEqual(value)
+                    return !value.withUnsafeBytes { PreparedChunkCodec.sameContent(have, $0) }
                 }
             }
             summary.chunksPresent += values.count - new.count
             guard !new.isEmpty else { continue }
-            let prepared = try target.prepareStored(new)
+            let prepared = try target.prepareStored(new, from: source)
             try target.commit(prepared, checking: check)
             summary.chunksCopied += new.count
             summary.bytesCopied += prepared.encodedBytes

@@ -7,11 +7,20 @@ public struct ChunkCorruption: TomoStoreError {
 }
 
 /// The 40-byte header in front of every stored chunk (formats/store.md, "Chunk values").
+///
+/// Version 2 (written now) binds the value to its key: `checksum` is the XXH64 of the decoded payload
+/// (the decompressed zstd frame, or the payload itself for raw and constant chunks) seeded with the
+/// XXH64 of header bytes 0–31 followed by the chunk's key, so a value copied under another key, or
+/// with its codec, dtype or extent bytes changed, fails every read. Version 1 (read only): the XXH64,
+/// seed 0, of the raw voxel bytes.
 struct ChunkHeader: Equatable {
     static let size = 40
     static let magic: (UInt8, UInt8) = (0x54, 0x43)  // "TC"
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+    /// Codec code of a constant chunk: the payload is one voxel, repeated over the extent.
+    static let constantCodec: UInt8 = 3
 
+    var version: UInt8 = Self.version
     var codec: UInt8
     var dtype: DType
     var level: UInt8
@@ -22,7 +31,7 @@ struct ChunkHeader: Equatable {
     func write(to p: UnsafeMutableRawPointer) {
         p.storeBytes(of: Self.magic.0, toByteOffset: 0, as: UInt8.self)
         p.storeBytes(of: Self.magic.1, toByteOffset: 1, as: UInt8.self)
-        p.storeBytes(of: Self.version, toByteOffset: 2, as: UInt8.self)
+        p.storeBytes(of: version, toByteOffset: 2, as: UInt8.self)
         p.storeBytes(of: codec, toByteOffset: 3, as: UInt8.self)
         p.storeBytes(of: dtype.code, toByteOffset: 4, as: UInt8.self)
         p.storeBytes(of: level, toByteOffset: 5, as: UInt8.self)
@@ -35,7 +44,7 @@ struct ChunkHeader: Equatable {
         p.storeBytes(of: checksum.littleEndian, toByteOffset: 32, as: UInt64.self)
     }
 
-    init(codec: UInt8, dtype: DType, level: UInt8, extent: Extent3, rawSize: Int, checksum: UInt64) {
+    init(codec: UInt8, dtype: DType, level: UInt8, extent: Extent3, rawSize: Int, checksum: UInt64 = 0) {
         self.codec = codec
         self.dtype = dtype
         self.level = level
@@ -53,12 +62,14 @@ struct ChunkHeader: Equatable {
         guard p.load(fromByteOffset: 0, as: UInt8.self) == Self.magic.0,
             p.load(fromByteOffset: 1, as: UInt8.self) == Self.magic.1
         else { throw ChunkCorruption(description: "bad magic bytes") }
-        let version = p.load(fromByteOffset: 2, as: UInt8.self)
-        guard version == Self.version else {
+        version = p.load(fromByteOffset: 2, as: UInt8.self)
+        guard version == 1 || version == 2 else {
             throw ChunkCorruption(description: "unknown chunk header version \(version)")
         }
         codec = p.load(fromByteOffset: 3, as: UInt8.self)
-        guard codec <= 2 else { throw ChunkCorruption(description: "unknown codec \(codec)") }
+        guard codec <= (version == 1 ? 2 : Self.constantCodec) else {
+            throw ChunkCorruption(description: "unknown codec \(codec)")
+        }
         guard let d = DType(code: p.load(fromByteOffset: 4, as: UInt8.self)) else {
             throw ChunkCorruption(description: "unknown dtype code")
         }
@@ -70,12 +81,29 @@ struct ChunkHeader: Equatable {
         extent = Extent3(x: u32(8), y: u32(12), z: u32(16))
         rawSize = Int(truncatingIfNeeded: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
         checksum = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
-        guard rawSize == extent.count * dtype.byteCount else {
+        let (count, overflow) = extent.x.multipliedReportingOverflow(by: extent.y)
+        let (voxels, overflow2) = count.multipliedReportingOverflow(by: extent.z)
+        guard !overflow, !overflow2, voxels <= 1 << 30, rawSize == voxels * dtype.byteCount else {
             throw ChunkCorruption(description: "raw size \(rawSize) does not match extent \(extent)")
         }
-        if codec == 0 && value.count != Self.size + rawSize {
-            throw ChunkCorruption(description: "raw payload has \(value.count - Self.size) bytes, expected \(rawSize)")
+        let payload = value.count - Self.size
+        if codec == 0 && payload != rawSize {
+            throw ChunkCorruption(description: "raw payload has \(payload) bytes, expected \(rawSize)")
         }
+        if codec == Self.constantCodec && payload != dtype.byteCount {
+            throw ChunkCorruption(description: "constant payload has \(payload) bytes, expected \(dtype.byteCount)")
+        }
+    }
+
+    /// The seed of a version-2 checksum: XXH64 of header bytes 0–31 (everything but the checksum)
+    /// followed by the chunk's key.
+    static func seed(header value: UnsafeRawPointer, key: [UInt8]) -> UInt64 {
+        var bytes = [UInt8](repeating: 0, count: 32 + key.count)
+        bytes.withUnsafeMutableBytes { out in
+            out.baseAddress!.copyMemory(from: value, byteCount: 32)
+            for (i, b) in key.enumerated() { out[32 + i] = b }
+        }
+        return bytes.withUnsafeBytes { XXHash64.hash($0) }
     }
 }
 
@@ -138,9 +166,9 @@ public final class CodecContexts: Sendable {
 /// fastest, little-endian) into a stored value (header + payload) and decodes values back, whole or
 /// just the part overlapping a box. Safe to use from many threads at once.
 ///
-/// Integrity: zstd frames carry a content checksum that zstd verifies while decompressing, so a
-/// flipped bit in a zstd payload always fails the read; raw payloads are checked against the
-/// header's XXH64. Full decodes can also recompute the header's XXH64 of the voxel bytes (`verify`).
+/// Integrity: every version-2 value is checked on every decode against the header's XXH64, which
+/// covers the decoded payload, the header and the chunk's key (so damaged, re-coded, swapped or
+/// copied values all fail); zstd also checks its frame's content checksum.
 public final class PreparedChunkCodec: Sendable {
     /// The chain.
     public let chain: CodecChain
@@ -170,19 +198,18 @@ public final class PreparedChunkCodec: Sendable {
         shuffleWidth = chain.shuffle && dtype.byteCount > 1 ? dtype.byteCount : nil
     }
 
-    /// Encodes a chunk's raw voxel bytes (exactly `rawSize`) into `out`.
-    public func encode(_ raw: UnsafeRawBufferPointer, into out: ScratchBuffer) throws {
+    /// Encodes a chunk's raw voxel bytes (exactly `rawSize`) stored under `key` into `out`.
+    public func encode(_ raw: UnsafeRawBufferPointer, key: [UInt8], into out: ScratchBuffer) throws {
         precondition(raw.count == rawSize, "chunk of \(raw.count) bytes for a \(rawSize)-byte codec")
-        let header = ChunkHeader(
-            codec: headerCode, dtype: dtype, level: UInt8(chain.level), extent: extent, rawSize: raw.count,
-            checksum: XXHash64.hash(raw))
+        var header = ChunkHeader(
+            codec: headerCode, dtype: dtype, level: UInt8(chain.level), extent: extent, rawSize: raw.count)
         guard chain.level > 0 else {
             out.reserve(ChunkHeader.size + raw.count)
-            header.write(to: out.pointer)
             if raw.count > 0 {
                 (out.pointer + ChunkHeader.size).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
             }
             out.count = ChunkHeader.size + raw.count
+            Self.seal(&header, stream: raw, key: key, in: out)
             return
         }
         try contexts.scratch.with { shuffled in
@@ -194,22 +221,48 @@ public final class PreparedChunkCodec: Sendable {
             }
             let bound = ZstdCompressor.bound(raw.count)
             out.reserve(ChunkHeader.size + bound)
-            header.write(to: out.pointer)
             let n = try contexts.compressor(level: chain.level).with { compressor in
                 try compressor.compress(source, into: out.pointer + ChunkHeader.size, capacity: bound)
             }
             out.count = ChunkHeader.size + n
+            Self.seal(&header, stream: source, key: key, in: out)
         }
     }
 
-    /// Decodes `value` into `dst` (exactly `rawSize` bytes).
-    /// - Parameter checksum: also recompute XXH64 of the decoded voxel bytes against the header.
-    public func decode(_ value: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, checksum: Bool) throws
-    {
+    /// Encodes a chunk whose every voxel is `voxel` (one voxel's bytes) as a constant value: the
+    /// header and the voxel (formats/store.md, codec 3).
+    public func encodeConstant(_ voxel: UnsafeRawBufferPointer, key: [UInt8], into out: ScratchBuffer) {
+        precondition(voxel.count == dtype.byteCount, "a constant chunk's payload is one voxel")
+        var header = ChunkHeader(
+            codec: ChunkHeader.constantCodec, dtype: dtype, level: 0, extent: extent, rawSize: rawSize)
+        out.reserve(ChunkHeader.size + voxel.count)
+        (out.pointer + ChunkHeader.size).copyMemory(from: voxel.baseAddress!, byteCount: voxel.count)
+        out.count = ChunkHeader.size + voxel.count
+        Self.seal(&header, stream: voxel, key: key, in: out)
+    }
+
+    /// Writes `header` into `out` with its version-2 checksum of `stream` (the payload as decoded).
+    private static func seal(
+        _ header: inout ChunkHeader, stream: UnsafeRawBufferPointer, key: [UInt8], in out: ScratchBuffer
+    ) {
+        header.write(to: out.pointer)
+        header.checksum = XXHash64.hash(stream, seed: ChunkHeader.seed(header: out.pointer, key: key))
+        header.write(to: out.pointer)
+    }
+
+    /// Decodes `value`, stored under `key`, into `dst` (exactly `rawSize` bytes). Version-2 values
+    /// are always checked against their checksum (which binds them to the key).
+    /// - Parameter checksum: for version-1 values, also recompute XXH64 of the decoded voxel bytes
+    ///   (zstd checks its own frame checksum in any case).
+    public func decode(
+        _ value: UnsafeRawBufferPointer, key: [UInt8], into dst: UnsafeMutableRawBufferPointer, checksum: Bool
+    ) throws {
         let header = try check(value)
         guard dst.count == header.rawSize else { throw ChunkCorruption(description: "destination size mismatch") }
-        try withStream(value, header) { stream in
-            if header.codec == 2 {
+        try withStream(value, header, key: key) { stream in
+            if header.codec == ChunkHeader.constantCodec {
+                Self.repeatVoxel(stream, into: dst.baseAddress!, count: header.rawSize / stream.count)
+            } else if header.codec == 2 {
                 let width = dtype.byteCount
                 ByteShuffle.unshuffle(
                     stream.baseAddress!, dst.baseAddress!, count: header.rawSize / width, width: width)
@@ -217,23 +270,27 @@ public final class PreparedChunkCodec: Sendable {
                 dst.baseAddress!.copyMemory(from: stream.baseAddress!, byteCount: header.rawSize)
             }
         }
-        if checksum && header.codec != 0 { try Self.verifyChecksum(UnsafeRawBufferPointer(dst), header) }
+        if checksum && header.version == 1 && header.codec != 0 {
+            try Self.verifyChecksum(UnsafeRawBufferPointer(dst), header, seed: 0)
+        }
     }
 
     /// Decodes only the part of a chunk (covering `chunkBox`, whose shape is `extent`) that overlaps
     /// `box`, into `out`, a volume covering `box` ([z][y][x], x fastest). Unshuffles only the voxels
     /// needed.
     public func decodeRegion(
-        _ value: UnsafeRawBufferPointer, chunkBox: Box3, box: Box3, into out: UnsafeMutableRawPointer
+        _ value: UnsafeRawBufferPointer, key: [UInt8], chunkBox: Box3, box: Box3, into out: UnsafeMutableRawPointer
     ) throws {
         guard let overlap = chunkBox.intersection(box) else { return }
         let header = try check(value)
         let width = dtype.byteCount
         let count = extent.count
-        try withStream(value, header) { stream in
+        try withStream(value, header, key: key) { stream in
             let src = stream.baseAddress!
             overlap.forEachRow(within: chunkBox, into: box) { chunkRow, outRow, n in
-                if header.codec == 2 {
+                if header.codec == ChunkHeader.constantCodec {
+                    Self.repeatVoxel(stream, into: out + outRow * width, count: n)
+                } else if header.codec == 2 {
                     ByteShuffle.unshuffleRun(
                         src, count: count, width: width, from: chunkRow, length: n, into: out + outRow * width)
                 } else {
@@ -241,6 +298,33 @@ public final class PreparedChunkCodec: Sendable {
                 }
             }
         }
+    }
+
+    /// `value` (stored under `from`, checked) as the value of the same chunk stored under `to`: the
+    /// same payload, its header in version 2 with the checksum for the new key. Nothing is re-encoded
+    /// (a version-1 value is checked against its raw checksum, then sealed anew).
+    public func rekeyed(_ value: UnsafeRawBufferPointer, from: [UInt8], to: [UInt8], into out: ScratchBuffer) throws {
+        var raw = [UInt8](repeating: 0, count: rawSize)
+        try raw.withUnsafeMutableBytes { try decode(value, key: from, into: $0, checksum: true) }
+        var header = try check(value)
+        header.version = ChunkHeader.version
+        out.reserve(value.count)
+        out.pointer.copyMemory(from: value.baseAddress!, byteCount: value.count)
+        out.count = value.count
+        if header.codec == 0 || header.codec == ChunkHeader.constantCodec {
+            let stream = UnsafeRawBufferPointer(
+                start: out.pointer + ChunkHeader.size, count: value.count - ChunkHeader.size)
+            Self.seal(&header, stream: stream, key: to, in: out)
+        } else {
+            try withStream(value, header, key: nil) { stream in Self.seal(&header, stream: stream, key: to, in: out) }
+        }
+    }
+
+    /// True when two stored values hold the same chunk content (same codec, dtype, extent and
+    /// payload), whatever key their checksums are sealed for (e.g. a chunk and its copy in a shard).
+    public static func sameContent(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count, a.count >= ChunkHeader.size else { return false }
+        return a[3..<32].elementsEqual(b[3..<32]) && a[ChunkHeader.size...].elementsEqual(b[ChunkHeader.size...])
     }
 
     /// Parses the header and checks it against this codec's dtype and extent.
@@ -255,15 +339,18 @@ public final class PreparedChunkCodec: Sendable {
         return header
     }
 
-    /// Calls `body` with the payload as the byte stream that was compressed (shuffled for codec 2):
-    /// the raw payload itself (checksum verified) or the decompressed zstd frame (zstd verifies its
-    /// content checksum).
+    /// Calls `body` with the payload as decoded — the byte stream that was compressed (shuffled for
+    /// codec 2), the raw payload itself, or a constant chunk's one voxel — after checking it: against
+    /// the version-2 checksum seeded with `key` (nil: not checked), or for version 1 the raw payload's
+    /// checksum and zstd's own.
     private func withStream(
-        _ value: UnsafeRawBufferPointer, _ header: ChunkHeader, _ body: (UnsafeRawBufferPointer) throws -> Void
+        _ value: UnsafeRawBufferPointer, _ header: ChunkHeader, key: [UInt8]?,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
         let payload = UnsafeRawBufferPointer(rebasing: value[ChunkHeader.size...])
-        if header.codec == 0 {
-            try Self.verifyChecksum(payload, header)
+        let seed = header.version == 2 ? key.map { ChunkHeader.seed(header: value.baseAddress!, key: $0) } : 0
+        if header.codec == 0 || header.codec == ChunkHeader.constantCodec {
+            if let seed { try Self.verifyChecksum(payload, header, seed: seed) }
             return try body(payload)
         }
         try contexts.decompressors.with { decompressor, scratch in
@@ -274,16 +361,35 @@ public final class PreparedChunkCodec: Sendable {
             } catch let error as ZstdError {
                 throw ChunkCorruption(description: error.description)
             }
+            if header.version == 2, let seed {
+                try Self.verifyChecksum(UnsafeRawBufferPointer(dst), header, seed: seed)
+            }
             try body(UnsafeRawBufferPointer(dst))
         }
     }
 
-    private static func verifyChecksum(_ raw: UnsafeRawBufferPointer, _ header: ChunkHeader) throws {
-        let actual = XXHash64.hash(raw)
+    /// Writes `count` copies of one voxel's bytes to `out`.
+    private static func repeatVoxel(_ voxel: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer, count: Int) {
+        let width = voxel.count
+        guard count > 0 else { return }
+        out.copyMemory(from: voxel.baseAddress!, byteCount: width)
+        var done = 1
+        while done < count {  // doubling copies
+            let n = min(done, count - done)
+            (out + done * width).copyMemory(from: out, byteCount: n * width)
+            done += n
+        }
+    }
+
+    private static func verifyChecksum(_ raw: UnsafeRawBufferPointer, _ header: ChunkHeader, seed: UInt64) throws {
+        let actual = XXHash64.hash(raw, seed: seed)
         guard actual == header.checksum else {
             let stored = String(header.checksum, radix: 16)
             let computed = String(actual, radix: 16)
-            throw ChunkCorruption(description: "checksum mismatch (stored \(stored), computed \(computed))")
+            let what = header.version == 2 ? "checksum of the payload and its key" : "checksum"
+            throw ChunkCorruption(
+                description: "\(what) does not match (stored \(stored), computed \(computed)): the value is damaged, "
+                    + "or belongs to another chunk")
         }
     }
 }

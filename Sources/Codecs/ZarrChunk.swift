@@ -37,13 +37,15 @@ public enum ZarrChunk {
         try ChunkHeader(parsing: value).extent
     }
 
-    /// Frames a stored value as the Zarr v3 chunk of its chain; nil in the one case blosc cannot carry
-    /// the zstd frame (its size equals the raw size, which blosc takes for an uncompressed copy): send
-    /// `uncompressedBlosc` of the decoded bytes then.
+    /// Frames a stored value as the Zarr v3 chunk of its chain; nil for a constant value (decode it and
+    /// encode the chunk with the chain), and in the one case blosc cannot carry the zstd frame (its
+    /// size equals the raw size, which blosc takes for an uncompressed copy): send `uncompressedBlosc`
+    /// of the decoded bytes then.
     /// - Throws: `ChunkCorruption` for a value whose header does not parse.
     public static func framing(_ value: UnsafeRawBufferPointer) throws -> Framing? {
         let header = try ChunkHeader(parsing: value)
         let payload = UnsafeRawBufferPointer(rebasing: value[ChunkHeader.size...])
+        if header.codec == ChunkHeader.constantCodec { return nil }  // one voxel: decode and encode it whole
         guard header.codec == 2 else { return Framing(prefix: [], payload: payload) }
         guard payload.count != header.rawSize, header.rawSize + 24 <= Int(Int32.max) else { return nil }
         var prefix = bloscHeader(

@@ -30,17 +30,23 @@ extension Corpus {
         }
         let sample = try Corpus.sample(i, of: recipe, store: store)
         if cache {
+            // One transaction for the three datasets and the particle table: never a partial sample, and
+            // a process that stored the same sample first (same bytes: samples are reproducible) wins.
             let attributes: [String: JSONValue] = ["corpus": .string(recipe.name), "sample": .number(Double(i))]
             let v = recipe.voxelSize
-            try store.storeVolume(
-                sample.grandModel, name: names[1], kind: .grandModel, voxelSize: v, attributes: attributes)
-            let labels = try store.storeVolume(
-                sample.labels, name: names[2], kind: .labels, voxelSize: v, attributes: attributes,
-                classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }))
-            try labels.putBlob("particles.csv", Array(ParticleTable.csv(sample.particles, voxelSize: v).utf8))
-            try store.storeVolume(
-                sample.tomogram, name: names[0], kind: .synthetic, voxelSize: v, attributes: attributes,
-                contrast: Contrast.simulated)
+            let csv = Array(ParticleTable.csv(sample.particles, voxelSize: v).utf8)
+            try store.storeVolumes(
+                [
+                    Store.newVolume(
+                        sample.grandModel, name: names[1], kind: .grandModel, voxelSize: v, attributes: attributes),
+                    Store.newVolume(
+                        sample.labels, name: names[2], kind: .labels, voxelSize: v, attributes: attributes,
+                        classes: Dictionary(uniqueKeysWithValues: sample.classes.map { (String($0.key), $0.value) }),
+                        blobs: [("particles.csv", csv)]),
+                    Store.newVolume(
+                        sample.tomogram, name: names[0], kind: .synthetic, voxelSize: v, attributes: attributes,
+                        contrast: Contrast.simulated),
+                ], keepExisting: true)
         }
         return sample
     }

@@ -32,6 +32,30 @@ public final class FFTPlans: @unchecked Sendable {
         return p
     }
 
+    private var columns: [[Int]: OpaquePointer] = [:]
+
+    /// Unnormalized in-place complex transform along the first axis of a [N][M] complex array
+    /// (interleaved re, im): M transforms of length N, stride M (FFTW's forward sign −1, inverse +1).
+    public func columns(length n: Int, count m: Int, inverse isInverse: Bool, _ data: UnsafeMutablePointer<Float>) {
+        let key = [n, m, isInverse ? 1 : 0]
+        lock.lock()
+        let p: OpaquePointer
+        if let cached = columns[key] {
+            p = cached
+        } else {
+            let scratch = fftwf_alloc_complex(n * m)!
+            var length = Int32(n)
+            let flags = UInt32(FFTW_ESTIMATE) | UInt32(FFTW_UNALIGNED)
+            p = fftwf_plan_many_dft(
+                1, &length, Int32(m), scratch, nil, Int32(m), 1, scratch, nil, Int32(m), 1,
+                isInverse ? FFTW_BACKWARD : FFTW_FORWARD, flags)!
+            fftwf_free(scratch)
+            columns[key] = p
+        }
+        lock.unlock()
+        data.withMemoryRebound(to: fftwf_complex.self, capacity: 1) { fftwf_execute_dft(p, $0, $0) }
+    }
+
     /// Unnormalized r2c transform of a [D][H][W] real array into [D][H][W/2+1] complex (interleaved re, im).
     public func forward(_ shape: [Int], _ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
         let p = plan(shape, inverse: false)

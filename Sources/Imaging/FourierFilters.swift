@@ -68,7 +68,7 @@ public enum FourierFilter {
     }
 
     /// Smooth window: 1 inside [low, high], 0 outside, raised cosine across `rolloff` at each edge.
-    static func edge(_ k: Double, low: Double, high: Double, rolloff: Double) -> Double {
+    public static func edge(_ k: Double, low: Double, high: Double, rolloff: Double) -> Double {
         var v = 1.0
         if low > 0 {
             if k < low - rolloff {

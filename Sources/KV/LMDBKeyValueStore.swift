@@ -18,6 +18,9 @@ public final class LMDBKeyValueStore: KeyValueStore, @unchecked Sendable {
     /// The directory holding the environment.
     public let path: String
     public let tables: [KVTable]
+    /// True when the environment is open read-only (asked for, or the store's directory cannot be
+    /// written, e.g. on a read-only filesystem): every write fails with a clear error.
+    public let isReadOnly: Bool
     /// Guards `handles`, `openTransactions` and `resizing`.
     private let gate = NSCondition()
     private var handles: [KVTable: MDB_dbi] = [:]
@@ -34,7 +37,19 @@ public final class LMDBKeyValueStore: KeyValueStore, @unchecked Sendable {
     public init(path: String, tables: [KVTable], readOnly: Bool = false, createTables: Bool = false) throws {
         self.path = path
         self.tables = tables
-        environment = try Self.openEnvironment(path: path, readOnly: readOnly)
+        try Self.checkDataFile(path: path)
+        var openedReadOnly = readOnly
+        do {
+            environment = try Self.openEnvironment(path: path, readOnly: readOnly)
+        } catch let error as LMDBError where !readOnly && !createTables && error.isPermissionDenied {
+            // A store on a read-only filesystem (or in a directory this user cannot write) is still
+            // readable: LMDB then runs without its lock file, which is safe only because nobody can
+            // write there either.
+            environment = try Self.openEnvironment(path: path, readOnly: true)
+            openedReadOnly = true
+        }
+        isReadOnly = openedReadOnly
+        try Self.checkMappedSize(environment, path: path)  // on a throw, deinit closes the environment
         try withTransaction(readOnly: !createTables) { txn in
             for table in tables { _ = try txn.handle(table, create: createTables) }
         }
@@ -60,6 +75,45 @@ public final class LMDBKeyValueStore: KeyValueStore, @unchecked Sendable {
     }
 
     deinit { mdb_env_close(environment) }
+
+    /// Refuses a `data.mdb` that is empty or shorter than LMDB's two meta pages, before LMDB sees it
+    /// (it would take an empty file for a new environment).
+    private static func checkDataFile(path: String) throws {
+        var info = stat()
+        guard stat(path + "/data.mdb", &info) == 0 else { return }  // LMDB creates it, or says why not
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw LMDBError(EINVAL, "open store \(path)", detail: "data.mdb is not a regular file")
+        }
+        if info.st_size == 0 {
+            throw LMDBError(
+                MDB_INVALID, "open store \(path)",
+                detail: "data.mdb is empty (0 bytes): the store was never written or was truncated; restore it "
+                    + "from a copy, or remove the directory and run `tomostore init`")
+        }
+        if info.st_size < 2 * 4096 {
+            throw LMDBError(
+                MDB_INVALID, "open store \(path)",
+                detail: "data.mdb has \(info.st_size) bytes, less than LMDB's two meta pages: it is truncated or "
+                    + "not an LMDB file; restore it from a copy")
+        }
+    }
+
+    /// Refuses an environment whose last committed page lies beyond the end of `data.mdb` (a truncated
+    /// file): LMDB maps the file and any read of a page past its end would kill the process with SIGBUS.
+    private static func checkMappedSize(_ environment: OpaquePointer, path: String) throws {
+        var info = MDB_envinfo()
+        var stats = MDB_stat()
+        guard mdb_env_info(environment, &info) == 0, mdb_env_stat(environment, &stats) == 0 else { return }
+        var file = stat()
+        guard stat(path + "/data.mdb", &file) == 0 else { return }
+        let needed = (Int(info.me_last_pgno) + 1) * Int(stats.ms_psize)
+        if Int(file.st_size) < needed {
+            throw LMDBError(
+                MDB_CORRUPTED, "open store \(path)",
+                detail: "data.mdb is truncated: \(file.st_size) bytes, but its last committed page ends at byte "
+                    + "\(needed); restore the store from a copy (nothing was read or written)")
+        }
+    }
 
     /// The current map size in bytes.
     public var mapSize: Int {
@@ -176,6 +230,12 @@ final class LMDBTransaction: KVWriteTransaction {
     init(store: LMDBKeyValueStore, readOnly: Bool) throws {
         self.store = store
         self.readOnly = readOnly
+        if !readOnly && store.isReadOnly {
+            throw LMDBError(
+                13, "write to store \(store.path)",
+                detail: "the store is read-only here (its directory is on a read-only filesystem or not writable "
+                    + "by this user); copy it somewhere writable to change it")
+        }
         var txn: OpaquePointer?
         let flags = readOnly ? UInt32(MDB_RDONLY) : 0
         var rc = mdb_txn_begin(store.environment, nil, flags, &txn)

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import Imaging
 import Store
 import Voxels
 
@@ -91,8 +92,12 @@ public final class DerivedDataset: VolumeSource {
     /// volume).
     private func computeWhole(_ box: Box3) throws -> Volume {
         if prepared.footprint == .global {
-            let all = try prepared.compute(Box3(shape: shape), inputs: inputs, voxelSize: voxelSize)
-            return all.extracting(box).converted(to: dtype)
+            var out = Volume(shape: box.shape, dtype: dtype)
+            let pointer = out.withUnsafeMutableBytes { $0.baseAddress! }
+            try computeBlocks(grid.allChunks) { _, result, resultBox in
+                Dataset.copyRegion(result, chunkBox: resultBox, into: pointer, box: box, width: dtype.byteCount)
+            }
+            return out
         }
         return try prepared.compute(box, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)
     }
@@ -120,6 +125,23 @@ public final class DerivedDataset: VolumeSource {
         _ chunks: [Extent3], _ body: ([(index: Extent3, volume: Volume)], Volume, Box3) throws -> Void
     ) throws {
         guard !chunks.isEmpty else { return }
+        if let spectral = prepared as? any SpectralMaskFilter {
+            // Out of core, in bounded memory; handed on a row of chunks (all x) at a time.
+            let input = inputs[0]
+            let shape = self.shape
+            let grid = self.grid
+            try OutOfCoreFourierFilter(shape: shape).apply(
+                read: { z in try input.read(Box3(x: 0..<shape.x, y: 0..<shape.y, z: z)) },
+                mask: spectral.mask(voxelSize: voxelSize), rows: grid.chunk.y, planes: grid.chunk.z,
+                deliver: { box, band in
+                    let result = band.converted(to: dtype)
+                    let (cy, cz) = (box.lower.y / grid.chunk.y, box.lower.z / grid.chunk.z)
+                    let row = (0..<grid.counts.x).map { Extent3(x: $0, y: cy, z: cz) }
+                    try body(
+                        row.map { ($0, result.extracting(grid.box(of: $0).relative(to: box.lower))) }, result, box)
+                })
+            return
+        }
         if prepared.footprint == .global {
             let whole = Box3(shape: shape)
             let result = try prepared.compute(whole, inputs: inputs, voxelSize: voxelSize).converted(to: dtype)

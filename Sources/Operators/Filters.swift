@@ -34,6 +34,22 @@ extension VolumeFilter {
     }
 }
 
+/// A global filter that multiplies the volume's spectrum by a real, even mask (periodic boundaries).
+/// Derived datasets compute it out of core (`OutOfCoreFourierFilter`): any volume, bounded memory.
+public protocol SpectralMaskFilter: VolumeFilter {
+    /// The mask at (kx, ky, kz) in cycles/voxel, signed, for a volume of `voxelSize` Å.
+    func mask(voxelSize: Double) -> (Double, Double, Double) -> Double
+}
+
+extension SpectralMaskFilter {
+    public var halo: Int? { nil }
+    /// The same filter on a volume in memory (3D transform; equal to the out-of-core result within
+    /// float32 rounding).
+    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
+        FourierFilter.apply(inputs[0], mask: mask(voxelSize: voxelSize))
+    }
+}
+
 /// Gaussian filter, σ in voxels (scipy.ndimage.gaussian_filter, mode "reflect").
 public struct GaussianOperator: VolumeFilter {
     public static let name = "gaussian"
@@ -80,7 +96,7 @@ public struct NADOperator: VolumeFilter {
 }
 
 /// Radial band-pass in cycles/voxel (global: Fourier transform of the whole volume).
-public struct BandPassOperator: VolumeFilter {
+public struct BandPassOperator: SpectralMaskFilter {
     public static let name = "bandpass"
     let low: Double, high: Double, rolloff: Double
     public init(parameters p: [String: JSONValue]) throws {
@@ -90,15 +106,17 @@ public struct BandPassOperator: VolumeFilter {
         rolloff = try p.number("rolloff", default: 0.02, in: 0...0.5, op: Self.name)
         guard low <= high else { throw OperatorError("bandpass: low \(low) exceeds high \(high)") }
     }
-    public var halo: Int? { nil }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
-        FourierFilter.bandPass(inputs[0], low: low, high: high, rolloff: rolloff)
+    public func mask(voxelSize: Double) -> (Double, Double, Double) -> Double {
+        let (low, high, rolloff) = (low, high, rolloff)
+        return { kx, ky, kz in
+            FourierFilter.edge((kx * kx + ky * ky + kz * kz).squareRoot(), low: low, high: high, rolloff: rolloff)
+        }
     }
 }
 
 /// Removes the missing wedge of a tilt range (degrees; beam z or x) in Fourier space (global),
 /// with a hard edge or a raised-cosine transition `transition` degrees wide (`MissingWedge.wedgeWeight`).
-public struct WedgeMaskOperator: VolumeFilter {
+public struct WedgeMaskOperator: SpectralMaskFilter {
     public static let name = "wedge-mask"
     let wedge: MissingWedge
     let transition: Double
@@ -111,14 +129,14 @@ public struct WedgeMaskOperator: VolumeFilter {
         let beam = try p.choice("beam", default: "z", among: ["z", "x"], op: Self.name)
         wedge = MissingWedge(minDegrees: lo, maxDegrees: hi, beam: beam == "z" ? .z : .x)
     }
-    public var halo: Int? { nil }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
-        wedge.apply(to: inputs[0], transition: transition)
+    public func mask(voxelSize: Double) -> (Double, Double, Double) -> Double {
+        let (wedge, transition) = (wedge, transition)
+        return { kx, ky, kz in 1 - wedge.wedgeWeight(kx: kx, ky: ky, kz: kz, transition: transition) }
     }
 }
 
 /// Multiplies by the CTF (or flips phases) of |k| in 3D (global), defocus in µm.
-public struct CTFOperator: VolumeFilter {
+public struct CTFOperator: SpectralMaskFilter {
     public static let name = "ctf"
     let ctf: CTF, flip: Bool
     public init(parameters p: [String: JSONValue]) throws {
@@ -131,11 +149,10 @@ public struct CTFOperator: VolumeFilter {
             bFactor: try p.number("bfactor", default: 0, in: 0...10_000, op: Self.name))
         flip = try p.choice("mode", default: "multiply", among: ["multiply", "flip"], op: Self.name) == "flip"
     }
-    public var halo: Int? { nil }
-    public func compute(_ inputs: [Volume], voxelSize: Double) -> Volume {
+    public func mask(voxelSize: Double) -> (Double, Double, Double) -> Double {
         let c = ctf
         let f = flip
-        return FourierFilter.apply(inputs[0]) { kx, ky, kz in
+        return { kx, ky, kz in
             let v = c.value(at: (kx * kx + ky * ky + kz * kz).squareRoot() / voxelSize)
             return f ? (v >= 0 ? 1 : -1) : v
         }

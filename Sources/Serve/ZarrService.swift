@@ -188,12 +188,11 @@ public final class ZarrService: Sendable {
         let extent = grid.box(of: index).shape
         do {
             if extent == grid.chunk, let framing = try ZarrChunk.framing(value) { return Self.buffer(framing) }
-            var cut = Volume(shape: extent, dtype: dataset.dtype)
-            try cut.withUnsafeMutableBytes { try dataset.codec(for: extent).decode(value, into: $0, checksum: false) }
+            let cut = try dataset.decode(value, index: index)
             var full = dataset.filled(grid.chunk)
             full.copyRegion(from: cut, sourceBox: Box3(shape: extent), destinationOrigin: Extent3(x: 0, y: 0, z: 0))
             let encoded = ScratchBuffer()
-            try full.withUnsafeBytes { try dataset.codec(for: grid.chunk).encode($0, into: encoded) }
+            try full.withUnsafeBytes { try dataset.codec(for: grid.chunk).encode($0, key: [], into: encoded) }
             if let framing = try ZarrChunk.framing(encoded.bytes) { return Self.buffer(framing) }
             let raw = full.withUnsafeBytes { ZarrChunk.uncompressedBlosc($0, typesize: dataset.dtype.byteCount) }
             return ByteBuffer(bytes: raw)

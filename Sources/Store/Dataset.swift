@@ -58,6 +58,30 @@ public final class Dataset: Sendable {
     /// The key of a chunk.
     func key(_ index: Extent3) -> ChunkKey { ChunkKey(dataset: id, level: level, index: index) }
 
+    /// True when a chunk without a stored value is damage rather than fill: the dataset stores every
+    /// chunk (`allChunksStored`) and this level is complete.
+    var missingIsDamage: Bool {
+        let info = self.info
+        return info.allChunksStored == true && info.complete && Int(level) < max(1, info.levels ?? 1)
+    }
+
+    /// The error for a chunk whose stored value is missing from a dataset that stores every chunk.
+    func missingChunk(_ index: Extent3) -> StoreError {
+        .corruptChunk(
+            name: name, chunk: index,
+            reason: "it is missing (this dataset stores every chunk); run `tomostore verify` and restore the store "
+                + "from a copy, or ingest the dataset again")
+    }
+
+    /// Throws `StoreError.changed` unless the dataset's catalog entry is still in the store, seen from
+    /// `txn`: reads that span several transactions call it in each, so a dataset removed (or removed
+    /// and made again, which gives a new id) between two of them is never read as a mix.
+    func checkStillStored(in txn: any KVReadTransaction) throws {
+        guard try txn.get(.catalog, ChunkKey.bigEndian(id)) != nil else {
+            throw StoreError.changed(name: name, reason: "it was removed while it was being read")
+        }
+    }
+
     /// The stored value of a chunk (header and payload, formats/store.md), nil when none is stored
     /// (the chunk reads as the fill value); valid until `txn` ends.
     public func storedValue(_ index: Extent3, in txn: any KVReadTransaction) throws -> UnsafeRawBufferPointer? {
@@ -82,6 +106,14 @@ public final class Dataset: Sendable {
             for i in 0..<(raw.count / width) { for j in 0..<width { raw[i * width + j] = pattern[j] } }
         }
         return v
+    }
+
+    /// True when every voxel of `raw` equals its first (period-`width` bytes: memcmp of the buffer
+    /// with itself shifted by one voxel).
+    func isConstant(_ raw: UnsafeRawBufferPointer) -> Bool {
+        let width = dtype.byteCount
+        guard raw.count > width else { return true }
+        return memcmp(raw.baseAddress!, raw.baseAddress! + width, raw.count - width) == 0
     }
 
     /// True when every voxel of `raw` equals the fill value (such chunks are not stored).
@@ -145,10 +177,13 @@ public final class Dataset: Sendable {
             }
         }
         if pending.isEmpty { return }
+        let damage = missingIsDamage
         try store.kv.read { txn in
+            try checkStillStored(in: txn)
             // Look values up on this thread (a transaction is single-threaded); decode in parallel
             // straight from the map, which stays valid while the transaction is open.
             let values = try pending.map { try txn.get(.chunks, key($0).bytes) }
+            if damage, let i = values.firstIndex(where: { $0 == nil }) { throw missingChunk(pending[i]) }
             let fillPattern = fillBytes
             try Parallel.forEach(pending.count) { i in
                 let index = pending[i]
@@ -164,7 +199,7 @@ public final class Dataset: Sendable {
                 } else {
                     do {
                         try codec(for: chunkBox.shape).decodeRegion(
-                            value, chunkBox: chunkBox, box: box, into: outPointer)
+                            value, key: key(index).bytes, chunkBox: chunkBox, box: box, into: outPointer)
                     } catch let error as ChunkCorruption {
                         throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
                     }
@@ -178,15 +213,21 @@ public final class Dataset: Sendable {
         try read(grid.box(of: index))
     }
 
-    /// Decodes a stored value (or makes a filled chunk when absent).
-    /// - Parameter checksum: also recompute the XXH64 of the voxel bytes (zstd checks its own).
-    func decode(_ value: UnsafeRawBufferPointer?, index: Extent3, checksum: Bool = false) throws -> Volume {
+    /// Decodes the stored value of chunk `index` (as `storedValue` gives it; nil: a filled chunk, or
+    /// `StoreError.corruptChunk` when the dataset stores every chunk), checked against its checksum.
+    /// - Parameter checksum: for values written before format version 2, also recompute the XXH64 of
+    ///   the voxel bytes (zstd checks its own).
+    public func decode(_ value: UnsafeRawBufferPointer?, index: Extent3, checksum: Bool = false) throws -> Volume {
         let extent = grid.box(of: index).shape
-        guard let value else { return filled(extent) }
+        guard let value else {
+            if missingIsDamage { throw missingChunk(index) }
+            return filled(extent)
+        }
         var chunk = Volume(shape: extent, dtype: dtype)
         do {
             let codec = try codec(for: extent)
-            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, into: dst, checksum: checksum) }
+            let k = key(index).bytes
+            try chunk.withUnsafeMutableBytes { dst in try codec.decode(value, key: k, into: dst, checksum: checksum) }
         } catch let error as ChunkCorruption {
             throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
         }
@@ -242,9 +283,11 @@ public final class Dataset: Sendable {
         try commit(try prepare(chunks), update: update)
     }
 
-    /// Encodes whole chunks on all cores (no transaction is open meanwhile). Chunks equal to the
-    /// fill value are marked for deletion unless `keepFill`.
+    /// Encodes whole chunks on all cores (no transaction is open meanwhile); chunks of one repeated
+    /// voxel become 40-byte constant values. Chunks equal to the fill value are marked for deletion
+    /// unless `keepFill` or the dataset stores every chunk.
     public func prepare(_ chunks: [(index: Extent3, volume: Volume)], keepFill: Bool = false) throws -> PreparedChunks {
+        let dropFill = !keepFill && info.allChunksStored != true
         for (index, volume) in chunks {
             guard grid.contains(index), volume.shape == grid.box(of: index).shape, volume.dtype == dtype else {
                 throw StoreError.chunkMismatch(name: name, chunk: index, shape: volume.shape, dtype: volume.dtype)
@@ -252,37 +295,45 @@ public final class Dataset: Sendable {
         }
         let values = try Parallel.map(chunks.count) { i -> ScratchBuffer? in
             let v = chunks[i].volume
-            if !keepFill && v.withUnsafeBytes({ isFill($0) }) { return nil }
             let out = ScratchBuffer()
             let codec = try codec(for: v.shape)
-            try v.withUnsafeBytes { try codec.encode($0, into: out) }
-            return out
+            let k = key(chunks[i].index).bytes
+            try v.withUnsafeBytes { raw in
+                if isConstant(raw) {
+                    if dropFill && isFill(raw) { return }
+                    codec.encodeConstant(
+                        UnsafeRawBufferPointer(rebasing: raw.prefix(dtype.byteCount)), key: k, into: out)
+                } else {
+                    try codec.encode(raw, key: k, into: out)
+                }
+            }
+            return out.count == 0 ? nil : out
         }
         return PreparedChunks(items: zip(chunks, values).map { ($0.index, $1) })
     }
 
-    /// Stored values of this dataset's chunks (header and payload, as `storedValue` gives them, e.g.
-    /// from another store holding the same dataset) ready to commit unchanged: each is checked first —
-    /// its header against the grid and dtype, and decoded with its checksum verified — so a corrupt
-    /// value is refused (`StoreError.corruptChunk`) and nothing is re-encoded.
-    public func prepareStored(_ values: [(index: Extent3, value: [UInt8])]) throws -> PreparedChunks {
+    /// Stored values of the same chunks of `source` (a dataset of the same grid and dtype, e.g. in
+    /// another store; values as `storedValue` gives them) ready to commit here without re-encoding:
+    /// each is checked first — its header against the grid and dtype, its checksum against the
+    /// source's key — and its checksum sealed anew for this dataset's key, so a corrupt value is
+    /// refused (`StoreError.corruptChunk`).
+    public func prepareStored(_ values: [(index: Extent3, value: [UInt8])], from source: Dataset) throws
+        -> PreparedChunks
+    {
         for (index, _) in values where !grid.contains(index) {
             throw StoreError.corruptChunk(name: name, chunk: index, reason: "index outside the grid")
         }
         let items = try Parallel.map(values.count) { i -> (index: Extent3, value: ScratchBuffer?) in
             let (index, value) = values[i]
-            let extent = grid.box(of: index).shape
-            var check = Volume(shape: extent, dtype: dtype)
+            let out = ScratchBuffer(capacity: value.count)
             do {
                 try value.withUnsafeBytes { raw in
-                    try check.withUnsafeMutableBytes { try codec(for: extent).decode(raw, into: $0, checksum: true) }
+                    try codec(for: grid.box(of: index).shape).rekeyed(
+                        raw, from: source.key(index).bytes, to: key(index).bytes, into: out)
                 }
             } catch let error as ChunkCorruption {
                 throw StoreError.corruptChunk(name: name, chunk: index, reason: error.description)
             }
-            let out = ScratchBuffer(capacity: value.count)
-            value.withUnsafeBytes { out.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            out.count = value.count
             return (index, out)
         }
         return PreparedChunks(items: items)
@@ -314,16 +365,7 @@ public final class Dataset: Sendable {
         let name = self.name
         let updated: DatasetInfo? = try store.kv.write { txn in
             if replacingAll { try txn.deleteAll(.chunks, prefix: ChunkKey.prefix(dataset: id, level: level)) }
-            for (index, value) in prepared.items {
-                let k = key(index).bytes
-                if let value {
-                    try txn.putReserved(.chunks, k, count: value.count) {
-                        $0.baseAddress!.copyMemory(from: value.pointer, byteCount: value.count)
-                    }
-                } else {
-                    try txn.delete(.chunks, k)
-                }
-            }
+            try put(prepared, in: txn)
             guard let update else { return nil }
             guard var current = try store.info(named: name, in: txn), current.id == id else {
                 throw StoreError.unknownDataset(name: name, available: [])
@@ -335,17 +377,47 @@ public final class Dataset: Sendable {
         if let updated { state.withLock { $0 = updated } }
     }
 
+    /// Writes prepared chunks (deleting those marked for deletion) inside a write transaction.
+    func put(_ prepared: PreparedChunks, in txn: any KVWriteTransaction) throws {
+        for (index, value) in prepared.items {
+            let k = key(index).bytes
+            if let value {
+                try txn.putReserved(.chunks, k, count: value.count) {
+                    $0.baseAddress!.copyMemory(from: value.pointer, byteCount: value.count)
+                }
+            } else {
+                try txn.delete(.chunks, k)
+            }
+        }
+    }
+
     /// Marks a dataset being written as complete, recording its statistics (computed from the stored
     /// chunks when not given), in one transaction.
     public func markComplete(statistics: VoxelStatistics? = nil) throws {
         var stats = statistics ?? VoxelStatistics()
         if statistics == nil { try forEachChunk { _, chunk in stats.add(chunk) } }
         let final = stats
-        try commit(.none) { info in
+        try commit(try constantFillForMissingChunks()) { info in
             info.complete = true
             info.progress = nil
             info.stats = DatasetStatistics(final)
         }
+    }
+
+    /// Constant fill values for every chunk of the grid not stored yet, when the dataset stores
+    /// every chunk (so that, complete, a missing key is damage); none otherwise.
+    public func constantFillForMissingChunks() throws -> PreparedChunks {
+        guard info.allChunksStored == true else { return .none }
+        let stored = Set(try storedChunks().map(\.index))
+        var items: [(index: Extent3, value: ScratchBuffer?)] = []
+        for index in grid.allChunks where !stored.contains(index) {
+            let out = ScratchBuffer()
+            try fillBytes.withUnsafeBytes { voxel in
+                try codec(for: grid.box(of: index).shape).encodeConstant(voxel, key: key(index).bytes, into: out)
+            }
+            items.append((index, out))
+        }
+        return PreparedChunks(items: items)
     }
 
     /// Applies `update` to the catalog entry in one transaction.
@@ -391,6 +463,7 @@ public final class Dataset: Sendable {
         while start < indices.count {
             let part = Array(indices[start..<min(indices.count, start + batch)])
             let chunks: [Volume] = try store.kv.read { txn in
+                try checkStillStored(in: txn)
                 let values = try part.map { try txn.get(.chunks, key($0).bytes) }
                 return try Parallel.map(part.count) { i in try decode(values[i], index: part[i]) }
             }

@@ -105,6 +105,10 @@ public struct DatasetInfo: Equatable, Sendable {
     public var levels: Int?
     /// Top-level keys of the entry that the store does not interpret, by key, as stored.
     public var extensions: [String: JSONValue]
+    /// True when every chunk of every complete level is stored (constant chunks as 40-byte constant
+    /// values), so a missing key is damage, not fill. Datasets written before format version 2 and
+    /// derived datasets (a missing key means "not computed yet") lack it.
+    public var allChunksStored: Bool? = nil
 
     /// Volume size as an extent.
     public var extent: Extent3 { Extent3(x: shape[0], y: shape[1], z: shape[2]) }
@@ -228,16 +232,47 @@ public enum CatalogCoding {
         var complete: Bool
         var progress: IngestProgress?
         var levels: Int?
+        var allChunksStored: Bool?
     }
 
     /// Top-level keys of `Core`, as stored.
     static let coreKeys: Set<String> = [
         "id", "name", "dtype", "shape", "chunk", "codec", "shuffle", "fill_value", "voxel_size", "origin", "stats",
-        "attributes", "created", "software_version", "complete", "progress", "levels",
+        "attributes", "created", "software_version", "complete", "progress", "levels", "all_chunks_stored",
     ]
 
+    /// Most voxels a dataset may have (2⁴⁸: far beyond any tomogram, small enough that every size
+    /// computed from it fits in an Int).
+    static let maxVoxels = 1 << 48
+    /// Most bytes one decoded chunk may hold.
+    static let maxChunkBytes = 1 << 30
+
+    /// Checks the geometry the store computes with (shape, chunk, vectors, levels), so that a damaged
+    /// or crafted entry is refused with a message instead of trapping later.
+    static func validate(
+        name: String, id: UInt32, dtype: DType, shape: [Int], chunk: [Int], voxelSize: [Double], origin: [Double],
+        levels: Int?
+    ) throws {
+        func bad(_ what: String) -> StoreError {
+            .corruptCatalog(reason: "dataset \"\(name)\" (id \(id)): \(what)")
+        }
+        guard shape.count == 3, shape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
+            throw bad("shape \(shape) is not three sizes of 1…\(Int32.max) voxels (x, y, z)")
+        }
+        let (xy, o1) = shape[0].multipliedReportingOverflow(by: shape[1])
+        let (voxels, o2) = xy.multipliedReportingOverflow(by: shape[2])
+        guard !o1, !o2, voxels <= maxVoxels else { throw bad("shape \(shape) has more than 2^48 voxels") }
+        guard chunk.count == 3, chunk.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
+            chunk[0] * chunk[1] * chunk[2] <= maxChunkBytes / dtype.byteCount
+        else { throw bad("chunk \(chunk) is not three positive sizes holding at most 1 GiB") }
+        guard voxelSize.count == 3, origin.count == 3 else {
+            throw bad("voxel_size \(voxelSize) and origin \(origin) must have three values (x, y, z)")
+        }
+        if let levels, !(1...32).contains(levels) { throw bad("levels \(levels) is not 1…32") }
+    }
+
     /// Decodes a catalog value: an 8-byte little-endian XXH64 of the JSON that follows, then the JSON.
-    static func decodeEntry(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
+    public static func decodeEntry(_ raw: UnsafeRawBufferPointer) throws -> DatasetInfo {
         guard raw.count > 8 else {
             throw StoreError.corruptCatalog(reason: "an entry of \(raw.count) bytes is too short")
         }
@@ -254,12 +289,15 @@ public enum CatalogCoding {
                 throw StoreError.corruptCatalog(reason: "an entry is not a JSON object")
             }
             for key in coreKeys { all[key] = nil }
+            try validate(
+                name: core.name, id: core.id, dtype: core.dtype, shape: core.shape, chunk: core.chunk,
+                voxelSize: core.voxelSize, origin: core.origin, levels: core.levels)
             return DatasetInfo(
                 id: core.id, name: core.name, dtype: core.dtype, shape: core.shape, chunk: core.chunk,
                 codec: core.codec, shuffle: core.shuffle, fillValue: core.fillValue, voxelSize: core.voxelSize,
                 origin: core.origin, stats: core.stats, attributes: core.attributes, created: core.created,
                 softwareVersion: core.softwareVersion, complete: core.complete, progress: core.progress,
-                levels: core.levels, extensions: all)
+                levels: core.levels, extensions: all, allChunksStored: core.allChunksStored)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -280,7 +318,7 @@ public enum CatalogCoding {
             shuffle: info.shuffle, fillValue: info.fillValue, voxelSize: info.voxelSize, origin: info.origin,
             stats: info.stats, attributes: info.attributes, created: info.created,
             softwareVersion: info.softwareVersion, complete: info.complete, progress: info.progress,
-            levels: info.levels)
+            levels: info.levels, allChunksStored: info.allChunksStored)
         guard case .object(var all)? = jsonValue(core) else { preconditionFailure("a catalog entry is a JSON object") }
         for (key, value) in info.extensions where !coreKeys.contains(key) { all[key] = value }
         return Array(try plainEncoder.encode(JSONValue.object(all)))

@@ -23,6 +23,9 @@ public struct VerifyReport: Codable, Sendable {
     public var chunksChecked = 0
     public var bytesChecked = 0
     public var problems: [Problem] = []
+    /// Work left visibly unfinished, which is not damage (e.g. chunks of a pyramid level that an
+    /// interrupted `tomostore pyramid` did not complete): what it is and what to do.
+    public var unfinished: [String] = []
 }
 
 extension Store {
@@ -72,6 +75,21 @@ extension Store {
                     .init(dataset: info.name, chunk: nil, problem: "catalog entry has no name index entry"))
             }
 
+            let highest = byID.keys.max() ?? 0
+            let counter = try txn.bytes(.meta, Array("next_id".utf8))
+            if counter?.count != 4 || ChunkKey.uint32(counter!) <= highest {
+                report.problems.append(
+                    .init(
+                        dataset: "", chunk: nil,
+                        problem: counter == nil
+                            ? "meta/next_id is missing (new datasets take ids above \(highest))"
+                            : "meta/next_id is \(ChunkKey.uint32(counter!)), not above the highest id \(highest)"))
+            }
+            // Chunks stored per (dataset, level), to find missing ones of datasets storing every chunk.
+            var storedCount: [ChunkKey: Int] = [:]
+            var unfinishedLevels: [ChunkKey: Int] = [:]
+            var orphans: [UInt32: (count: Int, first: Extent3)] = [:]
+
             // Chunks, decoded in parallel batches straight from the map.
             var batch: [(ChunkKey, UnsafeRawBufferPointer)] = []
             func flush() {
@@ -114,10 +132,13 @@ extension Store {
                     return true
                 }
                 guard let info = byID[key.dataset] else {
-                    report.problems.append(
-                        .init(
-                            dataset: "id \(key.dataset)", chunk: key.index.array,
-                            problem: "orphan chunk: no catalog entry for its dataset"))
+                    orphans[key.dataset, default: (0, key.index)].count += 1
+                    return true
+                }
+                if Int(key.level) >= max(1, info.levels ?? 1), Int(key.level) < 32,
+                    info.grid(level: Int(key.level)).contains(key.index)
+                {
+                    unfinishedLevels[ChunkKey(dataset: key.dataset, level: key.level, index: .zero), default: 0] += 1
                     return true
                 }
                 guard Int(key.level) < max(1, info.levels ?? 1), info.grid(level: Int(key.level)).contains(key.index)
@@ -128,11 +149,44 @@ extension Store {
                             problem: "chunk lies outside the dataset's grid (level \(key.level))"))
                     return true
                 }
+                storedCount[ChunkKey(dataset: key.dataset, level: key.level, index: .zero), default: 0] += 1
                 batch.append((key, value))
                 if batch.count >= 64 { flush() }
                 return true
             }
             flush()
+            for (id, orphan) in orphans.sorted(by: { $0.key < $1.key }) {
+                report.problems.append(
+                    .init(
+                        dataset: "id \(id)", chunk: orphan.first.array,
+                        problem: "\(orphan.count) orphan chunk(s): no readable catalog entry for their dataset "
+                            + "(`tomostore gc` deletes them)"))
+            }
+            for (id, info) in byID.sorted(by: { $0.key < $1.key }) where info.allChunksStored == true && info.complete {
+                for level in 0..<max(1, info.levels ?? 1) {
+                    let grid = info.grid(level: level)
+                    let levelKey = ChunkKey(dataset: id, level: UInt8(level), index: .zero)
+                    let missing = grid.counts.count - storedCount[levelKey, default: 0]
+                    guard missing > 0 else { continue }
+                    let first = try grid.allChunks.first { index in
+                        try txn.get(.chunks, ChunkKey(dataset: id, level: UInt8(level), index: index).bytes) == nil
+                    }
+                    report.problems.append(
+                        .init(
+                            dataset: info.name, chunk: first?.array,
+                            problem: "\(missing) chunk(s) of level \(level) are missing (this dataset stores every "
+                                + "chunk)"))
+                }
+            }
+            for (levelKey, count) in unfinishedLevels.sorted(by: {
+                $0.key.bytes.lexicographicallyPrecedes($1.key.bytes)
+            }) {
+                guard let info = byID[levelKey.dataset] else { continue }
+                report.unfinished.append(
+                    "dataset \"\(info.name)\": \(count) chunk(s) of pyramid level \(levelKey.level), which an "
+                        + "interrupted `tomostore pyramid` left unfinished; run `tomostore pyramid` again to finish it or "
+                        + "`tomostore gc` to remove it")
+            }
             try txn.scan(.blobs, prefix: []) { key, _ in
                 let id = ChunkKey.uint32(key)
                 if byID[id] == nil {

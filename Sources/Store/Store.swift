@@ -17,8 +17,8 @@ public final class Store: Sendable {
     /// Per-thread zstd contexts and scratch buffers shared by every dataset's codecs.
     let codecContexts = CodecContexts()
 
-    /// The layout version this build reads and writes.
-    public static let formatVersion = 1
+    /// The layout version this build writes (formats/store.md). It reads this one and version 1.
+    public static let formatVersion = 2
     /// Default bytes of decoded chunks kept in memory per open store.
     public static let defaultCacheBytes = 512 << 20
 
@@ -74,8 +74,17 @@ public final class Store: Sendable {
         guard let raw, let record = try? CatalogCoding.decoder.decode(FormatRecord.self, from: Data(raw)),
             record.format == "tomostore"
         else { throw StoreError.notAStore(path: path) }
-        guard record.version == Self.formatVersion else {
+        guard record.version == 1 || record.version == Self.formatVersion else {
             throw StoreError.unsupportedFormat(path: path, version: record.version)
+        }
+        // A version-1 store opened for writing is declared version 2 first: from now on it may hold
+        // version-2 chunk values, which version-1 readers cannot check (its version-1 values stay
+        // readable as they are).
+        if record.version == 1, !((kv as? LMDBKeyValueStore)?.isReadOnly ?? false) {
+            var upgraded = record
+            upgraded.version = Self.formatVersion
+            let bytes = Array(try CatalogCoding.encoder.encode(upgraded))
+            try? kv.write { txn in try txn.put(.meta, Array("format".utf8), bytes) }
         }
     }
 
@@ -121,6 +130,30 @@ public final class Store: Sendable {
         try kv.read { txn in try catalogEntries(txn) }
     }
 
+    /// A catalog entry that cannot be read: its id and why.
+    public struct UnreadableEntry: Sendable {
+        public var id: UInt32
+        public var reason: String
+    }
+
+    /// Every readable catalog entry in id order, and the entries that cannot be read (damaged or
+    /// invalid), so that one bad entry does not hide the others.
+    public func catalog() throws -> (datasets: [DatasetInfo], unreadable: [UnreadableEntry]) {
+        try kv.read { txn in
+            var good: [DatasetInfo] = []
+            var bad: [UnreadableEntry] = []
+            try txn.scan(.catalog, prefix: []) { key, value in
+                do {
+                    good.append(try CatalogCoding.decodeEntry(value))
+                } catch {
+                    bad.append(UnreadableEntry(id: ChunkKey.uint32(key), reason: "\(error)"))
+                }
+                return true
+            }
+            return (good, bad)
+        }
+    }
+
     func catalogEntries(_ txn: any KVReadTransaction) throws -> [DatasetInfo] {
         var out: [DatasetInfo] = []
         try txn.scan(.catalog, prefix: []) { _, value in
@@ -133,10 +166,36 @@ public final class Store: Sendable {
     /// The catalog entry of a dataset, in a transaction.
     func info(named name: String, in txn: any KVReadTransaction) throws -> DatasetInfo? {
         guard let id = try txn.get(.names, Array(name.utf8)) else { return nil }
-        guard let raw = try txn.get(.catalog, Array(id)) else {
+        guard id.count == 4, let raw = try txn.get(.catalog, Array(id)) else {
             throw StoreError.corruptCatalog(reason: "name \"\(name)\" points to a missing entry")
         }
-        return try CatalogCoding.decodeEntry(raw)
+        let info = try CatalogCoding.decodeEntry(raw)
+        // The names index is not checksummed: a damaged value must not lead to another dataset.
+        guard info.name == name, info.id == ChunkKey.uint32(id) else {
+            throw StoreError.corruptCatalog(
+                reason: "name \"\(name)\" points to entry \(ChunkKey.uint32(id)), which is dataset \"\(info.name)\"; "
+                    + "run `tomostore verify`")
+        }
+        return info
+    }
+
+    /// The id the next dataset gets: `meta/next_id`, but never one at or below an existing entry's
+    /// (a lost or damaged counter must not make a new dataset overwrite an old one).
+    func nextID(in txn: any KVReadTransaction) throws -> UInt32 {
+        let counter = try txn.bytes(.meta, Array("next_id".utf8)).map { bytes in
+            bytes.count == 4 ? bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : 1
+        }
+        return max(counter ?? 1, try highestID(in: txn) + 1)
+    }
+
+    /// The largest dataset id in the catalog (0 when empty).
+    func highestID(in txn: any KVReadTransaction) throws -> UInt32 {
+        var highest: UInt32 = 0
+        try txn.scan(.catalog, prefix: []) { key, _ in
+            highest = max(highest, ChunkKey.uint32(key))
+            return true
+        }
+        return highest
     }
 
     /// The encoded catalog entry of a dataset (nil when there is none), valid until `txn` ends: two
@@ -201,44 +260,113 @@ public final class Store: Sendable {
     }
 
     /// Creates a dataset: all voxels read as the fill value until written. It is `complete` at once
-    /// unless `complete` is false (ingests set it when their last chunk is committed).
+    /// unless `complete` is false (ingests set it when their last chunk is committed); a dataset made
+    /// incomplete stores every chunk (`allChunksStored`: constant chunks as constant values, and
+    /// `markComplete` stores those never written), so once complete a missing chunk is damage.
     public func createDataset(_ spec: NewDataset, complete: Bool = true) throws -> Dataset {
         try Store.validate(name: spec.name)
-        guard spec.shape.isNonEmpty else { throw StoreError.emptyShape(spec.shape) }
-        guard spec.chunk.isNonEmpty, spec.chunk.count * spec.dtype.byteCount <= 1 << 30 else {
-            throw StoreError.badChunkShape(spec.chunk)
-        }
-        let codec = spec.codec ?? CodecChain(level: 3, shuffle: spec.dtype.byteCount > 1)
         let created: DatasetInfo = try kv.write { txn in
             if let existing = try info(named: spec.name, in: txn) {
                 throw StoreError.datasetExists(name: spec.name, complete: existing.complete)
             }
-            let idBytes = try txn.bytes(.meta, Array("next_id".utf8)) ?? ChunkKey.bigEndian(1)
-            let id = idBytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            try txn.put(.meta, Array("next_id".utf8), ChunkKey.bigEndian(id + 1))
-            let progress =
-                complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil)
-            let info = DatasetInfo(
-                id: id, name: spec.name, dtype: spec.dtype, shape: spec.shape.array, chunk: spec.chunk.array,
-                codec: codec.description, shuffle: codec.shuffle, fillValue: spec.fillValue, voxelSize: spec.voxelSize,
-                origin: spec.origin, stats: nil, attributes: spec.attributes, created: Store.now(),
-                softwareVersion: TomoStoreVersion.string, complete: complete, progress: progress, levels: nil,
-                extensions: spec.extensions)
+            let info = try newEntry(spec, complete: complete, in: txn)
             try put(info, in: txn)
             return info
         }
         return try Dataset(store: self, info: created)
     }
 
+    /// The catalog entry of a new dataset, with the next id (taken: `meta/next_id` is advanced in
+    /// `txn`); not written yet.
+    func newEntry(_ spec: NewDataset, complete: Bool, in txn: any KVWriteTransaction) throws -> DatasetInfo {
+        try Store.validate(name: spec.name)
+        guard spec.shape.isNonEmpty else { throw StoreError.emptyShape(spec.shape) }
+        guard spec.chunk.isNonEmpty, spec.chunk.count * spec.dtype.byteCount <= CatalogCoding.maxChunkBytes else {
+            throw StoreError.badChunkShape(spec.chunk)
+        }
+        try CatalogCoding.validate(
+            name: spec.name, id: 0, dtype: spec.dtype, shape: spec.shape.array, chunk: spec.chunk.array,
+            voxelSize: spec.voxelSize, origin: spec.origin, levels: nil)
+        let codec = spec.codec ?? CodecChain(level: 3, shuffle: spec.dtype.byteCount > 1)
+        let id = try nextID(in: txn)
+        try txn.put(.meta, Array("next_id".utf8), ChunkKey.bigEndian(id + 1))
+        let progress =
+            complete ? nil : IngestProgress(chunksDone: 0, partialStats: VoxelStatistics(), partialHistogram: nil)
+        return DatasetInfo(
+            id: id, name: spec.name, dtype: spec.dtype, shape: spec.shape.array, chunk: spec.chunk.array,
+            codec: codec.description, shuffle: codec.shuffle, fillValue: spec.fillValue, voxelSize: spec.voxelSize,
+            origin: spec.origin, stats: nil, attributes: spec.attributes, created: Store.now(),
+            softwareVersion: TomoStoreVersion.string, complete: complete, progress: progress, levels: nil,
+            extensions: spec.extensions, allChunksStored: complete ? nil : true)
+    }
+
     /// Removes a dataset, its chunks and blobs, in one transaction.
     public func remove(named name: String) throws {
         try kv.write { txn in
             guard let info = try info(named: name, in: txn) else { throw unknown(name, txn) }
-            try txn.deleteAll(.chunks, prefix: ChunkKey.prefix(dataset: info.id))
-            try txn.deleteAll(.blobs, prefix: ChunkKey.prefix(dataset: info.id))
-            try txn.delete(.catalog, ChunkKey.bigEndian(info.id))
-            try txn.delete(.names, Array(name.utf8))
+            try remove(info, in: txn)
         }
+    }
+
+    func remove(_ info: DatasetInfo, in txn: any KVWriteTransaction) throws {
+        try txn.deleteAll(.chunks, prefix: ChunkKey.prefix(dataset: info.id))
+        try txn.deleteAll(.blobs, prefix: ChunkKey.prefix(dataset: info.id))
+        try txn.delete(.catalog, ChunkKey.bigEndian(info.id))
+        try txn.delete(.names, Array(info.name.utf8))
+    }
+
+    /// An in-memory volume ([z][y][x]) to store as a complete dataset, with named blobs.
+    public struct NewVolume: Sendable {
+        public var spec: NewDataset
+        public var volume: Volume
+        public var blobs: [(name: String, bytes: [UInt8])]
+
+        public init(spec: NewDataset, volume: Volume, blobs: [(name: String, bytes: [UInt8])] = []) {
+            self.spec = spec
+            self.volume = volume
+            self.blobs = blobs
+        }
+    }
+
+    /// Stores volumes as complete datasets (every chunk stored, statistics recorded) in one durable
+    /// transaction: all of them or none, so readers and a crash never see some without the others.
+    /// An incomplete dataset of the same name (left by an interrupted older writer) is replaced.
+    /// - Parameter keepExisting: when every name already holds a complete dataset, store nothing and
+    ///   return those (another process stored the same volumes first); otherwise such a name is an
+    ///   error (`StoreError.datasetExists`).
+    /// Encodes inside the transaction: meant for volumes of a few hundred MiB at most.
+    @discardableResult
+    public func storeVolumes(_ items: [NewVolume], keepExisting: Bool = false) throws -> [Dataset] {
+        for item in items { try Store.validate(name: item.spec.name) }
+        let infos: [DatasetInfo] = try kv.write { txn in
+            let existing = try items.map { try info(named: $0.spec.name, in: txn) }
+            if keepExisting, existing.allSatisfy({ $0?.complete == true }) { return existing.map { $0! } }
+            for old in existing.compactMap({ $0 }) {
+                guard !old.complete || keepExisting else {
+                    throw StoreError.datasetExists(name: old.name, complete: true)
+                }
+                try remove(old, in: txn)
+            }
+            var made: [DatasetInfo] = []
+            for item in items {
+                var info = try newEntry(item.spec, complete: true, in: txn)
+                info.allChunksStored = true
+                info.stats = DatasetStatistics(VoxelStatistics.of(item.volume))
+                let dataset = try Dataset(store: self, info: info)
+                let grid = dataset.grid
+                guard item.volume.shape == grid.shape, item.volume.dtype == info.dtype else {
+                    throw StoreError.chunkMismatch(
+                        name: info.name, chunk: .zero, shape: item.volume.shape, dtype: item.volume.dtype)
+                }
+                let chunks = grid.allChunks.map { ($0, item.volume.extracting(grid.box(of: $0))) }
+                try dataset.put(try dataset.prepare(chunks), in: txn)
+                for blob in item.blobs { try putBlob(dataset: info.id, name: blob.name, blob.bytes, in: txn) }
+                try put(info, in: txn)
+                made.append(info)
+            }
+            return made
+        }
+        return try infos.map { try Dataset(store: self, info: $0) }
     }
 
     // MARK: Free space
@@ -255,19 +383,28 @@ public final class Store: Sendable {
         try kv.write { txn in _ = try txn.delete(.meta, key) }
     }
 
-    /// Deletes chunks and blobs whose dataset id has no catalog entry; returns how many.
+    /// Deletes chunks and blobs whose dataset id has no catalog entry, and chunks of pyramid levels
+    /// that are not complete (an interrupted `pyramid`: at or above the entry's `levels`); returns how
+    /// many. Entries that cannot be read keep their chunks.
     public func removeOrphans() throws -> Int {
         try kv.write { txn in
-            var ids = Set<UInt32>()
-            try txn.scan(.catalog, prefix: []) { key, _ in
-                ids.insert(ChunkKey.uint32(key))
+            var levels: [UInt32: Int] = [:]
+            try txn.scan(.catalog, prefix: []) { key, value in
+                levels[ChunkKey.uint32(key)] =
+                    (try? CatalogCoding.decodeEntry(value)).map { max(1, $0.levels ?? 1) } ?? 256
                 return true
             }
             var removed = 0
             for table in [KVTable.chunks, .blobs] {
                 var orphans: [[UInt8]] = []
                 try txn.scan(table, prefix: []) { key, _ in
-                    if key.count < 4 || !ids.contains(ChunkKey.uint32(key)) { orphans.append(Array(key)) }
+                    guard key.count >= 4, let complete = levels[ChunkKey.uint32(key)] else {
+                        orphans.append(Array(key))
+                        return true
+                    }
+                    if table == .chunks, let chunk = ChunkKey(key), Int(chunk.level) >= complete {
+                        orphans.append(Array(key))
+                    }
                     return true
                 }
                 for k in orphans { try txn.delete(table, k) }

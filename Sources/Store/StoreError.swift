@@ -39,7 +39,7 @@ public enum StoreError: TomoStoreError {
             return "cannot create directory \(path): \(reason)"
         case .unsupportedFormat(let path, let version):
             return "\(path): store format version \(version) is not supported by TomoStore "
-                + "\(TomoStoreVersion.string) (it reads version 1)"
+                + "\(TomoStoreVersion.string) (it reads versions 1 and 2)"
         case .invalidName(let name, let reason):
             return "invalid dataset name \"\(name)\": \(reason)"
         case .unknownDataset(let name, let available):

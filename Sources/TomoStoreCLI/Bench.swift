@@ -146,7 +146,7 @@ struct BenchStore: ParsableCommand {
                     let chunk = batch[k]
                     let codec = try PreparedChunkCodec(
                         chain, dtype: chunk.dtype, extent: chunk.shape, contexts: contexts)
-                    try chunk.withUnsafeBytes { try codec.encode($0, into: ScratchBuffer()) }
+                    try chunk.withUnsafeBytes { try codec.encode($0, key: [], into: ScratchBuffer()) }
                 }
                 cpu[i] += processCPUSeconds() - c0
             }

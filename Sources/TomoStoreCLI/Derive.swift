@@ -91,7 +91,7 @@ struct Materialize: ParsableCommand {
 struct GarbageCollect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Delete stored chunks and blobs that belong to no dataset.",
+        abstract: "Delete stored chunks and blobs that belong to no dataset, and unfinished pyramid levels.",
         discussion: "Example:\n  tomostore gc s.store"
     )
 

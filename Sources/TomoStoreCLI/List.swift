@@ -15,22 +15,25 @@ struct List: ParsableCommand {
 
     func run() throws {
         let store = try Store(path: self.store)
-        let infos = try store.datasets()
+        let (infos, unreadable) = try store.catalog()
         if json {
             let entries = try infos.map { try infoDictionary(try store.dataset(named: $0.name, allowIncomplete: true)) }
             print(try jsonText(any: entries))
-            return
-        }
-        if infos.isEmpty {
+        } else if infos.isEmpty && unreadable.isEmpty {
             print("(no datasets)")
-            return
+        } else {
+            for info in infos {
+                let state = info.complete ? "" : "  INCOMPLETE"
+                print(
+                    "\(info.name)  \(info.kind.rawValue)  \(info.dtype.rawValue)  "
+                        + "\(info.shape.map(String.init).joined(separator: "×"))  \(info.codec)\(state)"
+                )
+            }
         }
-        for info in infos {
-            let state = info.complete ? "" : "  INCOMPLETE"
-            print(
-                "\(info.name)  \(info.kind.rawValue)  \(info.dtype.rawValue)  "
-                    + "\(info.shape.map(String.init).joined(separator: "×"))  \(info.codec)\(state)"
-            )
+        // One damaged entry must not hide the others: they are listed, then it is reported.
+        for entry in unreadable {
+            printError("catalog entry \(entry.id) cannot be read (not listed): \(entry.reason); run `tomostore verify`")
         }
+        if !unreadable.isEmpty { throw ExitCode(1) }
     }
 }

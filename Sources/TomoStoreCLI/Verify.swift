@@ -22,8 +22,9 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let store = try Store(path: self.store)
+        let readable = try store.catalog().datasets
         var total = 0
-        for info in try store.datasets() {
+        for info in readable {
             if let ds = try? store.dataset(named: info.name, allowIncomplete: true), let s = try? ds.storageSummary() {
                 total += s.storedChunks
             }
@@ -31,7 +32,7 @@ struct Verify: ParsableCommand {
         let bar = ProgressBar("verify", unit: "chunks", quiet: quiet)
         var report = try store.verify { bar.update(min($0, total), max(total, $0)) }
         // The catalog fields the Catalog module gives meaning to must decode, too.
-        for info in try store.datasets() {
+        for info in readable {
             report.problems += Catalog.problems(info).map { .init(dataset: info.name, chunk: nil, problem: $0) }
         }
         if json {
@@ -48,11 +49,17 @@ struct Verify: ParsableCommand {
             for name in report.incompleteDatasets {
                 print("note: dataset \"\(name)\" is incomplete (interrupted ingest)")
             }
+            for line in report.unfinished { print("note: \(line)") }
             print(
                 "\(report.ok ? "ok" : "FAILED"): \(report.datasets) datasets, \(report.chunksChecked) chunks "
                     + "(\(report.bytesChecked) bytes) checked, \(report.problems.count) problems"
             )
         }
-        if !report.ok { throw ExitCode(1) }
+        if !report.ok {
+            printError(
+                "tomostore: error: \(self.store) has \(report.problems.count) problem(s) (listed on stdout); restore "
+                    + "the store from a copy, or remove the damaged datasets with `tomostore rm` and `tomostore gc`")
+            throw ExitCode(1)
+        }
     }
 }

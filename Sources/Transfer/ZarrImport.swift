@@ -38,23 +38,53 @@ public enum ZarrImport {
         return object
     }
 
+    /// A 3-element size (z, y, x) from the metadata, each 1…2³¹−1.
     static func shape3(_ any: Any?, _ what: String) throws -> [Int] {
         guard let s = any as? [Int], s.count == 3 else {
-            throw ZarrError("only 3D arrays are imported; \(what) is \(String(describing: any))")
+            throw ZarrError("only 3D arrays are imported; \(what) is \(jsonDescription(any))")
+        }
+        guard s.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
+            throw ZarrError("\(what) \(s) must be three sizes of 1…\(Int32.max)")
         }
         return s
+    }
+
+    /// Checks that an array of `shape` (z, y, x) with chunks of `chunk` can be read into memory here:
+    /// the whole array at most half this machine's memory, one chunk at most 1 GiB.
+    static func checkSizes(_ path: String, shape: [Int], chunk: [Int], dtype: DType) throws {
+        let bytes = shape.reduce(Double(dtype.byteCount)) { $0 * Double($1) }
+        let limit = Double(ProcessInfo.processInfo.physicalMemory) / 2
+        guard bytes <= limit else {
+            throw ZarrError(
+                "\(path): the array (shape \(shape), \(Int(bytes / 1_048_576)) MiB) is larger than half this machine's "
+                    + "memory (\(Int(limit / 1_048_576)) MiB), and import-zarr reads it whole; export it as MRC and "
+                    + "use `tomostore ingest`")
+        }
+        guard chunk.reduce(Double(dtype.byteCount), { $0 * Double($1) }) <= Double(1 << 30) else {
+            throw ZarrError("\(path): chunk shape \(chunk) holds more than 1 GiB")
+        }
+    }
+
+    /// A metadata value as JSON-like text for messages (no Swift `Optional(…)` wrapping).
+    static func jsonDescription(_ any: Any?) -> String {
+        guard let any, JSONSerialization.isValidJSONObject([any]),
+            let data = try? JSONSerialization.data(withJSONObject: [any], options: [.fragmentsAllowed]),
+            let text = String(data: data, encoding: .utf8)
+        else { return any.map { "\($0)" } ?? "missing" }
+        return String(text.dropFirst().dropLast())
     }
 
     static func readV3(_ path: String, _ meta: [String: Any]) throws -> Volume {
         let shape = try shape3(meta["shape"], "shape")
         guard let dtypeName = meta["data_type"] as? String, let dtype = ZarrDType.from(v3: dtypeName) else {
             throw ZarrError(
-                "\(path): data_type \(String(describing: meta["data_type"])) is not supported (uint8, int8, uint16, "
+                "\(path): data_type \(jsonDescription(meta["data_type"])) is not supported (uint8, int8, uint16, "
                     + "int16, float16, float32, uint32)"
             )
         }
         let grid = ((meta["chunk_grid"] as? [String: Any])?["configuration"] as? [String: Any])?["chunk_shape"]
         let chunk = try shape3(grid, "chunk_shape")
+        try checkSizes(path, shape: shape, chunk: chunk, dtype: dtype)
         let encoding = meta["chunk_key_encoding"] as? [String: Any]
         let separator = ((encoding?["configuration"] as? [String: Any])?["separator"] as? String) ?? "/"
         let isV2Keys = encoding?["name"] as? String == "v2"
@@ -93,6 +123,9 @@ public enum ZarrImport {
             guard indexCodecs.allSatisfy({ $0 == "bytes" || $0 == "crc32c" }) else {
                 throw ZarrError("\(path): shard index codecs \(indexCodecs) are not supported")
             }
+            guard (0..<3).allSatisfy({ chunk[$0] % innerShape[$0] == 0 }) else {
+                throw ZarrError("\(path): sharding chunk_shape \(innerShape) does not divide the chunk shape \(chunk)")
+            }
             let n = (0..<3).map { chunk[$0] / innerShape[$0] }
             let entries = n.reduce(1, *)
             let checksummed = indexCodecs.contains("crc32c")
@@ -118,7 +151,7 @@ public enum ZarrImport {
                 let iz = i / (n[1] * n[2])
                 let iy = (i / n[2]) % n[1]
                 let ix = i % n[2]
-                guard Int(offset) + Int(size) <= bytes.count else {
+                guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset else {
                     throw ZarrError("\(path): shard index points outside the shard")
                 }
                 try decode(
@@ -197,8 +230,9 @@ public enum ZarrImport {
         let shape = try shape3(meta["shape"], "shape")
         let chunk = try shape3(meta["chunks"], "chunks")
         guard let descr = meta["dtype"] as? String, let (dtype, order) = ZarrDType.from(v2: descr) else {
-            throw ZarrError("\(path): dtype \(String(describing: meta["dtype"])) is not supported")
+            throw ZarrError("\(path): dtype \(jsonDescription(meta["dtype"])) is not supported")
         }
+        try checkSizes(path, shape: shape, chunk: chunk, dtype: dtype)
         guard (meta["order"] as? String ?? "C") == "C" else {
             throw ZarrError("\(path): Fortran-order arrays are not supported")
         }

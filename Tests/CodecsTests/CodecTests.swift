@@ -7,6 +7,80 @@ import Voxels
 
 @Suite("XXH64, shuffle, codec, keys")
 struct CodecTests {
+    /// The key chunks of these tests are stored under (any bytes: the codec binds values to them).
+    static let key: [UInt8] = [0, 0, 0, 7, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]
+
+    @Test("a value read under another key, or with its codec byte changed, is refused (issue 22, defect 6)")
+    func valuesAreBoundToTheirKeys() throws {
+        let extent = Extent3(x: 8, y: 8, z: 8)
+        let v = Volume(shape: extent, values: (0..<extent.count).map { Float($0 % 13) - 6 })
+        for chain in [CodecChain.raw, CodecChain(level: 3, shuffle: false), CodecChain(level: 3, shuffle: true)] {
+            let codec = try PreparedChunkCodec(chain, dtype: .float32, extent: extent, contexts: CodecContexts())
+            let out = ScratchBuffer()
+            try v.withUnsafeBytes { try codec.encode($0, key: Self.key, into: out) }
+            var back = Volume(shape: extent, dtype: .float32)
+            var other = Self.key
+            other[3] = 8  // the same chunk of another dataset
+            #expect(throws: ChunkCorruption.self) {
+                try back.withUnsafeMutableBytes { try codec.decode(out.bytes, key: other, into: $0, checksum: false) }
+            }
+            var region = Volume(shape: extent, dtype: .float32)
+            let p = region.withUnsafeMutableBytes { $0.baseAddress! }
+            #expect(throws: ChunkCorruption.self) {
+                try codec.decodeRegion(
+                    out.bytes, key: other, chunkBox: Box3(shape: extent), box: Box3(shape: extent), into: p)
+            }
+            // Shuffled zstd re-labelled as plain zstd decompresses fine: only the checksum catches it.
+            var recoded = Array(out.bytes)
+            recoded[3] = recoded[3] == 2 ? 1 : recoded[3] == 1 ? 2 : 1
+            #expect(throws: ChunkCorruption.self) {
+                try back.withUnsafeMutableBytes { dst in
+                    try recoded.withUnsafeBytes { try codec.decode($0, key: Self.key, into: dst, checksum: false) }
+                }
+            }
+            // Re-keyed for the other key, it reads there (and no longer under the first).
+            let moved = ScratchBuffer()
+            try codec.rekeyed(out.bytes, from: Self.key, to: other, into: moved)
+            try back.withUnsafeMutableBytes { try codec.decode(moved.bytes, key: other, into: $0, checksum: false) }
+            #expect(back == v)
+            #expect(throws: ChunkCorruption.self) {
+                try back.withUnsafeMutableBytes {
+                    try codec.decode(moved.bytes, key: Self.key, into: $0, checksum: false)
+                }
+            }
+        }
+    }
+
+    @Test("a constant chunk is a 40-byte header and one voxel, and decodes whole or in part")
+    func constantChunks() throws {
+        let extent = Extent3(x: 5, y: 3, z: 2)
+        for dtype in DType.allCases {
+            let v = Volume(shape: extent, values: [Float](repeating: 7, count: extent.count)).converted(to: dtype)
+            let codec = try PreparedChunkCodec(
+                CodecChain(level: 3, shuffle: true), dtype: dtype, extent: extent, contexts: CodecContexts())
+            let out = ScratchBuffer()
+            v.withUnsafeBytes {
+                codec.encodeConstant(
+                    UnsafeRawBufferPointer(rebasing: $0.prefix(dtype.byteCount)), key: Self.key, into: out)
+            }
+            #expect(out.count == 40 + dtype.byteCount)
+            var back = Volume(shape: extent, dtype: dtype)
+            try back.withUnsafeMutableBytes { try codec.decode(out.bytes, key: Self.key, into: $0, checksum: true) }
+            #expect(back == v, "\(dtype)")
+            let box = Box3(x: 1..<4, y: 0..<3, z: 1..<2)
+            var part = Volume(shape: box.shape, dtype: dtype)
+            let p = part.withUnsafeMutableBytes { $0.baseAddress! }
+            try codec.decodeRegion(out.bytes, key: Self.key, chunkBox: Box3(shape: extent), box: box, into: p)
+            #expect(part == v.extracting(box), "\(dtype) region")
+            var damaged = Array(out.bytes)
+            damaged[40] ^= 1
+            #expect(throws: ChunkCorruption.self) {
+                try back.withUnsafeMutableBytes { dst in
+                    try damaged.withUnsafeBytes { try codec.decode($0, key: Self.key, into: dst, checksum: false) }
+                }
+            }
+        }
+    }
     @Test("XXH64 matches published test vectors")
     func xxhashVectors() {
         // Reference values from the xxHash project (XXH64, seed 0).
@@ -82,15 +156,17 @@ struct CodecTests {
             for codec in [CodecChain.raw, CodecChain(level: 1, shuffle: false), CodecChain(level: 3, shuffle: true)] {
                 let out = ScratchBuffer()
                 let prepared = try PreparedChunkCodec(codec, dtype: dtype, extent: extent, contexts: CodecContexts())
-                try v.withUnsafeBytes { try prepared.encode($0, into: out) }
+                try v.withUnsafeBytes { try prepared.encode($0, key: Self.key, into: out) }
                 var back = Volume(shape: extent, dtype: dtype)
-                try back.withUnsafeMutableBytes { try prepared.decode(out.bytes, into: $0, checksum: true) }
+                try back.withUnsafeMutableBytes {
+                    try prepared.decode(out.bytes, key: Self.key, into: $0, checksum: true)
+                }
                 #expect(back == v, "\(dtype) \(codec)")
                 let chunkBox = Box3(x: 10..<17, y: 20..<25, z: 30..<33)
                 let box = Box3(x: 12..<19, y: 18..<24, z: 31..<40)
                 var region = Volume(shape: box.shape, dtype: dtype)
                 let p = region.withUnsafeMutableBytes { $0.baseAddress! }
-                try prepared.decodeRegion(out.bytes, chunkBox: chunkBox, box: box, into: p)
+                try prepared.decodeRegion(out.bytes, key: Self.key, chunkBox: chunkBox, box: box, into: p)
                 let overlap = chunkBox.intersection(box)!
                 for z in overlap.zRange {
                     for y in overlap.yRange {
@@ -112,7 +188,7 @@ struct CodecTests {
         for codec in [CodecChain.raw, CodecChain(level: 3, shuffle: true)] {
             let out = ScratchBuffer()
             let prepared = try PreparedChunkCodec(codec, dtype: .float32, extent: extent, contexts: CodecContexts())
-            try v.withUnsafeBytes { try prepared.encode($0, into: out) }
+            try v.withUnsafeBytes { try prepared.encode($0, key: Self.key, into: out) }
             let clean = Array(out.bytes)
             var detected = 0
             var tried = 0
@@ -124,7 +200,9 @@ struct CodecTests {
                     tried += 1
                     do {
                         try back.withUnsafeMutableBytes { dst in
-                            try damaged.withUnsafeBytes { try prepared.decode($0, into: dst, checksum: true) }
+                            try damaged.withUnsafeBytes {
+                                try prepared.decode($0, key: Self.key, into: dst, checksum: true)
+                            }
                         }
                         // Undetected flips (zstd's unused header bits, our level/reserved bytes) must be harmless.
                         #expect(
