@@ -106,10 +106,16 @@ for i in range(KILLS):
         t.check(r.returncode == 0 and np.array_equal(np.load(path("c2.npy")), np.load(ref)), "corpus get after kill: differs")
     tally("corpus get")
     out = path(f"export{i}")
-    killed(["corpus", "export", s, "c", "-o", out], delay)
+    killed(["corpus", "export", s, "c", "--range", "0..3", "-o", out, "--format", "npy"], delay)
     verify_ok(s, "corpus export kill")
-    r = run("corpus", "export", s, "c", "-o", out + "b")
+    r = run("corpus", "export", s, "c", "--range", "0..3", "-o", out, "--format", "npy")
     t.check(r.returncode == 0, f"corpus export after a killed one: {r.stderr.strip()[-200:]}")
+    if r.returncode == 0:
+        done = os.path.join(out, "000001", "tomogram.npy")
+        t.check(os.path.exists(done) and np.array_equal(np.load(done), np.load(path("cref.npy"))),
+                "corpus export after a killed one: sample 1 differs from a clean run")
+        leftovers = [n for n in os.listdir(W) + os.listdir(out) if "partial" in n]
+        t.check(not leftovers, f"corpus export left partial files after a clean run: {leftovers}")
     tally("corpus export")
     # import-zarr: the dataset is complete and right, or absent / incomplete and removable
     zarr_dir = path("a.zarr")

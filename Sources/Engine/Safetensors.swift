@@ -41,7 +41,7 @@ public enum Safetensors {
     {
         let out = try encode(tensors, metadata: metadata)
         try PosixFile.checkOutput(path)
-        let temporary = path + ".partial"
+        let temporary = PosixFile.temporaryPath(for: path)
         let file = try PosixFile(creating: temporary)
         do {
             try out.withUnsafeBytes { try file.write($0, at: 0) }

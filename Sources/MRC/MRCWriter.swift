@@ -107,9 +107,7 @@ public final class MRCWriter {
         header = h
 
         try PosixFile.checkOutput(path)
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        temporaryPath = "\(directory)/.\(base).partial-\(getpid())"
+        temporaryPath = PosixFile.temporaryPath(for: path)
         file = try PosixFile(creating: temporaryPath)
         do {
             try h.encoded().withUnsafeBytes { try file.write($0, at: 0) }

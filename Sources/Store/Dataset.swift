@@ -368,7 +368,7 @@ public final class Dataset: Sendable {
             try put(prepared, in: txn)
             guard let update else { return nil }
             guard var current = try store.info(named: name, in: txn), current.id == id else {
-                throw StoreError.unknownDataset(name: name, available: [])
+                throw StoreError.changed(name: name, reason: "it was removed while it was being written")
             }
             try update(&current, CatalogView(store: store, txn: txn))
             try store.put(current, in: txn)

@@ -111,11 +111,10 @@ public final class Store: Sendable {
     public static func validate(name: String) throws {
         guard !name.isEmpty else { throw StoreError.invalidName(name: name, reason: "it is empty") }
         guard name.utf8.count <= 200 else { throw StoreError.invalidName(name: name, reason: "longer than 200 bytes") }
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./".utf8)
-        if let bad = name.utf8.first(where: { !allowed.contains($0) }) {
-            let character = String(decoding: [bad], as: UTF8.self)
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+        if let bad = name.first(where: { !allowed.contains($0) }) {  // a whole character ("ó", not a byte of it)
             throw StoreError.invalidName(
-                name: name, reason: "character \"\(character)\" is not allowed (use letters, digits and -_./)")
+                name: name, reason: "character \"\(bad)\" is not allowed (use ASCII letters, digits and -_./)")
         }
         if let bad = name.split(separator: "/", omittingEmptySubsequences: false).first(where: {
             $0.isEmpty || $0 == "." || $0 == ".."

@@ -30,7 +30,7 @@ public enum NPYWriter {
     /// Writes `volume` to `path`.
     public static func write(_ volume: Volume, to path: String) throws {
         try PosixFile.checkOutput(path)
-        let temporary = path + ".partial"
+        let temporary = PosixFile.temporaryPath(for: path)
         let file = try PosixFile(creating: temporary)
         do {
             let head = header(shape: volume.shape, dtype: volume.dtype)

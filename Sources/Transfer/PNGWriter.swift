@@ -64,7 +64,7 @@ public enum PNGWriter {
     public static func write(width: Int, height: Int, pixels: [UInt8], to path: String) throws {
         let bytes = encode(width: width, height: height, pixels: pixels)
         try PosixFile.checkOutput(path)
-        let temporary = path + ".partial"
+        let temporary = PosixFile.temporaryPath(for: path)
         let file = try PosixFile(creating: temporary)
         try bytes.withUnsafeBytes { try file.write($0, at: 0) }
         try PosixFile.rename(temporary, to: path)

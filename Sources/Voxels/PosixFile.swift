@@ -38,13 +38,17 @@ public final class PosixFile: @unchecked Sendable {
     /// Opens an existing file for reading.
     public init(readingFrom path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: errno) }
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG {
             close(fd)
-            throw FileError(path: path, operation: "read", reason: "it is a directory, not a file")
+            let what =
+                (st.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file (a FIFO, socket or device)"
+            throw FileError(path: path, operation: "read", reason: "it is \(what); give a file")
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     }
 
     /// Creates (or truncates) a file for writing, with mode 0644.
@@ -126,6 +130,28 @@ public final class PosixFile: @unchecked Sendable {
                 path: path, operation: "write",
                 reason: "it is inside the store \(directory); write the output outside the store")
         }
+    }
+
+    /// The temporary file an output to `path` is written to before its atomic rename: `.NAME.partial-PID`
+    /// beside it. Leftovers of earlier writers to the same path that were killed (their process is
+    /// gone) are removed first, so an interrupted write never leaves its temporary file for good.
+    public static func temporaryPath(for path: String) -> String {
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        let prefix = ".\(base).partial-"
+        if let dir = opendir(directory.isEmpty ? "/" : directory) {
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count)), pid != getpid() else {
+                    continue
+                }
+                if kill(pid, 0) != 0 && errno == ESRCH { removeIfPresent("\(directory)/\(name)") }
+            }
+        }
+        return "\(directory)/\(prefix)\(getpid())"
     }
 
     /// Atomically renames a file (same filesystem), after `checkOutput(to)`.
