@@ -184,8 +184,8 @@ extension Store {
                 guard let info = byID[levelKey.dataset] else { continue }
                 report.unfinished.append(
                     "dataset \"\(info.name)\": \(count) chunk(s) of pyramid level \(levelKey.level), which an "
-                        + "interrupted `tomostore pyramid` left unfinished; run `tomostore pyramid` again to finish it or "
-                        + "`tomostore gc` to remove it")
+                        + "interrupted `tomostore pyramid` left unfinished; run `tomostore pyramid` again to finish "
+                        + "it or `tomostore gc` to remove it")
             }
             try txn.scan(.blobs, prefix: []) { key, _ in
                 let id = ChunkKey.uint32(key)
