@@ -2,9 +2,10 @@
 """Crash safety and concurrency of every write path, with real processes (issue 22).
 
 Crash suite: each writer (ingest, materialize, pyramid, import-zarr, rm, corpus get, corpus export,
-gc) is killed with SIGKILL at a random moment, many times; after each kill `verify` must pass and
+gc, train with checkpoints) is killed with SIGKILL at a random moment, many times; after each kill `verify` must pass and
 the interrupted work must be complete and correct, or visibly incomplete and finished by running
-it again (ingest --resume, the same pyramid / materialize / corpus get), with every voxel compared
+it again (ingest --resume, train --resume, the same pyramid / materialize / corpus get), with every
+voxel (and every weight) compared
 to the truth (numpy). Concurrency suite: readers during each writer, two writers at once, export vs
 rm, a derived chain while its input is replaced — every result compared with the truth.
 
@@ -127,6 +128,24 @@ for i in range(KILLS):
             run("rm", s, "Z"); r = run("import-zarr", s, zarr_dir, "--name", "Z"); g = get(s, "Z", A.shape)
         t.check(g is not None and np.array_equal(g, A), "import-zarr after kill: wrong voxels")
     tally("import-zarr")
+
+# train: killed between checkpoints, --resume finishes with the weights of an uninterrupted run
+ts = fresh("train.store"); run("corpus", "create", ts, "tc", "--samples", "1", "--size", "32,32,32", "--seed", "3")
+run("corpus", "get", ts, "tc", "--sample", "0", "-o", path("tc.npy"))
+train = ["train", ts, "--clean", "tc/000000/grand-model", "--noisy", "tc/000000/tomogram", "--iterations", "12",
+         "--checkpoint-every", "2", "--config", "patch=16", "--seed", "4", "--quiet"]
+r = run(*train, "-o", path("whole.safetensors"))
+whole = open(path("whole.safetensors"), "rb").read() if r.returncode == 0 else None
+t.check(whole is not None, f"train: {r.stderr.strip()[-200:]}")
+for i in range(KILLS):
+    out = path(f"t{i}.safetensors")
+    killed(train + ["-o", out], rng.uniform(0.4, 3.0))
+    verify_ok(ts, "train kill")
+    resume = ["--resume"] if os.path.exists(out + ".checkpoint") else []
+    r = run(*train, "-o", out, *resume)
+    t.check(r.returncode == 0 and whole is not None and open(out, "rb").read() == whole,
+            f"train after kill (resume {bool(resume)}): weights differ from an uninterrupted run {r.stderr.strip()[-150:]}")
+    tally("train")
 
 # --- concurrency suite ---------------------------------------------------------------------------
 s = fresh("conc.store")
