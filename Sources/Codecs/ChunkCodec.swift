@@ -304,19 +304,18 @@ public final class PreparedChunkCodec: Sendable {
     /// same payload, its header in version 2 with the checksum for the new key. Nothing is re-encoded
     /// (a version-1 value is checked against its raw checksum, then sealed anew).
     public func rekeyed(_ value: UnsafeRawBufferPointer, from: [UInt8], to: [UInt8], into out: ScratchBuffer) throws {
-        var raw = [UInt8](repeating: 0, count: rawSize)
-        try raw.withUnsafeMutableBytes { try decode(value, key: from, into: $0, checksum: true) }
         var header = try check(value)
-        header.version = ChunkHeader.version
+        if header.version == 1 {  // its checksum covers the raw voxels: check them by a full decode
+            var raw = [UInt8](repeating: 0, count: rawSize)
+            try raw.withUnsafeMutableBytes { try decode(value, key: from, into: $0, checksum: true) }
+        }
         out.reserve(value.count)
         out.pointer.copyMemory(from: value.baseAddress!, byteCount: value.count)
         out.count = value.count
-        if header.codec == 0 || header.codec == ChunkHeader.constantCodec {
-            let stream = UnsafeRawBufferPointer(
-                start: out.pointer + ChunkHeader.size, count: value.count - ChunkHeader.size)
+        // The payload as decoded, checked against the source key (version 2), sealed for the new one.
+        try withStream(value, header, key: header.version == 2 ? from : nil) { stream in
+            header.version = ChunkHeader.version
             Self.seal(&header, stream: stream, key: to, in: out)
-        } else {
-            try withStream(value, header, key: nil) { stream in Self.seal(&header, stream: stream, key: to, in: out) }
         }
     }
 

@@ -38,8 +38,8 @@ public struct OutOfCoreFourierFilter {
         let (d, h, w) = (shape.z, shape.y, shape.x)
         let wc = w / 2 + 1
         let planeComplex = h * wc  // complex values per transformed plane
-        let spectrum = try ScratchFile(directory: directory, purpose: "spectrum", bytes: d * planeComplex * 8)
-        let real = try ScratchFile(directory: directory, purpose: "result", bytes: d * h * w * 4)
+        let spectrum = try ScratchFile(directory: directory, purpose: "spectrum")
+        let real = try ScratchFile(directory: directory, purpose: "result")
 
         // Pass 1: 2D transforms of the planes.
         let slab = max(1, min(d, memoryBytes / max(1, h * w * 4 * 2)))
@@ -129,45 +129,26 @@ public struct OutOfCoreFourierFilter {
     }
 }
 
-/// A scratch file of a fixed size, unlinked as soon as it is made (its space is freed when it is
-/// closed, or when the process ends however it ends), read and written at offsets.
+/// A scratch file, unlinked as soon as it is made (its space is freed when it is closed, or when the
+/// process ends however it ends), read and written at offsets through `PosixFile`.
 final class ScratchFile {
-    let descriptor: Int32
-    let path: String
+    let file: PosixFile
 
-    init(directory: String, purpose: String, bytes: Int) throws {
-        path = "\(directory)/.tomostore-\(purpose)-XXXXXX"
-        var template = Array(path.utf8CString)
-        descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    init(directory: String, purpose: String) throws {
+        var template = Array("\(directory)/.tomostore-\(purpose)-XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let path = String(cString: template)
         guard descriptor >= 0 else {
             throw FileError(path: path, operation: "make a scratch file (set TMPDIR elsewhere)", errno: errno)
         }
-        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-        if ftruncate(descriptor, off_t(bytes)) != 0 {
-            let code = errno
-            close(descriptor)
-            throw FileError(
-                path: path, operation: "size a \(bytes)-byte scratch file (set TMPDIR elsewhere)", errno: code)
-        }
+        close(descriptor)
+        file = try PosixFile(creating: path)
+        unlink(path)
     }
 
-    deinit { close(descriptor) }
-
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            guard n > 0 else { throw FileError(path: path, operation: "write a scratch file", errno: errno) }
-            done += n
-        }
-    }
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws { try file.write(bytes, at: offset) }
 
     func read(into bytes: UnsafeMutableRawBufferPointer, at offset: Int) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pread(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            guard n > 0 else { throw FileError(path: path, operation: "read a scratch file", errno: errno) }
-            done += n
-        }
+        try file.read(into: bytes.baseAddress!, count: bytes.count, at: offset)
     }
 }

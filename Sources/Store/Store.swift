@@ -138,28 +138,29 @@ public final class Store: Sendable {
     /// Every readable catalog entry in id order, and the entries that cannot be read (damaged or
     /// invalid), so that one bad entry does not hide the others.
     public func catalog() throws -> (datasets: [DatasetInfo], unreadable: [UnreadableEntry]) {
-        try kv.read { txn in
-            var good: [DatasetInfo] = []
-            var bad: [UnreadableEntry] = []
-            try txn.scan(.catalog, prefix: []) { key, value in
-                do {
-                    good.append(try CatalogCoding.decodeEntry(value))
-                } catch {
-                    bad.append(UnreadableEntry(id: ChunkKey.uint32(key), reason: "\(error)"))
-                }
-                return true
-            }
-            return (good, bad)
-        }
+        try kv.read { txn in try catalogEntries(txn, tolerant: true) }
     }
 
     func catalogEntries(_ txn: any KVReadTransaction) throws -> [DatasetInfo] {
-        var out: [DatasetInfo] = []
-        try txn.scan(.catalog, prefix: []) { _, value in
-            out.append(try CatalogCoding.decodeEntry(value))
+        try catalogEntries(txn, tolerant: false).datasets
+    }
+
+    /// The catalog's entries in id order; an entry that cannot be read is listed in `unreadable` when
+    /// `tolerant`, and thrown otherwise.
+    private func catalogEntries(_ txn: any KVReadTransaction, tolerant: Bool) throws
+        -> (datasets: [DatasetInfo], unreadable: [UnreadableEntry])
+    {
+        var good: [DatasetInfo] = []
+        var bad: [UnreadableEntry] = []
+        try txn.scan(.catalog, prefix: []) { key, value in
+            do {
+                good.append(try CatalogCoding.decodeEntry(value))
+            } catch  where tolerant {
+                bad.append(UnreadableEntry(id: ChunkKey.uint32(key), reason: "\(error)"))
+            }
             return true
         }
-        return out
+        return (good, bad)
     }
 
     /// The catalog entry of a dataset, in a transaction.
@@ -181,9 +182,7 @@ public final class Store: Sendable {
     /// The id the next dataset gets: `meta/next_id`, but never one at or below an existing entry's
     /// (a lost or damaged counter must not make a new dataset overwrite an old one).
     func nextID(in txn: any KVReadTransaction) throws -> UInt32 {
-        let counter = try txn.bytes(.meta, Array("next_id".utf8)).map { bytes in
-            bytes.count == 4 ? bytes.reduce(UInt32(0)) { $0 << 8 | UInt32($1) } : 1
-        }
+        let counter = try txn.bytes(.meta, Array("next_id".utf8)).map { $0.count == 4 ? ChunkKey.uint32($0) : 1 }
         return max(counter ?? 1, try highestID(in: txn) + 1)
     }
 
@@ -276,9 +275,8 @@ public final class Store: Sendable {
     }
 
     /// The catalog entry of a new dataset, with the next id (taken: `meta/next_id` is advanced in
-    /// `txn`); not written yet.
+    /// `txn`); not written yet. Callers have validated the name (before their transaction).
     func newEntry(_ spec: NewDataset, complete: Bool, in txn: any KVWriteTransaction) throws -> DatasetInfo {
-        try Store.validate(name: spec.name)
         guard spec.shape.isNonEmpty else { throw StoreError.emptyShape(spec.shape) }
         guard spec.chunk.isNonEmpty, spec.chunk.count * spec.dtype.byteCount <= CatalogCoding.maxChunkBytes else {
             throw StoreError.badChunkShape(spec.chunk)
