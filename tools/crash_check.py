@@ -2,9 +2,9 @@
 """Crash safety and concurrency of every write path, with real processes (issue 22).
 
 Crash suite: each writer (ingest, materialize, pyramid, import-zarr, rm, corpus get, corpus export,
-gc, train with checkpoints) is killed with SIGKILL at a random moment, many times; after each kill `verify` must pass and
+gc, slurm merge, serve computing derived chunks, train with checkpoints) is killed with SIGKILL at a random moment, many times; after each kill `verify` must pass and
 the interrupted work must be complete and correct, or visibly incomplete and finished by running
-it again (ingest --resume, train --resume, the same pyramid / materialize / corpus get), with every
+it again (ingest/import-zarr --resume, train --resume, the same pyramid / materialize / corpus get / merge), with every
 voxel (and every weight) compared
 to the truth (numpy). Concurrency suite: readers during each writer, two writers at once, export vs
 rm, a derived chain while its input is replaced — every result compared with the truth.
@@ -12,7 +12,7 @@ rm, a derived chain while its input is replaced — every result compared with t
 Usage: tools/crash_check.py [TOMOSTORE] [--kills N] (default 4 per writer; tools/test --thorough: 25)."""
 import os, random, shutil, subprocess, sys, tempfile, time
 import numpy as np, mrcfile
-from checklib import TOMO, Tally, run
+from checklib import TOMO, Tally, free_port, run
 
 KILLS = int(sys.argv[sys.argv.index("--kills") + 1]) if "--kills" in sys.argv else 4
 rng = random.Random(2222)
@@ -52,6 +52,36 @@ base = path("base.store"); run("init", base); run("ingest", base, a_mrc, "--name
 
 def fresh(name):
     d = path(name); shutil.rmtree(d, ignore_errors=True); shutil.copytree(base, d); return d
+
+# A stand-in for sbatch: runs the array's tasks here, one after the other, and prints a job id (the
+# merge is what is killed; tools/slurm_check.sh runs a real Slurm).
+stand_in = path("bin"); os.makedirs(stand_in, exist_ok=True)
+with open(os.path.join(stand_in, "sbatch"), "w") as f:
+    f.write("""#!/bin/bash
+script="${@: -1}"
+range=$(sed -n 's/^#SBATCH --array=\\([0-9]*\\)-\\([0-9]*\\).*/\\1 \\2/p' "$script")
+for i in $(seq $range); do SLURM_ARRAY_TASK_ID=$i bash "$script" >/dev/null 2>&1 || exit 1; done
+echo 4242
+""")
+os.chmod(os.path.join(stand_in, "sbatch"), 0o755)
+
+def merge_truth():
+    """A32/g materialized by one process."""
+    d = path("sl-truth.store")
+    if not os.path.exists(d):
+        shutil.copytree(base, d); run("ingest", d, a_mrc, "--name", "A32", "--chunk", "32", "--quiet")
+        run("derive", d, "A32/g", "--op", "gaussian", "--input", "A32", "--param", "sigma=1.5")
+        run("materialize", d, "A32/g")
+    return d
+
+def nad_truth():
+    """A/n materialized without interruption."""
+    d = path("srv-truth.store")
+    if not os.path.exists(d):
+        shutil.copytree(base, d)
+        run("derive", d, "A/n", "--op", "nad", "--input", "A", "--param", "kappa=0.5", "--param", "iterations=6")
+        run("materialize", d, "A/n")
+    return d
 
 # --- crash suite ---------------------------------------------------------------------------------
 for i in range(KILLS):
@@ -121,13 +151,47 @@ for i in range(KILLS):
     # import-zarr: the dataset is complete and right, or absent / incomplete and removable
     zarr_dir = path("a.zarr")
     if not os.path.exists(zarr_dir): run("export-zarr", base, "A", "-o", zarr_dir)
-    s = fresh("zi.store"); killed(["import-zarr", s, zarr_dir, "--name", "Z"], delay)
+    s = fresh("zi.store"); killed(["import-zarr", s, zarr_dir, "--name", "Z", "--voxel", "10"], delay / 4)
     if verify_ok(s, "import-zarr kill"):
         g = get(s, "Z", A.shape)
         if g is None:
-            run("rm", s, "Z"); r = run("import-zarr", s, zarr_dir, "--name", "Z"); g = get(s, "Z", A.shape)
+            exists = run("info", s, "Z", "--json").returncode == 0 or "incomplete" in run("ls", s).stdout
+            again = ["--resume"] if exists else []
+            r = run("import-zarr", s, zarr_dir, "--name", "Z", "--voxel", "10", *again); g = get(s, "Z", A.shape)
+            t.check(r.returncode == 0, f"import-zarr {' '.join(again)} after kill: {r.stderr.strip()[-200:]}")
         t.check(g is not None and np.array_equal(g, A), "import-zarr after kill: wrong voxels")
     tally("import-zarr")
+    # slurm merge (the array's tasks run in place by a stand-in sbatch): verify passes; merging again
+    # gives the bytes of one process
+    s = fresh("sl.store"); run("ingest", s, a_mrc, "--name", "A32", "--chunk", "32", "--quiet")
+    run("derive", s, "A32/g", "--op", "gaussian", "--input", "A32", "--param", "sigma=1.5")
+    r = subprocess.run([TOMO, "slurm", "submit", s, "materialize", "A32/g", "--tasks", "3"], capture_output=True,
+                       text=True, env=dict(os.environ, PATH=f"{stand_in}:{os.environ['PATH']}"))
+    t.check(r.returncode == 0, f"slurm submit with the stand-in sbatch: {r.stderr.strip()[-200:]}")
+    killed(["slurm", "merge", s], delay / 8)
+    if verify_ok(s, f"slurm merge kill at {delay / 8:.3f}s"):
+        r = run("slurm", "merge", s)
+        t.check(r.returncode == 0, f"slurm merge after a killed one: {r.stderr.strip()[-200:]}")
+        t.check(run("verify", s, "--quiet").returncode == 0, "slurm merge after kill: verify fails")
+        g = get(s, "A32/g", A.shape); want = get(merge_truth(), "A32/g", A.shape)
+        t.check(g is not None and np.array_equal(g, want), "slurm merge after kill: bytes differ from one process")
+    tally("slurm merge")
+    # serve, killed while it computes derived chunks on request: verify passes; the chunks read afterwards
+    # are those of an uninterrupted run
+    s = fresh("srv.store"); run("derive", s, "A/n", "--op", "nad", "--input", "A", "--param", "kappa=0.5",
+                                "--param", "iterations=6")
+    port = free_port()
+    server = subprocess.Popen([TOMO, "serve", s, "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    fetches = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--retry", "20", "--retry-connrefused",
+                                 "--retry-delay", "0", f"http://127.0.0.1:{port}/A/n/0/c/{z}/{y}/0"])
+               for z in range(2) for y in range(3)]
+    time.sleep(delay); server.kill(); server.wait()
+    for f in fetches: f.kill(); f.wait()
+    if verify_ok(s, f"serve kill at {delay:.2f}s"):
+        g = get(s, "A/n", A.shape); want = get(nad_truth(), "A/n", A.shape)
+        t.check(g is not None and np.array_equal(g, want), "serve kill: derived chunks differ from a clean run")
+    tally("serve")
 
 # train: killed between checkpoints, --resume finishes with the weights of an uninterrupted run
 ts = fresh("train.store"); run("corpus", "create", ts, "tc", "--samples", "1", "--size", "32,32,32", "--seed", "3")

@@ -166,16 +166,6 @@ public final class MRCReader: Sendable {
     /// Reads the whole volume.
     public func readAll() throws -> Volume { try read(box: Box3(shape: shape)) }
 
-    /// Reads z-planes `z` (all of x and y).
-    public func readSlab(z: Range<Int>) throws -> Volume {
-        try read(box: Box3(x: 0..<shape.x, y: 0..<shape.y, z: z))
-    }
-
-    /// The number of z-planes per slab that keeps a slab near `budget` bytes (at least 1).
-    public func slabThickness(budget: Int) -> Int {
-        max(1, min(shape.z, budget / max(1, shape.x * shape.y * dtype.byteCount)))
-    }
-
     /// Reads a box given in canonical x, y, z voxel coordinates.
     /// - Throws: `MRCError.boxOutOfBounds` when the box leaves the volume; `FileError` on I/O errors.
     public func read(box: Box3) throws -> Volume {
@@ -197,22 +187,46 @@ public final class MRCReader: Sendable {
     }
 
     /// Statistics of every voxel (min, max, mean, rms), streamed in file order through a buffer of
-    /// about `budget` bytes.
+    /// about `budget` bytes (whole sections, rows of one section, or pieces of one row: a single row
+    /// longer than the budget is read in pieces).
     public func statistics(budget: Int = 32 << 20) throws -> VoxelStatistics {
         var stats = VoxelStatistics()
-        let rows = fileShape[1] * fileShape[2]
-        let rowsPerBlock = max(1, budget / max(1, fileShape[0] * dtype.byteCount))
-        var row = 0
-        while row < rows {
-            let n = min(rowsPerBlock, rows - row)
-            var block = Volume(shape: Extent3(x: fileShape[0], y: n, z: 1), dtype: dtype)
+        let file = Extent3(x: fileShape[0], y: fileShape[1], z: fileShape[2])
+        for run in file.storageOrderRuns(maxVoxels: budget / dtype.byteCount) {
+            var block = Volume(shape: run.shape, dtype: dtype)
             try block.withUnsafeMutableBytes { dst in
-                try readRows(row..<(row + n), into: dst.baseAddress!)
+                let firstRow = run.lower.z * fileShape[1] + run.lower.y
+                if run.xRange == 0..<fileShape[0] {
+                    try readRows(firstRow..<(firstRow + run.shape.y * run.shape.z), into: dst.baseAddress!)
+                } else {
+                    try readRowPiece(row: firstRow, columns: run.xRange, into: dst.baseAddress!)
+                }
             }
             stats.merge(VoxelStatistics.of(block))
-            row += n
         }
         return stats
+    }
+
+    /// Reads columns `columns` of one file row (global row index = section · rows + row), unpacked and
+    /// byte-swapped to native order. For 4-bit data `columns` starts at an even column.
+    private func readRowPiece(row: Int, columns: Range<Int>, into dst: UnsafeMutableRawPointer) throws {
+        let rowStart = dataOffset + row * rowBytes
+        if mode == .packed4 {
+            let first = columns.lowerBound / 2
+            var packed = [UInt8](repeating: 0, count: (columns.upperBound + 1) / 2 - first)
+            try packed.withUnsafeMutableBytes {
+                try file.read(into: $0.baseAddress!, count: $0.count, at: rowStart + first)
+            }
+            packed.withUnsafeBytes { src in
+                Self.unpack4(src.baseAddress! - first, columns: columns, into: dst)
+            }
+        } else {
+            try file.read(
+                into: dst, count: columns.count * dtype.byteCount, at: rowStart + columns.lowerBound * dtype.byteCount)
+            if byteOrder != .native && dtype.byteCount > 1 {
+                swapBytes(dst, count: columns.count, width: dtype.byteCount)
+            }
+        }
     }
 
     /// Reads whole file rows (global row index = section · rows + row) as packed voxels, unpacked and
@@ -242,10 +256,15 @@ public final class MRCReader: Sendable {
         let bpv = dtype.byteCount
         let (cols, rows, secs) = (r[0], r[1], r[2])
         let sectionBytes = rowBytes * fileShape[1]
-        let fullPlanes = cols == 0..<fileShape[0] && rows == 0..<fileShape[1]
-        if mode != .packed4 && fullPlanes && strides == [1, cols.count, cols.count * rows.count] {
-            // Whole sections in canonical order: one contiguous read straight into the output.
-            try file.read(into: dst, count: secs.count * sectionBytes, at: dataOffset + secs.lowerBound * sectionBytes)
+        // Bytes contiguous in the file (whole sections, whole rows of one section, or a piece of one row)
+        // in canonical order: one read straight into the output.
+        let fullRows = cols == 0..<fileShape[0]
+        let contiguous =
+            (fullRows || (rows.count == 1 && secs.count == 1)) && (rows == 0..<fileShape[1] || secs.count == 1)
+        if mode != .packed4 && contiguous && strides == [1, cols.count, cols.count * rows.count] {
+            let offset =
+                dataOffset + secs.lowerBound * sectionBytes + rows.lowerBound * rowBytes + cols.lowerBound * bpv
+            try file.read(into: dst, count: secs.count * rows.count * cols.count * bpv, at: offset)
             return
         }
         let spanBytes = cols.count * bpv
@@ -322,3 +341,5 @@ public final class MRCReader: Sendable {
         }
     }
 }
+
+extension MRCReader: BoxReadable {}

@@ -138,18 +138,32 @@ public final class MRCWriter {
             throw MRCError.writeOrder(
                 path: path, detail: "slab of \(slab.shape) does not match the file's \(shape.x)×\(shape.y) planes")
         }
-        try write(band: slab, y: 0, z: planesWritten)
+        try write(band: slab, at: Extent3(x: 0, y: 0, z: planesWritten))
         planesWritten += slab.shape.z
     }
 
     /// Writes a band spanning the whole x extent with its first voxel at row `y`, plane `z`. Bands may
     /// come in any order; together they must cover every voxel exactly once before `finish()`.
     public func write(band: Volume, y: Int, z: Int) throws {
+        try write(band: band, at: Extent3(x: 0, y: y, z: z))
+    }
+
+    /// Writes a band whose first voxel is at `lower` (x, y, z): either full rows (the band spans the whole
+    /// x extent) or a piece of one row (one row, one plane). Bands may come in any order; together they
+    /// must cover every voxel exactly once before `finish()`.
+    public func write(band: Volume, at lower: Extent3) throws {
         guard !finished else { throw MRCError.writeOrder(path: path, detail: "cannot write after finish()") }
         let b = band.shape
-        guard b.x == shape.x, y >= 0, z >= 0, y + b.y <= shape.y, z + b.z <= shape.z else {
+        let (x, y, z) = (lower.x, lower.y, lower.z)
+        let fullRows = x == 0 && b.x == shape.x
+        let rowPiece = b.y == 1 && b.z == 1
+        guard fullRows || rowPiece, x >= 0, y >= 0, z >= 0, x + b.x <= shape.x, y + b.y <= shape.y,
+            z + b.z <= shape.z
+        else {
             throw MRCError.writeOrder(
-                path: path, detail: "band of \(b) at y \(y), z \(z) does not fit the file's \(shape)")
+                path: path,
+                detail: "band of \(b) at x \(x), y \(y), z \(z) does not fit the file's \(shape) (full rows or one "
+                    + "piece of a row)")
         }
         let stored: Volume
         if band.dtype == storedDType {
@@ -174,14 +188,15 @@ public final class MRCWriter {
             }
             try swapped.withUnsafeBytes { swappedBytes in
                 if !swapped.isEmpty { source = swappedBytes }
-                if b.y == shape.y {
+                if fullRows && b.y == shape.y {
                     // Whole planes: one contiguous write.
                     try file.write(source, at: dataStart + z * planeBytes)
                 } else {
                     for plane in 0..<b.z {
                         let part = UnsafeRawBufferPointer(
                             rebasing: source[(plane * bandPlaneBytes)..<((plane + 1) * bandPlaneBytes)])
-                        try file.write(part, at: dataStart + (z + plane) * planeBytes + y * shape.x * width)
+                        try file.write(
+                            part, at: dataStart + (z + plane) * planeBytes + (y * shape.x + x) * width)
                     }
                 }
             }

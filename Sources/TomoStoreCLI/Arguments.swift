@@ -33,3 +33,16 @@ func physicalVoxelSize(header: [Double], override: Double?, what: String) throws
     }
     return size
 }
+
+/// The voxel size (Å) to estimate a new dataset's contrast with: `--voxel`, else the header's when it is
+/// a measurement. A placeholder (≤ 1 Å) is kept with the data: it adds a warning to `notes` and gives
+/// 20 Å, and the network operators refuse the dataset until `--voxel` says its size.
+func estimationVoxelSize(header: [Double], override: Double?, what: String, notes: inout [String]) throws -> Double {
+    if override != nil { return try physicalVoxelSize(header: header, override: override, what: what) }
+    do {
+        return try physicalVoxelSize(header: header, override: nil, what: what)
+    } catch {
+        notes.append("warning: \(error) (or later on denoise, simulate, compensate)")
+        return 20
+    }
+}

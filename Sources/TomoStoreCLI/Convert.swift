@@ -7,7 +7,7 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite an MRC file canonically: axis order 1,2,3, little-endian, MRC2014 header.",
         discussion: """
-            Streams the data slab by slab (bounded memory). Keeps voxel size, origin, start, labels and
+            Streams the data slab by slab (bounded memory: a slab is whole planes, rows, or pieces of a row). Keeps voxel size, origin, start, labels and
             the extended header; recomputes dmin, dmax, dmean and rms. With --mode, converts the data:
             integers are rounded to nearest and clamped to the mode's range (a warning counts them).
             uint8 data (IMOD unsigned bytes, mode 101) is written as mode 6 unless --mode 0 is asked
@@ -62,12 +62,9 @@ struct Convert: ParsableCommand {
         }
         let writer = try MRCWriter(
             path: output, shape: reader.shape, dtype: reader.dtype, mode: target, options: options)
-        let thickness = reader.slabThickness(budget: slabMiB << 20)
-        var z = 0
-        while z < reader.shape.z {
-            let next = min(reader.shape.z, z + thickness)
-            try writer.append(try reader.readSlab(z: z..<next))
-            z = next
+        // Whole planes, rows or pieces of a row, whichever keeps one read near --slab-mi-b.
+        for run in reader.shape.storageOrderRuns(maxVoxels: (slabMiB << 20) / reader.dtype.byteCount) {
+            try writer.write(band: try reader.read(box: run), at: run.lower)
         }
         try writer.finish()
         if writer.clampedCount > 0 {

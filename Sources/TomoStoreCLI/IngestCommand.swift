@@ -69,14 +69,8 @@ struct IngestCommand: ParsableCommand {
         var notes: [String] = []
         if !resume && (kind == .tomogram || kind == .grandModel) {
             let reader = try MRCReader(path: file)
-            let size: Double
-            do {
-                size = try physicalVoxelSize(header: reader.voxelSize.array, override: voxel, what: file)
-            } catch {
-                // Kept, so the data is in; the network operators refuse it until --voxel says the size.
-                notes.append("warning: \(error) (or later on denoise, simulate, compensate)")
-                size = 20
-            }
+            let size = try estimationVoxelSize(
+                header: reader.voxelSize.array, override: voxel, what: file, notes: &notes)
             options.voxelSize = voxel
             options.contrast = try decideContrast(kind: kind, reader: reader, voxelSize: size)
             if contrast == nil && kind == .tomogram, let (_, source) = options.contrast {

@@ -45,13 +45,24 @@ struct ImportZarr: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import-zarr",
         abstract: "Import a Zarr v3 (sharded or not) or v2 array, or an OME-Zarr's first level, as a dataset.",
-        discussion: "Example:\n  tomostore import-zarr s.store tomo.zarr --name t2 --kind tomogram"
+        discussion: """
+            Streams the array a run of chunks at a time (memory follows the chunks, not the array), reading
+            only the chunk files (and of a shard, its index and the inner chunks) each run needs; missing
+            chunks are the fill value. Commits in durable batches; the dataset is marked complete only in its
+            last transaction, and an interrupted import continues with --resume.
+
+            Examples:
+              tomostore import-zarr s.store tomo.zarr --name t2 --kind tomogram
+              tomostore import-zarr s.store tomo.ome.zarr --name t3 --resume
+            """
     )
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The Zarr array or OME-Zarr group.") var input: String
     @Option(help: "Dataset name.") var name: String
     @Option(help: "tomogram, grand-model, labels or synthetic.") var kind = "tomogram"
     @Option(help: "Voxel size in Å (default: the OME scale, else 1).") var voxel: Double?
+    @Flag(help: "Continue an interrupted import of the same array.") var resume = false
+    @Flag(help: "No progress bar.") var quiet = false
 
     func validate() throws {
         guard let k = DatasetKind(rawValue: kind), k != .derived else {
@@ -63,16 +74,28 @@ struct ImportZarr: ParsableCommand {
         let k = DatasetKind(rawValue: kind)!
         let s = try Store(path: store)
         try Store.validate(name: name)
-        let (volume, scale) = try ZarrImport.read(input)
-        let v = voxel ?? scale?.first ?? 1
-        var contrast: (Contrast, String)? = nil
-        if k == .tomogram {
-            let estimate = try ContrastEstimate.estimate(shape: volume.shape, voxelSize: v) { volume.extracting($0) }
-            contrast = (estimate.contrast ?? .dark, estimate.explanation)
-            printError("contrast of \(name): \(estimate.explanation)")
+        let reader = try ZarrArrayReader(path: input)
+        var options = IngestOptions(name: name)
+        options.kind = k
+        options.resume = resume
+        options.voxelSize = voxel
+        // Said once the dataset is in (a failing import prints its error alone).
+        var notes: [String] = []
+        if k == .tomogram && !resume {
+            let v = try estimationVoxelSize(
+                header: reader.voxelSize ?? [1, 1, 1], override: voxel, what: input, notes: &notes)
+            let estimate = try ContrastEstimate.estimate(shape: reader.shape, voxelSize: v) {
+                try reader.read(box: $0)
+            }
+            options.contrast = (estimate.contrast ?? .dark, estimate.explanation)
+            notes.append("contrast of \(name): \(estimate.explanation)")
+        } else if k == .grandModel {
+            options.contrast = (.bright, "density (grand model)")
         }
-        try s.storeVolume(
-            volume, name: name, kind: k, voxelSize: v, attributes: ["source": .string(input)], contrast: contrast)
+        let bar = ProgressBar("import \(name)", unit: "chunks", quiet: quiet)
+        try Ingest.zarr(input, into: s, options: options) { bar.update($0, $1) }
+        for line in notes { printError(line) }
+        let volume = try s.dataset(named: name)
         print("imported \(input) as \"\(name)\": \(volume.shape) \(volume.dtype.rawValue)")
     }
 }

@@ -82,7 +82,12 @@ enum FuzzTarget: String, CaseIterable {
             FileManager.default.createFile(
                 atPath: dir + (v2 ? "/.zarray" : "/zarr.json"), contents: Data(metadata))
             FileManager.default.createFile(atPath: dir + (v2 ? "/0.0.0" : "/c/0/0/0"), contents: Data(chunk))
-            _ = try? ZarrImport.read(dir)
+            // The metadata, then the first chunk's worth of voxels (what an import reads first).
+            if let reader = try? ZarrArrayReader(path: dir, cacheBytes: 64 << 20) {
+                let s = reader.shape
+                let box = Box3(x: 0..<min(s.x, 64), y: 0..<min(s.y, 64), z: 0..<min(s.z, 64))
+                _ = try? reader.read(box: box)
+            }
         case .picks:
             let ext = ["star", "csv", "json"][Int(data.first ?? 0) % 3]
             let path = Self.write(Array(data.dropFirst()), name: "picks.\(ext)")

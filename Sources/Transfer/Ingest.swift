@@ -33,24 +33,67 @@ public struct IngestOptions: Sendable {
     public init(name: String) { self.name = name }
 }
 
-/// Streams an MRC file into a store dataset, one piece (a run of chunks along x at one chunk row y
-/// and plane z) at a time: memory holds a piece and two batches, whatever the file's size. Chunks are
-/// compressed on all cores and committed in batches together with the progress; the dataset becomes
-/// `complete` only in the last transaction, so an interrupted ingest is never mistaken for a
-/// finished one, and `resume` continues from the last committed batch.
+/// Streams a volume (an MRC file, a Zarr array) into a store dataset, one piece (a run of chunks along
+/// x at one chunk row y and plane z) at a time: memory holds a piece and two batches, whatever the
+/// volume's size. Chunks are compressed on all cores and committed in batches together with the
+/// progress; the dataset becomes `complete` only in the last transaction, so an interrupted ingest is
+/// never mistaken for a finished one, and `resume` continues from the last committed batch.
 public enum Ingest {
-    /// Ingests `path` into `store`; `progress(done, total)` counts chunks.
+    /// Ingests the MRC file at `path` into `store`; `progress(done, total)` counts chunks.
     @discardableResult
     public static func mrc(
         _ path: String, into store: Store, options: IngestOptions, progress: (@Sendable (Int, Int) -> Void)? = nil
     ) throws -> DatasetInfo {
         try Store.validate(name: options.name)
         let reader = try MRCReader(path: path)
-        if options.kind == .labels && reader.dtype.isFloatingPoint {
-            throw TransferError(
-                "\(path): labels must be integers but the file holds \(reader.dtype) (mode \(reader.header.mode)); "
-                    + "convert it with `tomostore convert \(path) labels.mrc --mode 6` first"
-            )
+        let source = try sourceInfo(reader)
+        let dataset = try target(
+            store, options, reader, path: path,
+            floatLabels: "the file holds \(reader.dtype) (mode \(reader.header.mode)); convert it with "
+                + "`tomostore convert \(path) labels.mrc --mode 6` first",
+            describe: { spec in
+                spec.voxelSize = options.voxelSize.map { [$0, $0, $0] } ?? reader.voxelSize.array
+                spec.origin = reader.origin.array
+                spec.mrc = source
+            },
+            sameSource: { $0.mrc?.headerDigest == source.headerDigest && $0.mrc?.fileSize == source.fileSize })
+        if reader.header.nsymbt > 0 {
+            try dataset.putBlob("mrc.extended_header", try reader.extendedHeader())
+        }
+        return try stream(reader, into: dataset, store: store, options: options, progress: progress)
+    }
+
+    /// Ingests the Zarr array (v3, v2, or an OME-Zarr group's first level) at `path` into `store`, read
+    /// box by box (`ZarrArrayReader`); the dataset records the path as attribute `source` and the
+    /// metadata's digest as `zarr_metadata_digest`, which `resume` checks. Voxel size: the options', else
+    /// the OME scale, else 1 Å.
+    @discardableResult
+    public static func zarr(
+        _ path: String, into store: Store, options: IngestOptions, progress: (@Sendable (Int, Int) -> Void)? = nil
+    ) throws -> DatasetInfo {
+        try Store.validate(name: options.name)
+        let reader = try ZarrArrayReader(path: path)
+        let digest = JSONValue.string(reader.metadataDigest)
+        let dataset = try target(
+            store, options, reader, path: path, floatLabels: "the array holds \(reader.dtype)",
+            describe: { spec in
+                spec.voxelSize = options.voxelSize.map { [$0, $0, $0] } ?? reader.voxelSize ?? [1, 1, 1]
+                spec.attributes["source"] = .string(path)
+                spec.attributes["zarr_metadata_digest"] = digest
+            },
+            sameSource: { $0.attributes["zarr_metadata_digest"] == digest })
+        return try stream(reader, into: dataset, store: store, options: options, progress: progress)
+    }
+
+    /// The dataset to ingest into: a new incomplete one described by `describe`, or with `resume` the
+    /// existing incomplete one, which must come from the same source (`sameSource`). Labels must be
+    /// integers: `floatLabels` says what the source holds instead and what to do.
+    static func target(
+        _ store: Store, _ options: IngestOptions, _ source: any BoxReadable, path: String, floatLabels: String,
+        describe: (inout Store.NewDataset) -> Void, sameSource: (DatasetInfo) -> Bool
+    ) throws -> Dataset {
+        if options.kind == .labels && source.dtype.isFloatingPoint {
+            throw TransferError("\(path): labels must be integers but \(floatLabels)")
         }
         if options.kind == .derived {
             throw TransferError(
@@ -58,51 +101,48 @@ public enum Ingest {
                     + "grand-model, labels or synthetic"
             )
         }
-        guard let codec = CodecChain(parsing: options.codec, dtype: reader.dtype, shuffle: options.shuffle) else {
+        guard let codec = CodecChain(parsing: options.codec, dtype: source.dtype, shuffle: options.shuffle) else {
             throw TransferError("unknown codec \"\(options.codec)\"; use raw or zstd:L with L from 1 to 19")
         }
         guard options.chunk.isNonEmpty else { throw TransferError("chunk size must be positive") }
-        let source = try sourceInfo(reader)
-
-        let dataset: Dataset
         if options.resume {
             let existing = try store.info(named: options.name)
             guard !existing.complete else {
                 throw TransferError("dataset \"\(options.name)\" is already complete; nothing to resume")
             }
-            guard existing.mrc?.headerDigest == source.headerDigest, existing.mrc?.fileSize == source.fileSize else {
+            guard sameSource(existing) else {
                 throw TransferError(
-                    "dataset \"\(options.name)\" was ingested from a different file than \(path); resume with the "
-                        + "same file or remove it with `tomostore rm`"
+                    "dataset \"\(options.name)\" was ingested from a different source than \(path); resume with the "
+                        + "same one or remove it with `tomostore rm`"
                 )
             }
-            dataset = try store.dataset(named: options.name, allowIncomplete: true)
-        } else {
-            var spec = Store.NewDataset(
-                name: options.name, kind: options.kind, dtype: reader.dtype, shape: reader.shape)
-            spec.chunk = options.chunk
-            spec.codec = codec
-            spec.voxelSize = options.voxelSize.map { [$0, $0, $0] } ?? reader.voxelSize.array
-            if let (contrast, source) = options.contrast {
-                spec.contrast = contrast
-                spec.contrastSource = source
-            }
-            spec.origin = reader.origin.array
-            spec.attributes = options.attributes
-            spec.mrc = source
-            if options.kind == .labels { spec.classes = options.classes ?? ["0": "background"] }
-            dataset = try store.createDataset(spec, complete: false)
+            return try store.dataset(named: options.name, allowIncomplete: true)
         }
-        if reader.header.nsymbt > 0 {
-            try dataset.putBlob("mrc.extended_header", try reader.extendedHeader())
+        var spec = Store.NewDataset(name: options.name, kind: options.kind, dtype: source.dtype, shape: source.shape)
+        spec.chunk = options.chunk
+        spec.codec = codec
+        spec.attributes = options.attributes
+        describe(&spec)
+        if let (contrast, source) = options.contrast {
+            spec.contrast = contrast
+            spec.contrastSource = source
         }
+        if options.kind == .labels { spec.classes = options.classes ?? ["0": "background"] }
+        return try store.createDataset(spec, complete: false)
+    }
 
+    /// Copies `source` into `dataset` (new or resumed) piece by piece, committing batches with the
+    /// progress and completing the dataset in the last.
+    static func stream(
+        _ source: any BoxReadable, into dataset: Dataset, store: Store, options: IngestOptions,
+        progress: (@Sendable (Int, Int) -> Void)?
+    ) throws -> DatasetInfo {
         let grid = dataset.grid
         let counts = grid.counts
         let totalChunks = counts.count
         // A piece is a run of chunks along x at one chunk row (y, z), read from the file in one box:
         // at most `pieceBytes` of voxels (and at least one chunk), whatever the volume's width.
-        let chunkBytes = grid.chunk.count * reader.dtype.byteCount
+        let chunkBytes = grid.chunk.count * source.dtype.byteCount
         let chunksPerPiece = max(1, min(counts.x, options.pieceBytes / max(1, chunkBytes)))
         var chunksDone = dataset.info.progress?.chunksDone ?? 0
         var stats = dataset.info.progress?.partialStats ?? VoxelStatistics()
@@ -125,7 +165,7 @@ public enum Ingest {
             let first = grid.box(of: Extent3(x: cx0, y: cy, z: cz))
             let lastBox = grid.box(of: Extent3(x: cx1 - 1, y: cy, z: cz))
             let pieceBox = Box3(x: first.lower.x..<lastBox.upper.x, y: first.yRange, z: first.zRange)
-            let piece = try reader.read(box: pieceBox)
+            let piece = try source.read(box: pieceBox)
             // Cut the piece into chunks and take their statistics on all cores; merge in chunk order.
             let chunks = try Parallel.map(cx1 - cx0) { i -> (Volume, VoxelStatistics, LabelHistogram?) in
                 let box = grid.box(of: Extent3(x: cx0 + i, y: cy, z: cz))
@@ -173,7 +213,7 @@ public enum Ingest {
         inFlight.wait()
         if let error = commitFailure.error { throw error }
         // Best effort: the dataset is already complete; a full disk here must not fail the ingest.
-        try? store.reserveFreeSpace(bytes: max(4 << 20, 2 * grid.chunk.count * reader.dtype.byteCount + (64 << 10)))
+        try? store.reserveFreeSpace(bytes: max(4 << 20, 2 * grid.chunk.count * source.dtype.byteCount + (64 << 10)))
         return dataset.info
     }
 

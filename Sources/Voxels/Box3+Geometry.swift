@@ -64,3 +64,74 @@ extension Box3 {
         }
     }
 }
+
+extension Extent3 {
+    /// The boxes of a volume of this shape in its storage order (x fastest, then y, then z), each a
+    /// contiguous run of at most `maxVoxels` voxels: see `StorageOrderRuns`.
+    public func storageOrderRuns(maxVoxels: Int) -> StorageOrderRuns {
+        StorageOrderRuns(shape: self, maxVoxels: maxVoxels)
+    }
+}
+
+/// A volume cut into boxes that follow its storage order (x fastest, then y, then z), each a contiguous
+/// run of at most `maxVoxels` voxels (at least one): whole planes when a plane fits, else whole rows of
+/// one plane when a row fits, else pieces of one row (an even number of voxels, so 4-bit packed rows are
+/// cut on byte boundaries). Together the boxes cover every voxel once, in order; a streaming reader or
+/// writer holds one at a time. Boxes are computed as they are iterated (nothing is listed up front).
+public struct StorageOrderRuns: Sequence {
+    public let shape: Extent3
+    /// Planes per box (plane mode), rows per box (row mode) or voxels per box (piece mode).
+    private let step: Int
+    private let mode: Mode
+    private enum Mode { case planes, rows, pieces }
+
+    public init(shape: Extent3, maxVoxels: Int) {
+        self.shape = shape
+        let budget = Swift.max(1, maxVoxels)
+        if shape.x * shape.y <= budget {
+            mode = .planes
+            step = Swift.max(1, budget / Swift.max(1, shape.x * shape.y))
+        } else if shape.x <= budget {
+            mode = .rows
+            step = Swift.max(1, budget / shape.x)
+        } else {
+            mode = .pieces
+            step = Swift.max(2, budget & ~1)
+        }
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let runs: StorageOrderRuns
+        /// The next box's first voxel (x, y, z).
+        var first = Extent3.zero
+
+        public mutating func next() -> Box3? {
+            let s = runs.shape
+            guard s.isNonEmpty, first.z < s.z else { return nil }
+            let box: Box3
+            switch runs.mode {
+            case .planes:
+                box = Box3(x: 0..<s.x, y: 0..<s.y, z: first.z..<Swift.min(s.z, first.z + runs.step))
+                first = Extent3(x: 0, y: 0, z: box.upper.z)
+            case .rows:
+                box = Box3(x: 0..<s.x, y: first.y..<Swift.min(s.y, first.y + runs.step), z: first.z..<(first.z + 1))
+                first =
+                    box.upper.y < s.y ? Extent3(x: 0, y: box.upper.y, z: first.z) : Extent3(x: 0, y: 0, z: first.z + 1)
+            case .pieces:
+                box = Box3(
+                    x: first.x..<Swift.min(s.x, first.x + runs.step), y: first.y..<(first.y + 1),
+                    z: first.z..<(first.z + 1))
+                if box.upper.x < s.x {
+                    first.x = box.upper.x
+                } else if first.y + 1 < s.y {
+                    first = Extent3(x: 0, y: first.y + 1, z: first.z)
+                } else {
+                    first = Extent3(x: 0, y: 0, z: first.z + 1)
+                }
+            }
+            return box
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(runs: self) }
+}

@@ -111,7 +111,7 @@ struct MRCReaderTests {
         #expect(r.start == Triple(20, 30, -10))
     }
 
-    @Test("narrow and wide boxes take the row-by-row and the span read paths")
+    @Test("narrow, wide and contiguous boxes take the row-by-row, span and direct read paths")
     func narrowAndWideBoxes() throws {
         let shape = Extent3(x: 64, y: 9, z: 3)
         let path = try permutedFile(shape: shape, axes: (1, 2, 3), dtype: .int16, mode: 1, little: false).write()
@@ -119,6 +119,9 @@ struct MRCReaderTests {
         for box in [
             Box3(x: 3..<5, y: 1..<8, z: 0..<3), Box3(x: 0..<60, y: 2..<9, z: 1..<2),
             Box3(x: 0..<64, y: 0..<9, z: 2..<3),
+            // Contiguous in the file (one read into the output): rows of one plane, a piece of a row.
+            Box3(x: 0..<64, y: 3..<7, z: 1..<2), Box3(x: 10..<41, y: 4..<5, z: 2..<3),
+            Box3(x: 0..<64, y: 0..<9, z: 0..<3),
         ] {
             #expect(doubles(try r.read(box: box)) == expectedValues(box, dtype: .int16), "box \(box)")
         }
@@ -195,6 +198,11 @@ struct MRCReaderTests {
         #expect(try r.read(box: Box3(x: 1..<4, y: 1..<2, z: 1..<2)).values(as: UInt8.self) == Array(values[16..<19]))
         let stats = try r.statistics()
         #expect(stats.max == Double(values.max()!) && stats.min == Double(values.min()!))
+        // Rows longer than the budget are read in pieces (even columns, so whole bytes).
+        let pieces = try r.statistics(budget: 2)
+        let d = values.map(Double.init)
+        #expect(pieces.count == 20 && pieces.min == d.min()! && pieces.max == d.max()!)
+        #expect(abs(pieces.mean - d.reduce(0, +) / 20) < 1e-12)
     }
 
     @Test("byte order is inferred when the machine stamp is missing or wrong")
@@ -227,6 +235,9 @@ struct MRCReaderTests {
         let path = try permutedFile(shape: shape, axes: (2, 3, 1), dtype: .float32, mode: 2, little: false).write()
         let r = try MRCReader(path: path)
         let stats = try r.statistics(budget: 100)  // a few rows per block
+        let pieces = try r.statistics(budget: 12)  // pieces of one row (17 columns of 4 bytes)
+        #expect(pieces.count == shape.count && pieces.min == stats.min && pieces.max == stats.max)
+        #expect(abs(pieces.mean - stats.mean) <= 1e-12 * max(1, abs(stats.mean)))
         let v = expectedValues(Box3(shape: shape), dtype: .float32).map { Double(Float($0)) }
         let mean = v.reduce(0, +) / Double(v.count)
         let rms = (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count)).squareRoot()

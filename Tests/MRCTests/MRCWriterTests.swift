@@ -106,6 +106,24 @@ struct MRCWriterTests {
         #expect(a.prefix(76) == b.prefix(76))
     }
 
+    @Test("pieces of rows and bands in any order equal one-shot writing, byte for byte")
+    func rowPiecesEqualWhole() throws {
+        for shape in [Extent3(x: 9, y: 5, z: 3), Extent3(x: 23, y: 1, z: 1)] {
+            let v = referenceVolume(shape)
+            let whole = TestFiles.path("whole-\(shape.x).mrc")
+            let pieces = TestFiles.path("pieces-\(shape.x).mrc")
+            try MRCWriter.write(v, to: whole)
+            let w = try MRCWriter(path: pieces, shape: shape, dtype: .float32)
+            for run in shape.storageOrderRuns(maxVoxels: 4).reversed() {
+                try w.write(band: v.extracting(run), at: run.lower)
+            }
+            try w.finish()
+            let a = try Data(contentsOf: URL(fileURLWithPath: whole))
+            let b = try Data(contentsOf: URL(fileURLWithPath: pieces))
+            #expect(a.dropFirst(1024) == b.dropFirst(1024))
+        }
+    }
+
     @Test("an unfinished writer leaves nothing at the destination")
     func unfinishedLeavesNothing() throws {
         let path = TestFiles.path("unfinished.mrc")
@@ -126,6 +144,13 @@ struct MRCWriterTests {
         let w = try MRCWriter(path: TestFiles.path("r.mrc"), shape: Extent3(x: 4, y: 4, z: 2), dtype: .float32)
         #expect(throws: MRCError.self) { try w.append(Volume(shape: Extent3(x: 3, y: 4, z: 1), dtype: .float32)) }
         #expect(throws: MRCError.self) { try w.append(Volume(shape: Extent3(x: 4, y: 4, z: 3), dtype: .float32)) }
+        // A band that is neither whole rows nor a piece of one row, and a piece past the row's end.
+        #expect(throws: MRCError.self) {
+            try w.write(band: Volume(shape: Extent3(x: 2, y: 2, z: 1), dtype: .float32), at: .zero)
+        }
+        #expect(throws: MRCError.self) {
+            try w.write(band: Volume(shape: Extent3(x: 2, y: 1, z: 1), dtype: .float32), at: Extent3(x: 3, y: 0, z: 0))
+        }
         #expect(throws: MRCError.self) {
             try MRCWriter(path: TestFiles.path("u32.mrc"), shape: Extent3(x: 1, y: 1, z: 1), dtype: .uint32)
         }

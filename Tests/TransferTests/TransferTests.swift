@@ -187,3 +187,180 @@ struct PNGTests {
         #expect(Array(png.suffix(12)) == [0, 0, 0, 0] + Array("IEND".utf8) + [0xAE, 0x42, 0x60, 0x82])
     }
 }
+
+/// Zarr arrays written byte by byte here (not by TomoStore's exporter), read back box by box.
+@Suite("Zarr import")
+struct ZarrImportTests {
+    /// A uint16 volume (z, y, x) = (7, 10, 9) whose voxel (x, y, z) holds x + 10y + 100z.
+    static let shape = Extent3(x: 9, y: 10, z: 7)
+    static func value(_ x: Int, _ y: Int, _ z: Int) -> UInt16 { UInt16(x + 10 * y + 100 * z) }
+    static var reference: Volume {
+        var values: [UInt16] = []
+        for z in 0..<shape.z { for y in 0..<shape.y { for x in 0..<shape.x { values.append(value(x, y, z)) } } }
+        return Volume(shape: shape, values: values)
+    }
+
+    /// The raw little-endian C-order bytes of the full chunk of `size` (z, y, x) at `origin`, padded past
+    /// the array's edge with `pad`.
+    static func chunkBytes(origin: [Int], size: [Int], pad: UInt16 = 0) -> [UInt8] {
+        var out: [UInt8] = []
+        for z in 0..<size[0] {
+            for y in 0..<size[1] {
+                for x in 0..<size[2] {
+                    let (gx, gy, gz) = (origin[2] + x, origin[1] + y, origin[0] + z)
+                    let inside = gx < shape.x && gy < shape.y && gz < shape.z
+                    let v = inside ? value(gx, gy, gz) : pad
+                    out += [UInt8(v & 0xff), UInt8(v >> 8)]
+                }
+            }
+        }
+        return out
+    }
+
+    static func write(_ bytes: [UInt8], _ path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// A Zarr v2 array with 4×4×4 chunks, no compressor; chunk (1, 1, 1) is left out (fill value 7).
+    static func v2Array() throws -> String {
+        let dir = try workDirectory() + "/v2.zarr"
+        let meta = """
+            {"zarr_format": 2, "shape": [7, 10, 9], "chunks": [4, 4, 4], "dtype": "<u2", "compressor": null,
+             "fill_value": 7, "order": "C", "filters": null}
+            """
+        try write(Array(meta.utf8), dir + "/.zarray")
+        for cz in 0..<2 {
+            for cy in 0..<3 {
+                for cx in 0..<3 where !(cz == 1 && cy == 1 && cx == 1) {
+                    try write(
+                        chunkBytes(origin: [4 * cz, 4 * cy, 4 * cx], size: [4, 4, 4]), dir + "/\(cz).\(cy).\(cx)")
+                }
+            }
+        }
+        return dir
+    }
+
+    /// A Zarr v3 array of 4×6×6 shards of 2×3×3 inner chunks (bytes codec, index bytes + crc32c at the
+    /// end); inner chunk 0 of shard (0, 0, 0) is absent (fill value 7); shard (1, 1, 1) has no file.
+    static func shardedArray() throws -> String {
+        let dir = try workDirectory() + "/sharded.zarr"
+        let meta = """
+            {"zarr_format": 3, "node_type": "array", "shape": [7, 10, 9], "data_type": "uint16",
+             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [4, 6, 6]}},
+             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": 7,
+             "codecs": [{"name": "sharding_indexed", "configuration": {"chunk_shape": [2, 3, 3],
+               "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],
+               "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+               "index_location": "end"}}]}
+            """
+        try write(Array(meta.utf8), dir + "/zarr.json")
+        for cz in 0..<2 {
+            for cy in 0..<2 {
+                for cx in 0..<2 where !(cz == 1 && cy == 1 && cx == 1) {
+                    var body: [UInt8] = []
+                    var index: [UInt8] = []
+                    func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8((v >> (8 * UInt64($0))) & 0xff) } }
+                    for i in 0..<(2 * 2 * 2) {
+                        let (iz, iy, ix) = (i / 4, (i / 2) % 2, i % 2)
+                        if cz == 0 && cy == 0 && cx == 0 && i == 0 {
+                            index += le64(UInt64.max) + le64(UInt64.max)
+                            continue
+                        }
+                        let chunk = chunkBytes(
+                            origin: [4 * cz + 2 * iz, 6 * cy + 3 * iy, 6 * cx + 3 * ix], size: [2, 3, 3], pad: 999)
+                        index += le64(UInt64(body.count)) + le64(UInt64(chunk.count))
+                        body += chunk
+                    }
+                    let crc = index.withUnsafeBytes { CRC32C.checksum($0) }
+                    index += (0..<4).map { UInt8((crc >> (8 * UInt32($0))) & 0xff) }
+                    try write(body + index, dir + "/c/\(cz)/\(cy)/\(cx)")
+                }
+            }
+        }
+        return dir
+    }
+
+    /// The reference with the voxels of `boxes` set to the fill value 7.
+    static func expected(filled boxes: [Box3]) -> Volume {
+        var v = reference
+        for b in boxes {
+            let fill = Volume(shape: b.shape, values: [UInt16](repeating: 7, count: b.shape.count))
+            v.copyRegion(from: fill, sourceBox: Box3(shape: b.shape), destinationOrigin: b.lower)
+        }
+        return v
+    }
+
+    static let boxes = [
+        Box3(shape: shape), Box3(x: 3..<8, y: 2..<9, z: 1..<6), Box3(x: 0..<1, y: 9..<10, z: 6..<7),
+        Box3(x: 4..<5, y: 4..<5, z: 4..<5), Box3(x: 0..<9, y: 5..<6, z: 0..<7),
+    ]
+
+    @Test("v2 boxes equal the reference; a missing chunk reads as the fill value; any cache size")
+    func v2Boxes() throws {
+        let want = Self.expected(filled: [Box3(x: 4..<8, y: 4..<8, z: 4..<7)])
+        for cache in [0, 1 << 20] {
+            let r = try ZarrArrayReader(path: try Self.v2Array(), cacheBytes: cache)
+            #expect(r.shape == Self.shape && r.dtype == .uint16)
+            for box in Self.boxes {
+                #expect(try r.read(box: box).values(as: UInt16.self) == want.extracting(box).values(as: UInt16.self))
+            }
+        }
+    }
+
+    @Test("sharded v3 boxes read only what they need and equal the reference (missing inner chunk and shard)")
+    func shardedBoxes() throws {
+        let want = Self.expected(filled: [Box3(x: 0..<3, y: 0..<3, z: 0..<2), Box3(x: 6..<9, y: 6..<10, z: 4..<7)])
+        for cache in [0, 1 << 20] {
+            let r = try ZarrArrayReader(path: try Self.shardedArray(), cacheBytes: cache)
+            for box in Self.boxes {
+                #expect(
+                    try r.read(box: box).values(as: UInt16.self) == want.extracting(box).values(as: UInt16.self),
+                    "box \(box)")
+            }
+        }
+    }
+
+    @Test("a corrupt shard index is refused with the file named")
+    func corruptIndex() throws {
+        let dir = try Self.shardedArray()
+        let file = dir + "/c/0/0/1"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        bytes[bytes.count - 10] ^= 0xff
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        let r = try ZarrArrayReader(path: dir)
+        #expect(throws: ZarrError.self) { try r.read(box: Box3(x: 6..<9, y: 0..<3, z: 0..<2)) }
+        #expect(try r.read(box: Box3(x: 0..<6, y: 0..<6, z: 0..<4)).count == 144)
+    }
+
+    @Test("Ingest.zarr stores every chunk; resume checks the array is the same")
+    func ingestAndResume() throws {
+        let store = try TemporaryStore.make("zarr-ingest")
+        var options = IngestOptions(name: "z")
+        options.chunk = Extent3(x: 4, y: 4, z: 4)
+        options.pieceBytes = 64  // one 4³ uint16 chunk per piece: many reads across shard borders
+        try Ingest.zarr(try Self.shardedArray(), into: store, options: options)
+        let ds = try store.dataset(named: "z")
+        let want = Self.expected(filled: [Box3(x: 0..<3, y: 0..<3, z: 0..<2), Box3(x: 6..<9, y: 6..<10, z: 4..<7)])
+        #expect(try ds.read(Box3(shape: Self.shape)).values(as: UInt16.self) == want.values(as: UInt16.self))
+        #expect(ds.info.attributes["zarr_metadata_digest"] != nil)
+        options.resume = true
+        #expect(throws: TransferError.self) { try Ingest.zarr(try Self.shardedArray(), into: store, options: options) }
+        // An interrupted import: resumed from the same array only.
+        let v2 = try ZarrArrayReader(path: try Self.v2Array())
+        for (name, digest) in [("other", "0"), ("same", v2.metadataDigest)] {
+            var spec = Store.NewDataset(name: name, kind: .tomogram, dtype: .uint16, shape: Self.shape)
+            spec.chunk = Extent3(x: 4, y: 4, z: 4)
+            spec.attributes = ["zarr_metadata_digest": .string(digest)]
+            _ = try store.createDataset(spec, complete: false)
+        }
+        options.name = "other"
+        #expect(throws: TransferError.self) { try Ingest.zarr(try Self.v2Array(), into: store, options: options) }
+        options.name = "same"
+        try Ingest.zarr(try Self.v2Array(), into: store, options: options)
+        let resumed = try store.dataset(named: "same")
+        let v2Want = Self.expected(filled: [Box3(x: 4..<8, y: 4..<8, z: 4..<7)])
+        #expect(try resumed.read(Box3(shape: Self.shape)).values(as: UInt16.self) == v2Want.values(as: UInt16.self))
+    }
+}

@@ -79,6 +79,38 @@ struct VolumeTests {
     }
 }
 
+@Suite("Storage-order runs")
+struct StorageOrderRunsTests {
+    @Test(
+        "runs cover every voxel once, in storage order, each within the budget",
+        arguments: [
+            (Extent3(x: 5, y: 4, z: 3), 100), (Extent3(x: 5, y: 4, z: 3), 20), (Extent3(x: 5, y: 4, z: 3), 7),
+            (Extent3(x: 5, y: 4, z: 3), 3), (Extent3(x: 5, y: 4, z: 3), 1), (Extent3(x: 37, y: 1, z: 1), 8),
+            (Extent3(x: 1, y: 1, z: 9), 1), (Extent3(x: 6, y: 7, z: 2), 41),
+        ])
+    func coverInOrder(shape: Extent3, budget: Int) {
+        var next = 0  // linear index (x fastest) of the next voxel expected
+        for run in shape.storageOrderRuns(maxVoxels: budget) {
+            let s = run.shape
+            #expect(run.isInside(shape) && !run.isEmpty)
+            #expect(s.count <= max(budget, 2), "\(run) over budget \(budget)")
+            // Contiguous in storage order: whole planes, rows of one plane, or a piece of one row.
+            #expect(s.x == shape.x && (s.y == shape.y || s.z == 1) || (s.y == 1 && s.z == 1))
+            let first = (run.lower.z * shape.y + run.lower.y) * shape.x + run.lower.x
+            #expect(first == next, "\(run) starts at \(first), expected \(next)")
+            next = first + s.count
+        }
+        #expect(next == shape.count)
+    }
+
+    @Test("pieces of a row hold an even number of voxels (4-bit rows cut on bytes)")
+    func evenPieces() {
+        let runs = Array(Extent3(x: 11, y: 2, z: 1).storageOrderRuns(maxVoxels: 5))
+        #expect(runs.allSatisfy { $0.lower.x % 2 == 0 && ($0.shape.x % 2 == 0 || $0.upper.x == 11) })
+        #expect(runs.count == 6)
+    }
+}
+
 @Suite("Statistics")
 struct StatisticsTests {
     @Test("merged statistics of parts equal a naive two-pass computation")
