@@ -51,11 +51,12 @@ public enum StoreError: TomoStoreError {
         case .datasetExists(let name, let complete):
             return complete
                 ? "dataset \"\(name)\" already exists; remove it with `tomostore rm` or choose another name"
-                : "dataset \"\(name)\" exists but is incomplete (an earlier ingest was interrupted); continue it "
-                    + "with `tomostore ingest --resume` or remove it with `tomostore rm`"
+                : "dataset \"\(name)\" exists but is incomplete (an earlier ingest or import was interrupted); "
+                    + "continue it with the same `tomostore ingest` or `import-zarr` command and --resume, or remove "
+                    + "it with `tomostore rm`"
         case .incomplete(let name):
-            return "dataset \"\(name)\" is incomplete (its ingest was interrupted); finish it with "
-                + "`tomostore ingest --resume` or remove it with `tomostore rm`"
+            return "dataset \"\(name)\" is incomplete (its ingest or import was interrupted); finish it with the "
+                + "same `tomostore ingest` or `import-zarr` command and --resume, or remove it with `tomostore rm`"
         case .boxOutOfBounds(let name, let box, let shape):
             return "box \(box) is outside dataset \"\(name)\", whose extent is 0:\(shape.x),0:\(shape.y),0:\(shape.z) "
                 + "(x, y, z voxels)"
