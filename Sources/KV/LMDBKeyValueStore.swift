@@ -30,6 +30,10 @@ public final class LMDBKeyValueStore: KeyValueStore, @unchecked Sendable {
 
     /// Initial map size: 1 TiB of address space (the file grows only as data is written).
     public static let initialMapSize = 1 << 40
+    /// Where address space is short (`ulimit -v`, ThreadSanitizer's fixed layout, many stores open in
+    /// one process), opening retries with these smaller maps in turn; the map then grows by doubling
+    /// as data is written (`growMap`), and never below the data already in the file (LMDB keeps it).
+    static let fallbackMapSizes = [1 << 38, 1 << 36, 1 << 34, 1 << 32, 1 << 30]
 
     /// Opens (creating files when missing) the environment in an existing directory. Tables that do
     /// not exist yet read as empty and are created by the first write to them, or all at once when
@@ -55,15 +59,31 @@ public final class LMDBKeyValueStore: KeyValueStore, @unchecked Sendable {
         }
     }
 
-    /// Creates and opens an MDB_env; on failure the half-made environment is closed exactly once.
+    /// Creates and opens an MDB_env with the largest map the address space allows (`initialMapSize`,
+    /// else `fallbackMapSizes`); on failure each half-made environment is closed exactly once.
     private static func openEnvironment(path: String, readOnly: Bool) throws -> OpaquePointer {
+        let outOfMemory: Int32 = 12  // ENOMEM: the map does not fit the address space
+        let sizes = [initialMapSize] + fallbackMapSizes
+        for (i, size) in sizes.enumerated() {
+            do {
+                return try openEnvironment(path: path, readOnly: readOnly, mapSize: size)
+            } catch let error as LMDBError where error.code == outOfMemory && i + 1 < sizes.count {
+                continue
+            }
+        }
+        preconditionFailure("the last map size rethrows")
+    }
+
+    /// Creates and opens an MDB_env with a map of `mapSize` bytes; on failure the half-made environment
+    /// is closed exactly once.
+    private static func openEnvironment(path: String, readOnly: Bool, mapSize: Int) throws -> OpaquePointer {
         var env: OpaquePointer?
         try LMDBError.check(mdb_env_create(&env), "create LMDB environment")
         guard let handle = env else { throw LMDBError(MDB_PANIC, "create LMDB environment") }
         do {
             try LMDBError.check(mdb_env_set_maxdbs(handle, 16), "set LMDB max databases")
             try LMDBError.check(mdb_env_set_maxreaders(handle, 510), "set LMDB max readers")
-            try LMDBError.check(mdb_env_set_mapsize(handle, initialMapSize), "set LMDB map size")
+            try LMDBError.check(mdb_env_set_mapsize(handle, mapSize), "set LMDB map size")
             var flags = UInt32(MDB_NOTLS)
             if readOnly { flags |= UInt32(MDB_RDONLY) }
             try LMDBError.check(mdb_env_open(handle, path, flags, 0o644), "open store \(path)")

@@ -265,11 +265,13 @@ public final class ZarrArrayReader: BoxReadable {
         let grid = ((meta["chunk_grid"] as? [String: Any])?["configuration"] as? [String: Any])?["chunk_shape"]
         let chunk = try shape3(grid, "chunk_shape", path)
         let keyEncoding = meta["chunk_key_encoding"] as? [String: Any]
-        let separator = ((keyEncoding?["configuration"] as? [String: Any])?["separator"] as? String) ?? "/"
+        let isV2Keys = keyEncoding?["name"] as? String == "v2"
+        // The spec's defaults: "/" for the default encoding, "." for the v2 one.
+        let separator =
+            ((keyEncoding?["configuration"] as? [String: Any])?["separator"] as? String) ?? (isV2Keys ? "." : "/")
         guard separator == "/" || separator == "." else {
             throw ZarrError("\(path): chunk key separator \(jsonDescription(separator)) is not / or .")
         }
-        let isV2Keys = keyEncoding?["name"] as? String == "v2"
         guard let codecs = meta["codecs"] as? [[String: Any]] else { throw ZarrError("\(path): no codecs") }
         var sharding: Sharding? = nil
         var encoding = ChunkEncoding()

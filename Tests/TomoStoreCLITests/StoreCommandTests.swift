@@ -50,6 +50,30 @@ struct StoreCommandTests {
         #expect((json(try CLI.run("ls", s, "--json").stdout) as? [Any])?.isEmpty == true)
     }
 
+    @Test("a store opens, takes data and reads where address space is short (ulimit -v 4 GB: no 1 TiB map)")
+    func shortAddressSpace() throws {
+        let dir = try CLI.temporaryDirectory()
+        let v = try randomMRC(dir + "/t.mrc", shape: Extent3(x: 40, y: 30, z: 20), seed: 5)
+        let s = dir + "/s.store"
+        let script = """
+            ulimit -v 4000000 && "$0" init "$1" && "$0" ingest "$1" "$2" --name t --voxel 10 --quiet \
+            && "$0" get "$1" t --box 0:40,0:30,0:20 -o "$3" && "$0" verify "$1"
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script, CLI.binary, s, dir + "/t.mrc", dir + "/g.npy"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(message)")
+        let npy = Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/g.npy")))
+        let values = npy.suffix(v.count * 4).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(values == v.values(as: Float.self))
+    }
+
     @Test("bad input: one line on stderr, non-zero exit, store untouched")
     func badInput() throws {
         let dir = try CLI.temporaryDirectory()
