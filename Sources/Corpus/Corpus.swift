@@ -18,6 +18,10 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     /// Built-in template names (empty: all built-ins).
     public var templates: [String] = []
     public var crowding = 0.2
+    /// Vesicles per sample (nil: 0.5 per µm³, at least one where one fits).
+    public var vesicles: Int?
+    /// Vesicle diameters [min, max] in nm, at the bilayer's mid-plane (nil: 40–100).
+    public var vesicleDiameterNm: [Double]?
     /// "physics", or "dual" with `modelDigest` (the model is kept in the store).
     public var simulator = "physics"
     public var modelDigest: String?
@@ -121,6 +125,19 @@ public enum Corpus {
         gp.voxelSize = recipe.voxelSize
         gp.seed = seed
         gp.crowding = recipe.crowding
+        if let n = recipe.vesicles {
+            guard (0...1000).contains(n) else {
+                throw CorpusError("corpus \"\(recipe.name)\": vesicles \(n) must be 0…1000")
+            }
+            gp.vesicleCount = n
+        }
+        if let d = recipe.vesicleDiameterNm {
+            guard d.count == 2, d[0] > 0, d[0] <= d[1], d[1] <= 10_000 else {
+                throw CorpusError(
+                    "corpus \"\(recipe.name)\": vesicle_diameter_nm \(d) must be [min, max] with 0 < min ≤ max ≤ 10000")
+            }
+            gp.vesicleRadii = (d[0] * 5)...(d[1] * 5)  // radius in Å = diameter in nm × 10 / 2
+        }
         if !recipe.templates.isEmpty { gp.templates = Template.builtIn.filter { recipe.templates.contains($0.name) } }
         let model = GrandModel.make(gp)
         let tomogram: Volume

@@ -41,8 +41,11 @@ public struct GrandModelParameters: Sendable {
     public var crowding: Double = 0.2
     /// Vesicles per µm³ (radii `vesicleRadii`, 4 nm bilayers); at least one when the volume fits one.
     public var vesiclesPerCubicMicron: Double = 0.5
-    /// Range of vesicle radii in Å (default 20–50 nm).
+    /// Range of vesicle radii in Å (default 20–50 nm), to the bilayer's mid-plane.
     public var vesicleRadii: ClosedRange<Double> = 200...500
+    /// Vesicles per grand model, replacing `vesiclesPerCubicMicron` when set (as many as fit: each is
+    /// tried at 50 random places).
+    public var vesicleCount: Int? = nil
     /// Render Gaussian profiles (membrane leaflets, template blobs) integrated over their voxels
     /// rather than sampled at voxel centres: each profile's variance grows by a voxel's v²/12 per axis
     /// with its integral kept. At coarse voxel sizes (a 7 Å-σ leaflet on a 27 Å grid) point samples
@@ -102,7 +105,8 @@ public struct GrandModel: Sendable {
         }
 
         // Vesicles.
-        let vesicles = max(Int((p.vesiclesPerCubicMicron * cubicMicrons).rounded()), cubicMicrons > 0.5 ? 1 : 0)
+        let vesicles =
+            p.vesicleCount ?? max(Int((p.vesiclesPerCubicMicron * cubicMicrons).rounded()), cubicMicrons > 0.5 ? 1 : 0)
         for _ in 0..<vesicles {
             for _ in 0..<50 {
                 counter += 1

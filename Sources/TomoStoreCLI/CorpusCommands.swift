@@ -45,6 +45,7 @@ struct CorpusCreate: ParsableCommand {
     @Option(help: "Voxel size in Å (default: physics 10; dual the model's).") var voxel: Double?
     @Option(help: "Comma-separated built-in template names (default: all).") var templates: String?
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
+    @OptionGroup var vesicleOptions: VesicleOptions
     @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator =
         "physics"
     @Option(help: "SNR per projection (physics).") var snr = 0.1
@@ -68,6 +69,8 @@ struct CorpusCreate: ParsableCommand {
         var recipe = CorpusRecipe(name: name, samples: samples, size: dims, seed: seed)
         recipe.voxelSize = voxel ?? 10
         recipe.crowding = crowding
+        recipe.vesicles = vesicleOptions.vesicles
+        recipe.vesicleDiameterNm = vesicleOptions.diameterNm.map { [$0.lowerBound, $0.upperBound] }
         recipe.snr = snr
         if let templates {
             let names = templates.split(separator: ",").map(String.init)

@@ -41,6 +41,7 @@ struct Synth: ParsableCommand {
                 "Comma-separated built-in template names (or all), and/or template files: MRC maps (.mrc, .map) and "
                     + "atomic models (.pdb, .cif).")
     ) var templates = "all"
+    @OptionGroup var vesicleOptions: VesicleOptions
     @Flag(help: "Print a JSON summary.") var json = false
 
     /// --size as [x, y, z] voxels.
@@ -71,6 +72,7 @@ struct Synth: ParsableCommand {
         gp.seed = seed
         gp.templates = chosen
         gp.crowding = crowding
+        vesicleOptions.apply(to: &gp)
         let model = GrandModel.make(gp)
         var tp = TiltSeriesParameters()
         tp.minTilt = t[0]
@@ -84,13 +86,17 @@ struct Synth: ParsableCommand {
         }
         tp.ctf = CTF(defocus: defocus * 10_000)
         let (tomogram, _) = TiltSeriesSimulator.simulate(model.density, voxelSize: voxel, parameters: tp)
-        let attributes: [String: JSONValue] = [
+        var attributes: [String: JSONValue] = [
             "seed": .number(Double(seed)), "tilt_min": .number(t[0]), "tilt_max": .number(t[1]),
             "tilt_step": .number(t[2]),
             "snr": .number(snr), "dose_e_per_a2": dose.map { .number($0) } ?? .null, "defocus_um": .number(defocus),
             "voltage_kv": .number(300), "cs_mm": .number(2.7),
             "amplitude_contrast": .number(0.07), "crowding": .number(crowding), "sample": .string(name),
         ]
+        if let n = vesicleOptions.vesicles { attributes["vesicles"] = .number(Double(n)) }
+        if let d = vesicleOptions.diameterNm {
+            attributes["vesicle_diameter_nm"] = .array([.number(d.lowerBound), .number(d.upperBound)])
+        }
         try s.storeVolume(
             model.density, name: "\(name)/grand-model", kind: .grandModel, voxelSize: voxel, attributes: attributes)
         let labels = try s.storeVolume(
@@ -174,4 +180,35 @@ func resolveTemplates(_ list: String, voxelSize: Double) throws -> [Template] {
         )
     }
     return chosen
+}
+
+/// `--vesicles N` and `--vesicle-diameter MIN-MAX` of `synth` and `corpus create`.
+struct VesicleOptions: ParsableArguments {
+    @Option(help: "Vesicles per sample (default: 0.5 per µm³, at least one where one fits).") var vesicles: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Vesicle diameters MIN-MAX in nm at the bilayer's mid-plane, e.g. 100-150 for virus-like shells "
+                + "(default 40-100); labelled membrane.", valueName: "nm-nm")) var vesicleDiameter: String?
+
+    /// --vesicle-diameter as a range of nm (nil when not given).
+    var diameterNm: ClosedRange<Double>? {
+        guard let vesicleDiameter else { return nil }
+        let parts = vesicleDiameter.split(separator: "-", omittingEmptySubsequences: false).map { Double($0) }
+        guard parts.count == 2, let lo = parts[0], let hi = parts[1], lo > 0, lo <= hi, hi <= 10_000 else {
+            return nil
+        }
+        return lo...hi
+    }
+
+    func validate() throws {
+        if let vesicles, !(0...1000).contains(vesicles) { throw ValidationError("--vesicles must be 0…1000") }
+        if vesicleDiameter != nil && diameterNm == nil {
+            throw ValidationError("--vesicle-diameter must be MIN-MAX in nm with 0 < MIN ≤ MAX ≤ 10000, e.g. 100-150")
+        }
+    }
+
+    func apply(to parameters: inout GrandModelParameters) {
+        if let vesicles { parameters.vesicleCount = vesicles }
+        if let d = diameterNm { parameters.vesicleRadii = (d.lowerBound * 5)...(d.upperBound * 5) }
+    }
 }

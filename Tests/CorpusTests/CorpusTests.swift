@@ -31,6 +31,35 @@ struct CorpusTests {
         #expect(throws: CorpusError.self) { try Corpus.create(recipe, in: s) }
     }
 
+    @Test("vesicles per sample and their diameters: membrane labels follow; bad recipe values are one error")
+    func vesicles() throws {
+        let s = try store()
+        func membraneVoxels(_ count: Int?, _ diameter: [Double]?) throws -> Int {
+            var recipe = CorpusRecipe(
+                name: "v\(count ?? -1)-\(diameter?.first ?? 0)", samples: 1, size: [64, 64, 64], seed: 9)
+            recipe.voxelSize = 40
+            recipe.crowding = 0
+            recipe.vesicles = count
+            recipe.vesicleDiameterNm = diameter
+            try Corpus.create(recipe, in: s)
+            #expect(try Corpus.recipe(recipe.name, in: s) == recipe)
+            return try Corpus.sample(0, of: recipe, store: s).labels.values(as: UInt8.self).filter { $0 == 1 }.count
+        }
+        let none = try membraneVoxels(0, [100, 150])
+        let one = try membraneVoxels(1, [100, 100])
+        let three = try membraneVoxels(3, [100, 100])
+        #expect(none == 0 && one > 0 && three > 2 * one, "\(none) \(one) \(three)")
+        // A 100 nm shell at 40 Å: its 5 nm labelled band covers about 4π r² · 5 nm / (4 nm)³ voxels.
+        let expected = 4 * Double.pi * 500 * 500 * 50 / (40 * 40 * 40)
+        #expect(abs(Double(one) / expected - 1) < 0.35, "\(one) voxels vs about \(Int(expected))")
+        for (count, diameter) in [(5, [150.0, 100]), (1, [Double.nan, 100]), (2000, nil)] as [(Int, [Double]?)] {
+            var recipe = CorpusRecipe(name: "bad", samples: 1, size: [32, 32, 32], seed: 1)
+            recipe.vesicles = count
+            recipe.vesicleDiameterNm = diameter
+            #expect(throws: CorpusError.self) { try Corpus.sample(0, of: recipe, store: s) }
+        }
+    }
+
     @Test("the tile iterator yields tiles of the requested size with matching labels")
     func tiles() throws {
         let s = try store()
