@@ -10,7 +10,8 @@ import Voxels
 /// Volumes are [z][y][x], x fastest; the array's axes are (z, y, x). A box read opens only the chunk
 /// files it overlaps, and of a shard only its index and the inner chunks it overlaps; decoded chunks are
 /// kept in a cache of `cacheBytes`, so memory follows the box and the cache, never the array. The
-/// metadata is validated when the reader is made, before any data is read.
+/// metadata is validated when the reader is made, before any data is read. Not thread-safe (the cache
+/// is unguarded): one reader per thread.
 public final class ZarrArrayReader: BoxReadable {
     /// The array's directory (for an OME-Zarr group, its first level's).
     public let path: String
