@@ -55,7 +55,8 @@ let package = Package(
         // DUAL: the six networks, losses, trainer and overlap-tile inference.
         .target(name: "DUAL", dependencies: ["Voxels", "Engine"], resources: [.copy("Resources")]),
         // Synthetic training corpora: stored recipes, samples on demand, labelled tiles.
-        .target(name: "Corpus", dependencies: ["Voxels", "Store", "Catalog", "Imaging", "Simulation", "DUAL"]),
+        .target(
+            name: "Corpus", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Simulation", "DUAL"]),
         // Lazy derived datasets: operators, their registry, the chunk materializer, provenance.
         .target(
             name: "Operators", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL"]),

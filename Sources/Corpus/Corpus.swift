@@ -1,4 +1,5 @@
 import Catalog
+import Codecs
 import DUAL
 import Foundation
 import Imaging
@@ -15,8 +16,10 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     public var size: [Int]
     public var seed: UInt64
     public var voxelSize = 10.0
-    /// Built-in template names (empty: all built-ins).
+    /// Built-in template names (empty: all built-ins, unless `templateFiles` are given).
     public var templates: [String] = []
+    /// User templates (MRC maps, PDB/mmCIF models) whose bytes the store keeps (`Corpus.storeTemplate`).
+    public var templateFiles: [TemplateFile]?
     public var crowding = 0.2
     /// Vesicles per sample (nil: 0.5 per µm³, at least one where one fits).
     public var vesicles: Int?
@@ -44,6 +47,22 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     /// The seed of sample i (SplitMix64 of seed and i).
     public func sampleSeed(_ i: Int) -> UInt64 {
         CounterRNG.mix(seed ^ CounterRNG.mix(UInt64(i) &+ 0x632B_E59B_D9B4_E019))
+    }
+}
+
+/// A user template file kept in the store: its bytes under `template/DIGEST` in `meta`.
+public struct TemplateFile: Codable, Equatable, Sendable {
+    /// Template (class) name: the file name without its extension.
+    public var name: String
+    /// The file's lower-case extension (mrc, map, pdb, cif, …): how its bytes are read.
+    public var format: String
+    /// Hex XXH64 of the bytes.
+    public var digest: String
+
+    public init(name: String, format: String, digest: String) {
+        self.name = name
+        self.format = format
+        self.digest = digest
     }
 }
 
@@ -77,6 +96,56 @@ public struct CorpusError: TomoStoreError {
 /// Corpora of synthetic samples produced on demand from a stored recipe.
 public enum Corpus {
     static func key(_ name: String) -> String { "corpus/\(name)" }
+
+    /// Keeps a template file's bytes in the store (content-addressed: the same file is kept once) and
+    /// returns its reference for a recipe's `templateFiles`. The file must load as a template.
+    public static func storeTemplate(_ path: String, voxelSize: Double, in store: Store) throws -> TemplateFile {
+        _ = try TemplateLoader.load(path, voxelSize: voxelSize)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CorpusError("\(path): cannot read the template file")
+        }
+        let bytes = [UInt8](data)
+        let url = URL(fileURLWithPath: path)
+        let file = TemplateFile(
+            name: url.deletingPathExtension().lastPathComponent, format: url.pathExtension.lowercased(),
+            digest: String(bytes.withUnsafeBytes { XXHash64.hash($0) }, radix: 16))
+        if try store.metaValue("template/\(file.digest)") == nil {
+            try store.putMetaValue("template/\(file.digest)", bytes)
+        }
+        return file
+    }
+
+    /// Loaded user templates by (digest, voxel size): loading a PDB model is far slower than a sample.
+    private static let loadedTemplates = Locked<[String: Template]>([:])
+
+    /// The templates a recipe's samples are packed with: its built-ins (all when it names none and has
+    /// no files), then its files, loaded from the store at the recipe's voxel size.
+    static func templates(of recipe: CorpusRecipe, store: Store) throws -> [Template] {
+        let files = recipe.templateFiles ?? []
+        var chosen =
+            recipe.templates.isEmpty && files.isEmpty
+            ? Template.builtIn : Template.builtIn.filter { recipe.templates.contains($0.name) }
+        for file in files {
+            let key = "\(file.digest)@\(recipe.voxelSize)"
+            if let cached = loadedTemplates.withLock({ $0[key] }) {
+                chosen.append(cached)
+                continue
+            }
+            guard let bytes = try store.metaValue("template/\(file.digest)"),
+                String(bytes.withUnsafeBytes { XXHash64.hash($0) }, radix: 16) == file.digest
+            else {
+                throw CorpusError(
+                    "corpus \"\(recipe.name)\": template \(file.name) (\(file.digest)) is missing from the store or damaged"
+                )
+            }
+            let template = try TemplateLoader.load(
+                bytes: bytes, ext: file.format, name: file.name, source: "template \(file.name)",
+                voxelSize: recipe.voxelSize)
+            loadedTemplates.withLock { $0[key] = template }
+            chosen.append(template)
+        }
+        return chosen
+    }
 
     /// Stores a recipe (returns at once; no sample is generated).
     public static func create(_ recipe: CorpusRecipe, in store: Store) throws {
@@ -138,7 +207,7 @@ public enum Corpus {
             }
             gp.vesicleRadii = (d[0] * 5)...(d[1] * 5)  // radius in Å = diameter in nm × 10 / 2
         }
-        if !recipe.templates.isEmpty { gp.templates = Template.builtIn.filter { recipe.templates.contains($0.name) } }
+        gp.templates = try templates(of: recipe, store: store)
         let model = GrandModel.make(gp)
         let tomogram: Volume
         if recipe.simulator == "dual" {

@@ -11,25 +11,50 @@ public struct TemplateError: TomoStoreError {
 /// (PDB or mmCIF coordinates, each atom a Gaussian weighted by its atomic number, σ = half a voxel
 /// but at least 1 Å, sampled on a grid at the simulation's voxel size).
 public enum TemplateLoader {
+    /// The file extensions templates are read from, lower case: maps, then atomic models.
+    public static let mapExtensions: Set = ["mrc", "map", "rec", "ccp4"]
+    public static let atomExtensions: Set = ["pdb", "ent", "cif", "mmcif"]
+
     /// Loads `path` (.mrc/.map/.rec, .pdb/.ent, .cif/.mmcif) as a template for `voxelSize` Å.
     public static func load(_ path: String, voxelSize: Double) throws -> Template {
         let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
-        switch ext {
-        case "mrc", "map", "rec", "ccp4":
-            return try fromMap(path, name: name, voxelSize: voxelSize)
-        case "pdb", "ent", "cif", "mmcif":
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw TemplateError(description: "\(path): cannot read the file")
-            }
-            let atoms = ext.hasPrefix("cif") || ext == "mmcif" ? try parseMMCIF(text, path: path) : parsePDB(text)
-            guard !atoms.isEmpty else { throw TemplateError(description: "\(path): no ATOM/HETATM coordinates found") }
-            return fromAtoms(atoms, name: name, voxelSize: voxelSize)
-        default:
-            throw TemplateError(
-                description: "\(path): unknown template type .\(ext); use an MRC map (.mrc, .map) or atoms (.pdb, .cif)"
-            )
+        if mapExtensions.contains(ext) { return try fromMap(path, name: name, voxelSize: voxelSize) }
+        guard atomExtensions.contains(ext) else { throw unknownType(path, ext) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TemplateError(description: "\(path): cannot read the file")
         }
+        return try fromAtoms(text: [UInt8](data), ext: ext, name: name, source: path, voxelSize: voxelSize)
+    }
+
+    /// Loads a template from a file's bytes (as kept in a store), `ext` its lower-case extension; `source`
+    /// names it in messages. Maps go through a temporary file (the MRC reader reads files).
+    public static func load(
+        bytes: [UInt8], ext: String, name: String, source: String, voxelSize: Double
+    ) throws -> Template {
+        if mapExtensions.contains(ext) {
+            let temporary = NSTemporaryDirectory() + "tomostore-template-\(getpid())-\(UUID().uuidString).\(ext)"
+            try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+            defer { try? FileManager.default.removeItem(atPath: temporary) }
+            return try fromMap(temporary, name: name, voxelSize: voxelSize)
+        }
+        guard atomExtensions.contains(ext) else { throw unknownType(source, ext) }
+        return try fromAtoms(text: bytes, ext: ext, name: name, source: source, voxelSize: voxelSize)
+    }
+
+    static func unknownType(_ source: String, _ ext: String) -> TemplateError {
+        TemplateError(
+            description: "\(source): unknown template type .\(ext); use an MRC map (.mrc, .map) or atoms (.pdb, .cif)")
+    }
+
+    /// An atomic model's text (PDB, or mmCIF when `ext` is cif/mmcif) as a template.
+    static func fromAtoms(text bytes: [UInt8], ext: String, name: String, source: String, voxelSize: Double) throws
+        -> Template
+    {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let atoms = ext == "cif" || ext == "mmcif" ? try parseMMCIF(text, path: source) : parsePDB(text)
+        guard !atoms.isEmpty else { throw TemplateError(description: "\(source): no ATOM/HETATM coordinates found") }
+        return fromAtoms(atoms, name: name, voxelSize: voxelSize)
     }
 
     /// A map resampled (trilinear) to the target voxel size.

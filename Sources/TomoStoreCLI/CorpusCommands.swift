@@ -43,7 +43,10 @@ struct CorpusCreate: ParsableCommand {
     @Option(help: "Sample size X,Y,Z in voxels.") var size: String
     @Option(help: "Seed.") var seed: UInt64
     @Option(help: "Voxel size in Å (default: physics 10; dual the model's).") var voxel: Double?
-    @Option(help: "Comma-separated built-in template names (default: all).") var templates: String?
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated built-in template names and/or template files (.mrc/.map maps, .pdb/.cif models; "
+                + "kept in the store). Default: all built-ins.")) var templates: String?
     @Option(help: "Fraction of the volume filled by particles.") var crowding = 0.2
     @OptionGroup var vesicleOptions: VesicleOptions
     @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator =
@@ -73,11 +76,24 @@ struct CorpusCreate: ParsableCommand {
         recipe.vesicleDiameterNm = vesicleOptions.diameterNm.map { [$0.lowerBound, $0.upperBound] }
         recipe.snr = snr
         if let templates {
-            let names = templates.split(separator: ",").map(String.init)
-            if let bad = names.first(where: { n in !Template.builtIn.contains { $0.name == n } }) {
-                throw CommandError("unknown template \(bad)")
+            // Built-in names stay names; files are kept in the store, so samples never need them again.
+            var files: [TemplateFile] = []
+            for item in templates.split(separator: ",").map(String.init) {
+                if Template.builtIn.contains(where: { $0.name == item }) {
+                    recipe.templates.append(item)
+                } else if FileManager.default.fileExists(atPath: item) {
+                    files.append(try Corpus.storeTemplate(item, voxelSize: recipe.voxelSize, in: s))
+                } else {
+                    throw CommandError(
+                        "unknown template \(item): neither a built-in (\(Template.builtIn.map(\.name).joined(separator: ", "))) "
+                            + "nor an existing .mrc/.pdb/.cif file")
+                }
             }
-            recipe.templates = names
+            let names = recipe.templates + files.map(\.name)
+            if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+                throw CommandError("template name \(twice) is given twice; rename one of the files")
+            }
+            if !files.isEmpty { recipe.templateFiles = files }
         }
         recipe.tilt = t
         if simulator.hasPrefix("dual:") {

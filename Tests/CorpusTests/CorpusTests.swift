@@ -60,6 +60,35 @@ struct CorpusTests {
         }
     }
 
+    @Test("template files are kept in the store: samples need the file no more; damage is one error")
+    func templateFiles() throws {
+        let s = try store()
+        let dir = try TemporaryStore.directory("templates")
+        let pdb = dir + "/ring.pdb"
+        let atoms = (0..<60).map { i -> String in
+            let a = 2 * Double.pi * Double(i) / 60
+            return String(
+                format: "ATOM  %5d  CA  ALA A%4d    %8.3f%8.3f%8.3f  1.00  0.00           C", i + 1, i + 1,
+                40 * cos(a), 40 * sin(a), 0.0)
+        }
+        try (atoms.joined(separator: "\n") + "\nEND\n").write(toFile: pdb, atomically: true, encoding: .utf8)
+        var recipe = CorpusRecipe(name: "t", samples: 2, size: [48, 48, 48], seed: 4)
+        recipe.templates = ["barrel"]
+        recipe.templateFiles = [try Corpus.storeTemplate(pdb, voxelSize: 10, in: s)]
+        #expect(recipe.templateFiles?.first?.name == "ring" && recipe.templateFiles?.first?.format == "pdb")
+        try Corpus.create(recipe, in: s)
+        #expect(try Corpus.recipe("t", in: s) == recipe)
+        let a = try Corpus.sample(1, of: recipe, store: s)
+        #expect(Set(a.classes.values).isSuperset(of: ["barrel", "ring"]) && a.classes.count == 5)
+        #expect(a.particles.contains { $0.className == "ring" })
+        try FileManager.default.removeItem(atPath: pdb)
+        #expect(try Corpus.sample(1, of: recipe, store: s).tomogram == a.tomogram)
+        var missing = recipe
+        missing.name = "m"
+        missing.templateFiles![0].digest = "0123"
+        #expect(throws: CorpusError.self) { try Corpus.sample(0, of: missing, store: s) }
+    }
+
     @Test("the tile iterator yields tiles of the requested size with matching labels")
     func tiles() throws {
         let s = try store()
