@@ -37,6 +37,9 @@ public protocol KVReadTransaction {
     func scan(
         _ table: KVTable, prefix: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) throws
+    /// The table's largest key in unsigned byte order, nil when the table is empty (one cursor step,
+    /// whatever the table's size).
+    func lastKey(_ table: KVTable) throws -> [UInt8]?
 }
 
 /// The write operations of a transaction.

@@ -377,4 +377,17 @@ final class LMDBTransaction: KVWriteTransaction {
             if rc != MDB_NOTFOUND { try LMDBError.check(rc, "iterate keys of \(table)") }
         }
     }
+
+    func lastKey(_ table: KVTable) throws -> [UInt8]? {
+        guard let db = try handle(table, create: false) else { return nil }
+        var cursor: OpaquePointer?
+        try LMDBError.check(mdb_cursor_open(handle, db, &cursor), "open cursor on \(table)")
+        defer { mdb_cursor_close(cursor) }
+        var k = MDB_val()
+        var v = MDB_val()
+        let rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST)
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBError.check(rc, "find the last key of \(table)")
+        return Array(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size))
+    }
 }

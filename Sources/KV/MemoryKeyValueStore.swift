@@ -75,6 +75,10 @@ final class MemoryTransaction: KVWriteTransaction {
         }
     }
 
+    func lastKey(_ table: KVTable) throws -> [UInt8]? {
+        tables[table]?.keys.max()?.bytes
+    }
+
     func put(_ table: KVTable, _ key: [UInt8], _ value: UnsafeRawBufferPointer) throws {
         try putReserved(table, key, count: value.count) { dst in
             if let base = value.baseAddress, value.count > 0 {

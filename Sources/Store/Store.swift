@@ -183,17 +183,15 @@ public final class Store: Sendable {
     /// (a lost or damaged counter must not make a new dataset overwrite an old one).
     func nextID(in txn: any KVReadTransaction) throws -> UInt32 {
         let counter = try txn.bytes(.meta, Array("next_id".utf8)).map { $0.count == 4 ? ChunkKey.uint32($0) : 1 }
-        return max(counter ?? 1, try highestID(in: txn) + 1)
+        let (next, full) = try highestID(in: txn).addingReportingOverflow(1)
+        guard !full else { throw StoreError.corruptCatalog(reason: "a dataset id is 2³²−1; no id is left after it") }
+        return max(counter ?? 1, next)
     }
 
-    /// The largest dataset id in the catalog (0 when empty).
+    /// The largest dataset id in the catalog (0 when empty): its last key, as ids are 4-byte big-endian
+    /// keys (one cursor step, however many datasets the store holds).
     func highestID(in txn: any KVReadTransaction) throws -> UInt32 {
-        var highest: UInt32 = 0
-        try txn.scan(.catalog, prefix: []) { key, _ in
-            highest = max(highest, ChunkKey.uint32(key))
-            return true
-        }
-        return highest
+        try txn.lastKey(.catalog).map { ChunkKey.uint32($0) } ?? 0
     }
 
     /// The encoded catalog entry of a dataset (nil when there is none), valid until `txn` ends: two

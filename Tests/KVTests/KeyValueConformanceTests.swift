@@ -82,6 +82,14 @@ struct KeyValueConformanceTests {
             }
         }
         #expect(seen == [[0, 9], [2, 0], [3]])
+        // The last key in unsigned byte order, seen by the writer itself and by readers after it.
+        try kv.write { txn in
+            try txn.put(a, [255, 0], [9])
+            #expect(try txn.lastKey(a) == [255, 0])
+            #expect(try txn.lastKey(b) == nil)
+        }
+        #expect(try kv.read { try $0.lastKey(a) } == [255, 0])
+        #expect(try kv.read { try $0.lastKey(b) } == nil)
         try kv.read { txn in
             try txn.scan(b, prefix: []) { _, _ in
                 Issue.record("table b is empty")

@@ -72,6 +72,11 @@ struct HardeningTests {
         let c = try store.createDataset(Store.NewDataset(name: "C", dtype: .uint8, shape: Extent3(x: 4, y: 4, z: 4)))
         #expect(c.id > max(a.id, b.id))
         #expect(try store.dataset(named: "A").read(Box3(shape: truth.shape), cached: false) == truth)
+        // A catalog key at the largest id leaves none to give: an error, not an overflow trap.
+        try store.kv.write { txn in try txn.put(.catalog, [255, 255, 255, 255], [0]) }
+        #expect(throws: StoreError.self) {
+            try store.createDataset(Store.NewDataset(name: "D", dtype: .uint8, shape: Extent3(x: 4, y: 4, z: 4)))
+        }
     }
 
     @Test(
