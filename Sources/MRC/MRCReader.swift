@@ -179,9 +179,7 @@ public final class MRCReader: Sendable {
         let outStrides = spatialOfFile.map { canonicalStride[$0] }
         try out.withUnsafeMutableBytes { dst in
             try readFileBox(fileRanges, into: dst.baseAddress!, strides: outStrides)
-            if byteOrder != .native && dtype.byteCount > 1 {
-                swapBytes(dst.baseAddress!, count: b.count, width: dtype.byteCount)
-            }
+            swapToNative(dst.baseAddress!, count: b.count)
         }
         return out
     }
@@ -195,59 +193,18 @@ public final class MRCReader: Sendable {
         for run in file.storageOrderRuns(maxVoxels: budget / dtype.byteCount) {
             var block = Volume(shape: run.shape, dtype: dtype)
             try block.withUnsafeMutableBytes { dst in
-                let firstRow = run.lower.z * fileShape[1] + run.lower.y
-                if run.xRange == 0..<fileShape[0] {
-                    try readRows(firstRow..<(firstRow + run.shape.y * run.shape.z), into: dst.baseAddress!)
-                } else {
-                    try readRowPiece(row: firstRow, columns: run.xRange, into: dst.baseAddress!)
-                }
+                let strides = [1, run.shape.x, run.shape.x * run.shape.y]
+                try readFileBox([run.xRange, run.yRange, run.zRange], into: dst.baseAddress!, strides: strides)
+                swapToNative(dst.baseAddress!, count: run.shape.count)
             }
             stats.merge(VoxelStatistics.of(block))
         }
         return stats
     }
 
-    /// Reads columns `columns` of one file row (global row index = section · rows + row), unpacked and
-    /// byte-swapped to native order. For 4-bit data `columns` starts at an even column.
-    private func readRowPiece(row: Int, columns: Range<Int>, into dst: UnsafeMutableRawPointer) throws {
-        let rowStart = dataOffset + row * rowBytes
-        if mode == .packed4 {
-            let first = columns.lowerBound / 2
-            var packed = [UInt8](repeating: 0, count: (columns.upperBound + 1) / 2 - first)
-            try packed.withUnsafeMutableBytes {
-                try file.read(into: $0.baseAddress!, count: $0.count, at: rowStart + first)
-            }
-            packed.withUnsafeBytes { src in
-                Self.unpack4(src.baseAddress! - first, columns: columns, into: dst)
-            }
-        } else {
-            try file.read(
-                into: dst, count: columns.count * dtype.byteCount, at: rowStart + columns.lowerBound * dtype.byteCount)
-            if byteOrder != .native && dtype.byteCount > 1 {
-                swapBytes(dst, count: columns.count, width: dtype.byteCount)
-            }
-        }
-    }
-
-    /// Reads whole file rows (global row index = section · rows + row) as packed voxels, unpacked and
-    /// byte-swapped to native order.
-    private func readRows(_ rows: Range<Int>, into dst: UnsafeMutableRawPointer) throws {
-        let offset = dataOffset + rows.lowerBound * rowBytes
-        if mode == .packed4 {
-            var packed = [UInt8](repeating: 0, count: rows.count * rowBytes)
-            try packed.withUnsafeMutableBytes { try file.read(into: $0.baseAddress!, count: $0.count, at: offset) }
-            packed.withUnsafeBytes { src in
-                for r in 0..<rows.count {
-                    Self.unpack4(
-                        src.baseAddress! + r * rowBytes, columns: 0..<fileShape[0], into: dst + r * fileShape[0])
-                }
-            }
-        } else {
-            try file.read(into: dst, count: rows.count * rowBytes, at: offset)
-            if byteOrder != .native && dtype.byteCount > 1 {
-                swapBytes(dst, count: rows.count * fileShape[0], width: dtype.byteCount)
-            }
-        }
+    /// Byte-swaps `count` voxels read in the file's byte order to native order (nothing when they agree).
+    private func swapToNative(_ voxels: UnsafeMutableRawPointer, count: Int) {
+        if byteOrder != .native && dtype.byteCount > 1 { swapBytes(voxels, count: count, width: dtype.byteCount) }
     }
 
     /// Reads the file-order box (columns, rows, sections ranges) and scatters it into `dst` with the

@@ -98,14 +98,7 @@ public final class Dataset: Sendable {
 
     /// A volume of `extent` voxels filled with the fill value.
     public func filled(_ extent: Extent3) -> Volume {
-        var v = Volume(shape: extent, dtype: dtype)
-        if fillBytes.allSatisfy({ $0 == 0 }) { return v }  // new volumes are zeroed
-        let pattern = fillBytes
-        let width = pattern.count
-        v.withUnsafeMutableBytes { raw in
-            for i in 0..<(raw.count / width) { for j in 0..<width { raw[i * width + j] = pattern[j] } }
-        }
-        return v
+        Volume(shape: extent, dtype: dtype, repeating: fillBytes)
     }
 
     /// True when every voxel of `raw` equals its first (period-`width` bytes: memcmp of the buffer

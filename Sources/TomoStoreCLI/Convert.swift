@@ -7,8 +7,8 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite an MRC file canonically: axis order 1,2,3, little-endian, MRC2014 header.",
         discussion: """
-            Streams the data slab by slab (bounded memory: a slab is whole planes, rows, or pieces of a row). Keeps voxel size, origin, start, labels and
-            the extended header; recomputes dmin, dmax, dmean and rms. With --mode, converts the data:
+            Streams the data slab by slab (bounded memory: a slab is whole planes, rows of a plane, or pieces
+            of a row). Keeps voxel size, origin, start, labels and the extended header; recomputes dmin, dmax, dmean and rms. With --mode, converts the data:
             integers are rounded to nearest and clamped to the mode's range (a warning counts them).
             uint8 data (IMOD unsigned bytes, mode 101) is written as mode 6 unless --mode 0 is asked
             for, which keeps IMOD-style unsigned bytes.

@@ -124,8 +124,7 @@ public final class ZarrArrayReader: BoxReadable {
         guard box.isInside(shape) else {
             throw ZarrError("\(path): box \(box) is outside the array's \(shape)")
         }
-        var out = Volume(shape: box.shape, dtype: dtype)
-        Self.fillVolume(&out, fill)
+        var out = Volume(shape: box.shape, dtype: dtype, repeating: VoxelScalarDispatch.bytes(of: fill, as: dtype))
         if box.isEmpty { return out }
         let u = unit
         let lower = [box.lower.z / u[0], box.lower.y / u[1], box.lower.x / u[2]]
@@ -393,19 +392,4 @@ public final class ZarrArrayReader: BoxReadable {
         (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
     }
 
-    static func fillVolume(_ v: inout Volume, _ fill: Double) {
-        guard fill != 0 else { return }
-        let pattern = VoxelScalarDispatch.bytes(of: fill, as: v.dtype)
-        // One voxel, then doubling copies.
-        v.withUnsafeMutableBytes { raw in
-            guard raw.count >= pattern.count, let base = raw.baseAddress else { return }
-            pattern.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: pattern.count) }
-            var filled = pattern.count
-            while filled < raw.count {
-                let n = min(filled, raw.count - filled)
-                (base + filled).copyMemory(from: base, byteCount: n)
-                filled += n
-            }
-        }
-    }
 }

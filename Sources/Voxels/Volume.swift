@@ -41,6 +41,27 @@ public struct Volume: Sendable {
         storage = AlignedBytes(count: shape.count * dtype.byteCount)
     }
 
+    /// A volume with every voxel `pattern` (one voxel's bytes in `dtype`, native order).
+    public init(shape: Extent3, dtype: DType, repeating pattern: [UInt8]) {
+        precondition(pattern.count == dtype.byteCount, "a fill pattern is one voxel")
+        if pattern.allSatisfy({ $0 == 0 }) {
+            self.init(shape: shape, dtype: dtype)  // new volumes are zeroed
+            return
+        }
+        self.init(uninitializedShape: shape, dtype: dtype)
+        withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress, raw.count >= pattern.count else { return }
+            // One voxel, then doubling copies.
+            pattern.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: pattern.count) }
+            var filled = pattern.count
+            while filled < raw.count {
+                let n = min(filled, raw.count - filled)
+                (base + filled).copyMemory(from: base, byteCount: n)
+                filled += n
+            }
+        }
+    }
+
     /// A volume whose bytes the caller overwrites entirely before reading (skips zeroing).
     init(uninitializedShape shape: Extent3, dtype: DType) {
         self.shape = shape
