@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Simulation", targets: ["Simulation"]),
         .library(name: "Operators", targets: ["Operators"]),
         .library(name: "DUAL", targets: ["DUAL"]),
+        .library(name: "Segmentation", targets: ["Segmentation"]),
         .library(name: "Corpus", targets: ["Corpus"]),
         .library(name: "Serve", targets: ["Serve"]),
         .library(name: "Cluster", targets: ["Cluster"]),
@@ -54,12 +55,15 @@ let package = Package(
         .target(name: "Simulation", dependencies: ["Voxels", "MRC", "Imaging", "Engine"]),
         // DUAL: the six networks, losses, trainer and overlap-tile inference.
         .target(name: "DUAL", dependencies: ["Voxels", "Engine"], resources: [.copy("Resources")]),
+        // Segmentation: a multi-class 3D U-Net segmenter, its training on labelled tiles, its model files.
+        .target(name: "Segmentation", dependencies: ["Voxels", "Engine"]),
         // Synthetic training corpora: stored recipes, samples on demand, labelled tiles.
         .target(
             name: "Corpus", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Simulation", "DUAL"]),
         // Lazy derived datasets: operators, their registry, the chunk materializer, provenance.
         .target(
-            name: "Operators", dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL"]),
+            name: "Operators",
+            dependencies: ["Voxels", "Codecs", "Store", "Catalog", "Imaging", "Engine", "DUAL", "Segmentation"]),
         // Moving volumes between the store and files: MRC ingest and export, .npy output.
         .target(name: "Transfer", dependencies: ["Voxels", "MRC", "Codecs", "Store", "Catalog"]),
         // A store served read-only over HTTP as Zarr v3 / OME-Zarr 0.5 (SwiftNIO), derived datasets and
@@ -78,7 +82,8 @@ let package = Package(
             name: "TomoStoreCLI",
             dependencies: [
                 "Voxels", "MRC", "KV", "Codecs", "Store", "Catalog", "Transfer", "Engine", "Imaging", "Simulation",
-                "Operators", "DUAL", "Corpus", "Serve", "Cluster", "CLMDB", "CZstd", "COpenBLAS", "CFFTW",
+                "Operators", "DUAL", "Segmentation", "Corpus", "Serve", "Cluster", "CLMDB", "CZstd", "COpenBLAS",
+                "CFFTW",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -97,11 +102,15 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
         .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
         .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Engine", "Voxels"]),
         .testTarget(
             name: "CorpusTests", dependencies: ["Corpus", "Store", "Catalog", "TestSupport", "Simulation", "Voxels"]),
         .testTarget(
             name: "OperatorsTests",
-            dependencies: ["Operators", "Store", "Catalog", "KV", "TestSupport", "Imaging", "DUAL", "Engine", "Voxels"]),
+            dependencies: [
+                "Operators", "Store", "Catalog", "KV", "TestSupport", "Imaging", "DUAL", "Segmentation", "Engine",
+                "Voxels",
+            ]),
         .testTarget(
             name: "TransferTests", dependencies: ["Transfer", "Store", "Catalog", "TestSupport", "MRC", "Voxels"]),
         .testTarget(

@@ -184,6 +184,9 @@ public enum Corpus {
         return try decoder.decode(CorpusRecipe.self, from: Data(bytes))
     }
 
+    /// The tile edge of DUAL-simulated samples (`sample`).
+    static let simulationTile = 64
+
     /// Generates sample i (deterministic: same recipe and i → same bytes, on any machine with this version).
     public static func sample(_ i: Int, of recipe: CorpusRecipe, store: Store) throws -> CorpusSample {
         guard i >= 0 && i < recipe.samples else {
@@ -218,15 +221,36 @@ public enum Corpus {
             let (dual, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
-            let reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
+            var reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
                 model.density.extracting($0)
             }
+            // The network runs at its own voxel size: a grand model at another is resampled there
+            // (Lanczos-3) and the simulated tomogram back onto the recipe's grid.
+            let modelVoxel = ModelDomain(metadata: metadata).voxelSize
+            var working = (shape: shape, back: Resampler?.none)
+            if abs(modelVoxel / recipe.voxelSize - 1) >= 0.05 {
+                let there = Resampler(from: recipe.voxelSize, to: modelVoxel)
+                let source = reader
+                working.shape = Extent3(
+                    x: there.targetLength(shape.x), y: there.targetLength(shape.y), z: there.targetLength(shape.z))
+                working.back = Resampler(from: modelVoxel, to: recipe.voxelSize)
+                reader = { box in
+                    let needed = there.sourceBox(for: box)
+                    return there.apply(try source(needed), covering: needed, to: box)
+                }
+            }
+            let region = working.back?.sourceBox(for: Box3(shape: shape)) ?? Box3(shape: shape)
             let noise = NoiseField(model: dual, seed: seed)
+            // `tomostore simulate`'s tiles (64³ sharing 8 voxels: 1.5 network voxels per voxel instead of
+            // 8) where the sample is long enough to mirror them, else the model's patch sharing half.
+            let long = min(working.shape.x, working.shape.y, working.shape.z) > Self.simulationTile / 2
+            let (tile, overlap) = long ? (Self.simulationTile, Self.simulationTile / 8) : (dual.config.patch, nil)
             var simulated = try DUALInference.apply(
-                box: Box3(shape: shape), shape: shape, tile: dual.config.patch, input: reader
+                box: region, shape: working.shape, tile: tile, overlap: overlap, input: reader
             ) { x, origins in
                 dual.simulateTiles(x, origins: origins, noise: noise)
             }
+            if let back = working.back { simulated = back.apply(simulated, covering: region, to: Box3(shape: shape)) }
             // The network writes its noisy domain's contrast; the recipe asks for the data's.
             if (recipe.contrast ?? .dark) != ModelDomain(metadata: metadata).noisyContrast {
                 simulated.negate()
@@ -249,33 +273,49 @@ public enum Corpus {
 }
 
 /// Random labelled tiles of a corpus, for training inside TomoStore: tile k is drawn from sample
-/// (k mod samples) at a position from (seed, k); `next()` never ends (it throws when a sample
-/// cannot be made).
+/// (k / tilesPerSample) mod samples at a position from (seed ^ positionSeed, k); `next()` never
+/// ends (it throws when a sample cannot be made). The sample in use is kept, so consecutive tiles of
+/// one sample cost one generation.
 public struct CorpusTileIterator {
     public struct Tile {
         public let sample: Int
         public let origin: Extent3
         public let tomogram: Volume
         public let labels: Volume
+        /// Mean and root-mean-square of the whole sample's tomogram (to standardize tiles as a whole
+        /// dataset is standardized).
+        public let mean: Double
+        public let rms: Double
+        /// The sample's class table (label value → name).
+        public let classes: [Int: String]
     }
     let recipe: CorpusRecipe
     let store: Store
     let edge: Int
-    var k = 0
-    var cached: CorpusSample?
+    let tilesPerSample: Int
+    let positionSeed: UInt64
+    /// The next tile's index.
+    public var k = 0
+    var cached: (sample: CorpusSample, mean: Double, rms: Double)?
 
-    public init(recipe: CorpusRecipe, store: Store, tile edge: Int) {
+    public init(recipe: CorpusRecipe, store: Store, tile edge: Int, tilesPerSample: Int = 1, positionSeed: UInt64 = 0) {
         self.recipe = recipe
         self.store = store
         self.edge = edge
+        self.tilesPerSample = max(1, tilesPerSample)
+        self.positionSeed = positionSeed
     }
 
     /// The next tile.
     public mutating func next() throws -> Tile {
-        let i = k % recipe.samples
-        if cached?.index != i { cached = try Corpus.sample(i, of: recipe, store: store) }
-        let s = cached!
-        let rng = CounterRNG(seed: recipe.seed ^ 0x7f4a_7c15)
+        let i = (k / tilesPerSample) % recipe.samples
+        if cached?.sample.index != i {
+            let sample = try Corpus.sample(i, of: recipe, store: store)
+            let stats = VoxelStatistics.of(sample.tomogram)
+            cached = (sample, stats.mean, stats.rms)
+        }
+        let (s, mean, rms) = cached!
+        let rng = CounterRNG(seed: recipe.seed ^ 0x7f4a_7c15 ^ positionSeed)
         let shape = s.tomogram.shape
         func at(_ axis: UInt64, _ n: Int) -> Int {
             Int(rng.uniform(stream: axis, counter: UInt64(k)) * Double(max(1, n - edge + 1)))
@@ -284,6 +324,8 @@ public struct CorpusTileIterator {
         let box = Box3(
             x: o.x..<min(shape.x, o.x + edge), y: o.y..<min(shape.y, o.y + edge), z: o.z..<min(shape.z, o.z + edge))
         k += 1
-        return Tile(sample: i, origin: o, tomogram: s.tomogram.extracting(box), labels: s.labels.extracting(box))
+        return Tile(
+            sample: i, origin: o, tomogram: s.tomogram.extracting(box), labels: s.labels.extracting(box), mean: mean,
+            rms: rms, classes: s.classes)
     }
 }

@@ -45,6 +45,17 @@ public enum DUALInference {
         box: Box3, shape: Extent3, tile p: Int, overlap: Int? = nil, batch: Int = 4,
         input: (Box3) throws -> Volume, network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor
     ) throws -> Volume {
+        try apply(
+            box: box, shape: shape, tile: p, overlap: overlap, batch: batch, channels: 1, input: input,
+            network: network)[0]
+    }
+
+    /// `apply` for a network with `channels` output channels (tiles [n, 1, P, P, P] → [n, channels,
+    /// P, P, P]): one blended volume per channel, each blended exactly as a one-channel network's.
+    public static func apply(
+        box: Box3, shape: Extent3, tile p: Int, overlap: Int? = nil, batch: Int = 4, channels: Int,
+        input: (Box3) throws -> Volume, network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor
+    ) throws -> [Volume] {
         let o = min(p / 2, max(1, overlap ?? p / 2))
         let s = p - o
         let w = window(p, overlap: o)
@@ -57,8 +68,9 @@ public enum DUALInference {
         let tiles = origins(box.lower.z, box.upper.z).flatMap { z in
             origins(box.lower.y, box.upper.y).flatMap { y in origins(box.lower.x, box.upper.x).map { x in (x, y, z) } }
         }
-        var sums = [Double](repeating: 0, count: box.shape.count)
         let bs = box.shape
+        let voxels = bs.count
+        var sums = [Double](repeating: 0, count: voxels * channels)
         for start in stride(from: 0, to: tiles.count, by: batch) {
             let group = Array(tiles[start..<min(tiles.count, start + batch)])
             var values: [Float] = []
@@ -71,26 +83,32 @@ public enum DUALInference {
                 Tensor(shape: [group.count, 1, p, p, p], values: values), group.map { (x: $0.0, y: $0.1, z: $0.2) }
             ).scalars
             for (g, (x0, y0, z0)) in group.enumerated() {
-                let base = g * p * p * p
-                for tz in 0..<p {
-                    let z = z0 + tz
-                    guard z >= box.lower.z && z < box.upper.z else { continue }
-                    for ty in 0..<p {
-                        let y = y0 + ty
-                        guard y >= box.lower.y && y < box.upper.y else { continue }
-                        let wzy = w[tz] * w[ty]
-                        for tx in 0..<p {
-                            let x = x0 + tx
-                            guard x >= box.lower.x && x < box.upper.x else { continue }
-                            sums[((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x + (x - box.lower.x)] +=
-                                wzy * w[tx] * Double(result[base + (tz * p + ty) * p + tx])
+                for channel in 0..<channels {
+                    let base = (g * channels + channel) * p * p * p
+                    let offset = channel * voxels
+                    for tz in 0..<p {
+                        let z = z0 + tz
+                        guard z >= box.lower.z && z < box.upper.z else { continue }
+                        for ty in 0..<p {
+                            let y = y0 + ty
+                            guard y >= box.lower.y && y < box.upper.y else { continue }
+                            let wzy = w[tz] * w[ty]
+                            let row: Int = offset + ((z - box.lower.z) * bs.y + (y - box.lower.y)) * bs.x - box.lower.x
+                            let from: Int = base + (tz * p + ty) * p
+                            for tx in 0..<p {
+                                let x = x0 + tx
+                                guard x >= box.lower.x && x < box.upper.x else { continue }
+                                sums[row + x] += wzy * w[tx] * Double(result[from + tx])
+                            }
                         }
                     }
                 }
             }
         }
         _ = shape
-        return Volume(shape: bs, values: sums.map { Float($0) })
+        return (0..<channels).map { c in
+            Volume(shape: bs, values: sums[(c * voxels)..<((c + 1) * voxels)].map { Float($0) })
+        }
     }
 
     /// Reads any box of a volume of `shape` through `read` (boxes inside the volume), mirroring

@@ -43,13 +43,10 @@ public enum DUALModelFile {
 
     /// Writes a training checkpoint (model, optimizer state, iteration).
     public static func checkpoint(_ trainer: DUALTrainer, to path: String) throws {
-        var tensors = trainer.model.namedParameters.map { ($0.0, $0.1.value) }
-        for (tag, opt) in [("g", trainer.generatorOptimizer), ("d", trainer.discriminatorOptimizer)] {
-            for i in 0..<opt.parameters.count {
-                tensors.append(("opt.\(tag).m.\(i)", opt.m[i]))
-                tensors.append(("opt.\(tag).v.\(i)", opt.v[i]))
-            }
-        }
+        let tensors =
+            trainer.model.namedParameters.map { ($0.0, $0.1.value) }
+            + trainer.generatorOptimizer.stateTensors(prefix: "opt.g")
+            + trainer.discriminatorOptimizer.stateTensors(prefix: "opt.d")
         let config = String(decoding: try DUALConfig.canonicalEncoder.encode(trainer.model.config), as: UTF8.self)
         try Safetensors.write(
             tensors,
@@ -67,15 +64,7 @@ public enum DUALModelFile {
         for (tag, opt, key) in [
             ("g", trainer.generatorOptimizer, "opt_g_step"), ("d", trainer.discriminatorOptimizer, "opt_d_step"),
         ] {
-            let m = try (0..<opt.parameters.count).map { i -> Tensor in
-                guard let t = tensors["opt.\(tag).m.\(i)"] else { throw DUALError("\(path): no optimizer state") }
-                return t
-            }
-            let v = try (0..<opt.parameters.count).map { i -> Tensor in
-                guard let t = tensors["opt.\(tag).v.\(i)"] else { throw DUALError("\(path): no optimizer state") }
-                return t
-            }
-            opt.restore(m: m, v: v, step: Int(metadata[key] ?? "0") ?? 0)
+            try opt.restoreState(tensors, prefix: "opt.\(tag)", step: Int(metadata[key] ?? "0") ?? 0, source: path)
         }
         trainer.resume(at: Int(metadata["iteration"] ?? "0") ?? 0)
     }

@@ -136,13 +136,6 @@ public final class DUALModel: Module {
 
     /// A hex digest of every parameter's bytes and the configuration (identifies a model).
     public var digest: String {
-        var bytes: [UInt8] = Array((try? DUALConfig.canonicalEncoder.encode(config)) ?? Data())
-        for (name, p) in namedParameters {
-            bytes += Array(name.utf8)
-            p.value.withUnsafeBufferPointer { b in bytes += UnsafeRawBufferPointer(b).map { $0 } }
-        }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }  // FNV-1a 64
-        return String(h, radix: 16)
+        parameterDigest(header: Array((try? DUALConfig.canonicalEncoder.encode(config)) ?? Data()))
     }
 }

@@ -11,6 +11,21 @@ extension Module {
     /// Total number of scalar parameters.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
+    /// A hex FNV-1a 64 digest of `header` (e.g. the canonical JSON of a configuration), then every
+    /// parameter's name and float32 bytes in `namedParameters` order: identifies a model.
+    public func parameterDigest(header: [UInt8]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix<S: Sequence>(_ bytes: S) where S.Element == UInt8 {
+            for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        mix(header)
+        for (name, p) in namedParameters {
+            mix(name.utf8)
+            p.value.withUnsafeBufferPointer { mix(UnsafeRawBufferPointer($0)) }
+        }
+        return String(h, radix: 16)
+    }
+
     /// Prefixes a child's parameter names.
     public func prefixed(_ prefix: String, _ child: Module) -> [(String, Variable)] {
         child.namedParameters.map { ("\(prefix).\($0.0)", $0.1) }

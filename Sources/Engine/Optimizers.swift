@@ -66,6 +66,29 @@ public final class AdamW {
     }
 }
 
+extension AdamW {
+    /// The moment estimates as named tensors for a checkpoint: "PREFIX.m.i" and "PREFIX.v.i" per
+    /// parameter i (formats/weights.md).
+    public func stateTensors(prefix: String) -> [(String, Tensor)] {
+        (0..<parameters.count).flatMap { i in [("\(prefix).m.\(i)", m[i]), ("\(prefix).v.\(i)", v[i])] }
+    }
+
+    /// Restores the moment estimates `stateTensors(prefix:)` wrote, and the step count.
+    /// - Throws: `SafetensorsError` naming `source` when a tensor is missing or has another shape.
+    public func restoreState(_ tensors: [String: Tensor], prefix: String, step: Int, source: String) throws {
+        func state(_ kind: String) throws -> [Tensor] {
+            try parameters.indices.map { i in
+                guard let t = tensors["\(prefix).\(kind).\(i)"], t.shape == parameters[i].shape else {
+                    throw SafetensorsError(
+                        description: "\(source): no optimizer state \(prefix).\(kind).\(i) of the model's shape")
+                }
+                return t
+            }
+        }
+        restore(m: try state("m"), v: try state("v"), step: step)
+    }
+}
+
 /// Stochastic gradient descent with optional momentum.
 public final class SGD {
     public var learningRate: Float

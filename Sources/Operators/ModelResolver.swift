@@ -27,6 +27,14 @@ public struct ModelResolver: Sendable {
     /// - Throws: `OperatorError` when nothing by that reference exists; `DUALError` for a file that
     ///   is not a DUAL model.
     public func resolve(_ reference: String) throws -> ResolvedModel {
+        let (bytes, path) = try locate(reference)
+        let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: path)
+        return ResolvedModel(model: model, bytes: bytes, metadata: metadata)
+    }
+
+    /// The bytes of the model file `reference` names (any task), and how to name it in messages.
+    /// - Throws: `OperatorError` when nothing by that reference exists.
+    public func locate(_ reference: String) throws -> (bytes: [UInt8], source: String) {
         var path = reference
         let bytes: [UInt8]
         if reference == "default" {
@@ -48,8 +56,7 @@ public struct ModelResolver: Sendable {
             }
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         }
-        let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: path)
-        return ResolvedModel(model: model, bytes: bytes, metadata: metadata)
+        return (bytes, path)
     }
 
     /// Rejects a model trained for another task: `task` nil is denoising/simulation (`train`),

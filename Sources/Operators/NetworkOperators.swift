@@ -16,53 +16,25 @@ enum NetworkTask: Sendable {
     case compensate(fill: WedgeFill, matchGain: Bool)
 }
 
-/// A DUAL network operator prepared once per derived dataset: the model (loaded from the store by
-/// digest), the tile edge and overlap, and the task. Tiles are anchored to the volume origin, so any
-/// region gives the whole-volume result.
-struct PreparedNetworkOperator: PreparedOperator {
-    let op: String
-    let model: DUALModel
-    /// What the model was trained on (its file's metadata).
-    let domain: ModelDomain
+/// How a network operator brings its input to the network and back: overlap tiles of `edge` voxels
+/// sharing `overlap` with each neighbour, anchored to the origin of the working grid, on the input
+/// standardized, inverted and resampled as `adaptation` says (parameters overlap, invert, voxel,
+/// working_voxel). Any region gives the whole-volume result.
+struct NetworkTiling: Sendable {
     let edge: Int
     let overlap: Int
-    let task: NetworkTask
-    /// −1 when the input's contrast is inverted before the network (parameter invert), else 1.
-    let sign: Float
     /// Inversion and working voxel size (parameters invert, voxel, working_voxel).
     let adaptation: NetworkInputAdaptation
-    /// Input grid → working grid and back (parameters voxel and working_voxel), nil at the input's grid.
+    /// Input grid → working grid and back, nil at the input's grid.
     let resampling: (toWorking: Resampler, back: Resampler)?
 
-    /// Loads the model named by parameter `model` (a digest) and checks that `tile` (default: the
-    /// model's training patch) suits its U-Net.
-    init(
-        op: String, parameters p: [String: JSONValue], tile: Int? = nil, task: NetworkTask, context: OperatorContext
-    ) throws {
-        guard case .string(let digest)? = p["model"] else {
-            throw OperatorError("\(op): parameter model (a model digest) is required")
-        }
-        guard let bytes = try context.models.bytes(digest: digest) else {
-            throw OperatorError("\(op): model \(digest) is not in the store; define the dataset again with a model")
-        }
-        let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
-        domain = ModelDomain(metadata: metadata)
-        let edge = tile ?? model.config.patch
-        let levels = 1 << (model.config.depth - 1)
-        guard edge % levels == 0 else {
-            throw OperatorError(
-                "\(op): tile \(edge) is not a multiple of \(levels), which the model's "
-                    + "\(model.config.depth)-level U-Net needs")
-        }
-        self.op = op
-        self.model = model
+    /// Reads parameters overlap (a fraction of the edge, default ½) and the adaptation's.
+    init(op: String, parameters p: [String: JSONValue], edge: Int) throws {
         self.edge = edge
-        self.task = task
         let fraction = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: op)
         overlap = max(1, min(edge / 2, Int((fraction * Double(edge)).rounded())))
         let adaptation = try NetworkInputAdaptation(parameters: p, op: op)
         self.adaptation = adaptation
-        sign = adaptation.invert ? -1 : 1
         resampling =
             adaptation.voxel == adaptation.workingVoxel
             ? nil
@@ -78,44 +50,95 @@ struct PreparedNetworkOperator: PreparedOperator {
             edge: edge, overlap: overlap, voxelsPerWorkingVoxel: resampling.toWorking.to / resampling.toWorking.from)
     }
 
-    func compute(_ region: Box3, inputs: [any VolumeSource], voxelSize: Double) throws -> Volume {
-        let input = inputs[0]
-        let shape = input.shape
-        if case .compensate = task, min(shape.x, shape.y, shape.z) * 2 <= edge {
-            throw OperatorError(
-                "\(op): \(input.name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than "
-                    + "half the \(edge)³ tile; use a smaller tile (parameter tile)")
-        }
-        let stats = input.info.stats
-        let mean = stats?.mean ?? 0
-        let std = (stats?.rms ?? 1) * Double(sign)
-        // Standardized with the sign of the inversion and resampled: the network sees its training data.
+    /// The blended output channels of `network` (standardized tiles [n, 1, P, P, P] at working-grid
+    /// `origins` → [n, channels, P, P, P]) over `region` of `input`'s grid.
+    func apply(
+        _ region: Box3, input: any VolumeSource, channels: Int,
+        network: (Tensor, [(x: Int, y: Int, z: Int)]) -> Tensor
+    ) throws -> [Volume] {
         let (workingShape, reader) = adaptation.workingView(of: input)
         let workingRegion = resampling.map { $0.back.sourceBox(for: region) } ?? region
         // Batches of at most four 32³ tiles' worth of voxels bound the activations' memory; a tile's
         // result does not depend on its batch.
         let batch = max(1, 4 * 32 * 32 * 32 / (edge * edge * edge))
+        let results = try DUALInference.apply(
+            box: workingRegion, shape: workingShape, tile: edge, overlap: overlap, batch: batch, channels: channels,
+            input: reader, network: network)
+        guard let (_, back) = resampling else { return results }
+        return results.map { back.apply($0, covering: workingRegion, to: region) }
+    }
+}
+
+/// A DUAL network operator prepared once per derived dataset: the model (loaded from the store by
+/// digest), the tiling, and the task.
+struct PreparedNetworkOperator: PreparedOperator {
+    let op: String
+    let model: DUALModel
+    /// What the model was trained on (its file's metadata).
+    let domain: ModelDomain
+    let tiling: NetworkTiling
+    let task: NetworkTask
+
+    /// Loads the model named by parameter `model` (a digest) and checks that `tile` (default: the
+    /// model's training patch) suits its U-Net.
+    init(
+        op: String, parameters p: [String: JSONValue], tile: Int? = nil, task: NetworkTask, context: OperatorContext
+    ) throws {
+        guard case .string(let digest)? = p["model"] else {
+            throw OperatorError("\(op): parameter model (a model digest) is required")
+        }
+        guard let bytes = try context.models.bytes(digest: digest) else {
+            throw OperatorError("\(op): model \(digest) is not in the store; define the dataset again with a model")
+        }
+        let (model, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
+        domain = ModelDomain(metadata: metadata)
+        let edge = tile ?? model.config.patch
+        try Self.check(tile: edge, depth: model.config.depth, op: op)
+        self.op = op
+        self.model = model
+        self.task = task
+        tiling = try NetworkTiling(op: op, parameters: p, edge: edge)
+    }
+
+    /// Throws unless a U-Net of `depth` levels can run on tiles of `edge` voxels.
+    static func check(tile edge: Int, depth: Int, op: String) throws {
+        let levels = 1 << (depth - 1)
+        guard edge % levels == 0 else {
+            throw OperatorError(
+                "\(op): tile \(edge) is not a multiple of \(levels), which the model's \(depth)-level U-Net needs")
+        }
+    }
+
+    var footprint: Footprint { tiling.footprint }
+
+    func compute(_ region: Box3, inputs: [any VolumeSource], voxelSize: Double) throws -> Volume {
+        let input = inputs[0]
+        let shape = input.shape
+        let edge = tiling.edge
+        if case .compensate = task, min(shape.x, shape.y, shape.z) * 2 <= edge {
+            throw OperatorError(
+                "\(op): \(input.name) (\(shape.x)×\(shape.y)×\(shape.z)) needs every axis longer than "
+                    + "half the \(edge)³ tile; use a smaller tile (parameter tile)")
+        }
         let (model, task) = (model, task)
         var noise: NoiseField?
         if case .simulate(let seed, _) = task { noise = NoiseField(model: model, seed: seed) }
-        var result = try DUALInference.apply(
-            box: workingRegion, shape: workingShape, tile: edge, overlap: overlap, batch: batch, input: reader
-        ) { x, origins in
+        var result = try tiling.apply(region, input: input, channels: 1) { x, origins in
             switch task {
             case .denoise: return model.denoiseTiles(x)
             case .simulate: return model.simulateTiles(x, origins: origins, noise: noise!)
             case .compensate(let fill, let match):
                 return fill.merge(observed: x, translated: model.denoiseTiles(x), matchGain: match)
             }
-        }
-        if let (_, back) = resampling { result = back.apply(result, covering: workingRegion, to: region) }
+        }[0]
         if case .simulate(_, let contrast) = task, contrast != domain.noisyContrast {
             result.negate()
         }
         if case .compensate = task {
             // Back in the input's units and contrast.
-            let m = Float(mean)
-            let s = Float(std)
+            let stats = input.info.stats
+            let m = Float(stats?.mean ?? 0)
+            let s = Float((stats?.rms ?? 1) * (tiling.adaptation.invert ? -1 : 1))
             result.withUnsafeMutableValues(as: Float.self) { v in for i in v.indices { v[i] = v[i] * s + m } }
         }
         return result

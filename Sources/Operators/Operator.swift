@@ -38,12 +38,21 @@ public protocol OperatorDefinition: Sendable {
     static func prepare(parameters: [String: JSONValue], context: OperatorContext) throws -> any PreparedOperator
     /// The protein contrast of the result for inputs of these contrasts (default: the first input's).
     static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast?
+    /// The result's data type (default float32) and class table (label value → name, default none),
+    /// which may come from the model the parameters name.
+    static func outputLayout(parameters: [String: JSONValue], context: OperatorContext) throws -> (
+        dtype: DType, classes: [String: String]?
+    )
 }
 
 extension OperatorDefinition {
     public static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast? {
         inputs.first ?? nil
     }
+
+    public static func outputLayout(parameters: [String: JSONValue], context: OperatorContext) throws -> (
+        dtype: DType, classes: [String: String]?
+    ) { (.float32, nil) }
 }
 
 /// An operator ready to compute: pure in its inputs, so regions can be computed in any order (and
@@ -72,7 +81,7 @@ public struct OperatorRegistry: Sendable {
     /// Filters and DUAL's network operators.
     public static let standard = OperatorRegistry([
         GaussianOperator.self, DoGOperator.self, NADOperator.self, BandPassOperator.self, WedgeMaskOperator.self,
-        CTFOperator.self, DenoiseOperator.self, SimulateOperator.self, CompensateOperator.self,
+        CTFOperator.self, DenoiseOperator.self, SimulateOperator.self, CompensateOperator.self, SegmentOperator.self,
     ])
 
     /// The operator with this name, or an error listing the known ones.

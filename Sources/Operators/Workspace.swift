@@ -81,8 +81,8 @@ public struct Workspace: Sendable {
     }
 
     /// Defines a derived dataset (no voxel is computed): checks the operator, its parameters and the
-    /// inputs (same shape), and records the provenance. Output: float32, the first input's grid and
-    /// voxel size.
+    /// inputs (same shape), and records the provenance. Output: the operator's data type (float32 but
+    /// for segment) on the first input's grid and voxel size.
     @discardableResult
     public func define(
         name: String, op: String, inputs names: [String], params: [String: JSONValue], modelDigest: String? = nil,
@@ -91,7 +91,10 @@ public struct Workspace: Sendable {
         let (inputs, derivation) = try definition(
             op: op, inputs: names, params: params, modelDigest: modelDigest, seed: seed)
         let first = inputs[0]
-        var spec = Store.NewDataset(name: name, kind: .derived, dtype: .float32, shape: first.shape)
+        let context = OperatorContext(store: store)
+        let layout = try operators.definition(named: op).outputLayout(parameters: params, context: context)
+        var spec = Store.NewDataset(name: name, kind: .derived, dtype: layout.dtype, shape: first.shape)
+        spec.classes = layout.classes
         spec.chunk = first.grid.chunk
         spec.voxelSize = first.info.voxelSize
         spec.origin = first.info.origin
@@ -101,8 +104,7 @@ public struct Workspace: Sendable {
         spec.contrastSource = spec.contrast.map { _ in "\(op) of \(names.joined(separator: ", "))" }
         // Prepared before the entry is written, so a definition that cannot run (e.g. its model is
         // not stored) leaves nothing behind.
-        let prepared = try operators.definition(named: op).prepare(
-            parameters: params, context: OperatorContext(store: store))
+        let prepared = try operators.definition(named: op).prepare(parameters: params, context: context)
         let dataset = try store.createDataset(spec)
         return DerivedDataset(
             dataset: dataset, info: dataset.info, store: store, prepared: prepared, inputs: inputs,
@@ -119,8 +121,11 @@ public struct Workspace: Sendable {
         let (inputs, derivation) = try definition(
             op: op, inputs: names, params: params, modelDigest: modelDigest, seed: seed)
         var info = inputs[0].info
+        let context = OperatorContext(store: store)
+        let layout = try operators.definition(named: op).outputLayout(parameters: params, context: context)
         info.name = "\(op)(\(names.joined(separator: ",")))"
-        info.dtype = .float32
+        info.dtype = layout.dtype
+        info.classes = layout.classes
         info.kind = .derived
         info.derivation = derivation
         info.stats = nil
@@ -128,8 +133,7 @@ public struct Workspace: Sendable {
         info.contrast = try operators.definition(named: op).outputContrast(
             inputs: inputs.map(\.info.contrast), parameters: params)
         info.contrastSource = info.contrast.map { _ in "\(op) of \(names.joined(separator: ", "))" }
-        let prepared = try operators.definition(named: op).prepare(
-            parameters: params, context: OperatorContext(store: store))
+        let prepared = try operators.definition(named: op).prepare(parameters: params, context: context)
         return DerivedDataset(
             dataset: nil, info: info, store: store, prepared: prepared, inputs: inputs, derivation: derivation)
     }

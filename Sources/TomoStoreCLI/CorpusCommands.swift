@@ -101,14 +101,10 @@ struct CorpusCreate: ParsableCommand {
             try ModelRegistry(store: s).put(digest: model.digest, bytes)
             recipe.simulator = "dual"
             recipe.modelDigest = model.digest
-            // DUAL simulates at the voxel size and in the contrast of its training data.
+            // DUAL simulates in the contrast of its training data, at its voxel size (samples at
+            // another are resampled there and back: `Corpus.sample`).
             let domain = ModelDomain(metadata: metadata)
-            if let voxel, abs(voxel / domain.voxelSize - 1) >= 0.05 {
-                throw CommandError(
-                    "--voxel \(voxel.formatted()) Å: the DUAL model simulates at \(domain.voxelSize.formatted()) Å; "
-                        + "leave --voxel out, or train a model on data at \(voxel.formatted()) Å")
-            }
-            recipe.voxelSize = domain.voxelSize
+            recipe.voxelSize = voxel ?? domain.voxelSize
             recipe.contrast = domain.dataContrast
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")

@@ -85,15 +85,7 @@ struct DUALTrainingOptions: ParsableArguments {
     }
 
     /// --time in seconds (nil when not given).
-    func timeLimit() throws -> Double? {
-        guard let time else { return nil }
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
-        let unit = time.last.flatMap { units[$0] }
-        guard let value = Double(unit == nil ? time : String(time.dropLast())), value > 0, value.isFinite else {
-            throw ValidationError("--time \(time) is not a duration; give e.g. 30m, 90s or 1h")
-        }
-        return value * (unit ?? 1)
-    }
+    func timeLimit() throws -> Double? { try parseDuration(time) }
 
     /// `base` with the --config overrides and --batch applied.
     func config(from base: DUALConfig) throws -> DUALConfig {
@@ -123,32 +115,18 @@ struct DUALTrainingOptions: ParsableArguments {
         run.timeLimit = limit
         run.initialWeights = initial
         run.averageDecay = averageDecay
-        let quiet = quiet
-        let start = Date()
-        let terminal = isatty(2) != 0
-        var reported = -1
+        let bar = TrainingProgress(label: "train", limit: limit, total: total, quiet: quiet)
         let result = try run.run(clean: clean, noisy: noisy, metadata: metadata) { iteration, losses, eta in
-            guard !quiet else { return }
-            // Done so far: of the time budget, or of the iterations.
-            let elapsed = Date().timeIntervalSince(start)
-            let fraction = min(1, max(limit.map { elapsed / $0 } ?? 0, Double(iteration) / Double(total)))
-            let step = Int(fraction * 20)
-            guard terminal || step > reported || iteration == total else { return }
-            reported = step
-            let filled = Int(fraction * 30)
-            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled)
-            let counted = limit == nil ? "iteration \(iteration)/\(total)" : "iteration \(iteration)"
             let matching =
                 (losses.spectrum.map { String(format: "  spec %.4f", $0) } ?? "")
                 + (losses.histogram.map { String(format: "  hist %.4f", $0) } ?? "")
-            printError(
+            bar.report(iteration: iteration, secondsLeft: eta) {
                 String(
-                    format: "%@train %@ %3.0f%% %@  rec %.4f  adv %.4f  kl %.4f%@  disc %.4f  ETA %.0f s%@",
-                    terminal ? "\r" : "", bar, 100 * fraction, counted, losses.reconstruction, losses.adversarial,
-                    losses.kl, matching, losses.discriminator, eta, terminal ? " " : ""),
-                terminator: terminal ? "" : "\n")
+                    format: "rec %.4f  adv %.4f  kl %.4f%@  disc %.4f", losses.reconstruction, losses.adversarial,
+                    losses.kl, matching, losses.discriminator)
+            }
         }
-        if terminal && !quiet { printError("") }
+        bar.finish()
         try ModelRegistry(store: s).put(digest: result.model.digest, result.bytes, name: storedName)
         print(
             String(

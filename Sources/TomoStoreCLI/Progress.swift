@@ -41,3 +41,41 @@ final class ProgressBar: Sendable {
         if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 }
+
+/// Progress of a training run on stderr: a bar of the time budget or the iterations (whichever is
+/// further along), the iteration, the losses and the ETA; redrawn in place on a terminal, else one
+/// line per 5%.
+final class TrainingProgress {
+    let label: String
+    let limit: Double?
+    let total: Int
+    let quiet: Bool
+    let terminal = isatty(2) != 0
+    let start = Date()
+    var reported = -1
+
+    init(label: String, limit: Double?, total: Int, quiet: Bool) {
+        (self.label, self.limit, self.total, self.quiet) = (label, limit, total, quiet)
+    }
+
+    /// Reports an iteration; `losses` (formatted only when a line is drawn) follows the counter.
+    func report(iteration: Int, secondsLeft: Double, losses: () -> String) {
+        guard !quiet else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        let fraction = min(1, max(limit.map { elapsed / $0 } ?? 0, Double(iteration) / Double(total)))
+        let step = Int(fraction * 20)
+        guard terminal || step > reported || iteration == total else { return }
+        reported = step
+        let filled = Int(fraction * 30)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: 30 - filled)
+        let counted = limit == nil ? "iteration \(iteration)/\(total)" : "iteration \(iteration)"
+        printError(
+            String(
+                format: "%@%@ %@ %3.0f%% %@  %@  ETA %.0f s%@", terminal ? "\r" : "", label, bar, 100 * fraction,
+                counted, losses(), secondsLeft, terminal ? " " : ""),
+            terminator: terminal ? "" : "\n")
+    }
+
+    /// Ends the in-place line on a terminal.
+    func finish() { if terminal && !quiet { printError("") } }
+}

@@ -22,7 +22,8 @@ struct TomoStore: ParsableCommand {
             Demo.self, Init.self, IngestCommand.self, List.self, Info.self, Get.self, ExportCommand.self, Remove.self,
             Verify.self, Inspect.self, Convert.self, Preview.self, ExportZarr.self, ImportZarr.self,
             PyramidCommand.self, Synth.self, Particles.self, Train.self, TrainCompensate.self, Models.self,
-            Denoise.self, Simulate.self, Compensate.self, CorpusCommand.self, Derive.self, Materialize.self,
+            Denoise.self, Simulate.self, Compensate.self, SegmentCommand.self, CorpusCommand.self, Derive.self,
+            Materialize.self,
             GarbageCollect.self, Filter.self, Eval.self, PickCommand.self, Bench.self, EngineCommand.self,
             ServeCommand.self, SlurmCommand.self, Version.self,
         ]

@@ -265,6 +265,38 @@ struct GradientTests {
         }
     }
 
+    /// Weighted softmax cross-entropy: gradient by central differences, value and softmax against a
+    /// direct Float64 evaluation of the definition (tolerance 1e-5 relative).
+    @Test func softmaxCrossEntropy() {
+        let (n, c, d) = (2, 3, 2)
+        let voxels = d * d * d
+        let labels = (0..<(n * voxels)).map { Int32(($0 * 7 + 1) % c) }
+        let weights: [Float] = [0.5, 2, 1.25]
+        let failures = gradientCheck([v([n, c, d, d, d], 1)], h: 1e-3, rtol: 2e-2, atol: 1e-3) { t, x in
+            t.softmaxCrossEntropy(x[0], labels: labels, weights: weights)
+        }
+        #expect(failures.isEmpty, "\(failures)")
+        let x = Tensor.normal([n, c, d, d, d], std: 3, seed: 11)
+        let loss = Tape(recording: false).softmaxCrossEntropy(Variable(x), labels: labels, weights: weights)
+        let p = x.softmaxChannels().scalars
+        let values = x.scalars.map(Double.init)
+        var (sum, total) = (0.0, 0.0)
+        for b in 0..<n {
+            for i in 0..<voxels {
+                let logits = (0..<c).map { values[(b * c + $0) * voxels + i] }
+                let normalizer = logits.map { Foundation.exp($0) }.reduce(0, +)
+                for k in 0..<c {
+                    let exact = Foundation.exp(logits[k]) / normalizer
+                    #expect(abs(Double(p[(b * c + k) * voxels + i]) - exact) < 1e-6)
+                }
+                let y = Int(labels[b * voxels + i])
+                sum -= Double(weights[y]) * (logits[y] - Foundation.log(normalizer))
+                total += Double(weights[y])
+            }
+        }
+        #expect(abs(Double(loss.value.scalar) - sum / total) < 1e-5 * abs(sum / total))
+    }
+
     @Test func reductionsAndLosses() {
         let target = Tensor.uniform([3, 8], seed: 5)
         let ops: [(String, (Tape, [Variable]) -> Variable)] = [

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Imaging
 import KV
+import Segmentation
 import Store
 import TestSupport
 import Testing
@@ -349,6 +350,54 @@ struct CompensateTests {
             #expect(abs(ratio - 10 / 13.5) < 1e-9)
         } else {
             Issue.record("a resampled denoise has a tile footprint, not \(footprint)")
+        }
+    }
+
+    @Test("lazy segment: uint8 probabilities and labels; any box equals the whole volume's voxels")
+    func segment() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 30, y: 21, z: 18)
+        _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
+        var config = SegmenterConfig(classes: ["background", "membrane", "particle"])
+        (config.base, config.depth, config.classWeights) = (2, 2, [1, 1, 1])
+        let model = Segmenter(config: config, seed: 9)
+        try ModelRegistry(store: store).put(digest: model.digest, try SegmenterFile.encode(model))
+        let t = try store.dataset(named: "t")
+        var base: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16), "overlap": .number(0.25)]
+        base.merge(NetworkInputAdaptation(invert: true, voxel: 13.5, workingVoxel: 10).parameters) { _, b in b }
+        var probabilities: [Volume] = []
+        for c in 1...2 {
+            let params = base.merging(["class": .number(Double(c))]) { a, _ in a }
+            let d = try define(store, "s/\(config.classes[c])", op: "segment", inputs: ["t"], params: params)
+            #expect(d.info.dtype == .uint8)
+            let whole = try prepared("segment", params, store: store).compute(
+                Box3(shape: shape), inputs: [t], voxelSize: 13.5)
+            for box in [Box3(x: 3..<17, y: 0..<21, z: 5..<6), Box3(x: 29..<30, y: 20..<21, z: 17..<18)] {
+                #expect(try d.read(box) == whole.converted(to: .uint8).extracting(box), "\(box)")
+            }
+            probabilities.append(whole)
+        }
+        let labelParams = base.merging(["output": .string("labels")]) { a, _ in a }
+        let labels = try define(store, "s/labels", op: "segment", inputs: ["t"], params: labelParams)
+        #expect(labels.info.classes == ["0": "background", "1": "membrane", "2": "particle"])
+        let l = try labels.read(Box3(shape: shape)).values(as: UInt8.self)
+        let (p1, p2) = (probabilities[0].values(as: Float.self), probabilities[1].values(as: Float.self))
+        // The label is the most probable class: its probability (background's is 255 − the others')
+        // is the largest, within the rounding of the stored uint8 probabilities.
+        for i in l.indices {
+            let p = [255 - p1[i] - p2[i], p1[i], p2[i]]
+            #expect(l[i] <= 2 && p[Int(min(l[i], 2))] >= p.max()! - 2, "voxel \(i): \(p) → \(l[i])")
+        }
+        #expect(probabilities.allSatisfy { $0.values(as: Float.self).allSatisfy { $0 >= 0 && $0 <= 255 } })
+        #expect(throws: OperatorError.self) {
+            try prepared("segment", base.merging(["class": .number(3)]) { a, _ in a }, store: store)
+        }
+        #expect(throws: OperatorError.self) {
+            try SegmentOperator.validate(parameters: labelParams.merging(["class": .number(1)]) { a, _ in a })
+        }
+        #expect(throws: (any Error).self, "a DUAL model is no segmenter") {
+            let dual = try storedTinyModel(store, seed: 2)
+            _ = try prepared("segment", ["model": .string(dual.digest), "class": .number(1)], store: store)
         }
     }
 
