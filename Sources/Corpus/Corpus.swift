@@ -28,6 +28,9 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     /// "physics", or "dual" with `modelDigest` (the model is kept in the store).
     public var simulator = "physics"
     public var modelDigest: String?
+    /// Tile edge of DUAL simulation (`dual` only): 64 shares 8 voxels with each neighbour, as `tomostore
+    /// simulate`; nil (recipes written before it was recorded): the model's patch sharing half.
+    public var simulationTile: Int?
     /// The tomograms' contrast: physics dark; dual the model's data contrast (`ModelDomain.dataContrast`).
     /// nil in recipes written before it was recorded: dark.
     public var contrast: Contrast?
@@ -184,9 +187,6 @@ public enum Corpus {
         return try decoder.decode(CorpusRecipe.self, from: Data(bytes))
     }
 
-    /// The tile edge of DUAL-simulated samples (`sample`).
-    static let simulationTile = 64
-
     /// Generates sample i (deterministic: same recipe and i → same bytes, on any machine with this version).
     public static func sample(_ i: Int, of recipe: CorpusRecipe, store: Store) throws -> CorpusSample {
         guard i >= 0 && i < recipe.samples else {
@@ -202,6 +202,9 @@ public enum Corpus {
                 throw CorpusError("corpus \"\(recipe.name)\": vesicles \(n) must be 0…1000")
             }
             gp.vesicleCount = n
+        }
+        if let t = recipe.simulationTile, !(8...256).contains(t) || t % 8 != 0 {
+            throw CorpusError("corpus \"\(recipe.name)\": simulation_tile \(t) must be a multiple of 8 in 8…256")
         }
         if let d = recipe.vesicleDiameterNm {
             guard d.count == 2, d[0] > 0, d[0] <= d[1], d[1] <= 10_000 else {
@@ -242,9 +245,12 @@ public enum Corpus {
             let region = working.back?.sourceBox(for: Box3(shape: shape)) ?? Box3(shape: shape)
             let noise = NoiseField(model: dual, seed: seed)
             // `tomostore simulate`'s tiles (64³ sharing 8 voxels: 1.5 network voxels per voxel instead of
-            // 8) where the sample is long enough to mirror them, else the model's patch sharing half.
-            let long = min(working.shape.x, working.shape.y, working.shape.z) > Self.simulationTile / 2
-            let (tile, overlap) = long ? (Self.simulationTile, Self.simulationTile / 8) : (dual.config.patch, nil)
+            // 8) where the recipe asks for them and the sample is long enough to mirror them, else the
+            // model's patch sharing half.
+            var (tile, overlap) = (dual.config.patch, Int?.none)
+            if let edge = recipe.simulationTile, min(working.shape.x, working.shape.y, working.shape.z) > edge / 2 {
+                (tile, overlap) = (edge, edge / 8)
+            }
             var simulated = try DUALInference.apply(
                 box: region, shape: working.shape, tile: tile, overlap: overlap, input: reader
             ) { x, origins in

@@ -105,6 +105,7 @@ struct CorpusCreate: ParsableCommand {
             // another are resampled there and back: `Corpus.sample`).
             let domain = ModelDomain(metadata: metadata)
             recipe.voxelSize = voxel ?? domain.voxelSize
+            recipe.simulationTile = Denoise.defaultTile
             recipe.contrast = domain.dataContrast
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")

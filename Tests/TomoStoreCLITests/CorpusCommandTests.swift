@@ -68,5 +68,23 @@ struct CorpusCommandTests {
         let b = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/alone/000002/tomogram.npy"))
         #expect(a == b)
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/range/000001/tomogram.npy")) != a)
+        // At a voxel size other than the model's (10 Å), samples are simulated at the model's and
+        // resampled back onto the recipe's grid: same shape, same bytes from a second store.
+        for store in ["c", "d"] {
+            _ = try CLI.run("init", "\(dir)/\(store).store")
+            let created = try CLI.run(
+                "corpus", "create", "\(dir)/\(store).store", "v", "--samples", "2", "--size", "40,36,34", "--seed",
+                "9", "--voxel", "14", "--simulator", "dual:default")
+            #expect(created.status == 0, "\(created.stderr)")
+            let got = try CLI.run(
+                "corpus", "get", "\(dir)/\(store).store", "v", "--sample", "1", "-o", "\(dir)/\(store)-v.npy",
+                "--no-cache")
+            #expect(got.status == 0, "\(got.stderr)")
+        }
+        let c = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/c-v.npy"))
+        #expect(c == (try Data(contentsOf: URL(fileURLWithPath: "\(dir)/d-v.npy"))))
+        #expect(c.count == 128 + 40 * 36 * 34 * 4, "a 40×36×34 float32 .npy")
+        let recipe = try CLI.run("corpus", "info", "\(dir)/c.store", "v", "--json").stdout
+        #expect(recipe.contains("\"simulation_tile\" : 64") && recipe.contains("\"voxel_size\" : 14"), "\(recipe)")
     }
 }
