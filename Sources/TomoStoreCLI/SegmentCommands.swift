@@ -117,17 +117,17 @@ struct SegmentTrain: ParsableCommand {
             maps[j] = map
             return SegmentTile(values: values, labels: map.map(t.labels), edge: patch)
         }
-        let known = Set(try iterators[0].next().classes.values).union(["particle"])
-        iterators[0].k = 0
+        let sample = try Corpus.sample(0, of: first, store: s)
+        let known = Set(sample.classes.values).union(["particle"])
         if let unknown = chosen.dropFirst().first(where: { !known.contains($0) }) {
             throw CommandError(
                 "class \(unknown) is not in corpus \(first.name); its classes: \(known.sorted().joined(separator: ", "))"
             )
         }
-        let sample = try Corpus.sample(0, of: first, store: s).tomogram
+        let tomogram = sample.tomogram
         let domain = ModelDomain(
             voxelSize: first.voxelSize,
-            noiseGrain: try NoiseGrain.measure(shape: sample.shape) { sample.extracting($0) },
+            noiseGrain: try NoiseGrain.measure(shape: tomogram.shape) { tomogram.extracting($0) },
             noisyContrast: contrast, cleanContrast: .bright)
         var metadata = domain.metadata
         metadata["corpora"] = names.joined(separator: ",")
