@@ -34,6 +34,9 @@ public enum DUALModelFile {
         guard let json = metadata["dual_config"],
             let config = try? JSONDecoder().decode(DUALConfig.self, from: Data(json.utf8))
         else {
+            if metadata["task"] == "segment" {
+                throw DUALError("\(source) is a segmenter, not a DUAL model; use it with `tomostore segment apply`")
+            }
             throw DUALError("\(source) is not a TomoStore DUAL model (no dual_config metadata)")
         }
         let model = DUALModel(config: config)

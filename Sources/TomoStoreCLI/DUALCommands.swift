@@ -22,10 +22,10 @@ func resolveModel(_ reference: String, store: Store?) throws -> (DUALModel, [UIn
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "List the DUAL models stored in a store by name, with their task (train and train-compensate store each "
-            + "model they write).",
+            "List the models stored in a store by name, with their task (train, train-compensate and segment train "
+            + "store each model they write).",
         discussion:
-            "Any name or digest listed works as --model for denoise, simulate and corpus recipes.\n\nExamples:\n  "
+            "Any name or digest listed works as --model for the commands of its task (segmenters: segment apply).\n\nExamples:\n  "
             + "tomostore models s.store\n  tomostore models s.store --json"
     )
 
@@ -33,8 +33,8 @@ struct Models: ParsableCommand {
     @Flag(
         help:
             ArgumentHelp(
-                "Print a JSON array of {name, digest, bytes, task}; task is denoise (train) or compensate "
-                    + "(train-compensate).")
+                "Print a JSON array of {name, digest, bytes, task}; task is denoise (train), compensate "
+                    + "(train-compensate) or segment (segment train).")
     ) var json = false
 
     func run() throws {

@@ -56,11 +56,13 @@ struct SegmentCommandTests {
             ["segment", "apply", s, "t/tomogram", "--model", "default", "--name", "x"],
             ["segment", "apply", s, "t/tomogram", "--model", "seg"],
             ["segment", "apply", s, "nope", "--model", "seg", "--name", "y"],
+            ["denoise", s, "t/tomogram", "--model", "seg", "-o", "\(dir)/d.mrc"],
         ]
         for args in refusals {
             let r = try CLI.run(args)
             #expect(r.status != 0, "\(args)")
             #expect(r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+            if args[0] == "denoise" { #expect(r.stderr.contains("segmenter"), "\(r.stderr)") }
         }
     }
 }
