@@ -42,6 +42,12 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// generator far from these statistics on a CPU budget (docs/dual-runs.md).
     public var lambdaSpectrum: Double?
     public var lambdaHistogram: Double?
+    /// Weight of latent regression for the simulation branch (nil = 0, the paper's objective): the mean
+    /// squared difference between the code z a simulated patch Gs(v + P·Gn(z)) was made with and the
+    /// code the noise encoder reads back from it, E(Gs(v + P·Gn(z))) (BicycleGAN's cLR term, Zhu et al.
+    /// 2017). Without it nothing asks the simulation to depend on z, and the cycle Dn(Gs(v + noise)) ≈ v
+    /// rewards ignoring it: the noise branch collapses (docs/dual-runs.md: two seeds gave r 0.9999999).
+    public var lambdaLatent: Double?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -94,13 +100,14 @@ public struct DUALConfig: Codable, Equatable, Sendable {
             cycleFlips = value == "false" ? nil : value
         case "lambda_spectrum": lambdaSpectrum = try double()
         case "lambda_histogram": lambdaHistogram = try double()
+        case "lambda_latent": lambdaLatent = try double()
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
         default:
             throw DUALError(
                 "unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, "
-                    + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, "
+                    + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, lambda_latent, "
                     + "reconstruction, denoiser_output, "
                     + "cycle_flips, learning_rate, weight_decay, batch"
             )

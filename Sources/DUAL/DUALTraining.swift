@@ -15,8 +15,9 @@ public struct DUALBatch {
 /// Losses of one iteration (for progress and logs).
 public struct DUALLosses: Sendable, Codable {
     public var reconstruction: Float = 0, adversarial: Float = 0, kl: Float = 0, discriminator: Float = 0
-    /// The statistics-matching terms (config lambda_spectrum, lambda_histogram), unweighted; 0 when off.
-    public var spectrum: Float? = nil, histogram: Float? = nil
+    /// The statistics-matching terms (config lambda_spectrum, lambda_histogram) and latent regression
+    /// (lambda_latent), unweighted; nil when off.
+    public var spectrum: Float? = nil, histogram: Float? = nil, latent: Float? = nil
 }
 
 /// The DUAL objective and its alternating updates (paper Eq. 1–9): the generators (Dn, Gs, Gn, E)
@@ -178,6 +179,12 @@ public final class DUALTrainer {
         if let histogram = matching.histogram {
             total = t.add(total, t.scale(histogram, Float(c.lambdaHistogram ?? 0)))
             losses.histogram = histogram.value.scalar
+        }
+        if let w = c.lambdaLatent, w > 0 {
+            // The code must be readable back from the simulation: E(Gs(v + P·Gn(z))) ≈ z.
+            let latent = t.mse(model.noiseEncoder(fakeNoisy, tape: t), Variable(z.value))
+            total = t.add(total, t.scale(latent, Float(w)))
+            losses.latent = latent.value.scalar
         }
         t.backward(total)
         for p in model.discriminatorParameters { p.zeroGradient() }  // the generator step must not move D

@@ -232,6 +232,12 @@ struct SegmentApply: ParsableCommand {
         }
         if labels { outputs.append(("labels", base.merging(["output": .string("labels")]) { _, n in n })) }
         if let name {
+            // All or nothing: a name already taken is found before any dataset is defined.
+            let taken = Set(try workspace.store.datasets().map(\.name))
+            if let clash = outputs.map({ "\(name)/\($0.0)" }).first(where: taken.contains) {
+                throw CommandError(
+                    "a dataset named \"\(clash)\" exists; choose another --name or remove it (tomostore rm)")
+            }
             for (part, params) in outputs {
                 _ = try workspace.define(
                     name: "\(name)/\(part)", op: "segment", inputs: [input], params: params, modelDigest: digest)

@@ -186,6 +186,24 @@ struct DUALTests {
             ).spectrum == nil, "off by default")
     }
 
+    /// Latent regression asks the simulation to carry its code: with it, steps on one batch shrink
+    /// ‖E(Gs(v + P·Gn(z))) − z‖², and it is off (nil) by default.
+    @Test("latent regression: logged, off by default, and training reduces it")
+    func latentRegression() {
+        var c = small
+        c.lambdaLatent = 10
+        let trainer = DUALTrainer(model: DUALModel(config: c, seed: 5), seed: 5)
+        let batch = DUALBatch(
+            clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2))
+        let first = trainer.step(batch).latent
+        var last = first
+        for _ in 0..<24 { last = trainer.step(batch).latent }
+        #expect(first.map { $0.isFinite && $0 > 0 } == true)
+        #expect(last! < 0.8 * first!, "latent loss \(first!) → \(last!)")
+        let plain = DUALTrainer(model: DUALModel(config: small, seed: 5), seed: 5)
+        #expect(plain.step(batch).latent == nil)
+    }
+
     @Test("the noise field: a voxel's noise depends only on the seed and its position; blocks of the patch size")
     func noiseField() {
         let model = DUALModel(config: small, seed: 5)

@@ -55,6 +55,7 @@ struct SegmentCommandTests {
             ["segment", "train", s, "--corpus", "c", "--time", "soon", "-o", "\(dir)/x.safetensors"],
             ["segment", "apply", s, "t/tomogram", "--model", "default", "--name", "x"],
             ["segment", "apply", s, "t/tomogram", "--model", "seg"],
+            ["segment", "apply", s, "t/tomogram", "--model", "seg", "--name", "t/seg"],
             ["segment", "apply", s, "nope", "--model", "seg", "--name", "y"],
             ["denoise", s, "t/tomogram", "--model", "seg", "-o", "\(dir)/d.mrc"],
         ]
