@@ -48,6 +48,11 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// 2017). Without it nothing asks the simulation to depend on z, and the cycle Dn(Gs(v + noise)) ≈ v
     /// rewards ignoring it: the noise branch collapses (docs/dual-runs.md: two seeds gave r 0.9999999).
     public var lambdaLatent: Double?
+    /// Weight of a diversity term for the simulation branch (nil = 0): −log(mean squared difference + 10⁻⁴)
+    /// between two simulations of the same patches with two codes z₁, z₂ (mode seeking, Mao et al. 2019),
+    /// so that the simulated noise depends on the code; the histogram and spectrum terms and the
+    /// discriminator keep its level at the data's.
+    public var lambdaDiversity: Double?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -101,6 +106,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "lambda_spectrum": lambdaSpectrum = try double()
         case "lambda_histogram": lambdaHistogram = try double()
         case "lambda_latent": lambdaLatent = try double()
+        case "lambda_diversity": lambdaDiversity = try double()
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
@@ -108,6 +114,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
             throw DUALError(
                 "unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, "
                     + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, lambda_latent, "
+                    + "lambda_diversity, "
                     + "reconstruction, denoiser_output, "
                     + "cycle_flips, learning_rate, weight_decay, batch"
             )

@@ -17,7 +17,7 @@ public struct DUALLosses: Sendable, Codable {
     public var reconstruction: Float = 0, adversarial: Float = 0, kl: Float = 0, discriminator: Float = 0
     /// The statistics-matching terms (config lambda_spectrum, lambda_histogram) and latent regression
     /// (lambda_latent), unweighted; nil when off.
-    public var spectrum: Float? = nil, histogram: Float? = nil, latent: Float? = nil
+    public var spectrum: Float? = nil, histogram: Float? = nil, latent: Float? = nil, diversity: Float? = nil
 }
 
 /// The DUAL objective and its alternating updates (paper Eq. 1–9): the generators (Dn, Gs, Gn, E)
@@ -185,6 +185,14 @@ public final class DUALTrainer {
             let latent = t.mse(model.noiseEncoder(fakeNoisy, tape: t), Variable(z.value))
             total = t.add(total, t.scale(latent, Float(w)))
             losses.latent = latent.value.scalar
+        }
+        if let w = c.lambdaDiversity, w > 0 {
+            // A second code for the same patches: the two simulations must differ.
+            let z2 = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919 &+ 0x5eed))
+            let second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z2, tape: t), perm)), tape: t)
+            let diversity = t.scale(t.log(t.addScalar(t.mse(fakeNoisy, second), 1e-4)), -1)
+            total = t.add(total, t.scale(diversity, Float(w)))
+            losses.diversity = diversity.value.scalar
         }
         t.backward(total)
         for p in model.discriminatorParameters { p.zeroGradient() }  // the generator step must not move D

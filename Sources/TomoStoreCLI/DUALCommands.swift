@@ -121,6 +121,7 @@ struct DUALTrainingOptions: ParsableArguments {
                 (losses.spectrum.map { String(format: "  spec %.4f", $0) } ?? "")
                 + (losses.histogram.map { String(format: "  hist %.4f", $0) } ?? "")
                 + (losses.latent.map { String(format: "  latent %.4f", $0) } ?? "")
+                + (losses.diversity.map { String(format: "  div %.4f", $0) } ?? "")
             bar.report(iteration: iteration, secondsLeft: eta) {
                 String(
                     format: "rec %.4f  adv %.4f  kl %.4f%@  disc %.4f", losses.reconstruction, losses.adversarial,
@@ -163,7 +164,7 @@ struct Train: ParsableCommand {
             every --checkpoint-every iterations and --resume continues from it. --config key=value
             overrides sizes and losses (depth, base, code_length, discriminator_base, patch,
             lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram,
-            lambda_latent, reconstruction=paper|plain,
+            lambda_latent, lambda_diversity, reconstruction=paper|plain,
             denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch).
             Same data, settings, seed and iterations → same weights (a --time budget makes the count
             depend on the machine; the model records it).

@@ -188,7 +188,7 @@ struct DUALTests {
 
     /// Latent regression asks the simulation to carry its code: with it, steps on one batch shrink
     /// ‖E(Gs(v + P·Gn(z))) − z‖², and it is off (nil) by default.
-    @Test("latent regression: logged, off by default, and training reduces it")
+    @Test("latent regression: logged, off by default, and training reduces it; the diversity term is logged")
     func latentRegression() {
         var c = small
         c.lambdaLatent = 10
@@ -201,7 +201,12 @@ struct DUALTests {
         #expect(first.map { $0.isFinite && $0 > 0 } == true)
         #expect(last! < 0.8 * first!, "latent loss \(first!) → \(last!)")
         let plain = DUALTrainer(model: DUALModel(config: small, seed: 5), seed: 5)
-        #expect(plain.step(batch).latent == nil)
+        let off = plain.step(batch)
+        #expect(off.latent == nil && off.diversity == nil)
+        var d = small
+        d.lambdaDiversity = 1
+        let diverse = DUALTrainer(model: DUALModel(config: d, seed: 5), seed: 5).step(batch).diversity
+        #expect(diverse.map { $0.isFinite } == true, "diversity \(String(describing: diverse))")
     }
 
     @Test("the noise field: a voxel's noise depends only on the seed and its position; blocks of the patch size")
