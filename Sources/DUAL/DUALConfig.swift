@@ -48,7 +48,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// 2017). Without it nothing asks the simulation to depend on z, and the cycle Dn(Gs(v + noise)) ≈ v
     /// rewards ignoring it: the noise branch collapses (docs/dual-runs.md: two seeds gave r 0.9999999).
     public var lambdaLatent: Double?
-    /// Weight of a diversity term for the simulation branch (nil = 0): −log(mean squared difference + 10⁻⁴)
+    /// Weight of a diversity term for the simulation branch (nil = 0): −log(mean absolute difference + 10⁻⁴)
     /// between two simulations of the same patches with two codes z₁, z₂ (mode seeking, Mao et al. 2019),
     /// so that the simulated noise depends on the code; the histogram and spectrum terms and the
     /// discriminator keep its level at the data's.

@@ -190,7 +190,9 @@ public final class DUALTrainer {
             // A second code for the same patches: the two simulations must differ.
             let z2 = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919 &+ 0x5eed))
             let second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z2, tape: t), perm)), tape: t)
-            let diversity = t.scale(t.log(t.addScalar(t.mse(fakeNoisy, second), 1e-4)), -1)
+            // Mean absolute difference: its gradient keeps its size as the two approach each other
+            // (a squared difference's vanishes, and a collapsed branch would never leave collapse).
+            let diversity = t.scale(t.log(t.addScalar(t.mean(t.absolute(t.sub(fakeNoisy, second))), 1e-4)), -1)
             total = t.add(total, t.scale(diversity, Float(w)))
             losses.diversity = diversity.value.scalar
         }

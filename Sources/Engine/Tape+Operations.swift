@@ -198,6 +198,12 @@ extension Tape {
         return record(y, inputs: [x]) { g in x.accumulate(g * y) }
     }
 
+    /// |x|; the derivative at 0 is taken as 0.
+    public func absolute(_ x: Variable) -> Variable {
+        let y = x.value.map { Swift.abs($0) }
+        return record(y, inputs: [x]) { g in x.accumulate(g.zip(x.value) { gv, xv in xv > 0 ? gv : xv < 0 ? -gv : 0 }) }
+    }
+
     // MARK: Normalization and dense layers
 
     /// Instance normalization with affine parameters: per sample and channel over D·H·W,

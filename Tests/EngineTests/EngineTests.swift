@@ -254,7 +254,8 @@ struct GradientTests {
             ("mul", { t, x in t.mul(x[0], x[1]) }), ("scale", { t, x in t.scale(x[0], -1.7) }),
             ("leakyReLU", { t, x in t.leakyReLU(x[0]) }), ("relu", { t, x in t.relu(x[0]) }),
             ("tanh", { t, x in t.tanh(x[0]) }), ("sigmoid", { t, x in t.sigmoid(x[0]) }),
-            ("exp", { t, x in t.exp(x[0]) }), ("log", { t, x in t.log(t.addScalar(t.mul(x[0], x[0]), 0.5)) }),
+            ("exp", { t, x in t.exp(x[0]) }), ("abs", { t, x in t.absolute(x[0]) }),
+            ("log", { t, x in t.log(t.addScalar(t.mul(x[0], x[0]), 0.5)) }),
             ("concat", { t, x in t.concatChannels(x[0], x[1]) }), ("reshape", { t, x in t.reshape(x[0], [2, 36]) }),
         ]
         for (name, op) in ops {
