@@ -24,23 +24,20 @@ struct SegmentTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a multi-class 3D U-Net segmenter on labelled tiles streamed from corpora.",
-        discussion: """
-            Tiles are cut from corpus samples made on demand (never exported first): --tiles-per-sample
-            tiles from each sample in turn, alternating between the corpora, each standardized with its
-            sample's statistics and mirrored along axes drawn per tile (flips keep the missing wedge where
-            it is; 180° about the tilt axis y is the flip of x and z). Loss: softmax cross-entropy, class
-            weights 1/√frequency from the first 32 tiles. Progress (loss, ETA) goes to stderr; a checkpoint
-            MODEL.checkpoint is written every --checkpoint-every iterations and --resume continues from it.
-            The model is stored in the store (tomostore models), recording its classes, the corpora's voxel
-            size and tomogram contrast, so that segment apply adapts any tomogram to it.
-
-            Classes: background (always channel 0), then --classes: class names of the corpus (membrane,
-            fiducial, a template's name) or particle, every template class together.
-
-            Examples:
-              tomostore segment train s.store --corpus c1 -o seg.safetensors --time 30m
-              tomostore segment train s.store --corpus c1,c2 --classes membrane -o seg.safetensors --iterations 500
-            """)
+        discussion:
+            "Tiles are cut from corpus samples made on demand (never exported first): "
+            + "--tiles-per-sample tiles from each sample in turn, alternating between the corpora, each "
+            + "standardized with its sample's statistics and mirrored along axes drawn per tile (flips "
+            + "keep the missing wedge where it is; 180° about the tilt axis y is the flip of x and z). "
+            + "Loss: softmax cross-entropy, class weights 1/√frequency from the first 32 tiles. "
+            + "Progress (loss, ETA) goes to stderr; a checkpoint MODEL.checkpoint is written every "
+            + "--checkpoint-every iterations and --resume continues from it. The model is stored in the "
+            + "store (tomostore models), recording its classes, the corpora's voxel size and tomogram "
+            + "contrast, so that segment apply adapts any tomogram to it.\n\nClasses: background "
+            + "(always channel 0), then --classes: class names of the corpus (membrane, fiducial, a "
+            + "template's name) or particle, every template class together.\n\nExamples:\n  tomostore "
+            + "segment train s.store --corpus c1 -o seg.safetensors --time 30m\n  tomostore segment "
+            + "train s.store --corpus c1,c2 --classes membrane -o seg.safetensors --iterations 500")
 
     @Argument(help: "The store directory.") var store: String
     @Option(help: "Corpora to train on, comma-separated (same voxel size).") var corpus: String
@@ -179,18 +176,15 @@ struct SegmentApply: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Segment a tomogram: one class-probability volume per class, lazily (--name) or as MRC files (-o).",
-        discussion: """
-            --name OUT defines lazy derived datasets OUT/CLASS, one per class besides background, each
-            holding that class's probability as uint8 (round(255·p)); --labels adds OUT/labels, the index
-            of the most probable class per voxel, with the class table. Chunks are computed when read, the
-            same bytes however they are read. -o DIR writes the same volumes as DIR/CLASS.mrc (and
-            DIR/labels.mrc). The tomogram is inverted to the segmenter's training contrast and resampled to
-            its voxel size and back, as denoise does.
-
-            Examples:
-              tomostore segment apply s.store hiv --model seg --name hiv/seg --labels
-              tomostore segment apply s.store hiv --model seg.safetensors -o hiv-seg
-            """)
+        discussion:
+            "--name OUT defines lazy derived datasets OUT/CLASS, one per class besides background, "
+            + "each holding that class's probability as uint8 (round(255·p)); --labels adds OUT/labels, "
+            + "the index of the most probable class per voxel, with the class table. Chunks are "
+            + "computed when read, the same bytes however they are read. -o DIR writes the same volumes "
+            + "as DIR/CLASS.mrc (and DIR/labels.mrc). The tomogram is inverted to the segmenter's "
+            + "training contrast and resampled to its voxel size and back, as denoise "
+            + "does.\n\nExamples:\n  tomostore segment apply s.store hiv --model seg --name hiv/seg "
+            + "--labels\n  tomostore segment apply s.store hiv --model seg.safetensors -o hiv-seg")
 
     @Argument(help: "The store directory.") var store: String
     @Argument(help: "The tomogram dataset.") var input: String
