@@ -9,16 +9,8 @@ import Voxels
 public struct DUALTrainingRun: Sendable {
     public var config: DUALConfig
     public var seed: UInt64
-    /// Iterations to reach (counting those of a resumed checkpoint).
-    public var iterations: Int
-    public var checkpointEvery: Int
-    /// The model file (.safetensors) to write.
-    public var output: String
-    /// Continue from `output`.checkpoint.
-    public var resume = false
-    /// Wall-clock budget in seconds: training stops after the iteration that reaches it (then
-    /// `iterations` is only the most it may run).
-    public var timeLimit: Double?
+    /// Iterations, time budget, checkpoints, output file, resume.
+    public var schedule: TrainingSchedule
     /// The weights to start from (a model file's bytes with a name for messages), e.g. the shipped
     /// model, fine-tuned on one's own data; nil: initialized from the seed. Its tensors must fit
     /// `config`'s sizes.
@@ -30,16 +22,11 @@ public struct DUALTrainingRun: Sendable {
     /// a resumed run starts its average afresh.
     public var averageDecay: Double?
 
-    public init(config: DUALConfig, seed: UInt64, iterations: Int, checkpointEvery: Int, output: String) {
+    public init(config: DUALConfig, seed: UInt64, schedule: TrainingSchedule) {
         self.config = config
         self.seed = seed
-        self.iterations = iterations
-        self.checkpointEvery = checkpointEvery
-        self.output = output
+        self.schedule = schedule
     }
-
-    /// Where the checkpoint of this run lives.
-    public var checkpoint: String { output + ".checkpoint" }
 
     /// Progress after an iteration: the iteration reached, the losses, and the estimated seconds left.
     public typealias Progress = (_ iteration: Int, _ losses: DUALLosses, _ secondsLeft: Double) -> Void
@@ -59,30 +46,21 @@ public struct DUALTrainingRun: Sendable {
     public func run(
         clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String], progress: Progress? = nil
     ) throws -> Result {
-        guard iterations > 0 else { throw DUALError("iterations must be positive, not \(iterations)") }
-        guard checkpointEvery > 0 else { throw DUALError("the checkpoint interval must be positive") }
+        if let problem = schedule.problem { throw DUALError(problem) }
         let model = DUALModel(config: config, seed: seed)
         if let initialWeights {
             let (tensors, _) = try Safetensors.decode(initialWeights.bytes, source: initialWeights.source)
             try Safetensors.assign(tensors, to: model, source: initialWeights.source)
         }
         let trainer = DUALTrainer(model: model, seed: seed)
-        let checkpoint = self.checkpoint
-        if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint) else {
-                throw DUALError("no checkpoint \(checkpoint) to resume from")
-            }
-            try DUALModelFile.restore(trainer, from: checkpoint)
-        }
-        let start = Date()
-        let first = trainer.iteration
-        let total = iterations
-        let limit = timeLimit
+        let checkpoint = schedule.checkpoint
+        if schedule.resume { try DUALModelFile.restore(trainer, from: checkpoint) }
+        let clock = schedule.startClock(at: trainer.iteration)
         let parameters = model.parameters
         var average = averageDecay == nil ? [] : parameters.map { $0.value.scalars }
         let decay = Float(averageDecay ?? 0)
         try trainer.train(
-            until: total, clean: clean, noisy: noisy, checkpointEvery: checkpointEvery,
+            until: schedule.iterations, clean: clean, noisy: noisy, checkpointEvery: schedule.checkpointEvery,
             checkpoint: { try DUALModelFile.checkpoint(trainer, to: checkpoint) },
             progress: { losses in
                 for (i, parameter) in parameters.enumerated() where !average.isEmpty {
@@ -92,22 +70,17 @@ public struct DUALTrainingRun: Sendable {
                         }
                     }
                 }
-                let done = trainer.iteration - first
-                let elapsed = Date().timeIntervalSince(start)
-                var left = elapsed / Double(max(1, done)) * Double(total - trainer.iteration)
-                if let limit { left = min(left, max(0, limit - elapsed)) }
-                progress?(trainer.iteration, losses, left)
+                progress?(trainer.iteration, losses, clock.secondsLeft(at: trainer.iteration))
             },
-            stop: { limit.map { Date().timeIntervalSince(start) >= $0 } ?? false })
+            stop: { clock.budgetSpent })
         for (parameter, values) in zip(parameters, average) {
             parameter.value = Tensor(shape: parameter.shape, values: values)
         }
         var metadata = metadata
         if let averageDecay { metadata["average_decay"] = String(averageDecay) }
         let extra = metadata.merging(["iterations": "\(trainer.iteration)", "seed": "\(seed)"]) { a, _ in a }
-        let bytes = try DUALModelFile.save(model, to: output, extra: extra)
+        let bytes = try DUALModelFile.save(model, to: schedule.output, extra: extra)
         return Result(
-            model: model, bytes: bytes, iterationsRun: trainer.iteration - first,
-            seconds: Date().timeIntervalSince(start))
+            model: model, bytes: bytes, iterationsRun: trainer.iteration - clock.first, seconds: clock.elapsed)
     }
 }

@@ -10,28 +10,16 @@ import Voxels
 public struct SegmentTrainingRun: Sendable {
     public var config: SegmenterConfig
     public var seed: UInt64
-    /// Iterations to reach (counting those of a resumed checkpoint).
-    public var iterations: Int
-    public var checkpointEvery: Int
-    /// The model file (.safetensors) to write.
-    public var output: String
-    /// Continue from `output`.checkpoint.
-    public var resume = false
-    /// Wall-clock budget in seconds: training stops after the iteration that reaches it.
-    public var timeLimit: Double?
+    /// Iterations, time budget, checkpoints, output file, resume.
+    public var schedule: TrainingSchedule
     /// Tiles whose label frequencies set the class weights (`SegmentTrainer.classWeights`).
     public static let weightingTiles = 32
 
-    public init(config: SegmenterConfig, seed: UInt64, iterations: Int, checkpointEvery: Int, output: String) {
+    public init(config: SegmenterConfig, seed: UInt64, schedule: TrainingSchedule) {
         self.config = config
         self.seed = seed
-        self.iterations = iterations
-        self.checkpointEvery = checkpointEvery
-        self.output = output
+        self.schedule = schedule
     }
-
-    /// Where the checkpoint of this run lives.
-    public var checkpoint: String { output + ".checkpoint" }
 
     /// Progress after an iteration: the iteration reached, its loss and the estimated seconds left.
     public typealias Progress = (_ iteration: Int, _ loss: Float, _ secondsLeft: Double) -> Void
@@ -53,13 +41,10 @@ public struct SegmentTrainingRun: Sendable {
     public func run(
         metadata: [String: String], tiles: (Int) throws -> SegmentTile, progress: Progress? = nil
     ) throws -> Result {
-        guard iterations > 0 else { throw SegmentationError("iterations must be positive, not \(iterations)") }
-        guard checkpointEvery > 0 else { throw SegmentationError("the checkpoint interval must be positive") }
+        if let problem = schedule.problem { throw SegmentationError(problem) }
         var config = self.config
-        if resume {
-            guard FileManager.default.fileExists(atPath: checkpoint) else {
-                throw SegmentationError("no checkpoint \(checkpoint) to resume from")
-            }
+        let checkpoint = schedule.checkpoint
+        if schedule.resume {
             let saved = try SegmenterFile.checkpointConfig(checkpoint)
             guard saved.classes == config.classes, saved.patch == config.patch, saved.base == config.base,
                 saved.depth == config.depth
@@ -76,32 +61,26 @@ public struct SegmentTrainingRun: Sendable {
         try config.validate()
         let model = Segmenter(config: config, seed: seed)
         let trainer = SegmentTrainer(model: model, seed: seed)
-        if resume { try SegmenterFile.restore(trainer, from: checkpoint) }
-        let start = Date()
-        let first = trainer.iteration
+        if schedule.resume { try SegmenterFile.restore(trainer, from: checkpoint) }
+        let clock = schedule.startClock(at: trainer.iteration)
         var recent: [Float] = []
-        while trainer.iteration < iterations {
+        while trainer.iteration < schedule.iterations {
             let k = trainer.iteration * config.batch
             let batch = try (k..<(k + config.batch)).map { try tiles($0) }
             let loss = trainer.step(batch)
             recent.append(loss)
-            let elapsed = Date().timeIntervalSince(start)
-            let done = trainer.iteration - first
-            var left = elapsed / Double(done) * Double(iterations - trainer.iteration)
-            if let timeLimit { left = min(left, max(0, timeLimit - elapsed)) }
-            progress?(trainer.iteration, loss, left)
-            let last = trainer.iteration == iterations || timeLimit.map { elapsed >= $0 } ?? false
-            if trainer.iteration % checkpointEvery == 0 || last {
+            progress?(trainer.iteration, loss, clock.secondsLeft(at: trainer.iteration))
+            let last = trainer.iteration == schedule.iterations || clock.budgetSpent
+            if trainer.iteration % schedule.checkpointEvery == 0 || last {
                 try SegmenterFile.checkpoint(trainer, metadata: metadata, to: checkpoint)
             }
             if last { break }
         }
         let tail = recent.suffix(max(1, recent.count / 10))
         let extra = metadata.merging(["iterations": "\(trainer.iteration)", "seed": "\(seed)"]) { own, _ in own }
-        let bytes = try SegmenterFile.save(model, to: output, extra: extra)
+        let bytes = try SegmenterFile.save(model, to: schedule.output, extra: extra)
         return Result(
-            model: model, bytes: bytes, iterationsRun: trainer.iteration - first,
-            seconds: Date().timeIntervalSince(start),
+            model: model, bytes: bytes, iterationsRun: trainer.iteration - clock.first, seconds: clock.elapsed,
             finalLoss: tail.isEmpty ? .nan : tail.reduce(0, +) / Float(tail.count))
     }
 }

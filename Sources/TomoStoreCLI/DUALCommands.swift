@@ -109,10 +109,9 @@ struct DUALTrainingOptions: ParsableArguments {
         try ModelRegistry.validate(name: storedName)
         let limit = try timeLimit()
         let total = iterations ?? (limit == nil ? 200 : Int(Int32.max))
-        var run = DUALTrainingRun(
-            config: config, seed: seed, iterations: total, checkpointEvery: checkpointEvery, output: output)
-        run.resume = resume
-        run.timeLimit = limit
+        var schedule = TrainingSchedule(iterations: total, checkpointEvery: checkpointEvery, output: output)
+        (schedule.resume, schedule.timeLimit) = (resume, limit)
+        var run = DUALTrainingRun(config: config, seed: seed, schedule: schedule)
         run.initialWeights = initial
         run.averageDecay = averageDecay
         let bar = TrainingProgress(label: "train", limit: limit, total: total, quiet: quiet)

@@ -132,10 +132,9 @@ struct SegmentTrain: ParsableCommand {
 
         let limit = try parseDuration(time)
         let total = iterations ?? (limit == nil ? 1000 : Int(Int32.max))
-        var run = SegmentTrainingRun(
-            config: config, seed: seed, iterations: total, checkpointEvery: checkpointEvery, output: output)
-        run.resume = resume
-        run.timeLimit = limit
+        var schedule = TrainingSchedule(iterations: total, checkpointEvery: checkpointEvery, output: output)
+        (schedule.resume, schedule.timeLimit) = (resume, limit)
+        let run = SegmentTrainingRun(config: config, seed: seed, schedule: schedule)
         if !quiet {
             printError(
                 "segment train: classes \(chosen.joined(separator: ", ")) from \(names.joined(separator: ", ")) at "

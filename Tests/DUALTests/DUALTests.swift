@@ -333,11 +333,11 @@ struct PatchTests {
         let start = DUALModel(config: small, seed: 9)
         let startBytes = try DUALModelFile.save(start, to: dir + "/start.safetensors")
         func run(decay: Double?, time: Double? = nil, iterations: Int = 2) throws -> DUALTrainingRun.Result {
-            var r = DUALTrainingRun(
-                config: small, seed: 1, iterations: iterations, checkpointEvery: 10, output: dir + "/m.safetensors")
+            var schedule = TrainingSchedule(iterations: iterations, checkpointEvery: 10, output: dir + "/m.safetensors")
+            schedule.timeLimit = time
+            var r = DUALTrainingRun(config: small, seed: 1, schedule: schedule)
             r.initialWeights = (startBytes, "start")
             r.averageDecay = decay
-            r.timeLimit = time
             return try r.run(clean: [volume], noisy: [volume], metadata: [:])
         }
         let values = { (m: DUALModel) in m.parameters.map(\.value.scalars) }

@@ -69,7 +69,8 @@ func smallConfig() -> SegmenterConfig {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let run = SegmentTrainingRun(
-            config: smallConfig(), seed: 3, iterations: 120, checkpointEvery: 1000, output: dir + "/m.safetensors")
+            config: smallConfig(), seed: 3,
+            schedule: TrainingSchedule(iterations: 120, checkpointEvery: 1000, output: dir + "/m.safetensors"))
         let result = try run.run(metadata: ["voxel_size": "10"]) { ballTile($0) }
         func recall(_ model: Segmenter) -> (ball: Double, background: Double) {
             var (hit, balls, right, backgrounds) = (0, 0, 0, 0)
@@ -108,15 +109,15 @@ func smallConfig() -> SegmenterConfig {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("seg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let straight = try SegmentTrainingRun(
-            config: smallConfig(), seed: 5, iterations: 6, checkpointEvery: 3, output: dir + "/a.safetensors"
-        ).run(metadata: [:]) { ballTile($0) }
-        _ = try SegmentTrainingRun(
-            config: smallConfig(), seed: 5, iterations: 3, checkpointEvery: 3, output: dir + "/b.safetensors"
-        ).run(metadata: [:]) { ballTile($0) }
-        var resumed = SegmentTrainingRun(
-            config: smallConfig(), seed: 5, iterations: 6, checkpointEvery: 3, output: dir + "/b.safetensors")
-        resumed.resume = true
+        func schedule(_ iterations: Int, _ file: String) -> TrainingSchedule {
+            TrainingSchedule(iterations: iterations, checkpointEvery: 3, output: dir + "/" + file)
+        }
+        let straight = try SegmentTrainingRun(config: smallConfig(), seed: 5, schedule: schedule(6, "a.safetensors"))
+            .run(metadata: [:]) { ballTile($0) }
+        _ = try SegmentTrainingRun(config: smallConfig(), seed: 5, schedule: schedule(3, "b.safetensors"))
+            .run(metadata: [:]) { ballTile($0) }
+        var resumed = SegmentTrainingRun(config: smallConfig(), seed: 5, schedule: schedule(6, "b.safetensors"))
+        resumed.schedule.resume = true
         let result = try resumed.run(metadata: [:]) { ballTile($0) }
         #expect(result.iterationsRun == 3)
         #expect(result.model.digest == straight.model.digest)
