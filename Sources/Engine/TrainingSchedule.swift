@@ -21,6 +21,18 @@ public struct TrainingSchedule: Sendable {
         self.output = output
     }
 
+    /// The schedule as a command's options give it: `iterations` nil means `defaultIterations`
+    /// without a time budget and no count limit (Int32.max) with one.
+    public init(
+        iterations: Int?, defaultIterations: Int, timeLimit: Double?, checkpointEvery: Int, output: String,
+        resume: Bool
+    ) {
+        self.init(
+            iterations: iterations ?? (timeLimit == nil ? defaultIterations : Int(Int32.max)),
+            checkpointEvery: checkpointEvery, output: output)
+        (self.timeLimit, self.resume) = (timeLimit, resume)
+    }
+
     /// Where the checkpoint of this run lives.
     public var checkpoint: String { output + ".checkpoint" }
 

@@ -108,13 +108,13 @@ struct DUALTrainingOptions: ParsableArguments {
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
         try ModelRegistry.validate(name: storedName)
         let limit = try timeLimit()
-        let total = iterations ?? (limit == nil ? 200 : Int(Int32.max))
-        var schedule = TrainingSchedule(iterations: total, checkpointEvery: checkpointEvery, output: output)
-        (schedule.resume, schedule.timeLimit) = (resume, limit)
+        let schedule = TrainingSchedule(
+            iterations: iterations, defaultIterations: 200, timeLimit: limit, checkpointEvery: checkpointEvery,
+            output: output, resume: resume)
         var run = DUALTrainingRun(config: config, seed: seed, schedule: schedule)
         run.initialWeights = initial
         run.averageDecay = averageDecay
-        let bar = TrainingProgress(label: "train", limit: limit, total: total, quiet: quiet)
+        let bar = TrainingProgress(label: "train", limit: limit, total: schedule.iterations, quiet: quiet)
         let result = try run.run(clean: clean, noisy: noisy, metadata: metadata) { iteration, losses, eta in
             let matching =
                 (losses.spectrum.map { String(format: "  spec %.4f", $0) } ?? "")

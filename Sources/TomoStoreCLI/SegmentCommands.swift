@@ -131,16 +131,17 @@ struct SegmentTrain: ParsableCommand {
         metadata["tiles_per_sample"] = "\(tilesPerSample)"
 
         let limit = try parseDuration(time)
-        let total = iterations ?? (limit == nil ? 1000 : Int(Int32.max))
-        var schedule = TrainingSchedule(iterations: total, checkpointEvery: checkpointEvery, output: output)
-        (schedule.resume, schedule.timeLimit) = (resume, limit)
+        let schedule = TrainingSchedule(
+            iterations: iterations, defaultIterations: 1000, timeLimit: limit, checkpointEvery: checkpointEvery,
+            output: output, resume: resume)
         let run = SegmentTrainingRun(config: config, seed: seed, schedule: schedule)
         if !quiet {
             printError(
                 "segment train: classes \(chosen.joined(separator: ", ")) from \(names.joined(separator: ", ")) at "
                     + "\(first.voxelSize.formatted()) Å (\(contrast.rawValue)), \(patch)³ tiles × \(batch)")
         }
-        let bar = TrainingProgress(label: "segment train", limit: limit, total: total, quiet: quiet)
+        let bar = TrainingProgress(
+            label: "segment train", limit: limit, total: schedule.iterations, quiet: quiet)
         var smoothed: Float?
         let result = try run.run(metadata: metadata, tiles: tile) { iteration, loss, eta in
             smoothed = smoothed.map { 0.98 * $0 + 0.02 * loss } ?? loss

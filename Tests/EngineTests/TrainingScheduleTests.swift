@@ -17,6 +17,18 @@ struct TrainingScheduleTests {
         #expect(schedule.problem == "no checkpoint /nonexistent/m.safetensors.checkpoint to resume from")
     }
 
+    @Test func commandOptionsFillTheCount() throws {
+        let plain = TrainingSchedule(
+            iterations: nil, defaultIterations: 200, timeLimit: nil, checkpointEvery: 5, output: "m", resume: false)
+        #expect(plain.iterations == 200 && plain.timeLimit == nil && !plain.resume)
+        let budgeted = TrainingSchedule(
+            iterations: nil, defaultIterations: 200, timeLimit: 60, checkpointEvery: 5, output: "m", resume: true)
+        #expect(budgeted.iterations == Int(Int32.max) && budgeted.timeLimit == 60 && budgeted.resume)
+        let counted = TrainingSchedule(
+            iterations: 7, defaultIterations: 200, timeLimit: 60, checkpointEvery: 5, output: "m", resume: false)
+        #expect(counted.iterations == 7)
+    }
+
     @Test func clockEstimatesWhatIsLeft() throws {
         let clock = TrainingClock(start: Date(timeIntervalSinceNow: -10), first: 100, total: 200, limit: nil)
         // 10 s for 50 iterations: 50 more take about 10 s.
