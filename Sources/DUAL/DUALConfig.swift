@@ -53,6 +53,25 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// so that the simulated noise depends on the code; the histogram and spectrum terms and the
     /// discriminator keep its level at the data's.
     public var lambdaDiversity: Double?
+    /// What the diversity term measures: nil or "difference" = the two simulations' difference as it
+    /// is, −log(mean |a − b|), the two made with two codes; "bandpass" = the two made with one code and
+    /// two voxel permutations, and the discrete Laplacian (6-neighbour) of their difference's 2×2×2
+    /// block means, a band around ¼ cycle/voxel, log taken per voxel (`DUALTrainer.diversityLoss`).
+    /// Measured with two codes, Gs answered the code with a texture and ignored the voxels' noise. A plain
+    /// difference can be won by shifting each patch's level with the code, which in a simulated volume
+    /// becomes a grid of blocks (a spectral peak) and no noise, or by a few large differences;
+    /// differences near the Nyquist frequency are lost when a model working finer than the data is
+    /// resampled back.
+    /// Optional so that configurations without it keep their bytes.
+    public var noiseDiversity: String?
+    /// How the noisy cycle Gs(Dn(tr) + Gn(E(tr))) ≈ tr is compared: nil or "full" = voxel by voxel (the
+    /// paper); "lowpass" = on 4×4×4 block means. Voxel by voxel, Gs is asked to redraw tr's particular
+    /// noise from an 8-number code, which it cannot: the loss is least when Gs gives the noise's
+    /// conditional mean, none, and the simulation's noise collapses (two seeds r 0.9999999,
+    /// docs/dual-runs.md). On block means the structure is still kept and the voxel-scale noise is left
+    /// to the discriminator and the statistics terms. Optional so that configurations without it keep
+    /// their bytes.
+    public var noisyCycle: String?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -107,6 +126,16 @@ public struct DUALConfig: Codable, Equatable, Sendable {
         case "lambda_histogram": lambdaHistogram = try double()
         case "lambda_latent": lambdaLatent = try double()
         case "lambda_diversity": lambdaDiversity = try double()
+        case "noise_diversity":
+            guard ["difference", "bandpass"].contains(value) else {
+                throw DUALError("config noise_diversity must be difference or bandpass")
+            }
+            noiseDiversity = value == "difference" ? nil : value
+        case "noisy_cycle":
+            guard ["full", "lowpass"].contains(value) else {
+                throw DUALError("config noisy_cycle must be full or lowpass")
+            }
+            noisyCycle = value == "full" ? nil : value
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
@@ -114,7 +143,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
             throw DUALError(
                 "unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, "
                     + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, lambda_latent, "
-                    + "lambda_diversity, "
+                    + "lambda_diversity, noise_diversity, noisy_cycle, "
                     + "reconstruction, denoiser_output, "
                     + "cycle_flips, learning_rate, weight_decay, batch"
             )

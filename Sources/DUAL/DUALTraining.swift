@@ -53,6 +53,28 @@ public final class DUALTrainer {
         return t.add(t.log(t.addScalar(t.mse(a, b), 1e-6)), t.log(t.addScalar(oneMinusR, 1e-6)))
     }
 
+    /// The noisy cycle's reconstruction loss (config noisy_cycle): voxel by voxel, or on 4×4×4 block means.
+    func noisyCycleLoss(_ t: Tape, _ cycle: Variable, _ noisy: Variable) -> Variable {
+        guard model.config.noisyCycle == "lowpass" else { return reconstruction(t, cycle, noisy) }
+        return reconstruction(t, t.avgPool(t.avgPool(cycle)), t.avgPool(t.avgPool(noisy)))
+    }
+
+    /// The diversity term (config noise_diversity) of two simulations a, b of the same patches:
+    /// −log(mean |a − b| + 10⁻⁴), or, "bandpass", the voxels' mean of −log(|L| + 0.01) with L the
+    /// 6-neighbour discrete Laplacian (zero outside the patch) of the 2×2×2 block means of a − b. The log
+    /// inside the mean rewards differences everywhere; outside it, a few large ones would do.
+    func diversityLoss(_ t: Tape, _ a: Variable, _ b: Variable) -> Variable {
+        let difference = t.sub(a, b)
+        guard model.config.noiseDiversity == "bandpass" else {
+            return t.scale(t.log(t.addScalar(t.mean(t.absolute(difference)), 1e-4)), -1)
+        }
+        var kernel = [Float](repeating: 0, count: 27)
+        for i in [4, 10, 12, 14, 16, 22] { kernel[i] = 1 }
+        kernel[13] = -6
+        let laplacian = t.conv3d(t.avgPool(difference), Variable(Tensor(shape: [1, 1, 3, 3, 3], values: kernel)), nil)
+        return t.scale(t.mean(t.log(t.addScalar(t.absolute(laplacian), 0.01))), -1)
+    }
+
     /// Mean BCE of a discriminator's two logits against a label (1 real, 0 fake).
     func adversarial(_ t: Tape, _ scores: (Variable, Variable), label: Float) -> Variable {
         let target = Tensor(repeating: label, shape: scores.0.shape)
@@ -60,8 +82,8 @@ public final class DUALTrainer {
     }
 
     /// A voxel permutation of one patch, drawn from (seed, iteration).
-    func permutation(_ n: Int) -> [Int32] {
-        let rng = CounterRNG(seed: seed ^ 0x5bd1_e995)
+    func permutation(_ n: Int, draw: UInt64 = 0) -> [Int32] {
+        let rng = CounterRNG(seed: seed ^ 0x5bd1_e995 ^ draw)
         var p = (0..<n).map { Int32($0) }
         for i in stride(from: n - 1, to: 0, by: -1) {
             let j = Int(rng.uniform(stream: UInt64(iteration), counter: UInt64(i)) * Double(i + 1))
@@ -163,7 +185,7 @@ public final class DUALTrainer {
         let codes = model.noiseEncoder(noisy, tape: t)
         // t̂r = Gs(vf + Gn(E(tr)))
         let cycleNoisy = model.generator(t.add(fakeClean, model.noiseDecoder(codes, tape: t)), tape: t)
-        let rec = t.add(reconstruction(t, cycleClean, clean), reconstruction(t, cycleNoisy, noisy))
+        let rec = t.add(reconstruction(t, cycleClean, clean), noisyCycleLoss(t, cycleNoisy, noisy))
         let adv = t.add(
             adversarial(t, model.noisyDiscriminator(fakeNoisy, tape: t), label: 1),
             adversarial(t, model.cleanDiscriminator(fakeClean, tape: t), label: 1))
@@ -187,12 +209,20 @@ public final class DUALTrainer {
             losses.latent = latent.value.scalar
         }
         if let w = c.lambdaDiversity, w > 0 {
-            // A second code for the same patches: the two simulations must differ.
-            let z2 = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919 &+ 0x5eed))
-            let second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z2, tape: t), perm)), tape: t)
+            // A second simulation of the same patches: the two must differ.
+            // "bandpass": the same code, another permutation, so only voxel-level noise can make them
+            // differ (with another code, Gs can answer the code with a texture and ignore the voxels).
+            let second: Variable
+            if c.noiseDiversity == "bandpass" {
+                let other = permutation(p * p * p, draw: 0xd1ff)
+                second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z, tape: t), other)), tape: t)
+            } else {
+                let z2 = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919 &+ 0x5eed))
+                second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z2, tape: t), perm)), tape: t)
+            }
             // Mean absolute difference: its gradient keeps its size as the two approach each other
             // (a squared difference's vanishes, and a collapsed branch would never leave collapse).
-            let diversity = t.scale(t.log(t.addScalar(t.mean(t.absolute(t.sub(fakeNoisy, second))), 1e-4)), -1)
+            let diversity = diversityLoss(t, fakeNoisy, second)
             total = t.add(total, t.scale(diversity, Float(w)))
             losses.diversity = diversity.value.scalar
         }

@@ -163,7 +163,8 @@ struct Train: ParsableCommand {
             every --checkpoint-every iterations and --resume continues from it. --config key=value
             overrides sizes and losses (depth, base, code_length, discriminator_base, patch,
             lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram,
-            lambda_latent, lambda_diversity, reconstruction=paper|plain,
+            lambda_latent, lambda_diversity, noise_diversity=difference|bandpass, noisy_cycle=full|lowpass,
+            reconstruction=paper|plain,
             denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch).
             Same data, settings, seed and iterations → same weights (a --time budget makes the count
             depend on the machine; the model records it).

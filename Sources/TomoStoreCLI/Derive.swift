@@ -31,14 +31,21 @@ struct Derive: ParsableCommand {
     @Argument(help: "Name of the derived dataset.") var name: String
     @Option(help: "Operator.") var op: String
     @Option(help: "Input dataset(s), comma-separated.") var input: String
-    @Option(help: "Seed, for random operators.") var seed: UInt64?
+    @Option(help: "Seed of a random operator (simulate): the same as --param seed=S.") var seed: UInt64?
     @Option(name: .customLong("param"), help: "Operator parameter key=value (repeatable).") var params: [String] = []
     @Flag(help: "Print the new dataset's info as JSON.") var json = false
 
     func run() throws {
+        var parameters = try parseAttributes(params, option: "--param")
+        if let seed {
+            // The operators read their seed from the parameters: --seed is parameter seed.
+            if let given = parameters["seed"], given != .number(Double(seed)) {
+                throw CommandError("--seed \(seed) and --param seed=\(given) disagree; give the seed once")
+            }
+            parameters["seed"] = .number(Double(seed))
+        }
         let view = try Workspace(path: store).define(
-            name: name, op: op, inputs: input.split(separator: ",").map(String.init),
-            params: try parseAttributes(params, option: "--param"), seed: seed)
+            name: name, op: op, inputs: input.split(separator: ",").map(String.init), params: parameters, seed: seed)
         let ds = view.dataset!
         if json {
             print(try jsonText(any: try infoDictionary(ds)))

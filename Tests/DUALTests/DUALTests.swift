@@ -209,6 +209,65 @@ struct DUALTests {
         #expect(diverse.map { $0.isFinite } == true, "diversity \(String(describing: diverse))")
     }
 
+    /// noisy_cycle=lowpass compares the noisy cycle on 4³ block means: a difference that averages out
+    /// within each block costs nothing there, and the full comparison charges it.
+    @Test("noisy_cycle: lowpass ignores voxel-scale differences, full does not; values checked")
+    func noisyCycleLowpass() throws {
+        var c = small
+        c.reconstruction = "plain"
+        try c.apply("noisy_cycle", "lowpass")
+        #expect(c.noisyCycle == "lowpass")
+        #expect(throws: DUALError.self) { try c.apply("noisy_cycle", "blur") }
+        let base = Tensor.normal([1, 1, 16, 16, 16], seed: 4)
+        let checker = Tensor(
+            shape: base.shape,
+            values: (0..<4096).map { i in
+                let (x, y, z) = (i % 16, i / 16 % 16, i / 256)
+                return (x + y + z) % 2 == 0 ? 0.5 : -0.5
+            })
+        let other = Tensor(shape: base.shape, values: zip(base.scalars, checker.scalars).map { $0 + $1 })
+        let t = Tape(recording: false)
+        let lowpass = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
+            .noisyCycleLoss(t, Variable(other), Variable(base)).value.scalar
+        try c.apply("noisy_cycle", "full")
+        #expect(c.noisyCycle == nil)
+        let full = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
+            .noisyCycleLoss(t, Variable(other), Variable(base)).value.scalar
+        #expect(abs(lowpass) < 1e-4, "lowpass \(lowpass)")
+        #expect(full > 0.2, "full \(full)")
+    }
+
+    /// noise_diversity=bandpass rewards differences spread over the patch over the same total difference
+    /// in a few voxels, and ignores a patch-wide offset; the plain term cannot tell the first two apart.
+    @Test("noise_diversity: bandpass prefers spread differences and ignores offsets; values checked")
+    func diversityBandpass() throws {
+        var c = small
+        #expect(throws: DUALError.self) { try c.apply("noise_diversity", "laplace") }
+        let n = 16 * 16 * 16
+        let zero = Variable(Tensor(shape: [1, 1, 16, 16, 16], values: [Float](repeating: 0, count: n)))
+        // Mean |difference| 0.16 each: everywhere (normal, sd 0.2), in 1 voxel of 50, and a patch-wide offset.
+        let spread = Variable(Tensor.normal([1, 1, 16, 16, 16], seed: 9) * 0.2)
+        let few = Variable(
+            Tensor(shape: [1, 1, 16, 16, 16], values: (0..<n).map { i in i % 50 == 0 ? (i % 100 == 0 ? 8 : -8) : 0 }))
+        let offset = Variable(Tensor(shape: [1, 1, 16, 16, 16], values: [Float](repeating: 0.16, count: n)))
+        let t = Tape(recording: false)
+        let plain = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
+        let (plainSpread, plainFew) = (
+            plain.diversityLoss(t, spread, zero).value.scalar, plain.diversityLoss(t, few, zero).value.scalar
+        )
+        #expect(abs(plainSpread - plainFew) < 0.05, "plain \(plainSpread) vs \(plainFew)")
+        try c.apply("noise_diversity", "bandpass")
+        let band = DUALTrainer(model: DUALModel(config: c, seed: 1), seed: 1)
+        let (spreadLoss, fewLoss) = (
+            band.diversityLoss(t, spread, zero).value.scalar, band.diversityLoss(t, few, zero).value.scalar
+        )
+        #expect(spreadLoss < fewLoss - 0.5, "bandpass spread \(spreadLoss) vs few \(fewLoss)")
+        // A patch-wide offset has no Laplacian inside the patch: only its faces count.
+        let offsetLoss = band.diversityLoss(t, offset, zero).value.scalar
+        #expect(offsetLoss > spreadLoss + 0.5, "offset \(offsetLoss) vs spread \(spreadLoss)")
+        #expect(abs(plain.diversityLoss(t, offset, zero).value.scalar - plainSpread) < 0.05)
+    }
+
     @Test("the noise field: a voxel's noise depends only on the seed and its position; blocks of the patch size")
     func noiseField() {
         let model = DUALModel(config: small, seed: 5)

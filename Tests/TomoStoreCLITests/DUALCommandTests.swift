@@ -74,6 +74,23 @@ struct DUALCommandTests {
             Data(contentsOf: URL(fileURLWithPath: "\(dir)/s3.mrc"))
         )
         #expect(s1 == s2 && s1 != s3)
+        // `derive --op simulate --seed S` is the operator's seed, the same as `--param seed=S`.
+        let defined = try CLI.run("simulate", s, "a/grand-model", "--model", model, "--name", "sim")
+        let text = defined.stdout + defined.stderr
+        let digest = text.components(separatedBy: "with model ").dropFirst().first?.prefix { $0.isHexDigit } ?? ""
+        #expect(!digest.isEmpty, "\(text)")
+        let common = ["--op", "simulate", "--input", "a/grand-model", "--param", "model=\(digest)"]
+        for (name, seed) in [("d4", ["--seed", "4"]), ("d5", ["--seed", "5"]), ("p5", ["--param", "seed=5"])] {
+            let derived = try CLI.run(["derive", s, name] + common + seed)
+            #expect(derived.status == 0, "\(derived.stderr)")
+        }
+        let (d4, d5, p5) = try ["d4", "d5", "p5"].map { name -> Data in
+            _ = try CLI.run("get", s, name, "--box", "0:40,0:36,0:24", "-o", "\(dir)/\(name).npy")
+            return try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).npy"))
+        }.tuple3()
+        #expect(d5 == p5 && d4 != d5)
+        let clash = try CLI.run(["derive", s, "d6"] + common + ["--seed", "6", "--param", "seed=7"])
+        #expect(clash.status != 0 && clash.stderr.contains("give the seed once"))
         let bad = try CLI.run("denoise", s, "b/tomogram", "--model", "\(dir)/none.safetensors", "-o", "\(dir)/z.mrc")
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1)
     }
@@ -120,4 +137,9 @@ struct DUALCommandTests {
             #expect(r.status != 0 && r.stderr.contains("--time"), "\(bad): \(r.stderr)")
         }
     }
+}
+
+extension Array {
+    /// The first three elements (the array must hold at least three).
+    fileprivate func tuple3() -> (Element, Element, Element) { (self[0], self[1], self[2]) }
 }
