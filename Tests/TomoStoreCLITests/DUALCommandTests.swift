@@ -77,9 +77,10 @@ struct DUALCommandTests {
         // `derive --op simulate --seed S` is the operator's seed, the same as `--param seed=S`.
         let defined = try CLI.run("simulate", s, "a/grand-model", "--model", model, "--name", "sim")
         let text = defined.stdout + defined.stderr
-        let digest = text.components(separatedBy: "with model ").dropFirst().first?.prefix { $0.isHexDigit } ?? ""
-        #expect(!digest.isEmpty, "\(text)")
-        let common = ["--op", "simulate", "--input", "a/grand-model", "--param", "model=\(digest)"]
+        let after = text.components(separatedBy: "with model ").dropFirst().first ?? ""
+        let modelDigest = String(after.prefix { $0.isHexDigit })
+        #expect(!modelDigest.isEmpty, "\(text)")
+        let common = ["--op", "simulate", "--input", "a/grand-model", "--param", "model=\(modelDigest)"]
         for (name, seed) in [("d4", ["--seed", "4"]), ("d5", ["--seed", "5"]), ("p5", ["--param", "seed=5"])] {
             let derived = try CLI.run(["derive", s, name] + common + seed)
             #expect(derived.status == 0, "\(derived.stderr)")
