@@ -59,6 +59,14 @@ public final class DUALTrainer {
         return reconstruction(t, t.avgPool(t.avgPool(cycle)), t.avgPool(t.avgPool(noisy)))
     }
 
+    /// The 6-neighbour discrete Laplacian as a [1, 1, 3, 3, 3] convolution kernel.
+    static let laplacianKernel: Tensor = {
+        var kernel = [Float](repeating: 0, count: 27)
+        for i in [4, 10, 12, 14, 16, 22] { kernel[i] = 1 }
+        kernel[13] = -6
+        return Tensor(shape: [1, 1, 3, 3, 3], values: kernel)
+    }()
+
     /// The diversity term (config noise_diversity) of two simulations a, b of the same patches:
     /// −log(mean |a − b| + 10⁻⁴), or, "bandpass", the voxels' mean of −log(|L| + 0.01) with L the
     /// 6-neighbour discrete Laplacian (zero outside the patch) of the 2×2×2 block means of a − b. The log
@@ -68,10 +76,7 @@ public final class DUALTrainer {
         guard model.config.noiseDiversity == "bandpass" else {
             return t.scale(t.log(t.addScalar(t.mean(t.absolute(difference)), 1e-4)), -1)
         }
-        var kernel = [Float](repeating: 0, count: 27)
-        for i in [4, 10, 12, 14, 16, 22] { kernel[i] = 1 }
-        kernel[13] = -6
-        let laplacian = t.conv3d(t.avgPool(difference), Variable(Tensor(shape: [1, 1, 3, 3, 3], values: kernel)), nil)
+        let laplacian = t.conv3d(t.avgPool(difference), Variable(Self.laplacianKernel), nil)
         return t.scale(t.mean(t.log(t.addScalar(t.absolute(laplacian), 0.01))), -1)
     }
 
@@ -178,8 +183,12 @@ public final class DUALTrainer {
             guard let flip else { return model.denoiser(x, tape: t) }
             return t.permuteVoxels(model.denoiser(t.permuteVoxels(x, flip), tape: t), flip)
         }
-        let noiseMask = t.permuteVoxels(model.noiseDecoder(z, tape: t), perm)
-        let fakeNoisy = model.generator(t.add(clean, noiseMask), tape: t)  // tf = Gs(vr + P·Gn(z))
+        let mask = model.noiseDecoder(z, tape: t)
+        /// Gs(vr + P·Gn(code)) with the noise mask `noise` of a code, permuted by `permutation`.
+        func simulate(_ noise: Variable, _ permutation: [Int32]) -> Variable {
+            model.generator(t.add(clean, t.permuteVoxels(noise, permutation)), tape: t)
+        }
+        let fakeNoisy = simulate(mask, perm)  // tf = Gs(vr + P·Gn(z))
         let cycleClean = denoise(fakeNoisy)  // v̂r = Dn(tf)
         let fakeClean = denoise(noisy)  // vf = Dn(tr)
         let codes = model.noiseEncoder(noisy, tape: t)
@@ -214,11 +223,10 @@ public final class DUALTrainer {
             // differ (with another code, Gs can answer the code with a texture and ignore the voxels).
             let second: Variable
             if c.noiseDiversity == "bandpass" {
-                let other = permutation(p * p * p, draw: 0xd1ff)
-                second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z, tape: t), other)), tape: t)
+                second = simulate(mask, permutation(p * p * p, draw: 0xd1ff))
             } else {
                 let z2 = Variable(Tensor.normal([b, c.codeLength], seed: seed &+ UInt64(iteration) &* 7919 &+ 0x5eed))
-                second = model.generator(t.add(clean, t.permuteVoxels(model.noiseDecoder(z2, tape: t), perm)), tape: t)
+                second = simulate(model.noiseDecoder(z2, tape: t), perm)
             }
             // Mean absolute difference: its gradient keeps its size as the two approach each other
             // (a squared difference's vanishes, and a collapsed branch would never leave collapse).
