@@ -229,7 +229,8 @@ public enum Corpus {
             }
             // The network runs at its own voxel size: a grand model at another is resampled there
             // (Lanczos-3) and the simulated tomogram back onto the recipe's grid.
-            let modelVoxel = ModelDomain(metadata: metadata).voxelSize
+            let domain = ModelDomain(metadata: metadata)
+            let modelVoxel = domain.voxelSize
             var working = (shape: shape, back: Resampler?.none)
             if abs(modelVoxel / recipe.voxelSize - 1) >= 0.05 {
                 let there = Resampler(from: recipe.voxelSize, to: modelVoxel)
@@ -241,6 +242,13 @@ public enum Corpus {
                     let needed = there.sourceBox(for: box)
                     return there.apply(try source(needed), covering: needed, to: box)
                 }
+            }
+            // Low-passed as the model's clean domain was in training (`ModelDomain.cleanResolution`).
+            if let r = domain.cleanResolution,
+                let sigma = ModelDomain.lowpassSigma(
+                    resolution: r, voxel: working.back == nil ? recipe.voxelSize : modelVoxel)
+            {
+                reader = GaussianFilter.reader(sigma: sigma, of: reader)
             }
             let region = working.back?.sourceBox(for: Box3(shape: shape)) ?? Box3(shape: shape)
             let noise = NoiseField(model: dual, seed: seed)
@@ -258,7 +266,7 @@ public enum Corpus {
             }
             if let back = working.back { simulated = back.apply(simulated, covering: region, to: Box3(shape: shape)) }
             // The network writes its noisy domain's contrast; the recipe asks for the data's.
-            if (recipe.contrast ?? .dark) != ModelDomain(metadata: metadata).noisyContrast {
+            if (recipe.contrast ?? .dark) != domain.noisyContrast {
                 simulated.negate()
             }
             tomogram = simulated

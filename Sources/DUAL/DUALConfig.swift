@@ -72,6 +72,10 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// to the discriminator and the statistics terms. Optional so that configurations without it keep
     /// their bytes.
     public var noisyCycle: String?
+    /// Whether training ends by fitting the simulation's calibration (`SimulationCalibration`): nil or
+    /// "spectrum" = yes (noise spectrum, missing wedge and histogram of the noisy domain); "none" = Gs's
+    /// output as it is. Optional so that configurations without it keep their bytes.
+    public var simulationCalibration: String?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
     public var weightDecay = 1e-6
@@ -136,6 +140,11 @@ public struct DUALConfig: Codable, Equatable, Sendable {
                 throw DUALError("config noisy_cycle must be full or lowpass")
             }
             noisyCycle = value == "full" ? nil : value
+        case "simulation_calibration":
+            guard ["spectrum", "none"].contains(value) else {
+                throw DUALError("config simulation_calibration must be spectrum or none")
+            }
+            simulationCalibration = value == "spectrum" ? nil : value
         case "learning_rate": learningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
@@ -143,7 +152,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
             throw DUALError(
                 "unknown config key \(key); keys: depth, base, code_length, discriminator_base, patch, "
                     + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, lambda_latent, "
-                    + "lambda_diversity, noise_diversity, noisy_cycle, "
+                    + "lambda_diversity, noise_diversity, noisy_cycle, simulation_calibration, "
                     + "reconstruction, denoiser_output, "
                     + "cycle_flips, learning_rate, weight_decay, batch"
             )
@@ -161,6 +170,21 @@ public struct DUALError: TomoStoreError {
 }
 
 extension DUALConfig {
+    /// The settings `train --noisy` without `--clean` (one's own data) adds to the starting model's:
+    /// the simulation branch's terms that keep its noise and match the data's statistics
+    /// (docs/dual-runs.md, run lp30: noisy_cycle=lowpass, noise_diversity=bandpass, lambda_diversity 1,
+    /// lambda_spectrum 10, lambda_histogram 10) at learning rate 1e-4. `--config` overrides each.
+    public var ownDataSimulation: DUALConfig {
+        var c = self
+        c.noisyCycle = "lowpass"
+        c.noiseDiversity = "bandpass"
+        c.lambdaDiversity = 1
+        c.lambdaSpectrum = 10
+        c.lambdaHistogram = 10
+        c.learningRate = 1e-4
+        return c
+    }
+
     /// The settings missing-wedge compensation training starts from (where our runs found them
     /// steadier than `train`'s): plain reconstruction, adversarial weight 0.3, learning rate 2e-4.
     public static var compensation: DUALConfig {

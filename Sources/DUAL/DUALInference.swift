@@ -157,13 +157,15 @@ extension DUALModel {
     public func denoiseTiles(_ x: Tensor) -> Tensor { denoiser.infer(x) }
 
     /// Gs(v + P·Gn(z)) over tiles at `origins` (working-grid voxels), the noise read from `noise`, a field
-    /// over the whole grid: overlapping tiles see the same noise where they overlap.
+    /// over the whole grid: overlapping tiles see the same noise where they overlap; then the
+    /// model's simulation calibration, if it has one, tile by tile.
     public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], noise: NoiseField) -> Tensor {
         let p = v.shape[2]
         var masks: [Float] = []
         masks.reserveCapacity(v.count)
         for o in origins { masks += noise.values(Box3(x: o.x..<(o.x + p), y: o.y..<(o.y + p), z: o.z..<(o.z + p))) }
-        return generator.infer(v + Tensor(shape: v.shape, values: masks))
+        let simulated = generator.infer(v + Tensor(shape: v.shape, values: masks))
+        return simulationCalibration?.apply(simulated) ?? simulated
     }
 }
 

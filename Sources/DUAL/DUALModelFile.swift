@@ -4,8 +4,10 @@ import Voxels
 
 /// Saving and loading DUAL models as safetensors: every parameter under its dotted name
 /// (formats/weights.md), the configuration as JSON in the metadata key "dual_config", and the
-/// digest in "dual_digest". Checkpoints add the optimizers' moment estimates ("opt.g.m.i",
-/// "opt.g.v.i", "opt.d.m.i", "opt.d.v.i") and the iteration ("iteration" metadata).
+/// digest in "dual_digest"; a fitted simulation calibration as "sim_calibration.gain" and
+/// "sim_calibration.quantiles" (`SimulationCalibration.tensors`). Checkpoints add the optimizers'
+/// moment estimates ("opt.g.m.i", "opt.g.v.i", "opt.d.m.i", "opt.d.v.i") and the iteration
+/// ("iteration" metadata).
 public enum DUALModelFile {
     /// Writes the model to `path` (atomically) and returns the file's bytes.
     @discardableResult
@@ -13,7 +15,8 @@ public enum DUALModelFile {
         let config = String(decoding: try DUALConfig.canonicalEncoder.encode(model.config), as: UTF8.self)
         let metadata = extra.merging(["dual_config": config, "dual_digest": model.digest, "format": "tomostore-dual-1"])
         { a, _ in a }
-        return try Safetensors.save(model, metadata: metadata, to: path)
+        let tensors = model.namedParameters.map { ($0.0, $0.1.value) } + (model.simulationCalibration?.tensors ?? [])
+        return try Safetensors.write(tensors, metadata: metadata, to: path)
     }
 
     /// Reads a model file.
@@ -41,6 +44,7 @@ public enum DUALModelFile {
         }
         let model = DUALModel(config: config)
         try Safetensors.assign(tensors, to: model, source: source)
+        model.simulationCalibration = try SimulationCalibration(tensors: tensors, source: source)
         return (model, metadata)
     }
 

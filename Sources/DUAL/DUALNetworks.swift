@@ -110,6 +110,13 @@ public final class DUALModel: Module {
     public let noiseEncoder: NoiseEncoder
     public let noisyDiscriminator: Discriminator
     public let cleanDiscriminator: Discriminator
+    private let calibration = Locked<SimulationCalibration?>(nil)
+
+    /// The simulation's last stage, fitted after training (nil: none, as in models trained before it).
+    public var simulationCalibration: SimulationCalibration? {
+        get { calibration.withLock { $0 } }
+        set { calibration.withLock { $0 = newValue } }
+    }
 
     public init(config c: DUALConfig = DUALConfig(), seed: UInt64 = 1) {
         config = c
@@ -134,8 +141,11 @@ public final class DUALModel: Module {
             + prefixed("dt", noisyDiscriminator) + prefixed("dv", cleanDiscriminator)
     }
 
-    /// A hex digest of every parameter's bytes and the configuration (identifies a model).
+    /// A hex digest of every parameter's bytes, the configuration and the simulation calibration, if
+    /// any (identifies a model).
     public var digest: String {
-        parameterDigest(header: Array((try? DUALConfig.canonicalEncoder.encode(config)) ?? Data()))
+        parameterDigest(
+            header: Array((try? DUALConfig.canonicalEncoder.encode(config)) ?? Data())
+                + (simulationCalibration?.digestBytes ?? []))
     }
 }

@@ -21,6 +21,9 @@ public struct DUALTrainingRun: Sendable {
     /// the average over ~1/(1 − d) iterations does not. The checkpoint keeps the last weights, and
     /// a resumed run starts its average afresh.
     public var averageDecay: Double?
+    /// Whether to fit the simulation's calibration (`SimulationCalibration`) on the training data
+    /// after the last iteration and write it with the model.
+    public var calibrateSimulation = false
 
     public init(config: DUALConfig, seed: UInt64, schedule: TrainingSchedule) {
         self.config = config
@@ -77,6 +80,10 @@ public struct DUALTrainingRun: Sendable {
             parameter.value = Tensor(shape: parameter.shape, values: values)
         }
         var metadata = metadata
+        if calibrateSimulation {
+            model.simulationCalibration = try model.fitSimulationCalibration(clean: clean, noisy: noisy, seed: seed)
+            metadata["sim_calibration"] = "spectrum and histogram of the noisy domain"
+        }
         if let averageDecay { metadata["average_decay"] = String(averageDecay) }
         let extra = metadata.merging(["iterations": "\(trainer.iteration)", "seed": "\(seed)"]) { a, _ in a }
         let bytes = try DUALModelFile.save(model, to: schedule.output, extra: extra)

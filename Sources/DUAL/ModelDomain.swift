@@ -14,6 +14,10 @@ public struct ModelDomain: Sendable, Equatable {
     public var cleanContrast: Contrast
     /// The contrast of the noisy data as given to training, in which `simulate` writes its tomograms.
     public var dataContrast: Contrast
+    /// The resolution (Å, the FWHM of a Gaussian) the clean domain was low-passed to in training (the
+    /// grand models `train --noisy` builds: twice the data's voxel size); nil: not low-passed.
+    /// `simulate` low-passes its grand model the same way.
+    public var cleanResolution: Double?
 
     /// The grain of `tomostore synth` tomograms at 10 Å with the default settings (the shipped
     /// model's noisy domain), measured with `NoiseGrain`.
@@ -34,15 +38,25 @@ public struct ModelDomain: Sendable, Equatable {
         noisyContrast = m["contrast_noisy"].flatMap(Contrast.init(rawValue:)) ?? .dark
         cleanContrast = m["contrast_clean"].flatMap(Contrast.init(rawValue:)) ?? .bright
         dataContrast = m["contrast_data"].flatMap(Contrast.init(rawValue:)) ?? noisyContrast
+        cleanResolution = m["clean_resolution"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// The metadata that records this domain.
     public var metadata: [String: String] {
-        [
+        var m = [
             "voxel_size": String(voxelSize), "noise_grain": String(format: "%.4f", noiseGrain),
             "contrast_noisy": noisyContrast.rawValue, "contrast_clean": cleanContrast.rawValue,
             "contrast_data": dataContrast.rawValue,
         ]
+        if let cleanResolution { m["clean_resolution"] = String(cleanResolution) }
+        return m
+    }
+
+    /// The σ in voxels of `voxel` Å of a Gaussian low-pass to `resolution` Å (its FWHM); nil where σ is
+    /// under 0.3 voxel, which leaves the data as they are.
+    public static func lowpassSigma(resolution: Double, voxel: Double) -> Double? {
+        let sigma = resolution / (2 * (2 * log(2.0)).squareRoot()) / voxel
+        return sigma > 0.3 ? sigma : nil
     }
 
     /// Input is upsampled by at most this factor (see `workingVoxel`).

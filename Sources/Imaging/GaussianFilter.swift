@@ -32,6 +32,23 @@ public enum GaussianFilter {
     /// Isotropic σ.
     public static func apply(_ volume: Volume, sigma: Double) -> Volume { apply(volume, sigma: (sigma, sigma, sigma)) }
 
+    /// A reader of boxes of the Gaussian-filtered (isotropic σ in voxels) volume that `source` reads box by
+    /// box, at any position (`source` defines every position, e.g. a mirrored reader): each box is read
+    /// grown by the kernel's radius, filtered and cut back, so a voxel's value does not depend on the box.
+    public static func reader(
+        sigma: Double, of source: @escaping (Box3) throws -> Volume
+    ) -> (Box3) throws -> Volume {
+        let r = kernel(sigma: sigma).count / 2
+        return { box in
+            let grown = Box3(
+                x: (box.lower.x - r)..<(box.upper.x + r), y: (box.lower.y - r)..<(box.upper.y + r),
+                z: (box.lower.z - r)..<(box.upper.z + r))
+            let s = box.shape
+            return apply(try source(grown), sigma: sigma).extracting(
+                Box3(x: r..<(r + s.x), y: r..<(r + s.y), z: r..<(r + s.z)))
+        }
+    }
+
     /// Along x, row by row: each row is copied with reflected margins, then the output row is a sum
     /// of shifted copies (vectorized over x).
     static func passX(_ p: UnsafeMutablePointer<Float>, _ s: Extent3, _ w: [Float]) {

@@ -8,22 +8,27 @@ import Voxels
 /// What a network operator does to its input so that the model sees data like its training data:
 /// the contrast inverted when it is the other way round from the model's domain (parameter
 /// `invert`), and the input resampled from its voxel size (`voxel`, Å) to the model's working voxel
-/// size (`working_voxel`, Å) and the result back. Decided once, when the dataset is defined, and
+/// size (`working_voxel`, Å) and the result back, and low-passed there to the resolution of the
+/// model's domain (`resolution`, Å: simulate's grand models, as the clean domain was in training).
+/// Decided once, when the dataset is defined, and
 /// recorded in its parameters: the same definition always computes the same bytes.
 public struct NetworkInputAdaptation: Sendable, Equatable {
     /// The parameters this adaptation reads.
-    public static let keys = ["invert", "voxel", "working_voxel"]
+    public static let keys = ["invert", "voxel", "working_voxel", "resolution"]
 
     public var invert: Bool
     /// The input's voxel size in Å (0: not resampled).
     public var voxel: Double
     /// The voxel size the network runs at in Å.
     public var workingVoxel: Double
+    /// The resolution in Å (a Gaussian's FWHM) the input is low-passed to on the working grid; 0: none.
+    public var resolution: Double
 
-    public init(invert: Bool, voxel: Double, workingVoxel: Double) {
+    public init(invert: Bool, voxel: Double, workingVoxel: Double, resolution: Double = 0) {
         self.invert = invert
         self.voxel = voxel
         self.workingVoxel = workingVoxel
+        self.resolution = resolution
     }
 
     /// Reads the parameters; voxel and working_voxel come together or not at all.
@@ -38,24 +43,31 @@ public struct NetworkInputAdaptation: Sendable, Equatable {
         default:
             throw OperatorError("\(op): parameters voxel and working_voxel go together")
         }
+        resolution = p["resolution"] == nil ? 0 : try p.number("resolution", in: 0.1...10_000, op: op)
+        if resolution > 0 && workingVoxel == 0 {
+            throw OperatorError("\(op): parameter resolution needs voxel and working_voxel")
+        }
     }
 
     /// The parameters to record.
     public var parameters: [String: JSONValue] {
         var out: [String: JSONValue] = ["invert": .bool(invert)]
-        if voxel != workingVoxel {
+        // The voxel size also places the resolution on the grid.
+        if voxel != workingVoxel || resolution > 0 {
             out["voxel"] = .number(voxel)
             out["working_voxel"] = .number(workingVoxel)
         }
+        if resolution > 0 { out["resolution"] = .number(resolution) }
         return out
     }
 }
 
 extension NetworkInputAdaptation {
     /// The input as the network sees it: standardized with its statistics (`mean`, `rms`), inverted
-    /// when `invert`, mirrored outside its bounds, and resampled onto the working grid; `shape` is
-    /// the working grid's extent (the input's when not resampled). The operators and training on
-    /// one's own data read through this one view, so a model trains on exactly what it will see.
+    /// when `invert`, mirrored outside its bounds, resampled onto the working grid and low-passed to
+    /// `resolution`; `shape` is the working grid's extent (the input's when not resampled). The
+    /// operators and training on one's own data read through this one view, so a model trains on
+    /// exactly what it will see.
     public func workingView(of input: any VolumeSource) -> (shape: Extent3, read: (Box3) throws -> Volume) {
         let shape = input.shape
         let stats = input.info.stats
@@ -63,17 +75,23 @@ extension NetworkInputAdaptation {
         let mirrored = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: std) {
             try input.read($0)
         }
-        guard voxel != workingVoxel else { return (shape, mirrored) }
-        let toWorking = Resampler(from: voxel, to: workingVoxel)
-        let workingShape = Extent3(
-            x: toWorking.targetLength(shape.x), y: toWorking.targetLength(shape.y), z: toWorking.targetLength(shape.z))
-        return (
-            workingShape,
-            { box in
+        var view = (shape: shape, read: mirrored)
+        if voxel != workingVoxel {
+            let toWorking = Resampler(from: voxel, to: workingVoxel)
+            view.shape = Extent3(
+                x: toWorking.targetLength(shape.x), y: toWorking.targetLength(shape.y),
+                z: toWorking.targetLength(shape.z))
+            view.read = { box in
                 let needed = toWorking.sourceBox(for: box)
                 return toWorking.apply(try mirrored(needed), covering: needed, to: box)
             }
-        )
+        }
+        if resolution > 0, workingVoxel > 0,
+            let sigma = ModelDomain.lowpassSigma(resolution: resolution, voxel: workingVoxel)
+        {
+            view.read = GaussianFilter.reader(sigma: sigma, of: view.read)
+        }
+        return view
     }
 
     /// Which of the model's domains the operator's input belongs to.
@@ -118,6 +136,18 @@ extension NetworkInputAdaptation {
             working = model.voxelSize
             notes.append("voxel size: \(input.name) at \(voxel.formatted()) Å resampled to the model's \(working) Å")
         }
-        return (NetworkInputAdaptation(invert: invert, voxel: voxel, workingVoxel: working), notes)
+        var resolution = 0.0
+        if domain == .clean, let r = model.cleanResolution,
+            ModelDomain.lowpassSigma(resolution: r, voxel: working) != nil
+        {
+            resolution = r
+            notes.append(
+                "resolution: \(input.name) low-passed to \(r.formatted()) Å, as the model's clean domain was "
+                    + "in training"
+            )
+        }
+        return (
+            NetworkInputAdaptation(invert: invert, voxel: voxel, workingVoxel: working, resolution: resolution), notes
+        )
     }
 }

@@ -48,7 +48,7 @@ struct TrainCompensate: ParsableCommand {
             metadata: [
                 "task": "compensate", "input": input, "tilt_min": TiltRange.format(range.min),
                 "tilt_max": TiltRange.format(range.max),
-            ])
+            ], calibrate: false)
     }
 }
 

@@ -100,10 +100,11 @@ struct DUALTrainingOptions: ParsableArguments {
 
     /// Trains a model between two domains with progress on stderr and checkpoints beside the
     /// output, then writes the model (with `metadata`) and stores it under its name. `initial`:
-    /// weights to start from instead of the seed's.
+    /// weights to start from instead of the seed's; `calibrate`: fit the simulation's calibration
+    /// unless the configuration says none.
     func train(
         store s: Store, config: DUALConfig, clean: [PatchVolume], noisy: [PatchVolume], metadata: [String: String],
-        initial: (bytes: [UInt8], source: String)? = nil, averageDecay: Double? = nil
+        initial: (bytes: [UInt8], source: String)? = nil, averageDecay: Double? = nil, calibrate: Bool = true
     ) throws {
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
         try ModelRegistry.validate(name: storedName)
@@ -114,6 +115,7 @@ struct DUALTrainingOptions: ParsableArguments {
         var run = DUALTrainingRun(config: config, seed: seed, schedule: schedule)
         run.initialWeights = initial
         run.averageDecay = averageDecay
+        run.calibrateSimulation = calibrate && config.simulationCalibration != "none"
         let bar = TrainingProgress(label: "train", limit: limit, total: schedule.iterations, quiet: quiet)
         let result = try run.run(clean: clean, noisy: noisy, metadata: metadata) { iteration, losses, eta in
             let matching =
@@ -204,14 +206,14 @@ struct Train: ParsableCommand {
     static let averageDecay = 0.998
     /// Vesicles per µm³ and particle crowding of the built clean domain.
     static let (builtVesicles, builtCrowding) = (10.0, 0.1)
-    /// The learning rate of fine-tuning a model on one's own data (a tenth of the shipped model's).
-    static let fineTuningRate = 2e-5
 
     func run() throws {
         let s = try Store(path: store)
         let start = (from ?? (clean == nil ? "default" : "none")) == "none" ? nil : (from ?? "default")
         let base = try start.map { try resolveModel($0, store: s) }
-        var config = try training.config(from: base?.0.config ?? DUALConfig())
+        // On one's own data the simulation branch's terms come on by default (`ownDataSimulation`).
+        let startConfig = base?.0.config ?? DUALConfig()
+        let config = try training.config(from: clean == nil ? startConfig.ownDataSimulation : startConfig)
         if let base,
             base.0.config.patch != config.patch || base.0.config.base != config.base
                 || base.0.config.depth != config.depth
@@ -240,9 +242,6 @@ struct Train: ParsableCommand {
                 metadata: metadata, initial: initial)
             return
         }
-        if base != nil && !training.overrides.contains(where: { $0.hasPrefix("learning_rate=") }) {
-            config.learningRate = Self.fineTuningRate
-        }
         // The noisy domain as the operators will show it to the model.
         let domain = ModelDomain(metadata: base?.2 ?? [:])
         var working: Double?
@@ -263,7 +262,7 @@ struct Train: ParsableCommand {
         // membranes prominent, and no detail finer than the data can show: low-passed to the first
         // noisy dataset's Nyquist resolution (2 voxels; a Gaussian of that FWHM).
         let resolution = 2 * (noisyData.first?.info.voxelSize[0] ?? voxel)
-        let blur = resolution / (2 * (2 * log(2.0)).squareRoot()) / voxel
+        let blur = ModelDomain.lowpassSigma(resolution: resolution, voxel: voxel)
         let chosen = try resolveTemplates(templates, voxelSize: voxel)
         let cleanVolumes = (0..<Self.builtCleanCount).map { k -> PatchVolume in
             var gp = GrandModelParameters(shape: Self.builtCleanShape)
@@ -275,7 +274,7 @@ struct Train: ParsableCommand {
             gp.crowding = Self.builtCrowding
             gp.voxelIntegrated = true
             var density = GrandModel.make(gp).density
-            if blur > 0.3 { density = GaussianFilter.apply(density, sigma: blur) }
+            if let blur { density = GaussianFilter.apply(density, sigma: blur) }
             let stats = VoxelStatistics.of(density)
             return PatchVolume(name: "grand model \(k + 1)", shape: density.shape, mean: stats.mean, std: stats.rms) {
                 density.extracting($0)
@@ -288,11 +287,14 @@ struct Train: ParsableCommand {
                         "clean domain: %d grand models of %@ at %.2f Å (vesicles 30–150 nm, templates %@, low-passed "
                         + "to %.0f Å)%@", Self.builtCleanCount, Self.builtCleanShape.description, voxel, templates,
                     resolution,
-                    base == nil ? "" : "; fine-tuning \(start!) at learning rate \(config.learningRate)"))
+                    base == nil ? "" : "; fine-tuning \(start!) at learning rate \(config.learningRate)")
+                    + "; simulation terms: noisy_cycle=\(config.noisyCycle ?? "full") "
+                    + "noise_diversity=\(config.noiseDiversity ?? "difference")")
         }
-        let trained = ModelDomain(
+        var trained = ModelDomain(
             voxelSize: voxel, noiseGrain: grain, noisyContrast: domain.noisyContrast, cleanContrast: .bright,
             dataContrast: noisyData[0].info.contrast ?? .dark)
+        if blur != nil { trained.cleanResolution = resolution }
         var metadata = trained.metadata
         metadata["noisy"] = noisy
         metadata["clean"] =

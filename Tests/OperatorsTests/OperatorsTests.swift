@@ -353,6 +353,45 @@ struct CompensateTests {
         }
     }
 
+    @Test("lazy simulate with a calibrated model and a low-passed input: any box equals the whole volume's voxels")
+    func calibratedSimulate() throws {
+        let store = try temporaryStore()
+        let shape = Extent3(x: 33, y: 26, z: 20)
+        _ = try input(store, shape: shape, chunk: Extent3(x: 16, y: 8, z: 8))
+        var c = DUALConfig()
+        (c.base, c.patch, c.codeLength, c.discriminatorBase) = (2, 16, 2, 2)
+        let model = DUALModel(config: c, seed: 6)
+        let rng = CounterRNG(seed: 8)
+        let tiles = (0..<4).map { k in (0..<4096).map { Float(rng.normal(stream: UInt64(k), counter: UInt64($0))) } }
+        model.simulationCalibration = try SimulationCalibration.fit(
+            simulated: tiles, noisy: tiles.map { t in t.indices.map { t[$0] + 0.5 * t[($0 + 1) % t.count] } },
+            edge: 16)
+        let path = NSTemporaryDirectory() + "tomostore-calibrated-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ModelRegistry(store: store).put(digest: model.digest, try DUALModelFile.save(model, to: path))
+        var params: [String: JSONValue] = ["model": .string(model.digest), "tile": .number(16), "seed": .number(3)]
+        params.merge(
+            NetworkInputAdaptation(invert: false, voxel: 13.5, workingVoxel: 10, resolution: 40).parameters
+        ) { _, b in b }
+        #expect(params["resolution"] == .number(40))
+        let d = try define(store, "d", op: "simulate", inputs: ["t"], params: params)
+        let t = try store.dataset(named: "t")
+        let whole = try prepared("simulate", params, store: store).compute(
+            Box3(shape: shape), inputs: [t], voxelSize: 13.5)
+        for box in [Box3(x: 3..<17, y: 0..<26, z: 5..<6), Box3(x: 9..<30, y: 4..<21, z: 2..<19)] {
+            #expect(try d.read(box) == whole.extracting(box), "\(box)")
+        }
+        var sharp = params
+        sharp["resolution"] = nil
+        let unfiltered = try prepared("simulate", sharp, store: store).compute(
+            Box3(shape: shape), inputs: [t], voxelSize: 13.5)
+        #expect(maxDifference(whole, unfiltered) > 1e-3, "the low-pass changes the result")
+        // A resolution without a voxel size to place it is refused.
+        #expect(throws: OperatorError.self) {
+            try prepared("simulate", ["model": .string(model.digest), "resolution": .number(40)], store: store)
+        }
+    }
+
     @Test("lazy segment: uint8 probabilities and labels; any box equals the whole volume's voxels")
     func segment() throws {
         let store = try temporaryStore()

@@ -1,0 +1,296 @@
+import Engine
+import Foundation
+import Voxels
+
+/// The last stage of DUAL's simulation, fitted in closed form after training: a linear filter that
+/// gives Gs's output the noisy domain's 3D power spectrum (noise colour and missing wedge), then a
+/// monotone voxel-value map that gives it the noisy domain's histogram (standardized). Both are
+/// measured on tiles: Gs(v + P·Gn(z)) of clean-domain tiles against noisy-domain tiles of the
+/// training data (`fit`). Applied tile by tile (`apply`), so a simulated voxel still depends only on
+/// its tile's input and the seed.
+///
+/// The filter is a table of amplitude gains over bins of the absolute frequency along each axis
+/// (|k_z|, |k_y|, |k_x| in cycles per voxel, bin ⌊2B·|k|⌋ clamped to B − 1, B = `bins`): any
+/// spectrum that is symmetric under each axis's sign flip, as a missing wedge about the x or the y
+/// axis is, is matched to the bins' resolution (1/32 cycle/voxel).
+public struct SimulationCalibration: Sendable, Equatable {
+    /// Bins per axis of the gain table.
+    public static let bins = 16
+    /// Quantiles of the value map (at probabilities (i + ½)/count).
+    public static let quantileCount = 201
+
+    /// Amplitude gains, B³ in [z][y][x] bin order (the zero frequency itself is kept as it is).
+    public let gain: [Float]
+    /// Voxel values after the filter at the map's quantiles (non-decreasing)…
+    public let source: [Float]
+    /// …and the noisy domain's standardized values at the same quantiles.
+    public let target: [Float]
+
+    public init(gain: [Float], source: [Float], target: [Float]) throws {
+        let b = Self.bins
+        guard gain.count == b * b * b, source.count == target.count, source.count >= 2,
+            gain.allSatisfy({ $0.isFinite && $0 >= 0 }), (source + target).allSatisfy(\.isFinite),
+            zip(source, source.dropFirst()).allSatisfy({ $0 <= $1 })
+        else {
+            throw DUALError(
+                "simulation calibration: needs \(b * b * b) finite non-negative gains and two equal, non-decreasing "
+                    + "quantile lists (got \(gain.count) gains, \(source.count) and \(target.count) quantiles)")
+        }
+        self.gain = gain
+        self.source = source
+        self.target = target
+    }
+
+    // MARK: Fitting
+
+    /// Fits the filter and the value map: `simulated` and `noisy` are cubic tiles of `edge`³ voxels
+    /// ([z][y][x]), Gs's raw output and the noisy domain's (standardized) data.
+    public static func fit(simulated: [[Float]], noisy: [[Float]], edge: Int) throws -> SimulationCalibration {
+        guard !simulated.isEmpty, !noisy.isEmpty, (simulated + noisy).allSatisfy({ $0.count == edge * edge * edge })
+        else { throw DUALError("simulation calibration: needs tiles of \(edge)³ voxels from both domains") }
+        let (ps, pn) = (powerTable(simulated, edge: edge), powerTable(noisy, edge: edge))
+        var gain = [Float?](repeating: nil, count: bins * bins * bins)
+        for i in gain.indices where ps[i] > 0 && pn[i] > 0 { gain[i] = Float((pn[i] / ps[i]).squareRoot()) }
+        let filled = fillingEmptyBins(gain)
+        let filtered = simulated.flatMap { filter($0, edge: edge, gain: filled) }
+        let noisyValues = noisy.flatMap { $0 }
+        var stats = VoxelStatistics()
+        noisyValues.withUnsafeBufferPointer { stats.add($0) }
+        let scale = 1 / max(stats.rms, 1e-12)
+        return try SimulationCalibration(
+            gain: filled, source: quantiles(filtered),
+            target: quantiles(noisyValues.map { Float((Double($0) - stats.mean) * scale) }))
+    }
+
+    /// Mean power per gain bin of the tiles' spectra (each tile's mean removed, the zero frequency left
+    /// out), normalized to a mean of 1 over the bins (a spectrum's shape, not its level).
+    static func powerTable(_ tiles: [[Float]], edge p: Int) -> [Double] {
+        let count = bins * bins * bins
+        var sum = [Double](repeating: 0, count: count)
+        var n = [Double](repeating: 0, count: count)
+        let bin = binIndex(edge: p)
+        let wc = p / 2 + 1
+        var spectrum = [Float](repeating: 0, count: p * p * wc * 2)
+        for tile in tiles {
+            let mean = tile.reduce(0, +) / Float(tile.count)
+            var input = tile.map { $0 - mean }
+            input.withUnsafeMutableBufferPointer { i in
+                spectrum.withUnsafeMutableBufferPointer {
+                    FFTPlans.shared.forward([p, p, p], i.baseAddress!, $0.baseAddress!)
+                }
+            }
+            for k in 1..<(p * p * wc) {
+                let power = Double(spectrum[2 * k] * spectrum[2 * k] + spectrum[2 * k + 1] * spectrum[2 * k + 1])
+                sum[bin[k]] += power
+                n[bin[k]] += 1
+            }
+        }
+        var table = zip(sum, n).map { $1 > 0 ? $0 / $1 : 0 }
+        let nonDC = table.filter { $0 > 0 }
+        let level = nonDC.isEmpty ? 1 : nonDC.reduce(0, +) / Double(nonDC.count)
+        table = table.map { $0 / max(level, 1e-300) }
+        return table
+    }
+
+    /// Gains for the bins no frequency of the fitting tiles fell in (tiles under 32 voxels leave every
+    /// other bin empty; a tile's extended grid has frequencies there): the geometric mean of the filled
+    /// face neighbours, repeated until every bin has one (1 if none has).
+    static func fillingEmptyBins(_ gain: [Float?]) -> [Float] {
+        var g = gain
+        let b = bins
+        while g.contains(where: { $0 == nil }) && g.contains(where: { $0 != nil }) {
+            let before = g
+            for z in 0..<b {
+                for y in 0..<b {
+                    for x in 0..<b where before[(z * b + y) * b + x] == nil {
+                        let neighbours = [
+                            (z - 1, y, x), (z + 1, y, x), (z, y - 1, x), (z, y + 1, x), (z, y, x - 1), (z, y, x + 1),
+                        ]
+                        .filter { [$0.0, $0.1, $0.2].allSatisfy { (0..<b).contains($0) } }
+                        .compactMap { before[($0.0 * b + $0.1) * b + $0.2] }
+                        guard !neighbours.isEmpty else { continue }
+                        let meanLog = neighbours.map { log(max($0, 1e-20)) }.reduce(0, +) / Float(neighbours.count)
+                        g[(z * b + y) * b + x] = exp(meanLog)
+                    }
+                }
+            }
+        }
+        return g.map { $0 ?? 1 }
+    }
+
+    /// The gain bin of every element of an rfft layout [q][q][q/2+1] of a q³ tile.
+    static func binIndex(edge q: Int) -> [Int] {
+        let wc = q / 2 + 1
+        func axisBin(_ i: Int) -> Int {
+            let f = Double(min(i, q - i)) / Double(q)
+            return min(Int(f * 2 * Double(bins)), bins - 1)
+        }
+        var out = [Int](repeating: 0, count: q * q * wc)
+        for z in 0..<q {
+            for y in 0..<q {
+                for x in 0..<wc { out[(z * q + y) * wc + x] = (axisBin(z) * bins + axisBin(y)) * bins + axisBin(x) }
+            }
+        }
+        return out
+    }
+
+    /// The values of `values` at the map's probabilities (i + ½)/count, interpolated between order
+    /// statistics.
+    static func quantiles(_ values: [Float]) -> [Float] {
+        let sorted = values.sorted()
+        let n = sorted.count
+        return (0..<quantileCount).map { i in
+            let position = (Double(i) + 0.5) / Double(quantileCount) * Double(n - 1)
+            let lo = Int(position)
+            let hi = min(lo + 1, n - 1)
+            let t = Float(position - Double(lo))
+            return sorted[lo] * (1 - t) + sorted[hi] * t
+        }
+    }
+
+    // MARK: Applying
+
+    /// The filter over one cubic tile of `edge`³ voxels, the tile mirrored by an eighth of its edge
+    /// on every side first (half-sample symmetric) so that its faces do not wrap into each other.
+    static func filter(_ tile: [Float], edge p: Int, gain: [Float]) -> [Float] {
+        let pad = max(1, p / 8)
+        let q = p + 2 * pad
+        let wc = q / 2 + 1
+        var padded = [Float](repeating: 0, count: q * q * q)
+        for z in 0..<q {
+            let sz = reflectIndex(z - pad, p)
+            for y in 0..<q {
+                let sy = reflectIndex(y - pad, p)
+                let row = (sz * p + sy) * p
+                let to = (z * q + y) * q
+                for x in 0..<q { padded[to + x] = tile[row + reflectIndex(x - pad, p)] }
+            }
+        }
+        var spectrum = [Float](repeating: 0, count: q * q * wc * 2)
+        let bin = binIndex(edge: q)
+        padded.withUnsafeMutableBufferPointer { r in
+            spectrum.withUnsafeMutableBufferPointer { c in
+                FFTPlans.shared.forward([q, q, q], r.baseAddress!, c.baseAddress!)
+                let norm = 1 / Float(q * q * q)
+                for k in 0..<(q * q * wc) {
+                    let g = k == 0 ? norm : gain[bin[k]] * norm
+                    c[2 * k] *= g
+                    c[2 * k + 1] *= g
+                }
+                FFTPlans.shared.inverse([q, q, q], c.baseAddress!, r.baseAddress!)
+            }
+        }
+        var out = [Float](repeating: 0, count: p * p * p)
+        for z in 0..<p {
+            for y in 0..<p {
+                let from = ((z + pad) * q + y + pad) * q + pad
+                let to = (z * p + y) * p
+                for x in 0..<p { out[to + x] = padded[from + x] }
+            }
+        }
+        return out
+    }
+
+    /// The value map: piecewise linear through (source, target), continued beyond the ends with the
+    /// slope of the outer tenth of the quantiles.
+    func mapValue(_ v: Float) -> Float {
+        let n = source.count
+        if v <= source[0] || v >= source[n - 1] {
+            let (a, b) = v <= source[0] ? (0, n / 10) : (n - 1 - n / 10, n - 1)
+            let slope = source[b] > source[a] ? (target[b] - target[a]) / (source[b] - source[a]) : 0
+            let end = v <= source[0] ? 0 : n - 1
+            return target[end] + slope * (v - source[end])
+        }
+        var (lo, hi) = (0, n - 1)
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if source[mid] <= v { lo = mid } else { hi = mid }
+        }
+        let width = source[hi] - source[lo]
+        let t = width > 0 ? (v - source[lo]) / width : 0
+        return target[lo] + t * (target[hi] - target[lo])
+    }
+
+    /// Filter and value map over every tile of a batch [n, 1, P, P, P].
+    public func apply(_ tiles: Tensor) -> Tensor {
+        let s = tiles.shape
+        precondition(s.count == 5 && s[1] == 1 && s[2] == s[3] && s[3] == s[4], "calibration needs [n, 1, P, P, P]")
+        let p = s[2]
+        let size = p * p * p
+        let all = tiles.scalars
+        var out: [Float] = []
+        out.reserveCapacity(all.count)
+        for i in 0..<s[0] {
+            out += Self.filter(Array(all[(i * size)..<((i + 1) * size)]), edge: p, gain: gain).map(mapValue)
+        }
+        return Tensor(shape: s, values: out)
+    }
+
+    // MARK: Storage
+
+    /// The tensors a model file holds: "sim_calibration.gain" [B, B, B] and "sim_calibration.quantiles"
+    /// [2, count] (source, then target).
+    public var tensors: [(String, Tensor)] {
+        let b = Self.bins
+        return [
+            ("sim_calibration.gain", Tensor(shape: [b, b, b], values: gain)),
+            ("sim_calibration.quantiles", Tensor(shape: [2, source.count], values: source + target)),
+        ]
+    }
+
+    /// The calibration in a model file's tensors; nil when it has none (models trained before it).
+    public init?(tensors: [String: Tensor], source path: String) throws {
+        guard let gain = tensors["sim_calibration.gain"] else { return nil }
+        guard let q = tensors["sim_calibration.quantiles"], q.shape.count == 2, q.shape[0] == 2 else {
+            throw DUALError("\(path): sim_calibration.gain without a [2, n] sim_calibration.quantiles")
+        }
+        let values = q.scalars
+        let n = q.shape[1]
+        do {
+            try self.init(gain: gain.scalars, source: Array(values[..<n]), target: Array(values[n...]))
+        } catch let e as DUALError {
+            throw DUALError("\(path): \(e.description)")
+        }
+    }
+
+    /// The bytes a model's digest covers.
+    var digestBytes: [UInt8] {
+        (gain + source + target).flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) } }
+    }
+}
+
+extension DUALModel {
+    /// Fits the simulation calibration on `count` tiles of each domain (as `DUALTrainer.train` draws
+    /// them: standardized, positions from `seed`): Gs(v + P·Gn(z)) of clean tiles, without any
+    /// calibration, against noisy tiles. The tiles are 64³ (simulate's tile) or the largest multiple
+    /// of the U-Net's step that every volume holds.
+    public func fitSimulationCalibration(
+        clean: [PatchVolume], noisy: [PatchVolume], seed: UInt64, count: Int = 24
+    ) throws -> SimulationCalibration {
+        let step = 1 << (config.depth - 1)
+        let shortest = (clean + noisy).map { min($0.shape.x, $0.shape.y, $0.shape.z) }.min() ?? 0
+        let edge = min(64, shortest) / step * step
+        guard edge >= config.patch else {
+            throw DUALError("simulation calibration: a volume is smaller than the \(config.patch)³ training patch")
+        }
+        let (cleanTiles, noisyTiles) = (
+            PatchSampler(volumes: clean, seed: seed ^ 0xca11, stream: 3),
+            PatchSampler(volumes: noisy, seed: seed ^ 0xca11, stream: 4)
+        )
+        let uncalibrated = DUALModel(config: config)
+        for ((_, to), (_, from)) in zip(uncalibrated.namedParameters, namedParameters) { to.value = from.value }
+        let noise = NoiseField(model: uncalibrated, seed: seed ^ 0xca11)
+        let size = edge * edge * edge
+        var simulated: [[Float]] = []
+        var measured: [[Float]] = []
+        for i in 0..<count {
+            // Far-apart origins: every tile gets its own noise blocks.
+            let origin = (x: i * 4 * edge, y: 0, z: 0)
+            let out = uncalibrated.simulateTiles(
+                try cleanTiles.batch(iteration: i, batch: 1, patch: edge), origins: [origin], noise: noise)
+            simulated.append(Array(out.scalars[0..<size]))
+            measured.append(try noisyTiles.batch(iteration: i, batch: 1, patch: edge).scalars)
+        }
+        return try SimulationCalibration.fit(simulated: simulated, noisy: measured, edge: edge)
+    }
+}
