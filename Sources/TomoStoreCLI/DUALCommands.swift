@@ -166,17 +166,21 @@ struct Train: ParsableCommand {
             overrides sizes and losses (depth, base, code_length, discriminator_base, patch,
             lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram,
             lambda_latent, lambda_diversity, noise_diversity=difference|bandpass, noisy_cycle=full|lowpass,
-            reconstruction=paper|plain,
+            simulation_calibration=spectrum|none, reconstruction=paper|plain,
             denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch).
             Same data, settings, seed and iterations → same weights (a --time budget makes the count
-            depend on the machine; the model records it).
+            depend on the machine; the model records it). Training ends by fitting the simulation's
+            calibration to the noisy data (its power spectrum and histogram; ~2 s).
 
             Without --clean (training on your own data): starts from --from (the shipped model by
             default) and fine-tunes it on the noisy datasets as the operators will show them to it —
             inverted to its noisy domain's contrast and resampled to the working voxel size chosen for
             the first of them — against a clean domain built here: 4 grand models at that voxel size
             with structures at their physical sizes (vesicles of 30–150 nm, the built-in particles of
-            10–40 nm, and --templates). The model records its voxel size, noise grain and contrasts.
+            10–40 nm, and --templates), low-passed to the data's resolution. The simulation branch's
+            terms are on (noisy_cycle=lowpass, noise_diversity=bandpass, lambda_diversity=1,
+            lambda_spectrum=10, lambda_histogram=10) at learning rate 1e-4. The model records its voxel
+            size, noise grain, contrasts and clean-domain resolution.
 
             Examples:
               tomostore train s.store --noisy hiv --time 30m -o hiv.safetensors
@@ -450,7 +454,9 @@ struct Simulate: ParsableCommand {
             "The noise P·Gn(z) is one field over the volume: blocks of the model's patch size, each with its "
             + "code z and permutation P drawn from (seed, block position). The tomogram is written at the "
             + "grand model's grid in the contrast of the model's training data (protein dark for the shipped "
-            + "model).\n\nExample:\n  tomostore "
+            + "model). The grand model is low-passed to the resolution of the model's clean domain in training, "
+            + "and the model's calibration (if it has one) gives each tile the training data's spectrum and "
+            + "histogram.\n\nExample:\n  tomostore "
             + "simulate s.store s1/grand-model --model dual.safetensors --seed 3 -o sim.mrc"
     )
     @Argument(help: "The store directory.") var store: String
