@@ -224,32 +224,24 @@ public enum Corpus {
             let (dual, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
             let s = VoxelStatistics.of(model.density)
             let shape = model.density.shape
-            var reader = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
+            let mirrored = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
                 model.density.extracting($0)
             }
             // The network runs at its own voxel size: a grand model at another is resampled there
-            // (Lanczos-3) and the simulated tomogram back onto the recipe's grid.
+            // (Lanczos-3), low-passed as the model's clean domain was in training
+            // (`ModelDomain.cleanResolution`), and the simulated tomogram brought back onto the recipe's grid.
             let domain = ModelDomain(metadata: metadata)
-            let modelVoxel = domain.voxelSize
-            var working = (shape: shape, back: Resampler?.none)
-            if abs(modelVoxel / recipe.voxelSize - 1) >= 0.05 {
-                let there = Resampler(from: recipe.voxelSize, to: modelVoxel)
-                let source = reader
-                working.shape = Extent3(
-                    x: there.targetLength(shape.x), y: there.targetLength(shape.y), z: there.targetLength(shape.z))
-                working.back = Resampler(from: modelVoxel, to: recipe.voxelSize)
-                reader = { box in
-                    let needed = there.sourceBox(for: box)
-                    return there.apply(try source(needed), covering: needed, to: box)
-                }
-            }
-            // Low-passed as the model's clean domain was in training (`ModelDomain.cleanResolution`).
-            if let r = domain.cleanResolution,
-                let sigma = ModelDomain.lowpassSigma(
-                    resolution: r, voxel: working.back == nil ? recipe.voxelSize : modelVoxel)
-            {
-                reader = GaussianFilter.reader(sigma: sigma, of: reader)
-            }
+            let workingVoxel =
+                abs(domain.voxelSize / recipe.voxelSize - 1) >= 0.05 ? domain.voxelSize : recipe.voxelSize
+            let (workingShape, reader) = Resampler.view(
+                shape: shape, from: recipe.voxelSize, to: workingVoxel,
+                lowpassSigma: domain.cleanResolution.flatMap {
+                    ModelDomain.lowpassSigma(resolution: $0, voxel: workingVoxel)
+                }, source: mirrored)
+            let working = (
+                shape: workingShape,
+                back: workingVoxel == recipe.voxelSize ? nil : Resampler(from: workingVoxel, to: recipe.voxelSize)
+            )
             let region = working.back?.sourceBox(for: Box3(shape: shape)) ?? Box3(shape: shape)
             let noise = NoiseField(model: dual, seed: seed)
             // `tomostore simulate`'s tiles (64³ sharing 8 voxels: 1.5 network voxels per voxel instead of

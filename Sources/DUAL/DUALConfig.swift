@@ -78,6 +78,10 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     public var simulationCalibration: String?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
+    /// The denoiser Dn's learning rate (nil = `learningRate`). Fine-tuning a working denoiser on one's own
+    /// data while the simulation branch (Gs, Gn, E) learns the data's noise wants Dn to move less than
+    /// the others (docs/dual-runs.md). Optional so that configurations without it keep their bytes.
+    public var denoiserLearningRate: Double?
     public var weightDecay = 1e-6
     public var batch = 4
 
@@ -146,6 +150,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
             }
             simulationCalibration = value == "spectrum" ? nil : value
         case "learning_rate": learningRate = try double()
+        case "denoiser_learning_rate": denoiserLearningRate = try double()
         case "weight_decay": weightDecay = try double()
         case "batch": batch = try int()
         default:
@@ -154,7 +159,7 @@ public struct DUALConfig: Codable, Equatable, Sendable {
                     + "lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram, lambda_latent, "
                     + "lambda_diversity, noise_diversity, noisy_cycle, simulation_calibration, "
                     + "reconstruction, denoiser_output, "
-                    + "cycle_flips, learning_rate, weight_decay, batch"
+                    + "cycle_flips, learning_rate, denoiser_learning_rate, weight_decay, batch"
             )
         }
         guard patch % 8 == 0, patch % (1 << (depth - 1)) == 0 else {

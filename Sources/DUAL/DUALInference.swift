@@ -160,12 +160,18 @@ extension DUALModel {
     /// over the whole grid: overlapping tiles see the same noise where they overlap; then the
     /// model's simulation calibration, if it has one, tile by tile.
     public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], noise: NoiseField) -> Tensor {
+        let simulated = generatorTiles(v, origins: origins, noise: noise)
+        return simulationCalibration?.apply(simulated) ?? simulated
+    }
+
+    /// Gs(v + P·Gn(z)) over tiles as `simulateTiles` computes it, before any calibration (what the
+    /// calibration is fitted to).
+    func generatorTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], noise: NoiseField) -> Tensor {
         let p = v.shape[2]
         var masks: [Float] = []
         masks.reserveCapacity(v.count)
         for o in origins { masks += noise.values(Box3(x: o.x..<(o.x + p), y: o.y..<(o.y + p), z: o.z..<(o.z + p))) }
-        let simulated = generator.infer(v + Tensor(shape: v.shape, values: masks))
-        return simulationCalibration?.apply(simulated) ?? simulated
+        return generator.infer(v + Tensor(shape: v.shape, values: masks))
     }
 }
 

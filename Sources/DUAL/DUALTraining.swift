@@ -37,8 +37,13 @@ public final class DUALTrainer {
         self.model = model
         self.seed = seed
         let c = model.config
+        // The denoiser may learn at its own rate (config denoiser_learning_rate); the other generators at
+        // learning_rate.
+        let denoiserScale = c.learningRate > 0 ? Float((c.denoiserLearningRate ?? c.learningRate) / c.learningRate) : 0
+        let denoiserCount = model.denoiser.parameters.count
         generatorOptimizer = AdamW(
-            model.generatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
+            model.generatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay),
+            rateScales: model.generatorParameters.indices.map { $0 < denoiserCount ? denoiserScale : 1 })
         discriminatorOptimizer = AdamW(
             model.discriminatorParameters, learningRate: Float(c.learningRate), weightDecay: Float(c.weightDecay))
     }

@@ -52,7 +52,10 @@ public struct SimulationCalibration: Sendable, Equatable {
         var gain = [Float?](repeating: nil, count: bins * bins * bins)
         for i in gain.indices where ps[i] > 0 && pn[i] > 0 { gain[i] = Float((pn[i] / ps[i]).squareRoot()) }
         let filled = fillingEmptyBins(gain)
-        let filtered = simulated.flatMap { filter($0, edge: edge, gain: filled) }
+        let bin = binIndex(edge: paddedEdge(edge))
+        let filtered = simulated.flatMap { tile in
+            tile.withUnsafeBufferPointer { filter($0, edge: edge, gain: filled, bin: bin) }
+        }
         let noisyValues = noisy.flatMap { $0 }
         var stats = VoxelStatistics()
         noisyValues.withUnsafeBufferPointer { stats.add($0) }
@@ -150,11 +153,15 @@ public struct SimulationCalibration: Sendable, Equatable {
 
     // MARK: Applying
 
-    /// The filter over one cubic tile of `edge`³ voxels, the tile mirrored by an eighth of its edge
-    /// on every side first (half-sample symmetric) so that its faces do not wrap into each other.
-    static func filter(_ tile: [Float], edge p: Int, gain: [Float]) -> [Float] {
-        let pad = max(1, p / 8)
-        let q = p + 2 * pad
+    /// The edge a tile of `edge` voxels is filtered at: mirrored by an eighth of its edge on every side.
+    static func paddedEdge(_ edge: Int) -> Int { edge + 2 * max(1, edge / 8) }
+
+    /// The filter over one cubic tile of `edge`³ voxels ([z][y][x]), the tile mirrored by an eighth of
+    /// its edge on every side first (half-sample symmetric) so that its faces do not wrap into each
+    /// other; `bin` is `binIndex(edge: paddedEdge(edge))`.
+    static func filter(_ tile: UnsafeBufferPointer<Float>, edge p: Int, gain: [Float], bin: [Int]) -> [Float] {
+        let q = paddedEdge(p)
+        let pad = (q - p) / 2
         let wc = q / 2 + 1
         var padded = [Float](repeating: 0, count: q * q * q)
         for z in 0..<q {
@@ -167,7 +174,6 @@ public struct SimulationCalibration: Sendable, Equatable {
             }
         }
         var spectrum = [Float](repeating: 0, count: q * q * wc * 2)
-        let bin = binIndex(edge: q)
         padded.withUnsafeMutableBufferPointer { r in
             spectrum.withUnsafeMutableBufferPointer { c in
                 FFTPlans.shared.forward([q, q, q], r.baseAddress!, c.baseAddress!)
@@ -217,11 +223,14 @@ public struct SimulationCalibration: Sendable, Equatable {
         precondition(s.count == 5 && s[1] == 1 && s[2] == s[3] && s[3] == s[4], "calibration needs [n, 1, P, P, P]")
         let p = s[2]
         let size = p * p * p
-        let all = tiles.scalars
+        let bin = Self.binIndex(edge: Self.paddedEdge(p))
         var out: [Float] = []
-        out.reserveCapacity(all.count)
-        for i in 0..<s[0] {
-            out += Self.filter(Array(all[(i * size)..<((i + 1) * size)]), edge: p, gain: gain).map(mapValue)
+        out.reserveCapacity(tiles.count)
+        tiles.withUnsafeBufferPointer { all in
+            for i in 0..<s[0] {
+                let tile = UnsafeBufferPointer(rebasing: all[(i * size)..<((i + 1) * size)])
+                out += Self.filter(tile, edge: p, gain: gain, bin: bin).map(mapValue)
+            }
         }
         return Tensor(shape: s, values: out)
     }
@@ -277,16 +286,14 @@ extension DUALModel {
             PatchSampler(volumes: clean, seed: seed ^ 0xca11, stream: 3),
             PatchSampler(volumes: noisy, seed: seed ^ 0xca11, stream: 4)
         )
-        let uncalibrated = DUALModel(config: config)
-        for ((_, to), (_, from)) in zip(uncalibrated.namedParameters, namedParameters) { to.value = from.value }
-        let noise = NoiseField(model: uncalibrated, seed: seed ^ 0xca11)
+        let noise = NoiseField(model: self, seed: seed ^ 0xca11)
         let size = edge * edge * edge
         var simulated: [[Float]] = []
         var measured: [[Float]] = []
         for i in 0..<count {
             // Far-apart origins: every tile gets its own noise blocks.
             let origin = (x: i * 4 * edge, y: 0, z: 0)
-            let out = uncalibrated.simulateTiles(
+            let out = generatorTiles(
                 try cleanTiles.batch(iteration: i, batch: 1, patch: edge), origins: [origin], noise: noise)
             simulated.append(Array(out.scalars[0..<size]))
             measured.append(try noisyTiles.batch(iteration: i, batch: 1, patch: edge).scalars)

@@ -6,6 +6,9 @@ public final class AdamW {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
     public let parameters: [Variable]
+    /// Each parameter's learning rate as a multiple of `learningRate` (1 for all by default): parameter
+    /// groups that learn at their own rates share one optimizer and one checkpoint layout.
+    public let rateScales: [Float]
     /// First and second moment estimates, per parameter.
     public private(set) var m: [Tensor], v: [Tensor]
     /// Steps taken.
@@ -13,9 +16,11 @@ public final class AdamW {
 
     public init(
         _ parameters: [Variable], learningRate: Float = 1e-4, beta1: Float = 0.9, beta2: Float = 0.999,
-        epsilon: Float = 1e-8, weightDecay: Float = 1e-6
+        epsilon: Float = 1e-8, weightDecay: Float = 1e-6, rateScales: [Float]? = nil
     ) {
+        precondition(rateScales == nil || rateScales!.count == parameters.count, "one rate scale per parameter")
         self.parameters = parameters
+        self.rateScales = rateScales ?? [Float](repeating: 1, count: parameters.count)
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -39,8 +44,9 @@ public final class AdamW {
         step += 1
         let c1 = 1 - Foundation.pow(beta1, Float(step))
         let c2 = 1 - Foundation.pow(beta2, Float(step))
-        let (lr, b1, b2, eps, wd) = (learningRate, beta1, beta2, epsilon, weightDecay)
+        let (b1, b2, eps, wd) = (beta1, beta2, epsilon, weightDecay)
         for (i, p) in parameters.enumerated() {
+            let lr = learningRate * rateScales[i]
             let g = p.grad
             m[i].withUnsafeMutableBufferPointer { mp in
                 v[i].withUnsafeMutableBufferPointer { vp in

@@ -112,3 +112,28 @@ public struct Resampler: Sendable, Equatable {
         return a * sin(p) * sin(p / a) / (p * p)
     }
 }
+
+extension Resampler {
+    /// A volume read box by box on another grid: `source` (voxels of `from` Å, defined at every
+    /// position, e.g. a mirrored reader, over `shape`) resampled onto a grid of `to` Å (left as it is
+    /// where the two are equal), then Gaussian-filtered there with `lowpassSigma` voxels of that grid
+    /// when given. Returns that grid's extent and its reader; any box reads the voxels of the whole.
+    /// The network operators and DUAL corpora show a model its input through this one view.
+    public static func view(
+        shape: Extent3, from: Double, to: Double, lowpassSigma: Double?,
+        source: @escaping (Box3) throws -> Volume
+    ) -> (shape: Extent3, read: (Box3) throws -> Volume) {
+        var view = (shape: shape, read: source)
+        if from != to {
+            let toGrid = Resampler(from: from, to: to)
+            view.shape = Extent3(
+                x: toGrid.targetLength(shape.x), y: toGrid.targetLength(shape.y), z: toGrid.targetLength(shape.z))
+            view.read = { box in
+                let needed = toGrid.sourceBox(for: box)
+                return toGrid.apply(try source(needed), covering: needed, to: box)
+            }
+        }
+        if let lowpassSigma { view.read = GaussianFilter.reader(sigma: lowpassSigma, of: view.read) }
+        return view
+    }
+}

@@ -75,23 +75,10 @@ extension NetworkInputAdaptation {
         let mirrored = DUALInference.mirroredReader(shape: shape, mean: stats?.mean ?? 0, std: std) {
             try input.read($0)
         }
-        var view = (shape: shape, read: mirrored)
-        if voxel != workingVoxel {
-            let toWorking = Resampler(from: voxel, to: workingVoxel)
-            view.shape = Extent3(
-                x: toWorking.targetLength(shape.x), y: toWorking.targetLength(shape.y),
-                z: toWorking.targetLength(shape.z))
-            view.read = { box in
-                let needed = toWorking.sourceBox(for: box)
-                return toWorking.apply(try mirrored(needed), covering: needed, to: box)
-            }
-        }
-        if resolution > 0, workingVoxel > 0,
-            let sigma = ModelDomain.lowpassSigma(resolution: resolution, voxel: workingVoxel)
-        {
-            view.read = GaussianFilter.reader(sigma: sigma, of: view.read)
-        }
-        return view
+        let sigma =
+            resolution > 0 && workingVoxel > 0
+            ? ModelDomain.lowpassSigma(resolution: resolution, voxel: workingVoxel) : nil
+        return Resampler.view(shape: shape, from: voxel, to: workingVoxel, lowpassSigma: sigma, source: mirrored)
     }
 
     /// Which of the model's domains the operator's input belongs to.

@@ -291,7 +291,10 @@ struct Train: ParsableCommand {
                         "clean domain: %d grand models of %@ at %.2f Å (vesicles 30–150 nm, templates %@, low-passed "
                         + "to %.0f Å)%@", Self.builtCleanCount, Self.builtCleanShape.description, voxel, templates,
                     resolution,
-                    base == nil ? "" : "; fine-tuning \(start!) at learning rate \(config.learningRate)")
+                    base == nil
+                        ? ""
+                        : "; fine-tuning \(start!) at learning rate \(config.learningRate)"
+                            + (config.denoiserLearningRate.map { " (the denoiser at \($0))" } ?? ""))
                     + "; simulation terms: noisy_cycle=\(config.noisyCycle ?? "full") "
                     + "noise_diversity=\(config.noiseDiversity ?? "difference")")
         }

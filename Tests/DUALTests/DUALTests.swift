@@ -45,6 +45,22 @@ struct DUALTests {
         #expect(trainer.iteration == 1)
     }
 
+    @Test("denoiser_learning_rate: at 0 the denoiser stays put while the other generators learn")
+    func denoiserLearningRate() throws {
+        var config = small
+        try config.apply("denoiser_learning_rate", "0")
+        #expect(config.denoiserLearningRate == 0)
+        let model = DUALModel(config: config, seed: 3)
+        let trainer = DUALTrainer(model: model, seed: 3)
+        let before = model.namedParameters.map { $0.1.value.scalars }
+        _ = trainer.step(
+            DUALBatch(
+                clean: Tensor.normal([2, 1, 16, 16, 16], seed: 1), noisy: Tensor.normal([2, 1, 16, 16, 16], seed: 2)))
+        for ((name, p), old) in zip(model.namedParameters, before) {
+            #expect((p.value.scalars == old) == name.hasPrefix("dn."), "\(name)")
+        }
+    }
+
     @Test("cycle flips: each iteration mirrors a drawn subset of the axes (its own inverse); off by default")
     func cycleFlips() throws {
         var config = small

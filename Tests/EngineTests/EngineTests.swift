@@ -488,6 +488,25 @@ struct TrainingTests {
         }
     }
 
+    @Test("AdamW's rate scales: each parameter follows the update rule at its own learning rate")
+    func adamWRateScales() {
+        let values: [Float] = [1, -2]
+        let params = (0..<3).map { _ in Variable(Tensor(shape: [2], values: values), requiresGrad: true) }
+        let opt = AdamW(params, learningRate: 0.1, weightDecay: 0.01, rateScales: [1, 0.25, 0])
+        let alone = Variable(Tensor(shape: [2], values: values), requiresGrad: true)
+        let reference = AdamW([alone], learningRate: 0.025, weightDecay: 0.01)
+        for step in 1...3 {
+            let g = Tensor(shape: [2], values: [0.5 * Float(step), -1.5])
+            for p in params + [alone] { p.grad = g }
+            opt.update()
+            reference.update()
+        }
+        // Scale 0.25 is AdamW at a quarter of the rate, bit for bit; scale 0 leaves the parameter as it was.
+        #expect(params[1].value.scalars == alone.value.scalars)
+        #expect(params[2].value.scalars == values)
+        #expect(params[0].value.scalars != values && params[0].value.scalars != alone.value.scalars)
+    }
+
     @Test("training a tiny U-Net with AdamW lowers the loss; SGD moves against the gradient")
     func trainingReducesLoss() {
         let net = UNet3D(base: 2, depth: 2, seed: 5)
