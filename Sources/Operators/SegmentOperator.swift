@@ -10,23 +10,30 @@ import Voxels
 /// standardized, inverted to the segmenter's training contrast and resampled to its voxel size,
 /// parameters invert, voxel, working_voxel), the softmax over classes blended per class and brought
 /// back to the input's grid. Parameter `output`: `probability` (with `class`, a channel index ≥ 1)
-/// gives that class's probability as uint8, round(255·p) with p clamped to 0…1; `labels` gives the
-/// uint8 index of the most probable class (ties: the lowest), with the class table recorded.
+/// gives that class's probability p clamped to 0…1, as float32 (`dtype` float32) or as uint8
+/// round(255·p) (`dtype` uint8, the default of definitions that name none); `labels` gives the uint8
+/// index of the most probable class (ties: the lowest), with the class table recorded.
 public enum SegmentOperator: OperatorDefinition {
     public static let name = "segment"
     public static let inputCount = 1
 
-    static let keys = ["model", "output", "class", "tile", "overlap"] + NetworkInputAdaptation.keys
+    static let keys = ["model", "output", "class", "dtype", "tile", "overlap"] + NetworkInputAdaptation.keys
+
+    /// The probability's storage: float32 keeps every probability; uint8 (255 levels) ties the many
+    /// voxels under 1/510 at 0, which loses their ranking (README "Segmentation").
+    static func probabilityType(_ p: [String: JSONValue]) throws -> DType {
+        try p.choice("dtype", default: "uint8", among: ["uint8", "float32"], op: name) == "float32" ? .float32 : .uint8
+    }
 
     /// Probabilities and labels are not tomograms: no contrast.
     public static func outputContrast(inputs: [Contrast?], parameters: [String: JSONValue]) -> Contrast? { nil }
 
-    /// uint8; labels carry the model's class table.
+    /// Probabilities as `dtype`; labels uint8 with the model's class table.
     public static func outputLayout(parameters p: [String: JSONValue], context: OperatorContext) throws -> (
         dtype: DType, classes: [String: String]?
     ) {
         let output = try p.choice("output", default: "probability", among: ["probability", "labels"], op: name)
-        guard output == "labels" else { return (.uint8, nil) }
+        guard output == "labels" else { return (try probabilityType(p), nil) }
         let model = try load(p, context: context)
         return (.uint8, Dictionary(uniqueKeysWithValues: model.config.classes.enumerated().map { ("\($0)", $1) }))
     }
@@ -39,8 +46,9 @@ public enum SegmentOperator: OperatorDefinition {
         let output = try p.choice("output", default: "probability", among: ["probability", "labels"], op: name)
         if output == "probability" {
             _ = try p.number("class", in: 1...255, op: name)
-        } else if p["class"] != nil {
-            throw OperatorError("segment: parameter class is for output=probability")
+            _ = try probabilityType(p)
+        } else if p["class"] != nil || p["dtype"] != nil {
+            throw OperatorError("segment: parameters class and dtype are for output=probability")
         }
         _ = try p.number("overlap", default: 0.5, in: 0.05...0.5, op: name)
         _ = try p.number("tile", default: 64, in: 8...256, op: name)
@@ -66,6 +74,7 @@ public enum SegmentOperator: OperatorDefinition {
         let edge = Int(try p.number("tile", default: 64, in: 8...256, op: name))
         try PreparedNetworkOperator.check(tile: edge, depth: model.config.depth, op: name)
         let channel: Int?
+        let scale: Float = try probabilityType(p) == .uint8 ? 255 : 1
         if try p.choice("output", default: "probability", among: ["probability", "labels"], op: name) == "labels" {
             channel = nil
         } else {
@@ -77,7 +86,8 @@ public enum SegmentOperator: OperatorDefinition {
             channel = c
         }
         return PreparedSegmentOperator(
-            model: model, tiling: try NetworkTiling(op: name, parameters: p, edge: edge), channel: channel)
+            model: model, tiling: try NetworkTiling(op: name, parameters: p, edge: edge), channel: channel,
+            scale: scale)
     }
 }
 
@@ -86,6 +96,8 @@ struct PreparedSegmentOperator: PreparedOperator {
     let model: Segmenter
     let tiling: NetworkTiling
     let channel: Int?
+    /// The probability's scale: 1 (float32) or 255 (uint8, rounded).
+    let scale: Float
 
     var footprint: Footprint { tiling.footprint }
 
@@ -97,8 +109,12 @@ struct PreparedSegmentOperator: PreparedOperator {
         }
         if let channel {
             var p = probabilities[channel].converted(to: .float32)
+            let scale = scale
             p.withUnsafeMutableValues(as: Float.self) { v in
-                for i in v.indices { v[i] = (255 * min(1, max(0, v[i]))).rounded() }
+                for i in v.indices {
+                    let clamped = min(1, max(0, v[i]))
+                    v[i] = scale == 1 ? clamped : (scale * clamped).rounded()
+                }
             }
             return p
         }

@@ -178,7 +178,9 @@ struct SegmentApply: ParsableCommand {
         abstract: "Segment a tomogram: one class-probability volume per class, lazily (--name) or as MRC files (-o).",
         discussion:
             "--name OUT defines lazy derived datasets OUT/CLASS, one per class besides background, "
-            + "each holding that class's probability as uint8 (round(255·p)); --labels adds OUT/labels, "
+            + "each holding that class's probability p: float32 (0…1) by default, or uint8 round(255·p) with "
+            + "--dtype uint8 (a quarter of the bytes; probabilities under 1/510 all become 0, which loses their "
+            + "ranking); --labels adds OUT/labels, "
             + "the index of the most probable class per voxel, with the class table. Chunks are "
             + "computed when read, the same bytes however they are read. -o DIR writes the same volumes "
             + "as DIR/CLASS.mrc (and DIR/labels.mrc). The tomogram is inverted to the segmenter's "
@@ -192,6 +194,8 @@ struct SegmentApply: ParsableCommand {
     @Option(help: "Name prefix of the lazy derived datasets (OUT/CLASS).") var name: String?
     @Option(name: .shortAndLong, help: "Directory for MRC files (CLASS.mrc, labels.mrc).") var output: String?
     @Flag(help: "Also the label volume (argmax over classes).") var labels = false
+    @Option(help: ArgumentHelp("How probabilities are stored: float32 (p) or uint8 (round(255·p)).", valueName: "type"))
+    var dtype = "float32"
     @Option(help: "Inference tile edge in voxels.") var tile = 64
     @Option(help: "Fraction of a tile shared with each neighbour, 0.05…0.5.") var overlap = 0.125
     @Option(help: ArgumentHelp("The input's voxel size in Å, replacing the recorded one.", valueName: "Å"))
@@ -203,6 +207,9 @@ struct SegmentApply: ParsableCommand {
             throw ValidationError("give either -o DIR (compute now) or --name OUT (define lazily)")
         }
         if let voxel, !(voxel > 0 && voxel.isFinite) { throw ValidationError("--voxel \(voxel) must be positive (Å)") }
+        guard ["float32", "uint8"].contains(dtype) else {
+            throw ValidationError("--dtype \(dtype): give float32 or uint8")
+        }
     }
 
     func run() throws {
@@ -221,8 +228,12 @@ struct SegmentApply: ParsableCommand {
         ]
         base.merge(adaptation.parameters) { _, new in new }
         let classNames = segmenter.config.classes
+        let stored = dtype == "uint8" ? "uint8: probability × 255" : "float32: probability"
         var outputs: [(String, [String: JSONValue])] = classNames.enumerated().dropFirst().map { c, className in
-            (className, base.merging(["output": .string("probability"), "class": .number(Double(c))]) { _, n in n })
+            let probability: [String: JSONValue] = [
+                "output": .string("probability"), "class": .number(Double(c)), "dtype": .string(dtype),
+            ]
+            return (className, base.merging(probability) { _, n in n })
         }
         if labels { outputs.append(("labels", base.merging(["output": .string("labels")]) { _, n in n })) }
         if let name {
@@ -238,7 +249,7 @@ struct SegmentApply: ParsableCommand {
             }
             print(
                 "defined \(outputs.map { "\"\(name)/\($0.0)\"" }.joined(separator: ", ")) = segment(\(input)) lazily "
-                    + "with model \(digest) (uint8: probability × 255\(labels ? "; labels: class index" : ""))")
+                    + "with model \(digest) (\(stored)\(labels ? "; labels: class index" : ""))")
         } else {
             let directory = output!
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -260,7 +271,7 @@ struct SegmentApply: ParsableCommand {
         guard !quiet else { return }
         for line in notes { printError(line) }
         printError(
-            "output: per class the probability × 255 as uint8 (classes \(classNames.joined(separator: ", ")))"
+            "output: per class \(stored) (classes \(classNames.joined(separator: ", ")))"
                 + (labels ? "; labels: the most probable class's index" : ""))
     }
 }

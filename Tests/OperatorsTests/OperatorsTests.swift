@@ -392,7 +392,7 @@ struct CompensateTests {
         }
     }
 
-    @Test("lazy segment: uint8 probabilities and labels; any box equals the whole volume's voxels")
+    @Test("lazy segment: uint8 and float32 probabilities and labels; any box equals the whole volume's voxels")
     func segment() throws {
         let store = try temporaryStore()
         let shape = Extent3(x: 30, y: 21, z: 18)
@@ -428,6 +428,21 @@ struct CompensateTests {
             #expect(l[i] <= 2 && p[Int(min(l[i], 2))] >= p.max()! - 2, "voxel \(i): \(p) → \(l[i])")
         }
         #expect(probabilities.allSatisfy { $0.values(as: Float.self).allSatisfy { $0 >= 0 && $0 <= 255 } })
+        // dtype float32: the probability itself, chunk-invariant; rounded ×255 it is the uint8 dataset.
+        let exact = base.merging(["class": .number(1), "dtype": .string("float32")]) { a, _ in a }
+        let f = try define(store, "s/membrane-float", op: "segment", inputs: ["t"], params: exact)
+        #expect(f.info.dtype == .float32)
+        let fw = try f.read(Box3(shape: shape))
+        #expect(try f.read(Box3(x: 3..<17, y: 0..<21, z: 5..<6)) == fw.extracting(Box3(x: 3..<17, y: 0..<21, z: 5..<6)))
+        #expect(fw.values(as: Float.self).map { (255 * $0).rounded() } == p1)
+        #expect(fw.values(as: Float.self).contains { $0 * 255 != ($0 * 255).rounded() }, "not quantized")
+        #expect(throws: OperatorError.self) {
+            try SegmentOperator.validate(
+                parameters: base.merging(["class": .number(1), "dtype": .string("f16")]) { a, _ in a })
+        }
+        #expect(throws: OperatorError.self) {
+            try SegmentOperator.validate(parameters: labelParams.merging(["dtype": .string("float32")]) { a, _ in a })
+        }
         #expect(throws: OperatorError.self) {
             try prepared("segment", base.merging(["class": .number(3)]) { a, _ in a }, store: store)
         }
