@@ -178,7 +178,8 @@ extension DUALConfig {
     /// The settings `train --noisy` without `--clean` (one's own data) adds to the starting model's:
     /// the simulation branch's terms that keep its noise and match the data's statistics
     /// (docs/dual-runs.md, run lp30: noisy_cycle=lowpass, noise_diversity=bandpass, lambda_diversity 1,
-    /// lambda_spectrum 10, lambda_histogram 10) at learning rate 1e-4. `--config` overrides each.
+    /// lambda_spectrum 10, lambda_histogram 10) at learning rate 1e-4, and the denoiser, which starts
+    /// out working, fine-tuned at 2e-5 (run dn2). `--config` overrides each.
     public var ownDataSimulation: DUALConfig {
         var c = self
         c.noisyCycle = "lowpass"
@@ -187,6 +188,7 @@ extension DUALConfig {
         c.lambdaSpectrum = 10
         c.lambdaHistogram = 10
         c.learningRate = 1e-4
+        c.denoiserLearningRate = 2e-5
         return c
     }
 

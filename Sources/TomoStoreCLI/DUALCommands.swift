@@ -167,7 +167,8 @@ struct Train: ParsableCommand {
             lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram,
             lambda_latent, lambda_diversity, noise_diversity=difference|bandpass, noisy_cycle=full|lowpass,
             simulation_calibration=spectrum|none, reconstruction=paper|plain,
-            denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, weight_decay, batch).
+            denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, denoiser_learning_rate,
+            weight_decay, batch).
             Same data, settings, seed and iterations → same weights (a --time budget makes the count
             depend on the machine; the model records it). Training ends by fitting the simulation's
             calibration to the noisy data (its power spectrum and histogram; ~2 s).
@@ -179,7 +180,8 @@ struct Train: ParsableCommand {
             with structures at their physical sizes (vesicles of 30–150 nm, the built-in particles of
             10–40 nm, and --templates), low-passed to the data's resolution. The simulation branch's
             terms are on (noisy_cycle=lowpass, noise_diversity=bandpass, lambda_diversity=1,
-            lambda_spectrum=10, lambda_histogram=10) at learning rate 1e-4. The model records its voxel
+            lambda_spectrum=10, lambda_histogram=10) at learning rate 1e-4, the denoiser at 2e-5
+            (denoiser_learning_rate). The model records its voxel
             size, noise grain, contrasts and clean-domain resolution.
 
             Examples:
