@@ -42,7 +42,8 @@ public struct SegmentTile: Sendable {
 }
 
 /// Supervised training of a `Segmenter`: AdamW on the class-weighted softmax cross-entropy of
-/// batches of tiles, each mirrored along axes drawn from (seed, iteration, tile).
+/// batches of tiles, each mirrored along axes drawn from (seed, iteration, tile) and, when the
+/// configuration asks, given noise (`noised`).
 public final class SegmentTrainer {
     public let model: Segmenter
     public let optimizer: AdamW
@@ -85,12 +86,30 @@ public final class SegmentTrainer {
         return (bit(0), bit(1), bit(2))
     }
 
+    /// Tile `index` of this iteration's batch with the configuration's noise augmentation
+    /// (`SegmenterConfig.noiseAugmentation`), drawn from (seed, iteration, index); the tile as it is
+    /// when off or not drawn.
+    func noised(_ tile: SegmentTile, index: Int) -> SegmentTile {
+        guard let most = model.config.noiseAugmentation, most > 0 else { return tile }
+        let rng = CounterRNG(seed: seed ^ 0x5e15_e5d)
+        let draw = UInt64(index) << 32
+        guard rng.uniform(stream: UInt64(iteration), counter: draw) < 0.5 else { return tile }
+        let sd = most * rng.uniform(stream: UInt64(iteration), counter: draw + 1)
+        let scale = 1 / (1 + sd * sd).squareRoot()
+        let noise = CounterRNG(seed: seed ^ 0x5e15_e5d ^ UInt64(iteration) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(index))
+        var out = tile
+        for i in out.values.indices {
+            out.values[i] = Float((Double(tile.values[i]) + sd * noise.normal(counter: UInt64(i))) * scale)
+        }
+        return out
+    }
+
     /// One update on a batch of tiles of equal edge; returns the loss before the update.
     @discardableResult
     public func step(_ tiles: [SegmentTile]) -> Float {
         precondition(!tiles.isEmpty)
         let p = tiles[0].edge
-        let augmented = tiles.enumerated().map { $0.element.flipped(flips($0.offset)) }
+        let augmented = tiles.enumerated().map { noised($0.element.flipped(flips($0.offset)), index: $0.offset) }
         let x = Variable(Tensor(shape: [tiles.count, 1, p, p, p], values: augmented.flatMap(\.values)))
         let tape = Tape()
         let loss = tape.softmaxCrossEntropy(

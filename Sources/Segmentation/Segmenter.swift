@@ -18,6 +18,12 @@ public struct SegmenterConfig: Codable, Equatable, Sendable {
     /// Cross-entropy weight per class (channel order), fixed at the start of training from the label
     /// frequencies of the first tiles (`SegmentTrainer.classWeights`); nil before.
     public var classWeights: [Double]?
+    /// Noise augmentation (nil or 0 = off; optional so that configurations without it keep their
+    /// bytes): each training tile, with probability ½, gets white Gaussian noise of sd s drawn
+    /// uniformly from 0…`noiseAugmentation` (in units of the standardized tile) and is divided by
+    /// √(1 + s²), as a noisier tomogram standardized as a whole would be: its structures fainter
+    /// against its noise (`SegmentTrainer.noised`).
+    public var noiseAugmentation: Double?
 
     public init(classes: [String]) { self.classes = classes }
 
@@ -26,6 +32,7 @@ public struct SegmenterConfig: Codable, Equatable, Sendable {
         case learningRate = "learning_rate"
         case weightDecay = "weight_decay"
         case classWeights = "class_weights"
+        case noiseAugmentation = "noise_augmentation"
     }
 
     /// Sorted keys: the same configuration always encodes to the same bytes (it is part of the digest).

@@ -56,6 +56,11 @@ struct SegmentTrain: ParsableCommand {
     @Option(help: "U-Net channels of the first level.") var base = 16
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate.") var learningRate = 5e-4
     @Option(help: "Tiles cut from each sample before the next is made.") var tilesPerSample = 32
+    @Option(
+        name: .customLong("noise-augmentation"),
+        help: ArgumentHelp(
+            "Most white-noise sd added to half the tiles (standardized units), then rescaled; 0 = off.",
+            valueName: "sd")) var noiseAugmentation = 0.0
     @Option(help: "Checkpoint interval in iterations.") var checkpointEvery = 50
     @Flag(help: "Continue from OUTPUT.checkpoint.") var resume = false
     @Flag(help: "No progress on stderr.") var quiet = false
@@ -89,6 +94,10 @@ struct SegmentTrain: ParsableCommand {
         let chosen = ["background"] + classes.split(separator: ",").map(String.init).filter { $0 != "background" }
         var config = SegmenterConfig(classes: chosen)
         (config.patch, config.batch, config.base, config.learningRate) = (patch, batch, base, learningRate)
+        guard noiseAugmentation >= 0, noiseAugmentation <= 10 else {
+            throw CommandError("--noise-augmentation \(noiseAugmentation) must be 0…10 (sd in standardized units)")
+        }
+        config.noiseAugmentation = noiseAugmentation > 0 ? noiseAugmentation : nil
         do { try config.validate() } catch { throw CommandError("\(error)") }
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent
         try ModelRegistry.validate(name: storedName)

@@ -32,6 +32,13 @@ func smallConfig() -> SegmenterConfig {
     return c
 }
 
+/// `config` with class weights set (a trainer needs them).
+func weighted(_ config: SegmenterConfig) -> SegmenterConfig {
+    var c = config
+    c.classWeights = [1, 1]
+    return c
+}
+
 @Suite struct SegmentationTests {
     @Test func classWeightsFollowTheFormula() {
         // 3 of 4 voxels background, 1 class 1: weights ∝ 1/√f, averaging 1 over the voxels.
@@ -49,6 +56,36 @@ func smallConfig() -> SegmenterConfig {
         #expect(f.labels == t.flipped((x: true, y: false, z: true)).labels)
         let back = f.flipped((x: true, y: false, z: true))
         #expect(back.values == t.values && back.labels == t.labels)
+    }
+
+    /// Noise augmentation: off by default (tiles untouched); on, about half the tiles are changed, the
+    /// labels never, each changed tile is the original plus noise rescaled by 1/√(1 + s²) with s within
+    /// the configured range, and the same (seed, iteration, index) draws the same tile.
+    @Test func noiseAugmentationAddsBoundedNoiseToHalfTheTiles() {
+        let tile = ballTile(5, edge: 32)  // 32³ voxels: the regression below is good to ~0.01
+        let off = SegmentTrainer(model: Segmenter(config: weighted(smallConfig()), seed: 1), seed: 2)
+        #expect(off.noised(tile, index: 0).values == tile.values)
+        var config = weighted(smallConfig())
+        config.noiseAugmentation = 0.8
+        let trainer = SegmentTrainer(model: Segmenter(config: config, seed: 1), seed: 2)
+        var changed = 0
+        for iteration in 0..<40 {
+            trainer.resume(at: iteration)
+            let a = trainer.noised(tile, index: 1)
+            #expect(a.labels == tile.labels)
+            #expect(a.values == trainer.noised(tile, index: 1).values)
+            guard a.values != tile.values else { continue }
+            changed += 1
+            // a = (t + s·n)/√(1 + s²): regress a on t to get the scale, the residual's sd is s × scale.
+            let n = Double(tile.values.count)
+            let (t, v) = (tile.values.map(Double.init), a.values.map(Double.init))
+            let scale = zip(t, v).map { $0 * $1 }.reduce(0, +) / t.map { $0 * $0 }.reduce(0, +)
+            let residual = (zip(t, v).map { ($1 - scale * $0) * ($1 - scale * $0) }.reduce(0, +) / n).squareRoot()
+            let s = residual / scale
+            #expect(scale > 0 && scale <= 1.01 && s <= 0.8 * 1.05, "scale \(scale), s \(s)")
+            #expect(abs(scale - 1 / (1 + s * s).squareRoot()) < 0.02, "scale \(scale), s \(s)")
+        }
+        #expect((10...30).contains(changed), "\(changed) of 40 tiles changed")
     }
 
     @Test func classMapGathersTemplatesIntoParticle() {
