@@ -12,6 +12,7 @@ The paper's evidence (section 2.3, Figure 4), run with `tomostore` only:
 Prints a Markdown table and writes a preview PNG of the classes over the tomogram (`tomostore preview`).
 
 Usage: python3 tools/segment_evidence.py TOMO.mrc PICKS.star --work DIR [--budget 30m] [--dual-model M]
+       [--noise-augmentation SD]
 """
 import argparse
 import json
@@ -49,6 +50,7 @@ def main():
     ap.add_argument("--budget", default="30m", help="training time of each network")
     ap.add_argument("--dual-model", help="a DUAL model trained on the tomogram (default: train one)")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--noise-augmentation", default="0", help="segment train --noise-augmentation (both segmenters)")
     ap.add_argument("--tomostore", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release",
                                                          "tomostore"))
     a = ap.parse_args()
@@ -99,7 +101,7 @@ def main():
         seg = os.path.join(a.work, f"seg-{name}.safetensors")
         if not os.path.exists(seg):
             r, t = run(tomo, "segment", "train", store, "--corpus", name, "-o", seg, "--time", a.budget,
-                       "--seed", a.seed, "--quiet")
+                       "--seed", a.seed, "--noise-augmentation", a.noise_augmentation, "--quiet")
             print(r.stdout.strip(), f"({t:.0f} s)", flush=True)
         out = f"real/seg-{name}"
         if not any(d["name"] == out + "/membrane" for d in json.loads(run(tomo, "ls", store, "--json")[0].stdout)):
