@@ -38,7 +38,7 @@ public final class DUALTrainer {
         self.seed = seed
         let c = model.config
         // The denoiser may learn at its own rate (config denoiser_learning_rate); the other generators at
-        // learning_rate.
+        // learning_rate. `generatorParameters` lists the denoiser's first (DUALTests.denoiserLearningRate).
         let denoiserScale = c.learningRate > 0 ? Float((c.denoiserLearningRate ?? c.learningRate) / c.learningRate) : 0
         let denoiserCount = model.denoiser.parameters.count
         generatorOptimizer = AdamW(
