@@ -73,6 +73,9 @@ struct SegmentTrain: ParsableCommand {
             throw ValidationError("--checkpoint-every and --tiles-per-sample must be positive")
         }
         _ = try parseDuration(time)
+        guard noiseAugmentation >= 0, noiseAugmentation <= 10 else {
+            throw ValidationError("--noise-augmentation \(noiseAugmentation) must be 0…10 (sd in standardized units)")
+        }
     }
 
     func run() throws {
@@ -96,9 +99,6 @@ struct SegmentTrain: ParsableCommand {
         let chosen = ["background"] + classes.split(separator: ",").map(String.init).filter { $0 != "background" }
         var config = SegmenterConfig(classes: chosen)
         (config.patch, config.batch, config.base, config.learningRate) = (patch, batch, base, learningRate)
-        guard noiseAugmentation >= 0, noiseAugmentation <= 10 else {
-            throw CommandError("--noise-augmentation \(noiseAugmentation) must be 0…10 (sd in standardized units)")
-        }
         config.noiseAugmentation = noiseAugmentation > 0 ? noiseAugmentation : nil
         do { try config.validate() } catch { throw CommandError("\(error)") }
         let storedName = modelName ?? URL(fileURLWithPath: output).deletingPathExtension().lastPathComponent

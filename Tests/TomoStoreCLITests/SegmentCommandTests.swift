@@ -57,6 +57,7 @@ struct SegmentCommandTests {
             ["segment", "train", s, "--corpus", "c", "--classes", "ribbon", "-o", "\(dir)/x.safetensors"] + small,
             ["segment", "train", s, "--corpus", "c", "--patch", "48", "-o", "\(dir)/x.safetensors"],
             ["segment", "train", s, "--corpus", "c", "--time", "soon", "-o", "\(dir)/x.safetensors"],
+            ["segment", "train", s, "--corpus", "c", "--noise-augmentation=-1", "-o", "\(dir)/x.safetensors"],
             ["segment", "apply", s, "t/tomogram", "--model", "default", "--name", "x"],
             ["segment", "apply", s, "t/tomogram", "--model", "seg"],
             ["segment", "apply", s, "t/tomogram", "--model", "seg", "--name", "z", "--dtype", "float16"],
