@@ -73,8 +73,9 @@ public struct DUALConfig: Codable, Equatable, Sendable {
     /// their bytes.
     public var noisyCycle: String?
     /// Whether training ends by fitting the simulation's calibration (`SimulationCalibration`): nil or
-    /// "spectrum" = yes (noise spectrum, missing wedge and histogram of the noisy domain); "none" = Gs's
-    /// output as it is. Optional so that configurations without it keep their bytes.
+    /// "spectrum" = yes (noise spectrum, missing wedge and histogram of the noisy domain); "snr" = the
+    /// same and the data's share of structure against noise per frequency bin (two passes of Gs per
+    /// tile); "none" = Gs's output as it is. Optional so that configurations without it keep their bytes.
     public var simulationCalibration: String?
     /// AdamW (paper: 1e-4, 0.9, 0.999, 1e-8, weight decay 1e-6).
     public var learningRate = 1e-4
@@ -145,8 +146,8 @@ public struct DUALConfig: Codable, Equatable, Sendable {
             }
             noisyCycle = value == "full" ? nil : value
         case "simulation_calibration":
-            guard ["spectrum", "none"].contains(value) else {
-                throw DUALError("config simulation_calibration must be spectrum or none")
+            guard ["spectrum", "snr", "none"].contains(value) else {
+                throw DUALError("config simulation_calibration must be spectrum, snr or none")
             }
             simulationCalibration = value == "spectrum" ? nil : value
         case "learning_rate": learningRate = try double()

@@ -158,10 +158,13 @@ extension DUALModel {
 
     /// Gs(v + P·Gn(z)) over tiles at `origins` (working-grid voxels), the noise read from `noise`, a field
     /// over the whole grid: overlapping tiles see the same noise where they overlap; then the
-    /// model's simulation calibration, if it has one, tile by tile.
+    /// model's simulation calibration, if it has one, tile by tile (a two-pass one runs Gs a second
+    /// time with `noise.second`).
     public func simulateTiles(_ v: Tensor, origins: [(x: Int, y: Int, z: Int)], noise: NoiseField) -> Tensor {
         let simulated = generatorTiles(v, origins: origins, noise: noise)
-        return simulationCalibration?.apply(simulated) ?? simulated
+        guard let calibration = simulationCalibration else { return simulated }
+        guard calibration.differenceGain != nil else { return calibration.apply(simulated) }
+        return calibration.apply(simulated, second: generatorTiles(v, origins: origins, noise: noise.second))
     }
 
     /// Gs(v + P·Gn(z)) over tiles as `simulateTiles` computes it, before any calibration (what the
@@ -198,6 +201,15 @@ public final class NoiseField {
         edge = model.config.patch
         self.seed = seed
     }
+
+    private init(decoder: NoiseDecoder, codeLength: Int, edge: Int, seed: UInt64) {
+        (self.decoder, self.codeLength, self.edge, self.seed) = (decoder, codeLength, edge, seed)
+    }
+
+    /// An independent field of the same model, drawn from a seed derived from this one: the noise of
+    /// Gs's second pass under a two-pass calibration (`SimulationCalibration.differenceGain`).
+    public private(set) lazy var second = NoiseField(
+        decoder: decoder, codeLength: codeLength, edge: edge, seed: seed ^ 0x5EC0_4D00_0000_0002)
 
     /// Block `b`'s P³ values (z, y, x order).
     func block(_ b: SIMD3<Int>) -> [Float] {

@@ -81,8 +81,13 @@ public struct DUALTrainingRun: Sendable {
         }
         var metadata = metadata
         if calibrateSimulation {
-            model.simulationCalibration = try model.fitSimulationCalibration(clean: clean, noisy: noisy, seed: seed)
-            metadata["sim_calibration"] = "spectrum and histogram of the noisy domain"
+            let twoPass = config.simulationCalibration == "snr"
+            model.simulationCalibration = try model.fitSimulationCalibration(
+                clean: clean, noisy: noisy, seed: seed, twoPass: twoPass)
+            metadata["sim_calibration"] =
+                twoPass
+                ? "spectrum, structure-to-noise share and histogram of the noisy domain"
+                : "spectrum and histogram of the noisy domain"
         }
         if let averageDecay { metadata["average_decay"] = String(averageDecay) }
         let extra = metadata.merging(["iterations": "\(trainer.iteration)", "seed": "\(seed)"]) { a, _ in a }

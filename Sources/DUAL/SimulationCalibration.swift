@@ -13,30 +13,44 @@ import Voxels
 /// (|k_z|, |k_y|, |k_x| in cycles per voxel, bin ⌊2B·|k|⌋ clamped to B − 1, B = `bins`): any
 /// spectrum that is symmetric under each axis's sign flip, as a missing wedge about the x or the y
 /// axis is, is matched to the bins' resolution (1/32 cycle/voxel).
+///
+/// With a `differenceGain` (config `simulation_calibration=snr`) the filter also gives each bin the
+/// noisy domain's share of structure against noise. Gs runs twice on the same input with independent
+/// noise (a, b): their mean carries the structure and half the noise, their difference (a − b)/√2
+/// only noise. The output is `gain`·mean + `differenceGain`·difference per bin: structure power
+/// gain²·C and noise power gain²·N/2 + differenceGain²·N (C: the two passes' cross power, N the rest),
+/// set to the data's structure power (the power of the noisy tiles that Dn's output explains, per bin:
+/// |⟨R, D⟩|²/⟨D, D⟩) and the rest of its power.
 public struct SimulationCalibration: Sendable, Equatable {
     /// Bins per axis of the gain table.
     public static let bins = 16
     /// Quantiles of the value map (at probabilities (i + ½)/count).
     public static let quantileCount = 201
 
-    /// Amplitude gains, B³ in [z][y][x] bin order (the zero frequency itself is kept as it is).
+    /// Amplitude gains, B³ in [z][y][x] bin order (the zero frequency itself is kept as it is); with a
+    /// `differenceGain`, the gains of the two passes' mean.
     public let gain: [Float]
+    /// Amplitude gains of the two passes' difference (a − b)/√2, B³ like `gain`; nil: one pass.
+    public let differenceGain: [Float]?
     /// Voxel values after the filter at the map's quantiles (non-decreasing)…
     public let source: [Float]
     /// …and the noisy domain's standardized values at the same quantiles.
     public let target: [Float]
 
-    public init(gain: [Float], source: [Float], target: [Float]) throws {
+    public init(gain: [Float], differenceGain: [Float]? = nil, source: [Float], target: [Float]) throws {
         let b = Self.bins
-        guard gain.count == b * b * b, source.count == target.count, source.count >= 2,
-            gain.allSatisfy({ $0.isFinite && $0 >= 0 }), (source + target).allSatisfy(\.isFinite),
+        let gains = [gain] + (differenceGain.map { [$0] } ?? [])
+        guard gains.allSatisfy({ $0.count == b * b * b && $0.allSatisfy { $0.isFinite && $0 >= 0 } }),
+            source.count == target.count, source.count >= 2, (source + target).allSatisfy(\.isFinite),
             zip(source, source.dropFirst()).allSatisfy({ $0 <= $1 })
         else {
             throw DUALError(
-                "simulation calibration: needs \(b * b * b) finite non-negative gains and two equal, non-decreasing "
-                    + "quantile lists (got \(gain.count) gains, \(source.count) and \(target.count) quantiles)")
+                "simulation calibration: needs \(b * b * b) finite non-negative gains per table and two equal, "
+                    + "non-decreasing quantile lists (got \(gains.map(\.count)) gains, \(source.count) and "
+                    + "\(target.count) quantiles)")
         }
         self.gain = gain
+        self.differenceGain = differenceGain
         self.source = source
         self.target = target
     }
@@ -46,9 +60,8 @@ public struct SimulationCalibration: Sendable, Equatable {
     /// Fits the filter and the value map: `simulated` and `noisy` are cubic tiles of `edge`³ voxels
     /// ([z][y][x]), Gs's raw output and the noisy domain's (standardized) data.
     public static func fit(simulated: [[Float]], noisy: [[Float]], edge: Int) throws -> SimulationCalibration {
-        guard !simulated.isEmpty, !noisy.isEmpty, (simulated + noisy).allSatisfy({ $0.count == edge * edge * edge })
-        else { throw DUALError("simulation calibration: needs tiles of \(edge)³ voxels from both domains") }
-        let (ps, pn) = (powerTable(simulated, edge: edge), powerTable(noisy, edge: edge))
+        try check([simulated, noisy], edge: edge)
+        let (ps, pn) = (binnedPower(simulated, edge: edge), binnedPower(noisy, edge: edge))
         var gain = [Float?](repeating: nil, count: bins * bins * bins)
         for i in gain.indices where ps[i] > 0 && pn[i] > 0 { gain[i] = Float((pn[i] / ps[i]).squareRoot()) }
         let filled = fillingEmptyBins(gain)
@@ -56,43 +69,115 @@ public struct SimulationCalibration: Sendable, Equatable {
         let filtered = simulated.flatMap { tile in
             tile.withUnsafeBufferPointer { filter($0, edge: edge, gain: filled, bin: bin) }
         }
-        let noisyValues = noisy.flatMap { $0 }
-        var stats = VoxelStatistics()
-        noisyValues.withUnsafeBufferPointer { stats.add($0) }
-        let scale = 1 / max(stats.rms, 1e-12)
-        return try SimulationCalibration(
-            gain: filled, source: quantiles(filtered),
-            target: quantiles(noisyValues.map { Float((Double($0) - stats.mean) * scale) }))
+        return try SimulationCalibration(gain: filled, source: quantiles(filtered), target: standardQuantiles(noisy))
     }
 
-    /// Mean power per gain bin of the tiles' spectra (each tile's mean removed, the zero frequency left
-    /// out), normalized to a mean of 1 over the bins (a spectrum's shape, not its level).
-    static func powerTable(_ tiles: [[Float]], edge p: Int) -> [Double] {
-        let count = bins * bins * bins
-        var sum = [Double](repeating: 0, count: count)
-        var n = [Double](repeating: 0, count: count)
-        let bin = binIndex(edge: p)
+    /// Fits the two-pass filter (structure and noise share per bin, see the type's comment) and the value
+    /// map: `first` and `second` are Gs's raw outputs for the same clean tiles with independent noise,
+    /// `noisy` the noisy domain's (standardized) tiles and `denoised` Dn's output for them; all cubic
+    /// tiles of `edge`³ voxels ([z][y][x]).
+    public static func fit(
+        first: [[Float]], second: [[Float]], noisy: [[Float]], denoised: [[Float]], edge: Int
+    ) throws -> SimulationCalibration {
+        try check([first, second, noisy, denoised], edge: edge)
+        guard first.count == second.count, noisy.count == denoised.count else {
+            throw DUALError("simulation calibration: needs two passes of the same tiles and Dn of every noisy tile")
+        }
+        let (a, b) = (spectra(first, edge: edge), spectra(second, edge: edge))
+        let (r, d) = (spectra(noisy, edge: edge), spectra(denoised, edge: edge))
+        let simulatedPower = zip(binnedCross(a, edge: edge), binnedCross(b, edge: edge)).map { ($0 + $1) / 2 }
+        let simulatedLevel = level(simulatedPower)
+        let (structure, power) = (binnedCross(a, b, edge: edge), binnedCross(r, edge: edge))
+        let (explained, denoisedPower) = (binnedCross(r, d, edge: edge), binnedCross(d, edge: edge))
+        let dataLevel = level(power)
+        var mean = [Float?](repeating: nil, count: power.count)
+        var difference = mean
+        for i in power.indices where simulatedPower[i] > 0 && power[i] > 0 {
+            let ps = simulatedPower[i] / simulatedLevel
+            let cs = min(max(structure[i] / simulatedLevel, 0), 0.999 * ps)
+            let ns = ps - cs
+            let pd = power[i] / dataLevel
+            let sd = denoisedPower[i] > 0 ? min(explained[i] * explained[i] / denoisedPower[i] / dataLevel, pd) : 0
+            // The mean's gain brings the structure to the data's, unless its half of the noise alone
+            // would then exceed the data's power; the difference's gain adds the noise still missing.
+            let u = cs > 1e-3 * ps ? min(sd / cs, pd / (cs + ns / 2)).squareRoot() : 0
+            mean[i] = Float(u)
+            difference[i] = Float((max(0, pd - u * u * (cs + ns / 2)) / ns).squareRoot())
+        }
+        let (meanGain, differenceGain) = (fillingEmptyBins(mean), fillingEmptyBins(difference))
+        let bin = binIndex(edge: paddedEdge(edge))
+        let filtered = zip(first, second).flatMap { a, b in
+            filterPair(a, b, edge: edge, gain: meanGain, differenceGain: differenceGain, bin: bin)
+        }
+        return try SimulationCalibration(
+            gain: meanGain, differenceGain: differenceGain, source: quantiles(filtered),
+            target: standardQuantiles(noisy))
+    }
+
+    static func check(_ sets: [[[Float]]], edge: Int) throws {
+        guard sets.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.count == edge * edge * edge } }) else {
+            throw DUALError("simulation calibration: needs tiles of \(edge)³ voxels from both domains")
+        }
+    }
+
+    /// The quantiles of the tiles' values after standardizing them together.
+    static func standardQuantiles(_ tiles: [[Float]]) -> [Float] {
+        let values = tiles.flatMap { $0 }
+        var stats = VoxelStatistics()
+        values.withUnsafeBufferPointer { stats.add($0) }
+        let scale = 1 / max(stats.rms, 1e-12)
+        return quantiles(values.map { Float((Double($0) - stats.mean) * scale) })
+    }
+
+    /// The rfft spectra ([q][q][q/2+1] complex, interleaved) of the tiles, each tile's mean removed.
+    static func spectra(_ tiles: [[Float]], edge p: Int) -> [[Float]] {
         let wc = p / 2 + 1
-        var spectrum = [Float](repeating: 0, count: p * p * wc * 2)
-        for tile in tiles {
+        return tiles.map { tile in
             let mean = tile.reduce(0, +) / Float(tile.count)
             var input = tile.map { $0 - mean }
+            var spectrum = [Float](repeating: 0, count: p * p * wc * 2)
             input.withUnsafeMutableBufferPointer { i in
                 spectrum.withUnsafeMutableBufferPointer {
                     FFTPlans.shared.forward([p, p, p], i.baseAddress!, $0.baseAddress!)
                 }
             }
-            for k in 1..<(p * p * wc) {
-                let power = Double(spectrum[2 * k] * spectrum[2 * k] + spectrum[2 * k + 1] * spectrum[2 * k + 1])
-                sum[bin[k]] += power
+            return spectrum
+        }
+    }
+
+    /// Mean cross power Re(A·B̄) per gain bin over pairs of spectra (`b` nil: the power |A|²), the zero
+    /// frequency left out. The spectra are of tiles of `edge`³ voxels (`spectra`).
+    static func binnedCross(_ a: [[Float]], _ b: [[Float]]? = nil, edge: Int) -> [Double] {
+        let count = bins * bins * bins
+        var sum = [Double](repeating: 0, count: count)
+        var n = [Double](repeating: 0, count: count)
+        let bin = binIndex(edge: edge)
+        for (i, x) in a.enumerated() {
+            let y = b?[i] ?? x
+            for k in 1..<bin.count {
+                sum[bin[k]] += Double(x[2 * k] * y[2 * k] + x[2 * k + 1] * y[2 * k + 1])
                 n[bin[k]] += 1
             }
         }
-        var table = zip(sum, n).map { $1 > 0 ? $0 / $1 : 0 }
-        let nonDC = table.filter { $0 > 0 }
-        let level = nonDC.isEmpty ? 1 : nonDC.reduce(0, +) / Double(nonDC.count)
-        table = table.map { $0 / max(level, 1e-300) }
-        return table
+        return zip(sum, n).map { $1 > 0 ? $0 / $1 : 0 }
+    }
+
+    /// The mean of a table's filled bins (a spectrum's level).
+    static func level(_ table: [Double]) -> Double {
+        let filled = table.filter { $0 > 0 }
+        return max(filled.isEmpty ? 1 : filled.reduce(0, +) / Double(filled.count), 1e-300)
+    }
+
+    /// A table divided by its level: a spectrum's shape (mean 1 over the filled bins).
+    static func normalized(_ table: [Double]) -> [Double] {
+        let l = level(table)
+        return table.map { $0 / l }
+    }
+
+    /// Mean power per gain bin of the tiles' spectra (each tile's mean removed, the zero frequency left
+    /// out), normalized to a mean of 1 over the bins (a spectrum's shape, not its level).
+    static func binnedPower(_ tiles: [[Float]], edge p: Int) -> [Double] {
+        normalized(binnedCross(spectra(tiles, edge: p), edge: p))
     }
 
     /// Gains for the bins no frequency of the fitting tiles fell in (tiles under 32 voxels leave every
@@ -197,6 +282,18 @@ public struct SimulationCalibration: Sendable, Equatable {
         return out
     }
 
+    /// The two-pass filter over one pair of cubic tiles (a, b) of `edge`³ voxels: `gain` over their mean
+    /// plus `differenceGain` over (a − b)/√2.
+    static func filterPair(
+        _ a: [Float], _ b: [Float], edge p: Int, gain: [Float], differenceGain: [Float], bin: [Int]
+    ) -> [Float] {
+        let mean = zip(a, b).map { ($0 + $1) / 2 }
+        let difference = zip(a, b).map { ($0 - $1) * Float(0.5).squareRoot() }
+        let m = mean.withUnsafeBufferPointer { filter($0, edge: p, gain: gain, bin: bin) }
+        let d = difference.withUnsafeBufferPointer { filter($0, edge: p, gain: differenceGain, bin: bin) }
+        return zip(m, d).map { $0 + $1 }
+    }
+
     /// The value map: piecewise linear through (source, target), continued beyond the ends with the
     /// slope of the outer tenth of the quantiles.
     func mapValue(_ v: Float) -> Float {
@@ -217,19 +314,32 @@ public struct SimulationCalibration: Sendable, Equatable {
         return target[lo] + t * (target[hi] - target[lo])
     }
 
-    /// Filter and value map over every tile of a batch [n, 1, P, P, P].
-    public func apply(_ tiles: Tensor) -> Tensor {
+    /// Filter and value map over every tile of a batch [n, 1, P, P, P]; with a `differenceGain`, over
+    /// the pairs of `tiles` and `second`, Gs's second pass over the same input with independent noise.
+    public func apply(_ tiles: Tensor, second: Tensor? = nil) -> Tensor {
         let s = tiles.shape
         precondition(s.count == 5 && s[1] == 1 && s[2] == s[3] && s[3] == s[4], "calibration needs [n, 1, P, P, P]")
+        precondition(
+            (differenceGain == nil) == (second == nil) && second.map { $0.shape == s } ?? true,
+            "a two-pass calibration needs Gs's second pass, of the same shape; a one-pass one none")
         let p = s[2]
         let size = p * p * p
         let bin = Self.binIndex(edge: Self.paddedEdge(p))
         var out: [Float] = []
         out.reserveCapacity(tiles.count)
+        let secondValues = second?.scalars
         tiles.withUnsafeBufferPointer { all in
             for i in 0..<s[0] {
-                let tile = UnsafeBufferPointer(rebasing: all[(i * size)..<((i + 1) * size)])
-                out += Self.filter(tile, edge: p, gain: gain, bin: bin).map(mapValue)
+                let range = (i * size)..<((i + 1) * size)
+                if let differenceGain, let secondValues {
+                    out += Self.filterPair(
+                        Array(all[range]), Array(secondValues[range]), edge: p, gain: gain,
+                        differenceGain: differenceGain, bin: bin
+                    ).map(mapValue)
+                } else {
+                    out += Self.filter(UnsafeBufferPointer(rebasing: all[range]), edge: p, gain: gain, bin: bin)
+                        .map(mapValue)
+                }
             }
         }
         return Tensor(shape: s, values: out)
@@ -237,14 +347,14 @@ public struct SimulationCalibration: Sendable, Equatable {
 
     // MARK: Storage
 
-    /// The tensors a model file holds: "sim_calibration.gain" [B, B, B] and "sim_calibration.quantiles"
-    /// [2, count] (source, then target).
+    /// The tensors a model file holds: "sim_calibration.gain" [B, B, B], with a two-pass filter
+    /// "sim_calibration.difference_gain" [B, B, B], and "sim_calibration.quantiles" [2, count] (source,
+    /// then target).
     public var tensors: [(String, Tensor)] {
         let b = Self.bins
-        return [
-            ("sim_calibration.gain", Tensor(shape: [b, b, b], values: gain)),
-            ("sim_calibration.quantiles", Tensor(shape: [2, source.count], values: source + target)),
-        ]
+        return [("sim_calibration.gain", Tensor(shape: [b, b, b], values: gain))]
+            + (differenceGain.map { [("sim_calibration.difference_gain", Tensor(shape: [b, b, b], values: $0))] } ?? [])
+            + [("sim_calibration.quantiles", Tensor(shape: [2, source.count], values: source + target))]
     }
 
     /// The calibration in a model file's tensors; nil when it has none (models trained before it).
@@ -256,25 +366,30 @@ public struct SimulationCalibration: Sendable, Equatable {
         let values = q.scalars
         let n = q.shape[1]
         do {
-            try self.init(gain: gain.scalars, source: Array(values[..<n]), target: Array(values[n...]))
+            try self.init(
+                gain: gain.scalars, differenceGain: tensors["sim_calibration.difference_gain"]?.scalars,
+                source: Array(values[..<n]), target: Array(values[n...]))
         } catch let e as DUALError {
             throw DUALError("\(path): \(e.description)")
         }
     }
 
-    /// The bytes a model's digest covers.
+    /// The bytes a model's digest covers: gain, difference gain (if any), source, target.
     var digestBytes: [UInt8] {
-        (gain + source + target).flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) } }
+        (gain + (differenceGain ?? []) + source + target).flatMap {
+            withUnsafeBytes(of: $0.bitPattern.littleEndian) { Array($0) }
+        }
     }
 }
 
 extension DUALModel {
     /// Fits the simulation calibration on `count` tiles of each domain (as `DUALTrainer.train` draws
     /// them: standardized, positions from `seed`): Gs(v + P·Gn(z)) of clean tiles, without any
-    /// calibration, against noisy tiles. The tiles are 64³ (simulate's tile) or the largest multiple
-    /// of the U-Net's step that every volume holds.
+    /// calibration, against noisy tiles; `twoPass`: the filter that also sets the structure's share per
+    /// bin, from a second pass of Gs with independent noise and Dn of the noisy tiles. The tiles are
+    /// 64³ (simulate's tile) or the largest multiple of the U-Net's step that every volume holds.
     public func fitSimulationCalibration(
-        clean: [PatchVolume], noisy: [PatchVolume], seed: UInt64, count: Int = 24
+        clean: [PatchVolume], noisy: [PatchVolume], seed: UInt64, count: Int = 24, twoPass: Bool = false
     ) throws -> SimulationCalibration {
         let step = 1 << (config.depth - 1)
         let shortest = (clean + noisy).map { min($0.shape.x, $0.shape.y, $0.shape.z) }.min() ?? 0
@@ -288,16 +403,20 @@ extension DUALModel {
         )
         let noise = NoiseField(model: self, seed: seed ^ 0xca11)
         let size = edge * edge * edge
-        var simulated: [[Float]] = []
-        var measured: [[Float]] = []
+        var (first, second, measured, denoised) = ([[Float]](), [[Float]](), [[Float]](), [[Float]]())
         for i in 0..<count {
             // Far-apart origins: every tile gets its own noise blocks.
             let origin = (x: i * 4 * edge, y: 0, z: 0)
-            let out = generatorTiles(
-                try cleanTiles.batch(iteration: i, batch: 1, patch: edge), origins: [origin], noise: noise)
-            simulated.append(Array(out.scalars[0..<size]))
-            measured.append(try noisyTiles.batch(iteration: i, batch: 1, patch: edge).scalars)
+            let input = try cleanTiles.batch(iteration: i, batch: 1, patch: edge)
+            first.append(Array(generatorTiles(input, origins: [origin], noise: noise).scalars[0..<size]))
+            let tile = try noisyTiles.batch(iteration: i, batch: 1, patch: edge)
+            measured.append(tile.scalars)
+            guard twoPass else { continue }
+            second.append(Array(generatorTiles(input, origins: [origin], noise: noise.second).scalars[0..<size]))
+            denoised.append(denoiseTiles(tile).scalars)
         }
-        return try SimulationCalibration.fit(simulated: simulated, noisy: measured, edge: edge)
+        guard twoPass else { return try SimulationCalibration.fit(simulated: first, noisy: measured, edge: edge) }
+        return try SimulationCalibration.fit(
+            first: first, second: second, noisy: measured, denoised: denoised, edge: edge)
     }
 }

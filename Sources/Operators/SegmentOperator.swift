@@ -19,10 +19,14 @@ public enum SegmentOperator: OperatorDefinition {
 
     static let keys = ["model", "output", "class", "dtype", "tile", "overlap"] + NetworkInputAdaptation.keys
 
-    /// The probability's storage: float32 keeps every probability; uint8 (255 levels) ties the many
-    /// voxels under 1/510 at 0, which loses their ranking (README "Segmentation").
+    /// The probability's storage by `dtype` name: float32 keeps every probability p; uint8 stores
+    /// round(255·p) and so ties the many voxels under 1/510 at 0, which loses their ranking (README
+    /// "Segmentation").
+    public static let probabilityTypes: [String: DType] = ["float32": .float32, "uint8": .uint8]
+
     static func probabilityType(_ p: [String: JSONValue]) throws -> DType {
-        try p.choice("dtype", default: "uint8", among: ["uint8", "float32"], op: name) == "float32" ? .float32 : .uint8
+        let chosen = try p.choice("dtype", default: "uint8", among: probabilityTypes.keys.sorted(), op: name)
+        return probabilityTypes[chosen]!
     }
 
     /// Probabilities and labels are not tomograms: no contrast.
@@ -74,7 +78,7 @@ public enum SegmentOperator: OperatorDefinition {
         let edge = Int(try p.number("tile", default: 64, in: 8...256, op: name))
         try PreparedNetworkOperator.check(tile: edge, depth: model.config.depth, op: name)
         let channel: Int?
-        let scale: Float = try probabilityType(p) == .uint8 ? 255 : 1
+        let dtype = try probabilityType(p)
         if try p.choice("output", default: "probability", among: ["probability", "labels"], op: name) == "labels" {
             channel = nil
         } else {
@@ -87,7 +91,7 @@ public enum SegmentOperator: OperatorDefinition {
         }
         return PreparedSegmentOperator(
             model: model, tiling: try NetworkTiling(op: name, parameters: p, edge: edge), channel: channel,
-            scale: scale)
+            dtype: dtype)
     }
 }
 
@@ -96,8 +100,8 @@ struct PreparedSegmentOperator: PreparedOperator {
     let model: Segmenter
     let tiling: NetworkTiling
     let channel: Int?
-    /// The probability's scale: 1 (float32) or 255 (uint8, rounded).
-    let scale: Float
+    /// How a probability is stored: float32 as is, uint8 as round(255·p).
+    let dtype: DType
 
     var footprint: Footprint { tiling.footprint }
 
@@ -109,11 +113,11 @@ struct PreparedSegmentOperator: PreparedOperator {
         }
         if let channel {
             var p = probabilities[channel].converted(to: .float32)
-            let scale = scale
+            let levels: Float? = dtype == .uint8 ? 255 : nil
             p.withUnsafeMutableValues(as: Float.self) { v in
                 for i in v.indices {
                     let clamped = min(1, max(0, v[i]))
-                    v[i] = scale == 1 ? clamped : (scale * clamped).rounded()
+                    v[i] = levels.map { ($0 * clamped).rounded() } ?? clamped
                 }
             }
             return p

@@ -24,6 +24,8 @@ public struct SegmenterConfig: Codable, Equatable, Sendable {
     /// √(1 + s²), as a noisier tomogram standardized as a whole would be: its structures fainter
     /// against its noise (`SegmentTrainer.noised`).
     public var noiseAugmentation: Double?
+    /// The accepted `noiseAugmentation` values (sd in standardized units).
+    public static let noiseAugmentationRange = 0.0...10.0
 
     public init(classes: [String]) { self.classes = classes }
 
@@ -56,6 +58,11 @@ public struct SegmenterConfig: Codable, Equatable, Sendable {
         }
         guard learningRate > 0, weightDecay >= 0 else {
             throw SegmentationError("learning rate \(learningRate) and weight decay \(weightDecay) must be positive")
+        }
+        if let sd = noiseAugmentation, !Self.noiseAugmentationRange.contains(sd) {
+            let range = Self.noiseAugmentationRange
+            throw SegmentationError(
+                "noise augmentation \(sd) must be \(range.lowerBound)…\(range.upperBound) (sd in standardized units)")
         }
         if let w = classWeights, w.count != classes.count || !w.allSatisfy({ $0 > 0 && $0.isFinite }) {
             throw SegmentationError("class weights \(w) must be one positive number per class")

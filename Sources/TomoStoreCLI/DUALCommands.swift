@@ -166,12 +166,14 @@ struct Train: ParsableCommand {
             overrides sizes and losses (depth, base, code_length, discriminator_base, patch,
             lambda_reconstruction, lambda_adversarial, lambda_kl, lambda_spectrum, lambda_histogram,
             lambda_latent, lambda_diversity, noise_diversity=difference|bandpass, noisy_cycle=full|lowpass,
-            simulation_calibration=spectrum|none, reconstruction=paper|plain,
+            simulation_calibration=spectrum|snr|none, reconstruction=paper|plain,
             denoiser_output=linear|relu, cycle_flips=true|false, learning_rate, denoiser_learning_rate,
             weight_decay, batch).
             Same data, settings, seed and iterations → same weights (a --time budget makes the count
             depend on the machine; the model records it). Training ends by fitting the simulation's
-            calibration to the noisy data (its power spectrum and histogram; ~2 s).
+            calibration to the noisy data (its power spectrum and histogram; ~2 s; snr: also its share of
+            structure against noise per frequency, measured through Dn, at the cost of two passes of Gs
+            per simulated tile).
 
             Without --clean (training on your own data): starts from --from (the shipped model by
             default) and fine-tunes it on the noisy datasets as the operators will show them to it —

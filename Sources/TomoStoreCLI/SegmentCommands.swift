@@ -73,8 +73,11 @@ struct SegmentTrain: ParsableCommand {
             throw ValidationError("--checkpoint-every and --tiles-per-sample must be positive")
         }
         _ = try parseDuration(time)
-        guard noiseAugmentation >= 0, noiseAugmentation <= 10 else {
-            throw ValidationError("--noise-augmentation \(noiseAugmentation) must be 0…10 (sd in standardized units)")
+        let range = SegmenterConfig.noiseAugmentationRange
+        guard range.contains(noiseAugmentation) else {
+            throw ValidationError(
+                "--noise-augmentation \(noiseAugmentation) must be \(range.lowerBound)…\(range.upperBound) "
+                    + "(sd in standardized units)")
         }
     }
 
@@ -218,8 +221,9 @@ struct SegmentApply: ParsableCommand {
             throw ValidationError("give either -o DIR (compute now) or --name OUT (define lazily)")
         }
         if let voxel, !(voxel > 0 && voxel.isFinite) { throw ValidationError("--voxel \(voxel) must be positive (Å)") }
-        guard ["float32", "uint8"].contains(dtype) else {
-            throw ValidationError("--dtype \(dtype): give float32 or uint8")
+        guard SegmentOperator.probabilityTypes[dtype] != nil else {
+            throw ValidationError(
+                "--dtype \(dtype): give " + SegmentOperator.probabilityTypes.keys.sorted().joined(separator: " or "))
         }
     }
 

@@ -117,6 +117,59 @@ struct SimulationCalibrationTests {
         #expect(abs(qWant[1]) > 0.15, "the domain is skewed (median \(qWant[1]))")
     }
 
+    /// Pearson correlation of two equally long lists, in Float64.
+    static func correlation(_ a: [Float], _ b: [Float]) -> Double {
+        let (x, y) = (a.map(Double.init), b.map(Double.init))
+        let (mx, my) = (x.reduce(0, +) / Double(x.count), y.reduce(0, +) / Double(y.count))
+        let sxy = zip(x, y).map { ($0 - mx) * ($1 - my) }.reduce(0, +)
+        let sxx = x.map { ($0 - mx) * ($0 - mx) }.reduce(0, +)
+        let syy = y.map { ($0 - my) * ($0 - my) }.reduce(0, +)
+        return sxy / (sxx * syy).squareRoot()
+    }
+
+    @Test(
+        "a two-pass calibration gives a simulation the data's share of structure against noise (0.8 → 0.2)")
+    func structureShare() throws {
+        let (edge, n) = (32, 6)
+        // share·structure + (1 − share)·white noise in variance (the structure standardized first).
+        func mix(_ structure: [[Float]], _ share: Float, noiseSeed: UInt64) -> [[Float]] {
+            let values = structure.flatMap { $0 }
+            let mean = values.reduce(0, +) / Float(values.count)
+            let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(values.count)).squareRoot()
+            return zip(structure, noiseTiles(count: n, edge: edge, seed: noiseSeed)).map { s, w in
+                zip(s, w).map { share.squareRoot() * ($0 - mean) / sd + (1 - share).squareRoot() * $1 }
+            }
+        }
+        // Data: a fifth structure (coloured, skewed), the rest white noise; Dn recovers the structure.
+        let dataStructure = Self.colouredTiles(count: n, edge: edge, seed: 10)
+        let noisy = mix(dataStructure, 0.2, noiseSeed: 20)
+        // Gs: other structure at a share of 0.8, two passes with independent noise.
+        let simulatedStructure = Self.colouredTiles(count: n, edge: edge, seed: 30)
+        let (first, second) = (mix(simulatedStructure, 0.8, noiseSeed: 40), mix(simulatedStructure, 0.8, noiseSeed: 50))
+        let calibration = try SimulationCalibration.fit(
+            first: first, second: second, noisy: noisy, denoised: dataStructure, edge: edge)
+        #expect(calibration.differenceGain != nil)
+        let plain = try SimulationCalibration.fit(simulated: first, noisy: noisy, edge: edge)
+        // Fresh structure simulated twice, each time with two fresh passes: what the two results share is
+        // the structure, so their correlation is its share of the variance.
+        let fresh = Self.colouredTiles(count: n, edge: edge, seed: 60)
+        let passes = [70, 80, 90, 100].map { mix(fresh, 0.8, noiseSeed: UInt64($0)) }
+        func tensor(_ tiles: [[Float]]) -> Tensor {
+            Tensor(shape: [n, 1, edge, edge, edge], values: tiles.flatMap { $0 })
+        }
+        let one = calibration.apply(tensor(passes[0]), second: tensor(passes[1])).scalars
+        let other = calibration.apply(tensor(passes[2]), second: tensor(passes[3])).scalars
+        let share = Self.correlation(one, other)
+        #expect(abs(share - 0.2) < 0.07, "structure share \(share), the data's 0.2")
+        let plainShare = Self.correlation(
+            plain.apply(tensor(passes[0])).scalars, plain.apply(tensor(passes[2])).scalars)
+        #expect(plainShare > 0.6, "one pass keeps Gs's share: \(plainShare)")
+        // The spectrum is still the data's (as in the one-pass test).
+        let out = (0..<n).map { Array(one[($0 * edge * edge * edge)..<(($0 + 1) * edge * edge * edge)]) }
+        let error = zip(shellPower(noisy, edge: edge), shellPower(out, edge: edge)).map { abs(log($0 / $1)) }.max()!
+        #expect(error < 0.3, "shell log-power error \(error)")
+    }
+
     @Test("unit gains and an identity map leave a tile as it is; the mirror padding keeps the faces from wrapping")
     func identity() throws {
         let b = SimulationCalibration.bins
@@ -158,6 +211,18 @@ struct SimulationCalibrationTests {
             bytes: try DUALModelFile.save(model, to: dir + "/b.safetensors"), source: "b")
         #expect(read.model.simulationCalibration == calibration && read.model.digest == model.digest)
         #expect(read.metadata["dual_digest"] == model.digest)
+        // A two-pass calibration is stored with its difference gains and changes the digest.
+        let tiles = noiseTiles(count: 2, edge: 16, seed: 1)
+        let twoPass = try SimulationCalibration.fit(
+            first: tiles, second: noiseTiles(count: 2, edge: 16, seed: 3),
+            noisy: Self.colouredTiles(count: 2, edge: 16, seed: 2), denoised: noiseTiles(count: 2, edge: 16, seed: 4),
+            edge: 16)
+        model.simulationCalibration = twoPass
+        #expect(model.digest != read.model.digest)
+        let readTwoPass = try DUALModelFile.decode(
+            bytes: try DUALModelFile.save(model, to: dir + "/c.safetensors"), source: "c")
+        #expect(readTwoPass.model.simulationCalibration == twoPass && twoPass.differenceGain != nil)
+        #expect(readTwoPass.model.digest == model.digest)
         // A file with gains but no quantiles is refused with its name.
         let bad = Dictionary(uniqueKeysWithValues: calibration.tensors.prefix(1).map { ($0.0, $0.1) })
         #expect(throws: DUALError.self) { _ = try SimulationCalibration(tensors: bad, source: "bad") }
@@ -174,9 +239,9 @@ struct SimulationCalibrationTests {
         }
         var c = DUALConfig()
         (c.base, c.patch, c.batch, c.codeLength, c.discriminatorBase) = (2, 16, 1, 2, 2)
-        func run(calibrate: Bool) throws -> DUALTrainingRun.Result {
+        func run(calibrate: Bool, config: DUALConfig? = nil) throws -> DUALTrainingRun.Result {
             var r = DUALTrainingRun(
-                config: c, seed: 1,
+                config: config ?? c, seed: 1,
                 schedule: TrainingSchedule(iterations: 1, checkpointEvery: 10, output: dir + "/m.safetensors"))
             r.calibrateSimulation = calibrate
             return try r.run(clean: [volume], noisy: [volume], metadata: [:])
@@ -189,5 +254,12 @@ struct SimulationCalibrationTests {
         #expect(read.metadata["sim_calibration"] != nil)
         // Same data, settings and seed → same calibration.
         #expect(try run(calibrate: true).model.simulationCalibration == fitted.model.simulationCalibration)
+        #expect(fitted.model.simulationCalibration?.differenceGain == nil)
+        // simulation_calibration=snr fits the two-pass filter.
+        var snr = c
+        try snr.apply("simulation_calibration", "snr")
+        let twoPass = try run(calibrate: true, config: snr)
+        #expect(twoPass.model.simulationCalibration?.differenceGain != nil)
+        #expect(twoPass.model.simulationCalibration?.gain != fitted.model.simulationCalibration?.gain)
     }
 }

@@ -170,5 +170,10 @@ func weighted(_ config: SegmenterConfig) -> SegmenterConfig {
         c.patch = 18
         c.depth = 3
         #expect(throws: SegmentationError.self) { try c.validate() }
+        c = smallConfig()
+        c.noiseAugmentation = 10.5
+        #expect(throws: SegmentationError.self) { try c.validate() }
+        c.noiseAugmentation = 10
+        try c.validate()
     }
 }
