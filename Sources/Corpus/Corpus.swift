@@ -31,6 +31,11 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     /// Tile edge of DUAL simulation (`dual` only): 64 shares 8 voxels with each neighbour, as `tomostore
     /// simulate`; nil (recipes written before it was recorded): the model's patch sharing half.
     public var simulationTile: Int?
+    /// `dual` only: FWHM in Å of the Gaussian low-pass applied to the grand model before simulation, 0
+    /// for none; nil (recipes written before it was recorded): the model's `clean_resolution`.
+    public var grandModelResolution: Double?
+    /// `corpus create`'s `grandModelResolution` for `dual` (Å, 0: none; README, Segmentation).
+    public static let defaultGrandModelResolution = 0.0
     /// The tomograms' contrast: physics dark; dual the model's data contrast (`ModelDomain.dataContrast`).
     /// nil in recipes written before it was recorded: dark.
     public var contrast: Contrast?
@@ -203,6 +208,9 @@ public enum Corpus {
             }
             gp.vesicleCount = n
         }
+        if let r = recipe.grandModelResolution, !(0...10_000).contains(r) {
+            throw CorpusError("corpus \"\(recipe.name)\": grand_model_resolution \(r) must be 0…10000 Å (0: none)")
+        }
         if let t = recipe.simulationTile, !(8...256).contains(t) || t % 8 != 0 {
             throw CorpusError("corpus \"\(recipe.name)\": simulation_tile \(t) must be a multiple of 8 in 8…256")
         }
@@ -228,16 +236,17 @@ public enum Corpus {
                 model.density.extracting($0)
             }
             // The network runs at its own voxel size: a grand model at another is resampled there
-            // (Lanczos-3), low-passed as the model's clean domain was in training
-            // (`ModelDomain.cleanResolution`), and the simulated tomogram brought back onto the recipe's grid.
+            // (Lanczos-3), low-passed to the recipe's `grandModelResolution` (without one, as the model's
+            // clean domain was in training: `ModelDomain.cleanResolution`), and the simulated tomogram
+            // brought back onto the recipe's grid.
             let domain = ModelDomain(metadata: metadata)
             let workingVoxel =
                 abs(domain.voxelSize / recipe.voxelSize - 1) >= 0.05 ? domain.voxelSize : recipe.voxelSize
+            let resolution = recipe.grandModelResolution ?? domain.cleanResolution ?? 0
             let (workingShape, reader) = Resampler.view(
                 shape: shape, from: recipe.voxelSize, to: workingVoxel,
-                lowpassSigma: domain.cleanResolution.flatMap {
-                    ModelDomain.lowpassSigma(resolution: $0, voxel: workingVoxel)
-                }, source: mirrored)
+                lowpassSigma: resolution > 0
+                    ? ModelDomain.lowpassSigma(resolution: resolution, voxel: workingVoxel) : nil, source: mirrored)
             let working = (
                 shape: workingShape,
                 back: workingVoxel == recipe.voxelSize ? nil : Resampler(from: workingVoxel, to: recipe.voxelSize)

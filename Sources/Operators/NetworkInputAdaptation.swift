@@ -87,10 +87,13 @@ extension NetworkInputAdaptation {
     /// Decides the adaptation for `input` and a model trained on `domain`: inversion when the
     /// input's recorded contrast differs from the model's domain (`domain` of the model: noisy for
     /// denoise and compensate, clean for simulate), and the working voxel size. `voxelOverride`
-    /// replaces the input's voxel size. Returns the lines that say what was decided.
+    /// replaces the input's voxel size; `resolutionOverride` (clean domain only: FWHM in Å, 0 for none)
+    /// replaces the model's `cleanResolution` as the low-pass of the input. Returns the lines that say
+    /// what was decided.
     /// - Throws: `OperatorError` when the voxel size is a placeholder (≤ 1 Å) and no override is given.
     public static func decide(
-        input: any VolumeSource, model: ModelDomain, domain: Domain, voxelOverride: Double?
+        input: any VolumeSource, model: ModelDomain, domain: Domain, voxelOverride: Double?,
+        resolutionOverride: Double? = nil
     ) throws -> (adaptation: NetworkInputAdaptation, notes: [String]) {
         let voxel = voxelOverride ?? input.info.voxelSize[0]
         guard voxel > 1 else {
@@ -124,14 +127,18 @@ extension NetworkInputAdaptation {
             notes.append("voxel size: \(input.name) at \(voxel.formatted()) Å resampled to the model's \(working) Å")
         }
         var resolution = 0.0
-        if domain == .clean, let r = model.cleanResolution,
+        if domain == .clean, let r = resolutionOverride ?? model.cleanResolution, r > 0,
             ModelDomain.lowpassSigma(resolution: r, voxel: working) != nil
         {
             resolution = r
             notes.append(
-                "resolution: \(input.name) low-passed to \(r.formatted()) Å, as the model's clean domain was "
-                    + "in training"
+                "resolution: \(input.name) low-passed to \(r.formatted()) Å, "
+                    + (resolutionOverride == nil ? "as the model's clean domain was in training" : "as asked")
             )
+        } else if domain == .clean, resolutionOverride == 0, let r = model.cleanResolution {
+            notes.append(
+                "resolution: \(input.name) not low-passed, as asked (the model's clean domain was at "
+                    + "\(r.formatted()) Å in training)")
         }
         return (
             NetworkInputAdaptation(invert: invert, voxel: voxel, workingVoxel: working, resolution: resolution), notes

@@ -51,6 +51,7 @@ struct CorpusCreate: ParsableCommand {
     @OptionGroup var vesicleOptions: VesicleOptions
     @Option(help: "physics, or dual:MODEL (a .safetensors file, default, or a stored digest).") var simulator =
         "physics"
+    @OptionGroup var grandModelResolution: GrandModelResolutionOption
     @Option(help: "SNR per projection (physics).") var snr = 0.1
     @Option(parsing: .unconditional, help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
 
@@ -107,8 +108,14 @@ struct CorpusCreate: ParsableCommand {
             recipe.voxelSize = voxel ?? domain.voxelSize
             recipe.simulationTile = Denoise.defaultTile
             recipe.contrast = domain.dataContrast
+            recipe.grandModelResolution =
+                grandModelResolution.resolution(fallback: CorpusRecipe.defaultGrandModelResolution)
+                ?? domain.cleanResolution ?? 0
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")
+        } else if grandModelResolution.text != nil {
+            throw CommandError(
+                "--resolution is for --simulator dual:MODEL; the physics simulator images the grand model")
         } else {
             recipe.contrast = .dark
         }

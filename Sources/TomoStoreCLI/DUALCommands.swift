@@ -356,7 +356,7 @@ enum NetworkOperatorCommand {
     /// file's metadata.
     static func run(
         store: String, input: String, modelReference: String, task: String?, destination: NetworkOutputOptions,
-        op: String, seed: UInt64?,
+        op: String, seed: UInt64?, resolution: Double? = nil,
         parameters: (Dataset, [String: String]) throws -> [String: JSONValue] = { _, _ in [:] }
     ) throws {
         let (output, name, quiet) = (destination.output, destination.name, destination.quiet)
@@ -372,7 +372,8 @@ enum NetworkOperatorCommand {
         if let overlap = destination.overlap { params["overlap"] = .number(overlap) }
         let (adaptation, notes) = try NetworkInputAdaptation.decide(
             input: try workspace.open(input), model: ModelDomain(metadata: resolved.metadata),
-            domain: op == "simulate" ? .clean : .noisy, voxelOverride: destination.voxel)
+            domain: op == "simulate" ? .clean : .noisy, voxelOverride: destination.voxel,
+            resolutionOverride: resolution)
         params.merge(adaptation.parameters) { _, new in new }
         // What was adapted, said once the result is there (an error stays the only line).
         func report() {
@@ -453,6 +454,33 @@ struct Denoise: ParsableCommand {
     }
 }
 
+/// `--resolution Å|none|model`: the Gaussian low-pass (FWHM in Å) a grand model gets before DUAL simulates it.
+struct GrandModelResolutionOption: ParsableArguments {
+    @Option(
+        name: .customLong("resolution"),
+        help: ArgumentHelp(
+            "Low-pass of the grand model before simulation: a Gaussian's FWHM in Å, none, or model (the "
+                + "resolution of the model's clean domain in training).", valueName: "Å|none|model"))
+    var text: String?
+
+    /// The FWHM in Å (0: none), or nil for the model's own; `fallback` when the option is not given.
+    func resolution(fallback: Double?) -> Double? {
+        guard let text else { return fallback }
+        switch text {
+        case "none": return 0
+        case "model": return nil
+        default: return Double(text)
+        }
+    }
+
+    func validate() throws {
+        guard let text, text != "none", text != "model" else { return }
+        guard let r = Double(text), r > 0, r <= 10_000 else {
+            throw ValidationError("--resolution must be a FWHM in Å (0 < Å ≤ 10000), none or model, not \(text)")
+        }
+    }
+}
+
 /// `tomostore simulate STORE GRAND_MODEL --model M --seed S (-o OUT | --name OUT)`.
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -461,8 +489,8 @@ struct Simulate: ParsableCommand {
             "The noise P·Gn(z) is one field over the volume: blocks of the model's patch size, each with its "
             + "code z and permutation P drawn from (seed, block position). The tomogram is written at the "
             + "grand model's grid in the contrast of the model's training data (protein dark for the shipped "
-            + "model). The grand model is low-passed to the resolution of the model's clean domain in training, "
-            + "and the model's calibration (if it has one) gives each tile the training data's spectrum and "
+            + "model). The grand model is low-passed to the resolution of the model's clean domain in training "
+            + "(--resolution sets another, or none), and the model's calibration (if it has one) gives each tile the training data's spectrum and "
             + "histogram.\n\nExample:\n  tomostore "
             + "simulate s.store s1/grand-model --model dual.safetensors --seed 3 -o sim.mrc"
     )
@@ -470,12 +498,13 @@ struct Simulate: ParsableCommand {
     @Argument(help: "The grand-model dataset.") var input: String
     @Option(help: "Model: .safetensors file, default, or a stored name or digest.") var model = "default"
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @OptionGroup var grandModelResolution: GrandModelResolutionOption
     @OptionGroup var destination: NetworkOutputOptions
 
     func run() throws {
         try NetworkOperatorCommand.run(
             store: store, input: input, modelReference: model, task: nil, destination: destination, op: "simulate",
-            seed: seed
+            seed: seed, resolution: grandModelResolution.resolution(fallback: nil)
         ) { _, metadata in
             [
                 "output_contrast": .string(ModelDomain(metadata: metadata).dataContrast.rawValue),

@@ -87,4 +87,38 @@ struct CorpusCommandTests {
         let recipe = try CLI.run("corpus", "info", "\(dir)/c.store", "v", "--json").stdout
         #expect(recipe.contains("\"simulation_tile\" : 64") && recipe.contains("\"voxel_size\" : 14"), "\(recipe)")
     }
+
+    @Test("--resolution low-passes a DUAL corpus's grand models before simulation, recorded in the recipe")
+    func grandModelResolution() throws {
+        let dir = try CLI.temporaryDirectory()
+        let store = "\(dir)/s.store"
+        _ = try CLI.run("init", store)
+        var tomograms: [String: Data] = [:]
+        for (name, resolution) in [("sharp", "none"), ("soft", "60")] {
+            let created = try CLI.run(
+                "corpus", "create", store, name, "--samples", "2", "--size", "32,32,32", "--seed", "9", "--simulator",
+                "dual:default", "--resolution", resolution)
+            #expect(created.status == 0, "\(created.stderr)")
+            for volume in ["tomogram", "grand-model"] {
+                let got = try CLI.run(
+                    "corpus", "get", store, name, "--sample", "0", "--volume", volume, "-o",
+                    "\(dir)/\(name)-\(volume).npy")
+                #expect(got.status == 0, "\(got.stderr)")
+                tomograms["\(name)/\(volume)"] = try Data(
+                    contentsOf: URL(fileURLWithPath: "\(dir)/\(name)-\(volume).npy"))
+            }
+        }
+        // The same grand model, simulated from two low-passes.
+        #expect(tomograms["sharp/grand-model"] == tomograms["soft/grand-model"])
+        #expect(tomograms["sharp/tomogram"] != tomograms["soft/tomogram"])
+        let soft = try CLI.run("corpus", "info", store, "soft", "--json").stdout
+        #expect(soft.contains("\"grand_model_resolution\" : 60"), "\(soft)")
+        let sharp = try CLI.run("corpus", "info", store, "sharp", "--json").stdout
+        #expect(sharp.contains("\"grand_model_resolution\" : 0"), "\(sharp)")
+        for bad in [["--resolution", "-3", "--simulator", "dual:default"], ["--resolution", "40"]] {
+            let refused = try CLI.run(
+                ["corpus", "create", store, "bad", "--samples", "2", "--size", "32,32,32", "--seed", "9"] + bad)
+            #expect(refused.status != 0 && refused.stderr.contains("--resolution"), "\(refused.stderr)")
+        }
+    }
 }

@@ -74,6 +74,17 @@ struct DUALCommandTests {
             Data(contentsOf: URL(fileURLWithPath: "\(dir)/s3.mrc"))
         )
         #expect(s1 == s2 && s1 != s3)
+        // --resolution: a low-pass the model's clean domain did not have changes the simulation; none is
+        // this model's own (it records no clean-domain resolution).
+        for (out, resolution) in [("r60", "60"), ("r0", "none")] {
+            let run = try CLI.run(
+                "simulate", s, "a/grand-model", "--model", model, "--seed", "4", "--resolution", resolution, "-o",
+                "\(dir)/\(out).mrc")
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(resolution == "none" || run.stderr.contains("low-passed to 60 Å, as asked"), "\(run.stderr)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/r0.mrc")) == s1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/r60.mrc")) != s1)
         // `derive --op simulate --seed S` is the operator's seed, the same as `--param seed=S`.
         let defined = try CLI.run("simulate", s, "a/grand-model", "--model", model, "--name", "sim")
         let text = defined.stdout + defined.stderr
