@@ -8,6 +8,10 @@ the other (README, "Segmentation"):
   HF ratio   local high-frequency sd at the membrane points over the background's: the volume minus its
              Gaussian (sigma 1.5 voxels), squared, Gaussian-smoothed (sigma 1.5), square root. Above 1: the
              membranes are rougher than the background (sharp shells plus noise); below 1: smoother
+  AUC by |n·z| the AUC of the membrane points whose surface normal makes |n·z| < 0.3 (normal across the
+             beam), 0.3–0.6, 0.6–0.85 and > 0.85 (along the beam: tops and bottoms of shells, which the
+             missing wedge blurs), against the same background. Normals: the picks' normal_x/y/z columns, or
+             for labels the Hessian's most negative eigenvector of the membrane mask smoothed with sigma 2
 
 Usage: python3 tools/membrane_texture.py VOLUME.{mrc,npy} (--picks PICKS.csv | --labels LABELS.{mrc,npy}
        [--class 1]) [--invert] [--points 1000]
@@ -45,13 +49,17 @@ def main():
             col = {name: i for i, name in enumerate(f.readline().strip().split(","))}
         table = np.loadtxt(a.picks, delimiter=",", skiprows=1, ndmin=2)
         points = np.round(table[:, [col["z"], col["y"], col["x"]]]).astype(int)
+        normals = table[:, [col["normal_z"], col["normal_y"], col["normal_x"]]] if "normal_z" in col else None
     else:
         labels = load(a.labels)
         if labels.shape != v.shape:
             raise SystemExit(f"{a.labels} is {labels.shape} voxels and {a.volume} {v.shape}: give the same grid")
         points = np.argwhere(labels == a.label_class)
         points = points[np.random.default_rng(0).permutation(len(points))[: a.points]]
-    points = points[np.all((points >= 0) & (points < np.array(v.shape)), axis=1)]
+        normals = label_normals(labels == a.label_class, points)
+    inside = np.all((points >= 0) & (points < np.array(v.shape)), axis=1)
+    points = points[inside]
+    normals = None if normals is None else normals[inside]
     if len(points) == 0:
         raise SystemExit("no membrane point inside the volume: check the picks' axes or the label class")
     idx = tuple(points.T)
@@ -60,12 +68,43 @@ def main():
     far = ndi.distance_transform_edt(~near) > 4
     s, b = v[idx], v[far]
     cnr = (s.mean() - b.mean()) / b.std()
-    ranks = rankdata(np.concatenate([s, b]))
-    auc = (ranks[: len(s)].sum() - len(s) * (len(s) + 1) / 2) / (len(s) * len(b))
     high = v - ndi.gaussian_filter(v, 1.5)
     local = np.sqrt(ndi.gaussian_filter(high**2, 1.5))
-    print(f"{a.volume}: {len(s)} membrane points, CNR {cnr:+.2f}, AUC {auc:.3f}, "
-          f"HF ratio {local[idx].mean() / local[far].mean():.3f}")
+    line = (f"{a.volume}: {len(s)} membrane points, CNR {cnr:+.2f}, AUC {auc(s, b):.3f}, "
+            f"HF ratio {local[idx].mean() / local[far].mean():.3f}")
+    if normals is not None:
+        nz = np.abs(normals[:, 0]) / (np.linalg.norm(normals, axis=1) + 1e-12)
+        parts = []
+        for lo, hi in ORIENTATION_BINS:
+            inbin = (nz >= lo) & (nz < hi)
+            parts.append(f"{lo}-{hi}: {auc(s[inbin], b):.3f} ({inbin.sum()})" if inbin.any() else f"{lo}-{hi}: -")
+        line += ", AUC by |n·z| " + ", ".join(parts)
+    print(line)
+
+
+ORIENTATION_BINS = [(0, 0.3), (0.3, 0.6), (0.6, 0.85), (0.85, 1.01)]
+
+
+def auc(s, b):
+    """ROC AUC of s against b, ties counted one half."""
+    ranks = rankdata(np.concatenate([s, b]))
+    return (ranks[: len(s)].sum() - len(s) * (len(s) + 1) / 2) / (len(s) * len(b))
+
+
+def label_normals(mask, points, sigma=2.0):
+    """Surface normals (z, y, x) at `points` of a thin membrane mask: the eigenvector of the most negative
+    eigenvalue of the smoothed mask's Hessian (the direction across the sheet)."""
+    m = ndi.gaussian_filter(mask.astype(np.float64), sigma)
+    grads = np.gradient(m)
+    idx = tuple(points.T)
+    h = np.empty((len(points), 3, 3))
+    for i in range(3):
+        gi = np.gradient(grads[i])
+        for j in range(3):
+            h[:, i, j] = gi[j][idx]
+    h = (h + h.transpose(0, 2, 1)) / 2
+    _, vecs = np.linalg.eigh(h)
+    return vecs[:, :, 0]
 
 
 if __name__ == "__main__":

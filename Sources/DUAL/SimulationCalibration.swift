@@ -245,29 +245,63 @@ public struct SimulationCalibration: Sendable, Equatable {
     /// its edge on every side first (half-sample symmetric) so that its faces do not wrap into each
     /// other; `bin` is `binIndex(edge: paddedEdge(edge))`.
     static func filter(_ tile: UnsafeBufferPointer<Float>, edge p: Int, gain: [Float], bin: [Int]) -> [Float] {
+        combine([tile], edge: p, gains: [gain], zeroGains: [1], bin: bin)
+    }
+
+    /// The two-pass filter over one pair of cubic tiles (a, b) of `edge`³ voxels: `gain` over their mean
+    /// plus `differenceGain` over (a − b)/√2, as one filter of each tile (a's gain g/2 + d/√2, b's
+    /// g/2 − d/√2 per bin; the zero frequency's ½ ± 1/√2, kept as each term keeps its own).
+    static func filterPair(
+        _ a: [Float], _ b: [Float], edge p: Int, gain: [Float], differenceGain: [Float], bin: [Int]
+    ) -> [Float] {
+        let r = Float(0.5).squareRoot()
+        let gains = [
+            zip(gain, differenceGain).map { $0 / 2 + $1 * r }, zip(gain, differenceGain).map { $0 / 2 - $1 * r },
+        ]
+        return a.withUnsafeBufferPointer { ta in
+            b.withUnsafeBufferPointer { tb in
+                combine([ta, tb], edge: p, gains: gains, zeroGains: [0.5 + r, 0.5 - r], bin: bin)
+            }
+        }
+    }
+
+    /// Σᵢ gainsᵢ · tileᵢ in the frequency domain, over cubic tiles of `edge`³ voxels each mirrored by an
+    /// eighth of its edge on every side (`paddedEdge`): one forward transform per tile, one inverse. The
+    /// zero frequency is weighted by `zeroGains` instead of the gain tables.
+    private static func combine(
+        _ tiles: [UnsafeBufferPointer<Float>], edge p: Int, gains: [[Float]], zeroGains: [Float], bin: [Int]
+    ) -> [Float] {
         let q = paddedEdge(p)
         let pad = (q - p) / 2
         let wc = q / 2 + 1
+        let norm = 1 / Float(q * q * q)
         var padded = [Float](repeating: 0, count: q * q * q)
-        for z in 0..<q {
-            let sz = reflectIndex(z - pad, p)
-            for y in 0..<q {
-                let sy = reflectIndex(y - pad, p)
-                let row = (sz * p + sy) * p
-                let to = (z * q + y) * q
-                for x in 0..<q { padded[to + x] = tile[row + reflectIndex(x - pad, p)] }
+        var sum = [Float](repeating: 0, count: q * q * wc * 2)
+        var spectrum = sum
+        for (i, tile) in tiles.enumerated() {
+            for z in 0..<q {
+                let sz = reflectIndex(z - pad, p)
+                for y in 0..<q {
+                    let sy = reflectIndex(y - pad, p)
+                    let row = (sz * p + sy) * p
+                    let to = (z * q + y) * q
+                    for x in 0..<q { padded[to + x] = tile[row + reflectIndex(x - pad, p)] }
+                }
+            }
+            padded.withUnsafeMutableBufferPointer { r in
+                spectrum.withUnsafeMutableBufferPointer { c in
+                    FFTPlans.shared.forward([q, q, q], r.baseAddress!, c.baseAddress!)
+                }
+            }
+            let gain = gains[i]
+            for k in 0..<(q * q * wc) {
+                let g = (k == 0 ? zeroGains[i] : gain[bin[k]]) * norm
+                sum[2 * k] += g * spectrum[2 * k]
+                sum[2 * k + 1] += g * spectrum[2 * k + 1]
             }
         }
-        var spectrum = [Float](repeating: 0, count: q * q * wc * 2)
         padded.withUnsafeMutableBufferPointer { r in
-            spectrum.withUnsafeMutableBufferPointer { c in
-                FFTPlans.shared.forward([q, q, q], r.baseAddress!, c.baseAddress!)
-                let norm = 1 / Float(q * q * q)
-                for k in 0..<(q * q * wc) {
-                    let g = k == 0 ? norm : gain[bin[k]] * norm
-                    c[2 * k] *= g
-                    c[2 * k + 1] *= g
-                }
+            sum.withUnsafeMutableBufferPointer { c in
                 FFTPlans.shared.inverse([q, q, q], c.baseAddress!, r.baseAddress!)
             }
         }
@@ -280,18 +314,6 @@ public struct SimulationCalibration: Sendable, Equatable {
             }
         }
         return out
-    }
-
-    /// The two-pass filter over one pair of cubic tiles (a, b) of `edge`³ voxels: `gain` over their mean
-    /// plus `differenceGain` over (a − b)/√2.
-    static func filterPair(
-        _ a: [Float], _ b: [Float], edge p: Int, gain: [Float], differenceGain: [Float], bin: [Int]
-    ) -> [Float] {
-        let mean = zip(a, b).map { ($0 + $1) / 2 }
-        let difference = zip(a, b).map { ($0 - $1) * Float(0.5).squareRoot() }
-        let m = mean.withUnsafeBufferPointer { filter($0, edge: p, gain: gain, bin: bin) }
-        let d = difference.withUnsafeBufferPointer { filter($0, edge: p, gain: differenceGain, bin: bin) }
-        return zip(m, d).map { $0 + $1 }
     }
 
     /// The value map: piecewise linear through (source, target), continued beyond the ends with the

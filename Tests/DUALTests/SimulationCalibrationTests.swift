@@ -170,6 +170,26 @@ struct SimulationCalibrationTests {
         #expect(error < 0.3, "shell log-power error \(error)")
     }
 
+    @Test("the two-pass filter equals its definition: gain over the mean plus difference gain over (a − b)/√2")
+    func pairFilter() {
+        let b = SimulationCalibration.bins
+        let gain = (0..<(b * b * b)).map { Float(0.5 + Double($0 % 7) / 5) }
+        let differenceGain = (0..<(b * b * b)).map { Float(0.2 + Double($0 % 5) / 4) }
+        let tiles = noiseTiles(count: 2, edge: 16, seed: 9)
+        let bin = SimulationCalibration.binIndex(edge: SimulationCalibration.paddedEdge(16))
+        let pair = SimulationCalibration.filterPair(
+            tiles[0], tiles[1], edge: 16, gain: gain, differenceGain: differenceGain, bin: bin)
+        // The reference: two separate one-pass filters of the mean and the difference, summed.
+        let mean = zip(tiles[0], tiles[1]).map { ($0 + $1) / 2 }
+        let difference = zip(tiles[0], tiles[1]).map { ($0 - $1) * Float(0.5).squareRoot() }
+        let m = mean.withUnsafeBufferPointer { SimulationCalibration.filter($0, edge: 16, gain: gain, bin: bin) }
+        let d = difference.withUnsafeBufferPointer {
+            SimulationCalibration.filter($0, edge: 16, gain: differenceGain, bin: bin)
+        }
+        let error = zip(pair, zip(m, d)).map { abs($0 - ($1.0 + $1.1)) }.max()!
+        #expect(error < 1e-4, "largest difference \(error)")
+    }
+
     @Test("unit gains and an identity map leave a tile as it is; the mirror padding keeps the faces from wrapping")
     func identity() throws {
         let b = SimulationCalibration.bins
