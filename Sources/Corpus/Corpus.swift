@@ -311,25 +311,37 @@ public struct CorpusTileIterator {
     let positionSeed: UInt64
     /// The next tile's index.
     public var k = 0
-    var cached: (sample: CorpusSample, mean: Double, rms: Double)?
+    let prefetch: Bool
+    var cached: MeasuredSample?
+    /// The sample after the cached one, being made on another thread (`prefetch`).
+    var pending: PendingSample?
 
-    public init(recipe: CorpusRecipe, store: Store, tile edge: Int, tilesPerSample: Int = 1, positionSeed: UInt64 = 0) {
+    /// With `prefetch`, the next sample is made on another thread while the tiles of the current one
+    /// are used (the same bytes as without: a sample is a pure function of the recipe and its index).
+    public init(
+        recipe: CorpusRecipe, store: Store, tile edge: Int, tilesPerSample: Int = 1, positionSeed: UInt64 = 0,
+        prefetch: Bool = false
+    ) {
         self.recipe = recipe
         self.store = store
         self.edge = edge
         self.tilesPerSample = max(1, tilesPerSample)
         self.positionSeed = positionSeed
+        self.prefetch = prefetch
     }
 
     /// The next tile.
     public mutating func next() throws -> Tile {
         let i = (k / tilesPerSample) % recipe.samples
         if cached?.sample.index != i {
-            let sample = try Corpus.sample(i, of: recipe, store: store)
-            let stats = VoxelStatistics.of(sample.tomogram)
-            cached = (sample, stats.mean, stats.rms)
+            if let pending, pending.index == i {
+                cached = try pending.wait()
+            } else {
+                cached = try MeasuredSample(index: i, recipe: recipe, store: store)
+            }
+            pending = prefetch ? PendingSample(index: (i + 1) % recipe.samples, recipe: recipe, store: store) : nil
         }
-        let (s, mean, rms) = cached!
+        let (s, mean, rms) = (cached!.sample, cached!.mean, cached!.rms)
         let rng = CounterRNG(seed: recipe.seed ^ 0x7f4a_7c15 ^ positionSeed)
         let shape = s.tomogram.shape
         func at(_ axis: UInt64, _ n: Int) -> Int {
@@ -342,5 +354,41 @@ public struct CorpusTileIterator {
         return Tile(
             sample: i, origin: o, tomogram: s.tomogram.extracting(box), labels: s.labels.extracting(box), mean: mean,
             rms: rms, classes: s.classes)
+    }
+}
+
+/// A corpus sample with its tomogram's mean and root-mean-square.
+struct MeasuredSample: Sendable {
+    let sample: CorpusSample
+    let mean: Double
+    let rms: Double
+
+    init(index: Int, recipe: CorpusRecipe, store: Store) throws {
+        sample = try Corpus.sample(index, of: recipe, store: store)
+        let stats = VoxelStatistics.of(sample.tomogram)
+        (mean, rms) = (stats.mean, stats.rms)
+    }
+}
+
+/// A sample being made on a background thread; `wait` returns it (or rethrows what making it threw).
+final class PendingSample: Sendable {
+    let index: Int
+    private let result = Locked<Result<MeasuredSample, any Error>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(index: Int, recipe: CorpusRecipe, store: Store) {
+        self.index = index
+        DispatchQueue.global().async { [result, done] in
+            let made = Result { try MeasuredSample(index: index, recipe: recipe, store: store) }
+            result.withLock { $0 = made }
+            done.signal()
+        }
+    }
+
+    /// Blocks until the sample is made.
+    func wait() throws -> MeasuredSample {
+        done.wait()
+        done.signal()
+        return try result.withLock { $0! }.get()
     }
 }

@@ -108,11 +108,13 @@ struct SegmentTrain: ParsableCommand {
         try ModelRegistry.validate(name: storedName)
 
         // Training tile k: from corpus k mod n, its tile k / n, standardized with its sample's
-        // statistics and inverted when that corpus's contrast differs from the first's.
+        // statistics and inverted when that corpus's contrast differs from the first's. Each corpus's
+        // next sample is made on another thread while the current one's tiles train.
         let contrast = first.contrast ?? .dark
         var iterators = recipes.map {
             CorpusTileIterator(
-                recipe: $0, store: s, tile: patch, tilesPerSample: tilesPerSample, positionSeed: CounterRNG.mix(seed))
+                recipe: $0, store: s, tile: patch, tilesPerSample: tilesPerSample, positionSeed: CounterRNG.mix(seed),
+                prefetch: true)
         }
         var maps: [Int: SegmentClassMap] = [:]
         func tile(_ k: Int) throws -> SegmentTile {

@@ -109,4 +109,19 @@ struct CorpusTests {
                     ))
         }
     }
+
+    @Test("prefetching the next sample on another thread yields the same tiles, also when the order jumps")
+    func prefetchedTiles() throws {
+        let s = try store()
+        let recipe = CorpusRecipe(name: "p", samples: 3, size: [32, 32, 24], seed: 5)
+        try Corpus.create(recipe, in: s)
+        var plain = CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2)
+        var prefetched = CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2, prefetch: true)
+        for k in [0, 1, 2, 3, 4, 5, 6, 7, 2, 3, 9] {  // through every sample, around, then back and ahead
+            (plain.k, prefetched.k) = (k, k)
+            let (a, b) = (try plain.next(), try prefetched.next())
+            #expect(a.sample == b.sample && a.origin == b.origin && a.tomogram == b.tomogram && a.labels == b.labels)
+            #expect(a.mean == b.mean && a.rms == b.rms)
+        }
+    }
 }
