@@ -36,6 +36,12 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     public var grandModelResolution: Double?
     /// `corpus create`'s `grandModelResolution` for `dual` (Å, 0: none; README, Segmentation).
     public static let defaultGrandModelResolution = 0.0
+    /// `dual` only: the tilt range [min, max] in degrees (about y, beam along z) whose missing wedge is
+    /// removed from the grand model before simulation (`MissingWedge`, a raised-cosine edge
+    /// `grandModelWedgeTransition` degrees wide); nil: none (recipes written before it was recorded).
+    public var grandModelWedge: [Double]?
+    /// The width in degrees of the wedge's raised-cosine edge (`MissingWedge.wedgeWeight`).
+    public static let grandModelWedgeTransition = 5.0
     /// The tomograms' contrast: physics dark; dual the model's data contrast (`ModelDomain.dataContrast`).
     /// nil in recipes written before it was recorded: dark.
     public var contrast: Contrast?
@@ -208,6 +214,10 @@ public enum Corpus {
             }
             gp.vesicleCount = n
         }
+        if let w = recipe.grandModelWedge, w.count != 2 || !(w[0] < w[1]) || w[0] < -90 || w[1] > 90 {
+            throw CorpusError(
+                "corpus \"\(recipe.name)\": grand_model_wedge \(w) must be [min, max] degrees, −90 ≤ min < max ≤ 90")
+        }
         if let r = recipe.grandModelResolution, !(0...10_000).contains(r) {
             throw CorpusError("corpus \"\(recipe.name)\": grand_model_resolution \(r) must be 0…10000 Å (0: none)")
         }
@@ -230,10 +240,17 @@ public enum Corpus {
                 throw CorpusError("corpus \"\(recipe.name)\": its DUAL model is not in the store")
             }
             let (dual, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
-            let s = VoxelStatistics.of(model.density)
-            let shape = model.density.shape
+            // What a tilt series over the recipe's range measures of the grand model: the network then
+            // adds the data's noise to structure that already lacks the missing wedge.
+            let density =
+                recipe.grandModelWedge.map {
+                    MissingWedge(minDegrees: $0[0], maxDegrees: $0[1]).apply(
+                        to: model.density, transition: CorpusRecipe.grandModelWedgeTransition)
+                } ?? model.density
+            let s = VoxelStatistics.of(density)
+            let shape = density.shape
             let mirrored = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {
-                model.density.extracting($0)
+                density.extracting($0)
             }
             // The network runs at its own voxel size: a grand model at another is resampled there
             // (Lanczos-3), low-passed to the recipe's `grandModelResolution` (without one, as the model's

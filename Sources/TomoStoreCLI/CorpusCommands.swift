@@ -53,7 +53,13 @@ struct CorpusCreate: ParsableCommand {
         "physics"
     @OptionGroup var grandModelResolution: GrandModelResolutionOption
     @Option(help: "SNR per projection (physics).") var snr = 0.1
-    @Option(parsing: .unconditional, help: "Tilt range min:max:step in degrees (physics).") var tilt = "-60:60:3"
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Tilt range min:max:step in degrees (physics: the tilt series; dual: its missing wedge is removed "
+                + "from the grand model before simulation).")) var tilt = "-60:60:3"
+    @Flag(name: .customLong("no-wedge"), help: "dual: keep the grand model's missing wedge (no --tilt filter).")
+    var noWedge = false
 
     /// --size as [x, y, z] voxels; --tilt as [min, max, step] degrees.
     var dims: [Int] { size.split(separator: ",").compactMap { Int($0) } }
@@ -111,8 +117,12 @@ struct CorpusCreate: ParsableCommand {
             recipe.grandModelResolution =
                 grandModelResolution.resolution(fallback: CorpusRecipe.defaultGrandModelResolution)
                 ?? domain.cleanResolution ?? 0
+            if !noWedge { recipe.grandModelWedge = [t[0], t[1]] }
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")
+        } else if noWedge {
+            throw CommandError(
+                "--no-wedge is for --simulator dual:MODEL; the physics simulator's wedge is its tilt range")
         } else if grandModelResolution.text != nil {
             throw CommandError(
                 "--resolution is for --simulator dual:MODEL; the physics simulator images the grand model")

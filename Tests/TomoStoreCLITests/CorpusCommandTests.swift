@@ -88,16 +88,22 @@ struct CorpusCommandTests {
         #expect(recipe.contains("\"simulation_tile\" : 64") && recipe.contains("\"voxel_size\" : 14"), "\(recipe)")
     }
 
-    @Test("--resolution low-passes a DUAL corpus's grand models before simulation, recorded in the recipe")
+    @Test("--resolution and --tilt's missing wedge filter a DUAL corpus's grand models first, as the recipe records")
     func grandModelResolution() throws {
         let dir = try CLI.temporaryDirectory()
         let store = "\(dir)/s.store"
         _ = try CLI.run("init", store)
         var tomograms: [String: Data] = [:]
-        for (name, resolution) in [("sharp", "none"), ("soft", "60")] {
+        for (name, options) in [
+            ("sharp", ["--resolution", "none"]), ("soft", ["--resolution", "60"]),
+            ("whole", ["--resolution", "none", "--no-wedge"]),
+        ] {
             let created = try CLI.run(
-                "corpus", "create", store, name, "--samples", "2", "--size", "32,32,32", "--seed", "9", "--simulator",
-                "dual:default", "--resolution", resolution)
+                [
+                    "corpus", "create", store, name, "--samples", "2", "--size", "32,32,32", "--seed", "9",
+                    "--simulator",
+                    "dual:default",
+                ] + options)
             #expect(created.status == 0, "\(created.stderr)")
             for volume in ["tomogram", "grand-model"] {
                 let got = try CLI.run(
@@ -111,14 +117,23 @@ struct CorpusCommandTests {
         // The same grand model, simulated from two low-passes.
         #expect(tomograms["sharp/grand-model"] == tomograms["soft/grand-model"])
         #expect(tomograms["sharp/tomogram"] != tomograms["soft/tomogram"])
+        // The missing wedge of --tilt (default ±60°) is removed from the grand model unless --no-wedge.
+        #expect(tomograms["sharp/grand-model"] == tomograms["whole/grand-model"])
+        #expect(tomograms["sharp/tomogram"] != tomograms["whole/tomogram"])
         let soft = try CLI.run("corpus", "info", store, "soft", "--json").stdout
         #expect(soft.contains("\"grand_model_resolution\" : 60"), "\(soft)")
         let sharp = try CLI.run("corpus", "info", store, "sharp", "--json").stdout
-        #expect(sharp.contains("\"grand_model_resolution\" : 0"), "\(sharp)")
-        for bad in [["--resolution", "-3", "--simulator", "dual:default"], ["--resolution", "40"]] {
+        #expect(sharp.contains("\"grand_model_resolution\" : 0") && sharp.contains("\"grand_model_wedge\""), "\(sharp)")
+        let whole = try CLI.run("corpus", "info", store, "whole", "--json").stdout
+        #expect(!whole.contains("grand_model_wedge"), "\(whole)")
+        for (bad, flag) in [
+            (["--resolution", "-3", "--simulator", "dual:default"], "--resolution"),
+            (["--resolution", "40"], "--resolution"),
+            (["--no-wedge"], "--no-wedge"),
+        ] {
             let refused = try CLI.run(
                 ["corpus", "create", store, "bad", "--samples", "2", "--size", "32,32,32", "--seed", "9"] + bad)
-            #expect(refused.status != 0 && refused.stderr.contains("--resolution"), "\(refused.stderr)")
+            #expect(refused.status != 0 && refused.stderr.contains(flag), "\(refused.stderr)")
         }
     }
 }
