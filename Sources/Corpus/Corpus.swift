@@ -332,6 +332,9 @@ public struct CorpusTileIterator {
     var cached: MeasuredSample?
     /// The sample after the cached one, being made on another thread (`prefetch`).
     var pending: PendingSample?
+    /// How many tiles will be asked for (tiles 0 ..< tileCount), when known: no sample is prefetched
+    /// whose tiles all lie beyond it.
+    public var tileCount: Int?
 
     /// With `prefetch`, the next sample is made on another thread while the tiles of the current one
     /// are used (the same bytes as without: a sample is a pure function of the recipe and its index).
@@ -356,7 +359,11 @@ public struct CorpusTileIterator {
             } else {
                 cached = try MeasuredSample(index: i, recipe: recipe, store: store)
             }
-            pending = prefetch ? PendingSample(index: (i + 1) % recipe.samples, recipe: recipe, store: store) : nil
+            let nextFirstTile = (k / tilesPerSample + 1) * tilesPerSample
+            let nextUsed = tileCount.map { nextFirstTile < $0 } ?? true
+            pending =
+                prefetch && nextUsed
+                ? PendingSample(index: (i + 1) % recipe.samples, recipe: recipe, store: store) : nil
         }
         let (s, mean, rms) = (cached!.sample, cached!.mean, cached!.rms)
         let rng = CounterRNG(seed: recipe.seed ^ 0x7f4a_7c15 ^ positionSeed)

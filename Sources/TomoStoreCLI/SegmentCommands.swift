@@ -110,12 +110,19 @@ struct SegmentTrain: ParsableCommand {
         // Training tile k: from corpus k mod n, its tile k / n, standardized with its sample's
         // statistics and inverted when that corpus's contrast differs from the first's. Each corpus's
         // next sample is made on another thread while the current one's tiles train.
+        let limit = try parseDuration(time)
+        let schedule = TrainingSchedule(
+            iterations: iterations, defaultIterations: 1000, timeLimit: limit, checkpointEvery: checkpointEvery,
+            output: output, resume: resume)
         let contrast = first.contrast ?? .dark
+        // Corpus j is asked for its tiles 0 ..< ceil(iterations · batch / corpora) at most.
+        let tilesPerCorpus = (schedule.iterations * batch + recipes.count - 1) / recipes.count
         var iterators = recipes.map {
             CorpusTileIterator(
                 recipe: $0, store: s, tile: patch, tilesPerSample: tilesPerSample, positionSeed: CounterRNG.mix(seed),
                 prefetch: true)
         }
+        for j in iterators.indices { iterators[j].tileCount = max(tilesPerCorpus, SegmentTrainingRun.weightingTiles) }
         var maps: [Int: SegmentClassMap] = [:]
         func tile(_ k: Int) throws -> SegmentTile {
             let j = k % recipes.count
@@ -146,10 +153,6 @@ struct SegmentTrain: ParsableCommand {
         metadata["corpora"] = names.joined(separator: ",")
         metadata["tiles_per_sample"] = "\(tilesPerSample)"
 
-        let limit = try parseDuration(time)
-        let schedule = TrainingSchedule(
-            iterations: iterations, defaultIterations: 1000, timeLimit: limit, checkpointEvery: checkpointEvery,
-            output: output, resume: resume)
         let run = SegmentTrainingRun(config: config, seed: seed, schedule: schedule)
         if !quiet {
             printError(

@@ -124,4 +124,18 @@ struct CorpusTests {
             #expect(a.mean == b.mean && a.rms == b.rms)
         }
     }
+
+    @Test("no sample is prefetched whose tiles all lie past the tiles asked for")
+    func prefetchStopsAtTheLastTile() throws {
+        let s = try store()
+        let recipe = CorpusRecipe(name: "p", samples: 3, size: [32, 32, 24], seed: 5)
+        try Corpus.create(recipe, in: s)
+        var tiles = CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2, prefetch: true)
+        tiles.tileCount = 4  // samples 0 and 1
+        _ = try tiles.next()
+        #expect(tiles.pending?.index == 1)
+        tiles.k = 2
+        let last = try tiles.next()
+        #expect(last.sample == 1 && tiles.pending == nil)
+    }
 }
