@@ -42,6 +42,10 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     public var grandModelWedge: [Double]?
     /// The width in degrees of the wedge's raised-cosine edge (`MissingWedge.wedgeWeight`).
     public static let grandModelWedgeTransition = 5.0
+    /// `dual` only: the grand model is multiplied by the contrast transfer function of `defocusMicrons`
+    /// (`CTF.multiply3D`, of |k|: what each projection's CTF gives a tomogram's Fourier components),
+    /// sign chosen so that its first lobe keeps the density's contrast; nil or false: no CTF.
+    public var grandModelContrastTransfer: Bool?
     /// The tomograms' contrast: physics dark; dual the model's data contrast (`ModelDomain.dataContrast`).
     /// nil in recipes written before it was recorded: dark.
     public var contrast: Contrast?
@@ -242,11 +246,15 @@ public enum Corpus {
             let (dual, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
             // What a tilt series over the recipe's range measures of the grand model: the network then
             // adds the data's noise to structure that already lacks the missing wedge.
-            let density =
+            var density =
                 recipe.grandModelWedge.map {
                     MissingWedge(minDegrees: $0[0], maxDegrees: $0[1]).apply(
                         to: model.density, transition: CorpusRecipe.grandModelWedgeTransition)
                 } ?? model.density
+            if recipe.grandModelContrastTransfer == true {
+                density = CTF(defocus: recipe.defocusMicrons * 10_000).multiply3D(density, voxelSize: recipe.voxelSize)
+                density.negate()
+            }
             let s = VoxelStatistics.of(density)
             let shape = density.shape
             let mirrored = DUALInference.mirroredReader(shape: shape, mean: s.mean, std: s.rms) {

@@ -60,6 +60,10 @@ struct CorpusCreate: ParsableCommand {
                 + "from the grand model before simulation).")) var tilt = "-60:60:3"
     @Flag(name: .customLong("no-wedge"), help: "dual: keep the grand model's missing wedge (no --tilt filter).")
     var noWedge = false
+    @Flag(
+        name: .customLong("ctf"),
+        help: "dual: multiply the grand model by the CTF (3 µm defocus, 300 kV) before simulating it.")
+    var ctf = false
 
     /// --size as [x, y, z] voxels; --tilt as [min, max, step] degrees.
     var dims: [Int] { size.split(separator: ",").compactMap { Int($0) } }
@@ -118,11 +122,15 @@ struct CorpusCreate: ParsableCommand {
                 grandModelResolution.resolution(fallback: CorpusRecipe.defaultGrandModelResolution)
                 ?? domain.cleanResolution ?? 0
             if !noWedge { recipe.grandModelWedge = [t[0], t[1]] }
+            if ctf { recipe.grandModelContrastTransfer = true }
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")
         } else if noWedge {
             throw CommandError(
                 "--no-wedge is for --simulator dual:MODEL; the physics simulator's wedge is its tilt range")
+        } else if ctf {
+            throw CommandError(
+                "--ctf is for --simulator dual:MODEL; the physics simulator applies the CTF to each projection")
         } else if grandModelResolution.text != nil {
             throw CommandError(
                 "--resolution is for --simulator dual:MODEL; the physics simulator images the grand model")

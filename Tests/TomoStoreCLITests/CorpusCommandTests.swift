@@ -96,7 +96,7 @@ struct CorpusCommandTests {
         var tomograms: [String: Data] = [:]
         for (name, options) in [
             ("sharp", ["--resolution", "none"]), ("soft", ["--resolution", "60"]),
-            ("whole", ["--resolution", "none", "--no-wedge"]),
+            ("whole", ["--resolution", "none", "--no-wedge"]), ("ctf", ["--resolution", "none", "--ctf"]),
         ] {
             let created = try CLI.run(
                 [
@@ -126,10 +126,16 @@ struct CorpusCommandTests {
         #expect(sharp.contains("\"grand_model_resolution\" : 0") && sharp.contains("\"grand_model_wedge\""), "\(sharp)")
         let whole = try CLI.run("corpus", "info", store, "whole", "--json").stdout
         #expect(!whole.contains("grand_model_wedge"), "\(whole)")
+        // --ctf multiplies the grand model by the CTF first: same grand model, another tomogram.
+        #expect(tomograms["sharp/grand-model"] == tomograms["ctf/grand-model"])
+        #expect(tomograms["sharp/tomogram"] != tomograms["ctf/tomogram"])
+        let ctf = try CLI.run("corpus", "info", store, "ctf", "--json").stdout
+        #expect(ctf.contains("\"grand_model_contrast_transfer\" : true"), "\(ctf)")
+        #expect(!sharp.contains("grand_model_contrast_transfer"), "\(sharp)")
         for (bad, flag) in [
             (["--resolution", "-3", "--simulator", "dual:default"], "--resolution"),
             (["--resolution", "40"], "--resolution"),
-            (["--no-wedge"], "--no-wedge"),
+            (["--no-wedge"], "--no-wedge"), (["--ctf"], "--ctf"),
         ] {
             let refused = try CLI.run(
                 ["corpus", "create", store, "bad", "--samples", "2", "--size", "32,32,32", "--seed", "9"] + bad)
