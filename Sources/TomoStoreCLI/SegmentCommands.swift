@@ -115,8 +115,11 @@ struct SegmentTrain: ParsableCommand {
             iterations: iterations, defaultIterations: 1000, timeLimit: limit, checkpointEvery: checkpointEvery,
             output: output, resume: resume)
         let contrast = first.contrast ?? .dark
-        // Corpus j is asked for its tiles 0 ..< ceil(iterations · batch / corpora) at most.
-        let tilesPerCorpus = (schedule.iterations * batch + recipes.count - 1) / recipes.count
+        // Corpus j is asked for its tiles 0 ..< ceil(iterations · batch / corpora) at most (no overflow for
+        // a huge --iterations: the count saturates).
+        let (tiles, overflow) = schedule.iterations.multipliedReportingOverflow(by: batch)
+        let allTiles = overflow ? Int.max : tiles
+        let tilesPerCorpus = allTiles / recipes.count + (allTiles % recipes.count > 0 ? 1 : 0)
         var iterators = recipes.map {
             CorpusTileIterator(
                 recipe: $0, store: s, tile: patch, tilesPerSample: tilesPerSample, positionSeed: CounterRNG.mix(seed),
