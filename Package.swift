@@ -100,8 +100,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "KV", "Codecs", "Voxels", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Voxels"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Voxels"]),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels"]),
-        .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels"]),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "Imaging", "MRC", "Voxels", "TestSupport"]),
+        .testTarget(name: "DUALTests", dependencies: ["DUAL", "Engine", "Voxels", "TestSupport"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "Engine", "Voxels"]),
         .testTarget(
             name: "CorpusTests", dependencies: ["Corpus", "Store", "Catalog", "TestSupport", "Simulation", "Voxels"]),

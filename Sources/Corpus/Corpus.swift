@@ -42,6 +42,10 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     public var grandModelWedge: [Double]?
     /// The width in degrees of the wedge's raised-cosine edge (`MissingWedge.wedgeWeight`).
     public static let grandModelWedgeTransition = 5.0
+    /// `dual` only, instead of `grandModelWedge`: the grand model is imaged by a noise-free tilt series
+    /// over `tilt` (line integrals about y, no CTF) and weighted back-projection, as the physics simulator
+    /// reconstructs (the wedge and the streaks of discrete tilts); nil or false: not.
+    public var grandModelReconstruction: Bool?
     /// `dual` only: the grand model is multiplied by the contrast transfer function of `defocusMicrons`
     /// (`CTF.multiply3D`, of |k|: what each projection's CTF gives a tomogram's Fourier components),
     /// sign chosen so that its first lobe keeps the density's contrast; nil or false: no CTF.
@@ -60,6 +64,16 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
         self.samples = samples
         self.size = size
         self.seed = seed
+    }
+
+    /// The physics simulator's imaging of a sample with seed `seed`: the recipe's tilts, SNR and CTF.
+    func tiltSeries(seed: UInt64) -> TiltSeriesParameters {
+        var p = TiltSeriesParameters()
+        (p.minTilt, p.maxTilt, p.tiltStep) = (tilt[0], tilt[1], tilt[2])
+        p.snr = snr
+        p.seed = seed
+        p.ctf = CTF(defocus: defocusMicrons * 10_000)
+        return p
     }
 
     /// The seed of sample i (SplitMix64 of seed and i).
@@ -222,6 +236,10 @@ public enum Corpus {
             throw CorpusError(
                 "corpus \"\(recipe.name)\": grand_model_wedge \(w) must be [min, max] degrees, −90 ≤ min < max ≤ 90")
         }
+        if recipe.grandModelReconstruction == true && recipe.grandModelWedge != nil {
+            throw CorpusError(
+                "corpus \"\(recipe.name)\": grand_model_reconstruction and grand_model_wedge exclude each other")
+        }
         if let r = recipe.grandModelResolution, !(0...10_000).contains(r) {
             throw CorpusError("corpus \"\(recipe.name)\": grand_model_resolution \(r) must be 0…10000 Å (0: none)")
         }
@@ -246,11 +264,15 @@ public enum Corpus {
             let (dual, metadata) = try DUALModelFile.decode(bytes: bytes, source: "stored model \(digest)")
             // What a tilt series over the recipe's range measures of the grand model: the network then
             // adds the data's noise to structure that already lacks the missing wedge.
-            var density =
-                recipe.grandModelWedge.map {
-                    MissingWedge(minDegrees: $0[0], maxDegrees: $0[1]).apply(
-                        to: model.density, transition: CorpusRecipe.grandModelWedgeTransition)
-                } ?? model.density
+            var density = model.density
+            if recipe.grandModelReconstruction == true {
+                var tp = recipe.tiltSeries(seed: seed)
+                (tp.snr, tp.ctf) = (0, nil)
+                density = TiltSeriesSimulator.simulate(density, voxelSize: recipe.voxelSize, parameters: tp).tomogram
+            } else if let w = recipe.grandModelWedge {
+                density = MissingWedge(minDegrees: w[0], maxDegrees: w[1]).apply(
+                    to: density, transition: CorpusRecipe.grandModelWedgeTransition)
+            }
             if recipe.grandModelContrastTransfer == true {
                 density = CTF(defocus: recipe.defocusMicrons * 10_000).multiply3D(density, voxelSize: recipe.voxelSize)
                 density.negate()
@@ -297,14 +319,10 @@ public enum Corpus {
             }
             tomogram = simulated
         } else {
-            var tp = TiltSeriesParameters()
-            tp.minTilt = recipe.tilt[0]
-            tp.maxTilt = recipe.tilt[1]
-            tp.tiltStep = recipe.tilt[2]
-            tp.snr = recipe.snr
-            tp.seed = seed
-            tp.ctf = CTF(defocus: recipe.defocusMicrons * 10_000)
-            tomogram = TiltSeriesSimulator.simulate(model.density, voxelSize: recipe.voxelSize, parameters: tp).tomogram
+            tomogram =
+                TiltSeriesSimulator.simulate(
+                    model.density, voxelSize: recipe.voxelSize, parameters: recipe.tiltSeries(seed: seed)
+                ).tomogram
         }
         return CorpusSample(
             index: i, grandModel: model.density, labels: model.labels, tomogram: tomogram, particles: model.particles,

@@ -6,10 +6,11 @@ import Voxels
 public struct TiltSeriesParameters: Sendable {
     /// Tilt range and step in degrees (about the y axis; the beam is along z at 0°).
     public var minTilt = -60.0, maxTilt = 60.0, tiltStep = 3.0
-    /// Microscope: defocus in Å (positive = underfocus), voltage, Cs, amplitude contrast, B-factor.
-    public var ctf = CTF(defocus: 30_000)
+    /// Microscope: defocus in Å (positive = underfocus), voltage, Cs, amplitude contrast, B-factor; nil:
+    /// projections as line integrals, unmodulated (density then comes out bright).
+    public var ctf: CTF? = CTF(defocus: 30_000)
     /// Signal-to-noise ratio of each projection: variance of the CTF-modulated projection over the
-    /// variance of the added Gaussian noise (used unless `dose` is set).
+    /// variance of the added Gaussian noise (used unless `dose` is set); 0: no noise.
     public var snr = 0.1
     /// Total electron dose in e⁻/Å² over the whole series: when set, noise is shot noise — each pixel
     /// counts Poisson(λ₀ · (1 + `contrast` · q / rms(q))) electrons, with λ₀ = dose per tilt × voxel
@@ -52,7 +53,7 @@ public enum TiltSeriesSimulator {
         var series = Volume(shape: Extent3(x: s.x, y: s.y, z: tilts.count), dtype: .float32)
         for (t, _) in tilts.enumerated() {
             let image = projections.extracting(Box3(x: 0..<s.x, y: 0..<s.y, z: t..<(t + 1)))
-            let modulated = p.ctf.multiply(image, voxelSize: voxelSize)
+            let modulated = p.ctf?.multiply(image, voxelSize: voxelSize) ?? image
             let sd = VoxelStatistics.of(modulated).rms
             var noisy = modulated
             if let dose = p.dose {
@@ -65,8 +66,8 @@ public enum TiltSeriesSimulator {
                         v[i] = Float(counts / lambda0 - 1)
                     }
                 }
-            } else {
-                let noise = p.snr > 0 ? sd / p.snr.squareRoot() : 0
+            } else if p.snr > 0 {
+                let noise = sd / p.snr.squareRoot()
                 noisy.withUnsafeMutableValues(as: Float.self) { v in
                     for i in 0..<plane {
                         v[i] += Float(noise * rng.normal(stream: 100 + UInt64(t), counter: UInt64(i)))

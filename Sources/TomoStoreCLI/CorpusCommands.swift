@@ -64,6 +64,12 @@ struct CorpusCreate: ParsableCommand {
         name: .customLong("ctf"),
         help: "dual: multiply the grand model by the CTF (3 µm defocus, 300 kV) before simulating it.")
     var ctf = false
+    @Flag(
+        name: .customLong("wbp"),
+        help: ArgumentHelp(
+            "dual: image the grand model by a noise-free tilt series (--tilt, no CTF) and weighted "
+                + "back-projection instead of removing the wedge with a Fourier mask."))
+    var wbp = false
 
     /// --size as [x, y, z] voxels; --tilt as [min, max, step] degrees.
     var dims: [Int] { size.split(separator: ",").compactMap { Int($0) } }
@@ -121,13 +127,23 @@ struct CorpusCreate: ParsableCommand {
             recipe.grandModelResolution =
                 grandModelResolution.resolution(fallback: CorpusRecipe.defaultGrandModelResolution)
                 ?? domain.cleanResolution ?? 0
-            if !noWedge { recipe.grandModelWedge = [t[0], t[1]] }
+            if wbp && noWedge {
+                throw CommandError("--wbp and --no-wedge exclude each other: --wbp images the wedge by --tilt")
+            }
+            if wbp {
+                recipe.grandModelReconstruction = true
+            } else if !noWedge {
+                recipe.grandModelWedge = [t[0], t[1]]
+            }
             if ctf { recipe.grandModelContrastTransfer = true }
         } else if simulator != "physics" {
             throw CommandError("--simulator must be physics or dual:MODEL")
         } else if noWedge {
             throw CommandError(
                 "--no-wedge is for --simulator dual:MODEL; the physics simulator's wedge is its tilt range")
+        } else if wbp {
+            throw CommandError(
+                "--wbp is for --simulator dual:MODEL; the physics simulator reconstructs its own tilt series")
         } else if ctf {
             throw CommandError(
                 "--ctf is for --simulator dual:MODEL; the physics simulator applies the CTF to each projection")

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import Testing
 import Voxels
 
@@ -117,16 +118,6 @@ struct SimulationCalibrationTests {
         #expect(abs(qWant[1]) > 0.15, "the domain is skewed (median \(qWant[1]))")
     }
 
-    /// Pearson correlation of two equally long lists, in Float64.
-    static func correlation(_ a: [Float], _ b: [Float]) -> Double {
-        let (x, y) = (a.map(Double.init), b.map(Double.init))
-        let (mx, my) = (x.reduce(0, +) / Double(x.count), y.reduce(0, +) / Double(y.count))
-        let sxy = zip(x, y).map { ($0 - mx) * ($1 - my) }.reduce(0, +)
-        let sxx = x.map { ($0 - mx) * ($0 - mx) }.reduce(0, +)
-        let syy = y.map { ($0 - my) * ($0 - my) }.reduce(0, +)
-        return sxy / (sxx * syy).squareRoot()
-    }
-
     @Test(
         "a two-pass calibration gives a simulation the data's share of structure against noise (0.8 → 0.2)")
     func structureShare() throws {
@@ -159,9 +150,9 @@ struct SimulationCalibrationTests {
         }
         let one = calibration.apply(tensor(passes[0]), second: tensor(passes[1])).scalars
         let other = calibration.apply(tensor(passes[2]), second: tensor(passes[3])).scalars
-        let share = Self.correlation(one, other)
+        let share = pearsonCorrelation(one, other)
         #expect(abs(share - 0.2) < 0.07, "structure share \(share), the data's 0.2")
-        let plainShare = Self.correlation(
+        let plainShare = pearsonCorrelation(
             plain.apply(tensor(passes[0])).scalars, plain.apply(tensor(passes[2])).scalars)
         #expect(plainShare > 0.6, "one pass keeps Gs's share: \(plainShare)")
         // The spectrum is still the data's (as in the one-pass test).

@@ -97,6 +97,7 @@ struct CorpusCommandTests {
         for (name, options) in [
             ("sharp", ["--resolution", "none"]), ("soft", ["--resolution", "60"]),
             ("whole", ["--resolution", "none", "--no-wedge"]), ("ctf", ["--resolution", "none", "--ctf"]),
+            ("wbp", ["--resolution", "none", "--wbp"]),
         ] {
             let created = try CLI.run(
                 [
@@ -132,10 +133,17 @@ struct CorpusCommandTests {
         let ctf = try CLI.run("corpus", "info", store, "ctf", "--json").stdout
         #expect(ctf.contains("\"grand_model_contrast_transfer\" : true"), "\(ctf)")
         #expect(!sharp.contains("grand_model_contrast_transfer"), "\(sharp)")
+        // --wbp images the grand model by a noise-free tilt series instead of the wedge mask.
+        #expect(tomograms["sharp/grand-model"] == tomograms["wbp/grand-model"])
+        #expect(tomograms["sharp/tomogram"] != tomograms["wbp/tomogram"])
+        let wbp = try CLI.run("corpus", "info", store, "wbp", "--json").stdout
+        #expect(wbp.contains("\"grand_model_reconstruction\" : true") && !wbp.contains("grand_model_wedge"), "\(wbp)")
+        #expect(!sharp.contains("grand_model_reconstruction"), "\(sharp)")
         for (bad, flag) in [
             (["--resolution", "-3", "--simulator", "dual:default"], "--resolution"),
             (["--resolution", "40"], "--resolution"),
-            (["--no-wedge"], "--no-wedge"), (["--ctf"], "--ctf"),
+            (["--no-wedge"], "--no-wedge"), (["--ctf"], "--ctf"), (["--wbp"], "--wbp"),
+            (["--simulator", "dual:default", "--wbp", "--no-wedge"], "--wbp"),
         ] {
             let refused = try CLI.run(
                 ["corpus", "create", store, "bad", "--samples", "2", "--size", "32,32,32", "--seed", "9"] + bad)
