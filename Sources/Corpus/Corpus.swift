@@ -44,7 +44,8 @@ public struct CorpusRecipe: Codable, Equatable, Sendable {
     public static let grandModelWedgeTransition = 5.0
     /// `dual` only, instead of `grandModelWedge`: the grand model is imaged by a noise-free tilt series
     /// over `tilt` (line integrals about y, no CTF) and weighted back-projection, as the physics simulator
-    /// reconstructs (the wedge and the streaks of discrete tilts); nil or false: not.
+    /// reconstructs (the wedge and the streaks of discrete tilts); `corpus create`'s default for `dual`;
+    /// nil or false: not (`--wedge-mask`, `--no-wedge`, recipes written before it was recorded).
     public var grandModelReconstruction: Bool?
     /// `dual` only: the grand model is multiplied by the contrast transfer function of `defocusMicrons`
     /// (`CTF.multiply3D`, of |k|: what each projection's CTF gives a tomogram's Fourier components),

@@ -56,20 +56,22 @@ struct CorpusCreate: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Tilt range min:max:step in degrees (physics: the tilt series; dual: its missing wedge is removed "
-                + "from the grand model before simulation).")) var tilt = "-60:60:3"
-    @Flag(name: .customLong("no-wedge"), help: "dual: keep the grand model's missing wedge (no --tilt filter).")
+            "Tilt range min:max:step in degrees (physics: the tilt series; dual: the grand model is imaged by a "
+                + "noise-free tilt series over it before simulation).")) var tilt = "-60:60:3"
+    @Flag(
+        name: .customLong("no-wedge"),
+        help: "dual: simulate the whole grand model (no --tilt imaging, no wedge mask).")
     var noWedge = false
     @Flag(
         name: .customLong("ctf"),
         help: "dual: multiply the grand model by the CTF (3 µm defocus, 300 kV) before simulating it.")
     var ctf = false
     @Flag(
-        name: .customLong("wbp"),
+        name: .customLong("wedge-mask"),
         help: ArgumentHelp(
-            "dual: image the grand model by a noise-free tilt series (--tilt, no CTF) and weighted "
-                + "back-projection instead of removing the wedge with a Fourier mask."))
-    var wbp = false
+            "dual: remove --tilt's missing wedge from the grand model with a Fourier mask instead of imaging it "
+                + "by a noise-free tilt series and weighted back-projection (the default)."))
+    var wedgeMask = false
 
     /// --size as [x, y, z] voxels; --tilt as [min, max, step] degrees.
     var dims: [Int] { size.split(separator: ",").compactMap { Int($0) } }
@@ -127,13 +129,16 @@ struct CorpusCreate: ParsableCommand {
             recipe.grandModelResolution =
                 grandModelResolution.resolution(fallback: CorpusRecipe.defaultGrandModelResolution)
                 ?? domain.cleanResolution ?? 0
-            if wbp && noWedge {
-                throw CommandError("--wbp and --no-wedge exclude each other: --wbp images the wedge by --tilt")
+            if wedgeMask && noWedge {
+                throw CommandError(
+                    "--wedge-mask and --no-wedge exclude each other: --no-wedge keeps the whole grand model")
             }
-            if wbp {
-                recipe.grandModelReconstruction = true
-            } else if !noWedge {
+            // The default images the grand model as a reconstruction would (README "Segmentation": its
+            // segmenters find the shells' tops and bottoms, which a mask-filtered corpus does not teach).
+            if wedgeMask {
                 recipe.grandModelWedge = [t[0], t[1]]
+            } else if !noWedge {
+                recipe.grandModelReconstruction = true
             }
             if ctf { recipe.grandModelContrastTransfer = true }
         } else if simulator != "physics" {
@@ -141,9 +146,9 @@ struct CorpusCreate: ParsableCommand {
         } else if noWedge {
             throw CommandError(
                 "--no-wedge is for --simulator dual:MODEL; the physics simulator's wedge is its tilt range")
-        } else if wbp {
+        } else if wedgeMask {
             throw CommandError(
-                "--wbp is for --simulator dual:MODEL; the physics simulator reconstructs its own tilt series")
+                "--wedge-mask is for --simulator dual:MODEL; the physics simulator reconstructs its own tilt series")
         } else if ctf {
             throw CommandError(
                 "--ctf is for --simulator dual:MODEL; the physics simulator applies the CTF to each projection")

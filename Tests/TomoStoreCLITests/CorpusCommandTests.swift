@@ -88,7 +88,7 @@ struct CorpusCommandTests {
         #expect(recipe.contains("\"simulation_tile\" : 64") && recipe.contains("\"voxel_size\" : 14"), "\(recipe)")
     }
 
-    @Test("--resolution and --tilt's missing wedge filter a DUAL corpus's grand models first, as the recipe records")
+    @Test("--resolution and --tilt's imaging (or wedge mask) treat a DUAL corpus's grand models first, as recorded")
     func grandModelResolution() throws {
         let dir = try CLI.temporaryDirectory()
         let store = "\(dir)/s.store"
@@ -97,7 +97,7 @@ struct CorpusCommandTests {
         for (name, options) in [
             ("sharp", ["--resolution", "none"]), ("soft", ["--resolution", "60"]),
             ("whole", ["--resolution", "none", "--no-wedge"]), ("ctf", ["--resolution", "none", "--ctf"]),
-            ("wbp", ["--resolution", "none", "--wbp"]),
+            ("mask", ["--resolution", "none", "--wedge-mask"]),
         ] {
             let created = try CLI.run(
                 [
@@ -118,32 +118,34 @@ struct CorpusCommandTests {
         // The same grand model, simulated from two low-passes.
         #expect(tomograms["sharp/grand-model"] == tomograms["soft/grand-model"])
         #expect(tomograms["sharp/tomogram"] != tomograms["soft/tomogram"])
-        // The missing wedge of --tilt (default ±60°) is removed from the grand model unless --no-wedge.
+        // The grand model is imaged by a noise-free tilt series over --tilt (default ±60°) unless --no-wedge.
         #expect(tomograms["sharp/grand-model"] == tomograms["whole/grand-model"])
         #expect(tomograms["sharp/tomogram"] != tomograms["whole/tomogram"])
         let soft = try CLI.run("corpus", "info", store, "soft", "--json").stdout
         #expect(soft.contains("\"grand_model_resolution\" : 60"), "\(soft)")
         let sharp = try CLI.run("corpus", "info", store, "sharp", "--json").stdout
-        #expect(sharp.contains("\"grand_model_resolution\" : 0") && sharp.contains("\"grand_model_wedge\""), "\(sharp)")
+        #expect(sharp.contains("\"grand_model_resolution\" : 0"), "\(sharp)")
+        #expect(
+            sharp.contains("\"grand_model_reconstruction\" : true") && !sharp.contains("grand_model_wedge"), "\(sharp)")
         let whole = try CLI.run("corpus", "info", store, "whole", "--json").stdout
-        #expect(!whole.contains("grand_model_wedge"), "\(whole)")
+        #expect(!whole.contains("grand_model_wedge") && !whole.contains("grand_model_reconstruction"), "\(whole)")
         // --ctf multiplies the grand model by the CTF first: same grand model, another tomogram.
         #expect(tomograms["sharp/grand-model"] == tomograms["ctf/grand-model"])
         #expect(tomograms["sharp/tomogram"] != tomograms["ctf/tomogram"])
         let ctf = try CLI.run("corpus", "info", store, "ctf", "--json").stdout
         #expect(ctf.contains("\"grand_model_contrast_transfer\" : true"), "\(ctf)")
         #expect(!sharp.contains("grand_model_contrast_transfer"), "\(sharp)")
-        // --wbp images the grand model by a noise-free tilt series instead of the wedge mask.
-        #expect(tomograms["sharp/grand-model"] == tomograms["wbp/grand-model"])
-        #expect(tomograms["sharp/tomogram"] != tomograms["wbp/tomogram"])
-        let wbp = try CLI.run("corpus", "info", store, "wbp", "--json").stdout
-        #expect(wbp.contains("\"grand_model_reconstruction\" : true") && !wbp.contains("grand_model_wedge"), "\(wbp)")
-        #expect(!sharp.contains("grand_model_reconstruction"), "\(sharp)")
+        // --wedge-mask removes the wedge with a Fourier mask instead of the tilt series.
+        #expect(tomograms["sharp/grand-model"] == tomograms["mask/grand-model"])
+        #expect(tomograms["sharp/tomogram"] != tomograms["mask/tomogram"])
+        #expect(tomograms["mask/tomogram"] != tomograms["whole/tomogram"])
+        let mask = try CLI.run("corpus", "info", store, "mask", "--json").stdout
+        #expect(mask.contains("\"grand_model_wedge\"") && !mask.contains("grand_model_reconstruction"), "\(mask)")
         for (bad, flag) in [
             (["--resolution", "-3", "--simulator", "dual:default"], "--resolution"),
             (["--resolution", "40"], "--resolution"),
-            (["--no-wedge"], "--no-wedge"), (["--ctf"], "--ctf"), (["--wbp"], "--wbp"),
-            (["--simulator", "dual:default", "--wbp", "--no-wedge"], "--wbp"),
+            (["--no-wedge"], "--no-wedge"), (["--ctf"], "--ctf"), (["--wedge-mask"], "--wedge-mask"),
+            (["--simulator", "dual:default", "--wedge-mask", "--no-wedge"], "--wedge-mask"),
         ] {
             let refused = try CLI.run(
                 ["corpus", "create", store, "bad", "--samples", "2", "--size", "32,32,32", "--seed", "9"] + bad)
