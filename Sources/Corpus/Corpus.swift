@@ -377,6 +377,14 @@ public struct CorpusTileIterator {
         self.prefetch = prefetch
     }
 
+    /// Stops prefetching: the next sample is dropped if it has not started, waited for if it is being
+    /// made. Call it before the caller returns (`defer`): a process must not exit while another thread
+    /// is still making a sample. `next()` works after it (without what was dropped).
+    public mutating func finish() {
+        pending?.cancel()
+        pending = nil
+    }
+
     /// The next tile.
     public mutating func next() throws -> Tile {
         let i = (k / tilesPerSample) % recipe.samples
@@ -421,25 +429,53 @@ struct MeasuredSample: Sendable {
     }
 }
 
-/// A sample being made on a background thread; `wait` returns it (or rethrows what making it threw).
+/// A sample being made on a background thread; `wait` returns it (or rethrows what making it threw),
+/// `cancel` drops it.
 final class PendingSample: Sendable {
     let index: Int
-    private let result = Locked<Result<MeasuredSample, any Error>?>(nil)
+    /// Whether it was cancelled, and what making it gave (nil while queued or being made, or when
+    /// cancelled before it started).
+    private let state = Locked<(cancelled: Bool, result: Result<MeasuredSample, any Error>?)>((false, nil))
+    /// Signalled once the background work has ended (made, failed or skipped).
     private let done = DispatchSemaphore(value: 0)
 
     init(index: Int, recipe: CorpusRecipe, store: Store) {
         self.index = index
-        DispatchQueue.global().async { [result, done] in
+        DispatchQueue.global().async { [state, done] in
+            defer { done.signal() }
+            guard !state.withLock({ $0.cancelled }) else { return }
             let made = Result { try MeasuredSample(index: index, recipe: recipe, store: store) }
-            result.withLock { $0 = made }
-            done.signal()
+            state.withLock { $0.result = made }
         }
     }
 
     /// Blocks until the sample is made.
     func wait() throws -> MeasuredSample {
+        settle()
+        guard let result = state.withLock({ $0.result }) else {
+            throw CorpusError("sample \(index) was cancelled before it was made")
+        }
+        return try result.get()
+    }
+
+    /// Drops the sample: one not yet started is never made, one being made is waited for, so that no
+    /// work on the store or the engine outlives the caller (a process whose `exit` runs OpenBLAS's
+    /// clean-up while another thread is inside OpenBLAS crashes).
+    func cancel() {
+        state.withLock { $0.cancelled = true }
+        settle()
+    }
+
+    /// Whether the background work has ended.
+    var isSettled: Bool {
+        guard done.wait(timeout: .now()) == .success else { return false }
+        done.signal()
+        return true
+    }
+
+    /// Blocks until the background work has ended.
+    private func settle() {
         done.wait()
         done.signal()
-        return try result.withLock { $0! }.get()
     }
 }

@@ -126,6 +126,8 @@ struct SegmentTrain: ParsableCommand {
                 prefetch: true)
         }
         for j in iterators.indices { iterators[j].tileCount = max(tilesPerCorpus, SegmentTrainingRun.weightingTiles) }
+        // No sample may still be in the making when the command returns and the process exits.
+        defer { for j in iterators.indices { iterators[j].finish() } }
         var maps: [Int: SegmentClassMap] = [:]
         func tile(_ k: Int) throws -> SegmentTile {
             let j = k % recipes.count

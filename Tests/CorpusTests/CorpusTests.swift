@@ -10,6 +10,14 @@ import Voxels
 struct CorpusTests {
     func store() throws -> Store { try TemporaryStore.make("corpus") }
 
+    /// Tiles (16³, two per sample) of a three-sample corpus, with or without prefetching.
+    func prefetchCorpusTiles(prefetch: Bool) throws -> CorpusTileIterator {
+        let s = try store()
+        let recipe = CorpusRecipe(name: "p", samples: 3, size: [32, 32, 24], seed: 5)
+        try Corpus.create(recipe, in: s)
+        return CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2, prefetch: prefetch)
+    }
+
     @Test("a sample is a pure function of (recipe, index); labels lie under every particle centre")
     func pureFunction() throws {
         let s = try store()
@@ -112,11 +120,8 @@ struct CorpusTests {
 
     @Test("prefetching the next sample on another thread yields the same tiles, also when the order jumps")
     func prefetchedTiles() throws {
-        let s = try store()
-        let recipe = CorpusRecipe(name: "p", samples: 3, size: [32, 32, 24], seed: 5)
-        try Corpus.create(recipe, in: s)
-        var plain = CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2)
-        var prefetched = CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2, prefetch: true)
+        var plain = try prefetchCorpusTiles(prefetch: false)
+        var prefetched = try prefetchCorpusTiles(prefetch: true)
         for k in [0, 1, 2, 3, 4, 5, 6, 7, 2, 3, 9] {  // through every sample, around, then back and ahead
             (plain.k, prefetched.k) = (k, k)
             let (a, b) = (try plain.next(), try prefetched.next())
@@ -127,15 +132,27 @@ struct CorpusTests {
 
     @Test("no sample is prefetched whose tiles all lie past the tiles asked for")
     func prefetchStopsAtTheLastTile() throws {
-        let s = try store()
-        let recipe = CorpusRecipe(name: "p", samples: 3, size: [32, 32, 24], seed: 5)
-        try Corpus.create(recipe, in: s)
-        var tiles = CorpusTileIterator(recipe: recipe, store: s, tile: 16, tilesPerSample: 2, prefetch: true)
+        var tiles = try prefetchCorpusTiles(prefetch: true)
         tiles.tileCount = 4  // samples 0 and 1
         _ = try tiles.next()
         #expect(tiles.pending?.index == 1)
         tiles.k = 2
         let last = try tiles.next()
         #expect(last.sample == 1 && tiles.pending == nil)
+    }
+
+    @Test("finish waits for the sample being made, and the tiles after it are the same")
+    func finishSettlesPrefetch() throws {
+        var plain = try prefetchCorpusTiles(prefetch: false)
+        var tiles = try prefetchCorpusTiles(prefetch: true)
+        _ = try tiles.next()
+        let pending = try #require(tiles.pending)
+        tiles.finish()
+        #expect(pending.isSettled && tiles.pending == nil)
+        for k in [2, 3, 4] {
+            (plain.k, tiles.k) = (k, k)
+            let (a, b) = (try plain.next(), try tiles.next())
+            #expect(a.sample == b.sample && a.origin == b.origin && a.tomogram == b.tomogram)
+        }
     }
 }
